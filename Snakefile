@@ -1,0 +1,26 @@
+# PBUF data preparation workflow: raw survey files -> standardized, checksummed datasets.
+#
+#   snakemake --cores 2                                  # embedded default: mock surveys, offline
+#   snakemake --cores 2 --config raw_dir=../shared/data/raw   # the real releases of config/registry.yaml
+#   snakemake -n                                         # preview what would be (re)processed, and why
+
+
+from snakemake.utils import min_version
+
+min_version("9.27")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/mock.smk"
+include: "rules/derive.smk"
+include: "rules/validate.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        expand("data/derived/{dataset}.{ext}", dataset=DATASETS, ext=["npz", "json"]),
+        "data/validation/summary.txt",

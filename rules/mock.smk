@@ -1,0 +1,19 @@
+# Embedded default: mock survey files in the real releases' formats.
+
+
+rule generate_mock_file:
+    output:
+        f"{MOCK_RAW_DIR}/{{dataset}}/{{filename}}",
+    log:
+        "data/logs/mock/{dataset}/{filename}.log",
+    wildcard_constraints:
+        dataset=wildcard_choice(MOCK_DATASETS),
+    conda:
+        "../envs/pbuf.yaml"
+    params:
+        entry=lambda w: REGISTRY[w.dataset],
+        role=mock_role,
+        seed=lambda w: REGISTRY[w.dataset]["mock"]["seed"],
+        fiducial=config["fiducial_cosmology"],
+    script:
+        "../scripts/generate_mock.py"

@@ -1,0 +1,34 @@
+# Validation reports: a gate between derivation and publication.
+
+
+rule validate_dataset:
+    input:
+        npz="data/staging/{dataset}.npz",
+        json="data/staging/{dataset}.json",
+    output:
+        report="data/validation/{dataset}.json",
+        text="data/validation/{dataset}.txt",
+    log:
+        "data/logs/validate/{dataset}.log",
+    wildcard_constraints:
+        dataset=wildcard_choice(REGISTRY),
+    conda:
+        "../envs/pbuf.yaml"
+    params:
+        settings=dataset_settings,
+    script:
+        "../scripts/validate_dataset.py"
+
+
+rule validation_summary:
+    input:
+        expand("data/validation/{dataset}.json", dataset=DATASETS),
+    output:
+        json="data/validation/summary.json",
+        text="data/validation/summary.txt",
+    log:
+        "data/logs/validate/summary.log",
+    conda:
+        "../envs/pbuf.yaml"
+    script:
+        "../scripts/validation_summary.py"

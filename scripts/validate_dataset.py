@@ -1,0 +1,14 @@
+"""Snakemake rule validate_dataset: checks a staged dataset; fails on any error-level check."""
+
+from pbuf_data.steps import run_step, validate
+
+run_step(
+    snakemake.log[0],
+    validate,
+    snakemake.input.npz,
+    snakemake.input.json,
+    snakemake.output.report,
+    snakemake.output.text,
+    expected_points=snakemake.params.settings["entry"].get("expected_points"),
+    thresholds=snakemake.params.settings["thresholds"],
+)

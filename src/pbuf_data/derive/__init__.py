@@ -1,0 +1,181 @@
+"""Derivations: raw release files -> a standard :class:`~pbuf_data.dataset.Dataset`.
+
+Each registry ``format`` has one function ``derive(options, files) -> Result``
+in the module of its kind. This module resolves and checks the raw files,
+calls it, and records metadata and provenance around the result.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..dataset import Dataset, sha256_file
+from ..errors import PbufDataError
+from ..registry import resolve_raw_path
+from ..textio import RawFile
+
+# format -> (module, function); modules are imported only when used, to keep jobs light
+FORMATS = {
+    "pantheon_plus": ("sn", "derive_pantheon_plus"),
+    "bao_mean_cov": ("bao", "derive_bao_mean_cov"),
+    "bao_table": ("bao", "derive_bao_table"),
+    "cmb_distance_priors": ("cmb", "derive_distance_priors"),
+    "cc_hz_table": ("cc", "derive_hz_table"),
+    "rsd_fsigma8": ("rsd", "derive_fsigma8"),
+}
+
+
+@dataclass
+class Result:
+    """What a format's derivation returns, before metadata and provenance are attached."""
+
+    z: np.ndarray
+    observable: np.ndarray
+    uncertainty: np.ndarray
+    covariance: np.ndarray
+    observable_type: np.ndarray
+    units: dict
+    metadata: dict = field(default_factory=dict)
+    conversions: list = field(default_factory=list)
+    columns: dict = field(default_factory=dict)
+    aux: dict = field(default_factory=dict)
+
+
+def conversion(name: str, description: str, citation: str, **parameters) -> dict:
+    """A documented, cited change of a published value, recorded in provenance."""
+    return {"name": name, "description": description, "citation": citation, "parameters": parameters}
+
+
+def raw_files(name: str, entry: dict, raw_dir: str | Path | None = None, paths: dict | None = None) -> dict[str, RawFile]:
+    """The dataset's raw files, each confined to its raw folder.
+
+    Either ``raw_dir`` (paths are the registry's, relative to it) or ``paths``
+    (role -> path ending with the registry path, as Snakemake passes them).
+    """
+    files = {}
+    for role, spec in entry["files"].items():
+        rel = spec["path"]
+        if paths is None:
+            root = Path(raw_dir)
+        else:
+            given = str(paths[role])
+            if not given.endswith(rel):
+                raise PbufDataError(f"input {given} does not end with the registry path", dataset=name, file=rel)
+            root = Path(given[: len(given) - len(rel)] or ".")
+        files[role] = RawFile(resolve_raw_path(root, rel, dataset=name), rel, name)
+    return files
+
+
+def check_pins(name: str, entry: dict, files: dict[str, RawFile], max_bytes: int | None = None) -> list[dict]:
+    """sha256 of every raw file, compared with its pin; returns the provenance records."""
+    records = []
+    for role, raw in files.items():
+        spec = entry["files"][role]
+        if not raw.path.exists():
+            raise raw.error("raw file is missing (see the README: raw_dir and retrieval)", check="exists")
+        size = raw.path.stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            raise raw.error(f"file is {size} bytes, above the limit of {max_bytes} for this kind", check="size limit")
+        actual = sha256_file(raw.path)
+        pinned = spec.get("sha256")
+        if pinned and actual != pinned:
+            raise raw.error(f"sha256 {actual} differs from the registry pin {pinned}", check="sha256 pin")
+        records.append(
+            {
+                "role": role,
+                "path": spec["path"],
+                "sha256": actual,
+                "bytes": size,
+                "pinned": bool(pinned),
+                "url": spec.get("url"),
+            }
+        )
+    return records
+
+
+def software_versions() -> dict:
+    """Versions of the code that made the dataset (read from package metadata, nothing imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"pbuf_data": __version__, "python": platform.python_version()}
+    for package in ("numpy", "pandas", "scipy", "snakemake"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def creation_time() -> str:
+    """UTC time of the derivation; SOURCE_DATE_EPOCH (reproducible-builds convention) fixes it."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    seconds = int(epoch) if epoch else time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def derive_dataset(
+    name: str,
+    entry: dict,
+    raw_dir: str | Path | None = None,
+    *,
+    paths: dict | None = None,
+    max_bytes: int | None = None,
+) -> Dataset:
+    """Derive dataset ``name`` described by its registry ``entry`` from its raw files.
+
+    The files are found under ``raw_dir`` or given as ``paths`` (role -> path).
+    Each is checked against its sha256 pin before anything is parsed.
+    """
+    files = raw_files(name, entry, raw_dir, paths)
+    records = check_pins(name, entry, files, max_bytes=max_bytes)
+    module_name, function = FORMATS[entry["format"]]
+    module = importlib.import_module(f"{__name__}.{module_name}")
+    try:
+        result: Result = getattr(module, function)(entry["options"], files)
+    except PbufDataError as exc:
+        raise exc.with_context(dataset=name) from None
+    expected = entry.get("expected_points")
+    if expected is not None and len(result.z) != expected:
+        raise PbufDataError(
+            f"derived {len(result.z)} points, the registry expects {expected}", dataset=name, check="expected_points"
+        )
+    metadata = {
+        "name": name,
+        "kind": entry["kind"],
+        "format": entry["format"],
+        "title": entry["title"],
+        "citation": entry["citation"],
+        "release": entry.get("release"),
+        "mock": "mock" in entry,
+        "n_points": int(len(result.z)),
+        "observable_types": sorted(set(result.observable_type.tolist())),
+        "units": result.units,
+        **result.metadata,
+    }
+    provenance = {
+        "raw_files": records,
+        "conversions": result.conversions,
+        "options": entry["options"],
+        "software": software_versions(),
+        "created_utc": creation_time(),
+    }
+    return Dataset(
+        name=name,
+        z=result.z,
+        observable=result.observable,
+        uncertainty=result.uncertainty,
+        covariance=result.covariance,
+        observable_type=result.observable_type,
+        metadata=metadata,
+        provenance=provenance,
+        columns=result.columns,
+        aux=result.aux,
+    )

@@ -1,0 +1,164 @@
+"""The dataset registry: which raw files make which dataset, pinned and cited.
+
+The registry is YAML validated against ``config/schemas/registry.schema.yaml``
+(defaults filled in), so a typo fails before any job runs, naming the key.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from .errors import PbufDataError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_DIR = PROJECT_ROOT / "config" / "schemas"
+
+
+def _with_defaults(validator_class):
+    """jsonschema validator that also fills in ``default`` values (jsonschema FAQ recipe)."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for prop, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub:
+                    instance.setdefault(prop, copy.deepcopy(sub["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_DefaultFillingValidator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def load_schema(name: str) -> dict:
+    return yaml.safe_load((SCHEMA_DIR / name).read_text())
+
+
+def validate(document, schema: dict, *, what: str):
+    """Validate (filling defaults) and raise one clear error naming the key path."""
+    validator = _DefaultFillingValidator(schema)
+    errors = sorted(validator.iter_errors(document), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors)
+        key = ".".join(str(p) for p in best.absolute_path) or "(top level)"
+        dataset = None
+        path = list(best.absolute_path)
+        if len(path) >= 2 and path[0] == "datasets":
+            dataset = str(path[1])
+        raise PbufDataError(f"{what}: at '{key}': {best.message}", dataset=dataset, check="schema")
+    return document
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML loader that refuses duplicated keys (a duplicated dataset name would silently win)."""
+
+
+def _construct_mapping(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise PbufDataError(
+                f"duplicated key '{key}' (line {key_node.start_mark.line + 1})",
+                file=str(getattr(loader, "name", "?")),
+                line=key_node.start_mark.line + 1,
+                check="unique keys",
+            )
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise PbufDataError("registry file is missing", file=str(path), check="exists") from None
+    try:
+        loader = _UniqueKeyLoader(text)
+        loader.name = str(path)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise PbufDataError(
+            f"not valid YAML: {getattr(exc, 'problem', exc)}",
+            file=str(path),
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+        ) from None
+
+
+def load_registry(*paths: str | Path) -> dict:
+    """Read, merge and validate one or more registry files; a name defined twice is an error."""
+    schema = load_schema("registry.schema.yaml")
+    merged: dict = {}
+    for path in paths:
+        document = read_yaml(path)
+        if not isinstance(document, dict) or not isinstance(document.get("datasets"), dict):
+            raise PbufDataError("a registry is a mapping with a 'datasets' mapping", file=str(path), check="schema")
+        for name in document["datasets"]:
+            if name in merged:
+                raise PbufDataError(f"dataset defined twice (also in an earlier registry)", dataset=name, file=str(path))
+        validate(document, schema, what=f"registry '{path}'")
+        merged.update(document["datasets"])
+    for name, entry in merged.items():
+        check_entry(name, entry)
+    return merged
+
+
+def check_entry(name: str, entry: dict) -> None:
+    """Cross-field rules the schema cannot express."""
+    files = entry["files"]
+    options = entry["options"]
+    fmt = entry["format"]
+    if fmt == "bao_mean_cov":
+        needs_rs = any(lab["conversion"] in ("divide_by_rs_fid", "multiply_by_rs_fid") for lab in options["labels"].values())
+        if needs_rs and "rs_fid" not in options:
+            raise PbufDataError("labels convert with r_s,fid but options.rs_fid is not given", dataset=name, check="registry")
+    if fmt == "bao_table" and ("chi2_table" in files) != ("chi2_table" in options):
+        raise PbufDataError("files.chi2_table and options.chi2_table go together", dataset=name, check="registry")
+    if fmt == "bao_table" and options.get("summary") == "chi2_curve" and "chi2_table" not in files:
+        raise PbufDataError("summary 'chi2_curve' needs files.chi2_table", dataset=name, check="registry")
+    if fmt == "cmb_distance_priors":
+        need = {"inverse_covariance": {"mean", "inverse_covariance"}, "correlation": {"mean_sigma", "correlation"}}
+        missing = need[options["covariance_from"]] - set(files)
+        if missing:
+            raise PbufDataError(
+                f"covariance_from '{options['covariance_from']}' needs files {sorted(missing)}", dataset=name, check="registry"
+            )
+    if fmt == "cc_hz_table" and options["systematics"] and "systematics" not in files:
+        raise PbufDataError("options.systematics needs files.systematics", dataset=name, check="registry")
+    if fmt == "rsd_fsigma8":
+        for block in options["blocks"]:
+            if block["file"] not in files:
+                raise PbufDataError(f"block file '{block['file']}' is not among files", dataset=name, check="registry")
+            if block["last_row"] < block["first_row"]:
+                raise PbufDataError("block last_row < first_row", dataset=name, check="registry")
+
+
+def resolve_raw_path(raw_dir: str | Path, relative: str, *, dataset: str) -> Path:
+    """Path of a raw file, confined to ``raw_dir`` (no absolute paths, '..' or symlinks leading out)."""
+    rel = Path(relative)
+    if rel.is_absolute() or ".." in rel.parts:
+        raise PbufDataError("raw path must be relative to the raw folder, without '..'", dataset=dataset, file=relative, check="path confinement")
+    root = Path(raw_dir)
+    candidate = root / rel
+    if candidate.exists() or candidate.is_symlink():
+        real_root = root.resolve()
+        real = candidate.resolve()
+        if real_root != real and real_root not in real.parents:
+            raise PbufDataError(
+                "raw path resolves outside the raw folder (symlink escape)", dataset=dataset, file=relative, check="path confinement"
+            )
+    return candidate

@@ -1,0 +1,119 @@
+"""What each workflow step does, callable from Snakemake scripts, the API and by hand.
+
+Scripts under ``scripts/`` only unpack the ``snakemake`` object and call
+:func:`run_step` with one of these functions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .errors import PbufDataError
+
+log = logging.getLogger("pbuf_data")
+
+
+def run_step(log_file, step, *args, **kwargs):
+    """Run ``step`` with logging to ``log_file``; a PbufDataError ends the process with its message, no traceback."""
+    logging.basicConfig(
+        filename=str(log_file) if log_file else None,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    start = time.perf_counter()
+    try:
+        result = step(*args, **kwargs)
+    except PbufDataError as exc:
+        log.error("%s", exc)
+        print(f"ERROR: {exc}", file=sys.stderr)
+        sys.exit(1)
+    log.info("%s finished in %.3f s", step.__name__, time.perf_counter() - start)
+    return result
+
+
+def derive(name, entry, paths, npz, json_path, max_bytes=None):
+    from .derive import derive_dataset
+
+    dataset = derive_dataset(name, entry, paths=paths, max_bytes=max_bytes)
+    dataset.save(npz, json_path)
+    warning = dataset.metadata.get("covariance", {}).get("warning")
+    if warning:
+        log.warning("%s: %s", name, warning)
+    log.info("%s: %d points -> %s", name, len(dataset), npz)
+    return dataset
+
+
+def validate(npz, json_path, report_json, report_txt, expected_points=None, thresholds=None):
+    from .dataset import read_dataset
+    from .validation import report_text, validate_dataset
+
+    dataset = read_dataset(npz, json_path, verify=True)
+    report = validate_dataset(dataset, expected_points=expected_points, thresholds=thresholds)
+    text = report_text(report)
+    for line in text.splitlines():
+        log.info("%s", line)
+    if report["verdict"] == "failed":
+        failed = [c["name"] for c in report["checks"] if c["verdict"] == "error"]
+        raise PbufDataError(f"validation failed: {failed} (full report in this rule's log)", dataset=dataset.name,
+                            file=str(npz), check=",".join(failed))
+    write_text_atomic(report_json, json.dumps(report, indent=2) + "\n")
+    write_text_atomic(report_txt, text)
+    return report
+
+
+def summarize_validation(report_paths, summary_json, summary_txt):
+    from .validation import summarize
+
+    reports = [json.loads(Path(p).read_text()) for p in report_paths]
+    summary = summarize(reports)
+    lines = [f"{summary['n_passed']}/{summary['n_datasets']} datasets passed validation "
+             f"({summary['n_with_warnings']} with warnings, {summary['n_failed']} failed)"]
+    for name, item in summary["datasets"].items():
+        extra = f" warnings: {', '.join(item['warnings'])}" if item["warnings"] else ""
+        lines.append(f"  {name:28s} {item['verdict']:22s} {item['n_points']:6d} points{extra}")
+    write_text_atomic(summary_json, json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(summary_txt, "\n".join(lines) + "\n")
+    return summary
+
+
+def publish(sources, targets):
+    """Copy validated files to their published names (temporary file, then rename): never half-written."""
+    for source, target in zip(sources, targets):
+        target = Path(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        log.info("published %s", target)
+
+
+def write_text_atomic(path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

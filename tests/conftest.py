@@ -1,0 +1,104 @@
+"""Shared fixtures: the real raw corpus, the registries, and temporary copies of the workflow."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pbuf_data.derive import derive_dataset
+from pbuf_data.registry import load_registry
+
+PROJECT = Path(__file__).resolve().parents[1]
+RAW_DIR = Path(os.environ.get("PBUF_RAW_DIR", PROJECT.parent / "shared" / "data" / "raw")).resolve()
+REQUIRE_RAW = os.environ.get("PBUF_REQUIRE_RAW") == "1"
+WORKFLOW_FILES = ["Snakefile", "config", "rules", "scripts", "profiles", "envs", "src"]
+
+
+def _raw_available() -> bool:
+    return (RAW_DIR / "SOURCES.md").exists()
+
+
+@pytest.fixture(scope="session")
+def raw_dir() -> Path:
+    """The real survey files; tests skip without them unless PBUF_REQUIRE_RAW=1 (CI), where they fail."""
+    if not _raw_available():
+        if REQUIRE_RAW:
+            pytest.fail(f"real raw files required (PBUF_REQUIRE_RAW=1) but not found at {RAW_DIR}")
+        pytest.skip("real raw files not available (set PBUF_RAW_DIR)")
+    return RAW_DIR
+
+
+@pytest.fixture(scope="session")
+def registry() -> dict:
+    return load_registry(PROJECT / "config" / "registry.yaml")
+
+
+@pytest.fixture(scope="session")
+def mock_registry() -> dict:
+    return load_registry(PROJECT / "config" / "registry_mock.yaml")
+
+
+@pytest.fixture(scope="session")
+def real(registry, raw_dir):
+    """Derive a real dataset (cached per session)."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = derive_dataset(name, registry[name], raw_dir)
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture
+def writable_raw(raw_dir, tmp_path) -> Path:
+    """A writable copy of the real raw folder."""
+    target = tmp_path / "raw"
+    shutil.copytree(raw_dir, target)
+    for path in target.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    target.chmod(0o755)
+    return target
+
+
+class Workflow:
+    """A temporary copy of the project in which Snakemake runs."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def run(self, *args, check=True, timeout=900):
+        cmd = [sys.executable, "-m", "snakemake", *args]
+        proc = subprocess.run(cmd, cwd=self.root, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def jobs(self, *args) -> dict:
+        """Dry run: {rule: count} of the jobs Snakemake would run, and the raw text."""
+        proc = self.run("-n", "--quiet", "rules", *args)
+        counts = {}
+        for line in proc.stdout.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("total", "job"):
+                counts[parts[0]] = int(parts[1])
+        return counts
+
+
+@pytest.fixture
+def workflow(tmp_path) -> Workflow:
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in WORKFLOW_FILES:
+        src = PROJECT / name
+        if src.is_dir():
+            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(src, root / name)
+    return Workflow(root)

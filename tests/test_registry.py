@@ -1,0 +1,114 @@
+"""Registry and config schemas: typos fail before any job, naming the key."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pbuf_data import PbufDataError
+from pbuf_data.registry import load_registry, load_schema, resolve_raw_path, validate
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def _write(tmp_path, document, name="registry.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def real_document():
+    return yaml.safe_load((PROJECT / "config" / "registry.yaml").read_text())
+
+
+def test_registries_load_and_every_real_file_is_pinned(registry, mock_registry):
+    assert sorted(registry) == sorted(
+        ["sn_pantheon_plus", "bao_boss_dr12", "bao_desi_dr1", "bao_6dfgs", "bao_sdss_mgs", "cmb_planck2018", "cc_moresco", "rsd_fsigma8"]
+    )
+    for name, entry in registry.items():
+        for spec in entry["files"].values():
+            assert len(spec["sha256"]) == 64, name
+    assert all("mock" in e for e in mock_registry.values())
+
+
+def test_pins_match_the_shared_files(registry, raw_dir):
+    from pbuf_data.dataset import sha256_file
+
+    for entry in registry.values():
+        for spec in entry["files"].values():
+            assert sha256_file(raw_dir / spec["path"]) == spec["sha256"], spec["path"]
+
+
+def test_defaults_are_filled(registry):
+    sn = registry["sn_pantheon_plus"]["options"]
+    assert sn["columns"]["z"] == "zHD" and sn["selection"]["z_max"] is None
+    assert registry["cc_moresco"]["options"]["systematics"] == ["IMF", "mod_ooo"]
+
+
+@pytest.mark.parametrize(
+    "mutate, key",
+    [
+        (lambda d: d["datasets"]["bao_boss_dr12"].update(optons={}), "datasets.bao_boss_dr12"),
+        (lambda d: d["datasets"]["bao_boss_dr12"]["options"].update(rs_fidd=1), "datasets.bao_boss_dr12.options"),
+        (lambda d: d["datasets"]["cc_moresco"].update(kind="cosmic"), "datasets.cc_moresco.kind"),
+        (lambda d: d["datasets"]["cc_moresco"]["options"].update(systematics=["IMG"]), "datasets.cc_moresco.options.systematics.0"),
+        (lambda d: d["datasets"]["bao_desi_dr1"]["files"]["mean"].update(sha256="xyz"), "datasets.bao_desi_dr1.files.mean.sha256"),
+        (lambda d: d["datasets"]["bao_6dfgs"]["files"]["table"].update(path="../../etc/passwd"), "datasets.bao_6dfgs.files.table.path"),
+        (lambda d: d["datasets"]["bao_6dfgs"]["files"]["table"].update(path="/etc/passwd"), "datasets.bao_6dfgs.files.table.path"),
+        (lambda d: d["datasets"].update({"Bad Name": d["datasets"]["bao_6dfgs"]}), "datasets"),
+        (lambda d: d["datasets"]["sn_pantheon_plus"].update(format="bao_table"), "datasets.sn_pantheon_plus"),
+    ],
+)
+def test_schema_errors_name_the_key(tmp_path, real_document, mutate, key):
+    document = copy.deepcopy(real_document)
+    mutate(document)
+    with pytest.raises(PbufDataError) as err:
+        load_registry(_write(tmp_path, document))
+    assert f"at '{key}" in str(err.value)
+
+
+def test_duplicated_dataset_name_in_one_file_is_refused(tmp_path):
+    text = (PROJECT / "config" / "registry.yaml").read_text()
+    block = text[text.index("  bao_6dfgs:") : text.index("  bao_sdss_mgs:")]
+    path = tmp_path / "dup.yaml"
+    path.write_text(text + "\n" + block)
+    with pytest.raises(PbufDataError, match="duplicated key 'bao_6dfgs'"):
+        load_registry(path)
+
+
+def test_duplicated_dataset_name_across_registries_is_refused(tmp_path, real_document):
+    extra = _write(tmp_path, {"datasets": {"bao_6dfgs": real_document["datasets"]["bao_6dfgs"]}})
+    with pytest.raises(PbufDataError, match="defined twice"):
+        load_registry(PROJECT / "config" / "registry.yaml", extra)
+
+
+def test_cross_field_rules(tmp_path, real_document):
+    document = copy.deepcopy(real_document)
+    del document["datasets"]["bao_boss_dr12"]["options"]["rs_fid"]
+    with pytest.raises(PbufDataError, match="rs_fid"):
+        load_registry(_write(tmp_path, document))
+
+
+def test_symlink_escape_is_refused(tmp_path):
+    raw = tmp_path / "raw"
+    (raw / "ds").mkdir(parents=True)
+    (tmp_path / "secret.txt").write_text("x")
+    (raw / "ds" / "file.txt").symlink_to(tmp_path / "secret.txt")
+    with pytest.raises(PbufDataError, match="symlink escape"):
+        resolve_raw_path(raw, "ds/file.txt", dataset="ds")
+
+
+def test_config_schema_accepts_the_shipped_config_and_rejects_typos():
+    schema = load_schema("config.schema.yaml")
+    config = yaml.safe_load((PROJECT / "config" / "config.yaml").read_text())
+    validate(copy.deepcopy(config), schema, what="config")
+    bad = copy.deepcopy(config)
+    bad["fiducial_cosmology"]["Omega_m"] = 1.5
+    with pytest.raises(PbufDataError, match="fiducial_cosmology.Omega_m"):
+        validate(bad, schema, what="config")
+    bad = copy.deepcopy(config)
+    bad["raw_dri"] = "x"
+    with pytest.raises(PbufDataError, match="raw_dri"):
+        validate(bad, schema, what="config")

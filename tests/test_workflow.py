@@ -1,0 +1,127 @@
+"""End to end: Snakemake on the real corpus in a temporary copy of the project.
+
+Covers the staleness promises: a second run does nothing, touching a raw file
+reruns nothing, editing one raw file or one dataset's option reruns only that
+dataset, and a failing dataset leaves every published file byte-identical.
+"""
+
+import hashlib
+import os
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+from pbuf_data import load_dataset
+
+pytestmark = pytest.mark.workflow
+
+
+def _digests(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def real_run(workflow, writable_raw):
+    cfg = f"raw_dir={writable_raw}"
+    workflow.run("--cores", "2", "--config", cfg)
+    return workflow, writable_raw, cfg
+
+
+def test_real_corpus_end_to_end(real_run, registry):
+    workflow, _, cfg = real_run
+    root = workflow.root
+    for name in registry:
+        dataset = load_dataset(name, root=root, verify=True)
+        assert len(dataset) == registry[name]["expected_points"]
+        assert (root / "data" / "validation" / f"{name}.txt").exists()
+    summary = (root / "data" / "validation" / "summary.txt").read_text()
+    assert summary.startswith("8/8 datasets passed validation")
+    boss = load_dataset("bao_boss_dr12", root=root)
+    assert boss.observable[0] == pytest.approx(10.2341, abs=5e-5)
+    # provenance names each raw file with its pinned sha256 and the software
+    prov = load_dataset("cc_moresco", root=root).provenance
+    assert {f["sha256"] for f in prov["raw_files"]} == {s["sha256"] for s in registry["cc_moresco"]["files"].values()}
+    assert prov["software"]["snakemake"] == "9.27.1"
+    # nothing to do on a second run
+    assert workflow.jobs("--config", cfg) == {}
+
+
+def test_touch_reruns_nothing_and_edit_reruns_one_dataset(real_run):
+    workflow, raw, cfg = real_run
+    table = raw / "cc_moresco" / "HzTable_MM_BC32.txt"
+    later = time.time() + 5
+    for path in raw.rglob("*.txt"):
+        os.utime(path, (later, later))
+    assert workflow.jobs("--config", cfg) == {}
+    table.write_text(table.read_text().replace("0.07 69.0 19.6", "0.07 69.5 19.6"))
+    jobs = workflow.jobs("--config", cfg)
+    assert jobs == {"derive_dataset": 1, "validate_dataset": 1, "publish_dataset": 1, "validation_summary": 1, "all": 1}
+    preview = workflow.run("-n", "--config", cfg).stdout
+    assert "Updated input files" in preview and "HzTable_MM_BC32.txt" in preview
+
+
+def test_option_change_reruns_only_that_dataset(real_run):
+    workflow, raw, cfg = real_run
+    path = workflow.root / "config" / "registry.yaml"
+    registry = yaml.safe_load(path.read_text())
+    registry["datasets"]["cc_moresco"]["options"]["systematics"] = ["IMF", "mod"]
+    path.write_text(yaml.safe_dump(registry, sort_keys=False))
+    preview = workflow.run("-n", "--config", cfg).stdout
+    assert preview.count("rule derive_dataset:") == 1 and "dataset=cc_moresco" in preview
+    assert "Params have changed" in preview
+    workflow.run("--cores", "2", "--config", cfg)
+    cc = load_dataset("cc_moresco", root=workflow.root)
+    assert cc.provenance["options"]["systematics"] == ["IMF", "mod"]
+
+
+def test_failing_dataset_leaves_published_files_intact(real_run):
+    workflow, raw, cfg = real_run
+    derived = workflow.root / "data" / "derived"
+    before = _digests(derived)
+    table = raw / "cc_moresco" / "HzTable_MM_BC32.txt"
+    table.write_text(table.read_text().replace("0.07 69.0 19.6", "0.07 69.5 19.6"))  # breaks the pin
+    proc = workflow.run("--cores", "2", "--config", cfg, check=False)
+    assert proc.returncode != 0
+    assert "dataset 'cc_moresco' (file 'cc_moresco/HzTable_MM_BC32.txt', check 'sha256 pin')" in proc.stderr
+    assert _digests(derived) == before
+    # still stale afterwards: the next preview wants to derive it again
+    assert workflow.jobs("--config", cfg).get("derive_dataset") == 1
+
+
+def test_new_release_is_a_registry_entry_alone(real_run, registry):
+    """A further release in a known format (here a DESI-format file set in its own folder) needs no code change."""
+    workflow, raw, cfg = real_run
+    release = raw / "bao_desi_dr1_lrg_only"
+    release.mkdir()
+    mean = (raw / "bao_desi_dr1" / "desi_2024_gaussian_bao_ALL_GCcomb_mean.txt").read_text().splitlines()
+    cov = np.loadtxt(raw / "bao_desi_dr1" / "desi_2024_gaussian_bao_ALL_GCcomb_cov.txt")
+    (release / "mean.txt").write_text("\n".join(mean[:1] + mean[2:6]) + "\n")  # z = 0.51, 0.706 LRG bins
+    np.savetxt(release / "cov.txt", cov[1:5, 1:5], fmt="%.8e")
+    entry = {
+        "kind": "bao",
+        "format": "bao_mean_cov",
+        "title": "DESI DR1 LRG bins",
+        "citation": "DESI Collaboration 2024 (arXiv:2404.03002)",
+        "expected_points": 4,
+        "files": {"mean": {"path": "bao_desi_dr1_lrg_only/mean.txt"}, "covariance": {"path": "bao_desi_dr1_lrg_only/cov.txt"}},
+        "options": {"labels": {"DM_over_rs": {"observable_type": "DM_over_rd"}, "DH_over_rs": {"observable_type": "DH_over_rd"}}},
+    }
+    extra = workflow.root / "config" / "extra.yaml"
+    extra.write_text(yaml.safe_dump({"datasets": {"bao_desi_dr1_lrg_only": entry}}))
+    jobs = workflow.jobs("--config", cfg, "extra_registries=[config/extra.yaml]")
+    assert jobs["derive_dataset"] == 1
+    workflow.run("--cores", "2", "--config", cfg, "extra_registries=[config/extra.yaml]")
+    lrg = load_dataset("bao_desi_dr1_lrg_only", root=workflow.root)
+    full = load_dataset("bao_desi_dr1", root=workflow.root)
+    np.testing.assert_array_equal(lrg.observable, full.observable[1:5])
+    np.testing.assert_array_equal(lrg.covariance, full.covariance[1:5, 1:5])
+
+
+def test_config_typo_fails_before_any_job(workflow, raw_dir):
+    proc = workflow.run("-n", "--config", f"raw_dir={raw_dir}", "datasets=[bao_bos_dr12]", check=False)
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert "bao_bos_dr12" in output and "bao_boss_dr12" in output and "Traceback" not in output
+    assert not (workflow.root / "data").exists()

@@ -17,6 +17,7 @@ include: "rules/common.smk"
 include: "rules/mock.smk"
 include: "rules/derive.smk"
 include: "rules/validate.smk"
+include: "rules/integrity.smk"
 
 
 rule all:
@@ -24,3 +25,5 @@ rule all:
     input:
         expand("data/derived/{dataset}.{ext}", dataset=DATASETS, ext=["npz", "json"]),
         "data/validation/summary.txt",
+        "data/manifests/derived.sha256",
+        "data/logs/backup/last_backup.json",

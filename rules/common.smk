@@ -105,3 +105,11 @@ def mock_role(wildcards):
     raise WorkflowError(
         f"{wildcards.dataset}: no registry file named {wildcards.filename}"
     )
+
+
+# Configuration files that go into every backup archive.
+CONFIG_FILES = sorted(
+    str(p)
+    for p in Path("config").rglob("*")
+    if p.is_file() and p.suffix in (".yaml", ".yml")
+)

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import PbufDataError
+from .integrity import sha256_file
 
 FORMAT_VERSION = 1
 CORE_ARRAYS = ("z", "observable", "uncertainty", "covariance", "observable_type")
@@ -157,14 +158,6 @@ def read_dataset(npz_path: str | Path, json_path: str | Path, *, verify: bool = 
         columns={k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("column.")},
         aux={k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("aux.")},
     )
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class _HashingWriter:

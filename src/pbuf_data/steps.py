@@ -103,6 +103,26 @@ def publish(sources, targets):
         log.info("published %s", target)
 
 
+def manifest(paths, manifest_path):
+    """Manifest of the whole published tree: this run's outputs and any other file in the checked folders
+    (e.g. the datasets of the other registry, mock or real), so that verify knows every file."""
+    from .integrity import WATCHED_DIRS, write_manifest
+
+    present = {str(p) for folder in WATCHED_DIRS for p in Path(folder).glob("*") if p.is_file() and not p.name.startswith(".")}
+    entries = write_manifest(sorted(set(map(str, paths)) | present), manifest_path)
+    log.info("manifest %s: %d files", manifest_path, len(entries))
+    return entries
+
+
+def backup(manifest_path, config_files, backup_dir, keep, record_path):
+    from .backup import create_backup, write_record
+
+    record = create_backup(".", backup_dir, str(manifest_path), list(config_files), keep)
+    log.info("backup %s: %d files, %d bytes, pruned %s", record["archive"], record["members"], record["bytes"], record["pruned"])
+    write_record(record_path, record)
+    return record
+
+
 def write_text_atomic(path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

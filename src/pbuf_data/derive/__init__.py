@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..dataset import Dataset, sha256_file
+from ..dataset import Dataset
+from ..integrity import sha256_file
 from ..errors import PbufDataError
 from ..registry import resolve_raw_path
 from ..textio import RawFile

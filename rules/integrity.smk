@@ -1,0 +1,46 @@
+# Integrity: a sha256sum -c compatible manifest of every published output,
+# backup archives when it changes, and a verify target that rechecks everything.
+
+
+rule manifest:
+    input:
+        expand("data/derived/{dataset}.{ext}", dataset=DATASETS, ext=["npz", "json"]),
+        expand("data/validation/{dataset}.{ext}", dataset=DATASETS, ext=["json", "txt"]),
+        "data/validation/summary.json",
+        "data/validation/summary.txt",
+    output:
+        "data/manifests/derived.sha256",
+    log:
+        "data/logs/integrity/manifest.log",
+    conda:
+        "../envs/pbuf.yaml"
+    script:
+        "../scripts/write_manifest.py"
+
+
+rule backup:
+    input:
+        manifest="data/manifests/derived.sha256",
+        config=CONFIG_FILES,
+    output:
+        "data/logs/backup/last_backup.json",
+    log:
+        "data/logs/backup/backup.log",
+    conda:
+        "../envs/pbuf.yaml"
+    params:
+        backup_dir=config["backup"]["dir"],
+        keep=config["backup"]["keep"],
+    script:
+        "../scripts/backup.py"
+
+
+rule verify:
+    conda:
+        "../envs/pbuf.yaml"
+    # no output: runs whenever it is asked for (snakemake --cores 1 verify), like the cron command `pbuf-data verify`
+    params:
+        backup_dir=config["backup"]["dir"],
+        raw=[] if USE_MOCK else ["--raw-dir", RAW_DIR],
+    shell:
+        "pbuf-data verify --backup-dir {params.backup_dir:q} {params.raw:q}"

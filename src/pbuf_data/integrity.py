@@ -1,0 +1,138 @@
+"""Checksums, ``sha256sum -c`` compatible manifests and verification of a data tree.
+
+A manifest line is ``<sha256>  <path>`` with the path relative to the project
+root, so ``sha256sum -c data/manifests/derived.sha256`` run from the project
+root checks the same files as :func:`verify_tree`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import PbufDataError
+
+CHUNK = 1 << 20
+_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
+
+DERIVED_MANIFEST = "data/manifests/derived.sha256"
+WATCHED_DIRS = ("data/derived", "data/validation")
+
+
+def sha256_file(path: str | Path) -> str:
+    """sha256 of a file, read once in 1 MiB blocks (streaming, constant memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as fh:
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        while n := fh.readinto(buf):
+            digest.update(view[:n])
+    return digest.hexdigest()
+
+
+def manifest_text(entries: dict[str, str]) -> str:
+    return "".join(f"{digest}  {path}\n" for path, digest in sorted(entries.items()))
+
+
+def write_manifest(paths, manifest: str | Path, root: str | Path = ".") -> dict[str, str]:
+    """Hash ``paths`` (relative to ``root``) and write the manifest atomically."""
+    from .steps import write_text_atomic
+
+    root = Path(root)
+    entries = {str(Path(p)): sha256_file(root / p) for p in paths}
+    write_text_atomic(root / manifest, manifest_text(entries))
+    return entries
+
+
+def read_manifest(manifest: str | Path) -> dict[str, str]:
+    manifest = Path(manifest)
+    entries = {}
+    try:
+        text = manifest.read_text()
+    except UnicodeDecodeError:
+        raise PbufDataError("manifest is not text", file=str(manifest), check="manifest format") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = _LINE.match(line)
+        if not match:
+            raise PbufDataError(
+                f"not a '<sha256>  <path>' line: {line[:80]!r}", file=str(manifest), line=number, check="manifest format"
+            )
+        entries[match.group(2)] = match.group(1)
+    return entries
+
+
+@dataclass
+class VerifyReport:
+    checked: int = 0
+    missing: list = field(default_factory=list)
+    corrupted: list = field(default_factory=list)  # (path, expected, actual)
+    extra: list = field(default_factory=list)
+    problems: list = field(default_factory=list)  # unreadable manifests and the like
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.corrupted or self.extra or self.problems)
+
+    def lines(self) -> list[str]:
+        out = [f"MISSING    {p}" for p in self.missing]
+        out += [f"CORRUPTED  {p} (expected {e}, found {a})" for p, e, a in self.corrupted]
+        out += [f"EXTRA      {p} (in a checked folder but in no manifest)" for p in self.extra]
+        out += [f"PROBLEM    {p}" for p in self.problems]
+        verdict = "OK" if self.ok else "FAILED"
+        out.append(
+            f"verify {verdict}: {self.checked} files checked, {len(self.missing)} missing, "
+            f"{len(self.corrupted)} corrupted, {len(self.extra)} extra, {len(self.problems)} other problems"
+        )
+        return out
+
+    def as_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "missing": self.missing,
+            "corrupted": [{"path": p, "expected": e, "actual": a} for p, e, a in self.corrupted],
+            "extra": self.extra,
+            "problems": self.problems,
+        }
+
+
+def check_entries(entries: dict[str, str], root: Path, report: VerifyReport) -> None:
+    for rel, expected in sorted(entries.items()):
+        path = root / rel
+        report.checked += 1
+        if not path.is_file():
+            report.missing.append(rel)
+            continue
+        actual = sha256_file(path)
+        if actual != expected:
+            report.corrupted.append((rel, expected, actual))
+
+
+def verify_tree(root: str | Path = ".", backup_dir: str | Path | None = None) -> VerifyReport:
+    """Recompute every checksum the project recorded: derived outputs and backup archives."""
+    root = Path(root)
+    report = VerifyReport()
+    manifest = root / DERIVED_MANIFEST
+    listed: set[str] = set()
+    if not manifest.exists():
+        report.missing.append(DERIVED_MANIFEST)
+    else:
+        try:
+            entries = read_manifest(manifest)
+        except PbufDataError as exc:
+            report.problems.append(str(exc))
+            entries = {}
+        listed.update(entries)
+        check_entries(entries, root, report)
+    for folder in WATCHED_DIRS:
+        for path in sorted((root / folder).glob("*")):
+            rel = str(path.relative_to(root))
+            if path.is_file() and not path.name.startswith(".") and rel not in listed:
+                report.extra.append(rel)
+    if backup_dir is not None:
+        from .backup import verify_backups
+
+        verify_backups(root / backup_dir, report)
+    return report

@@ -1,0 +1,268 @@
+"""Fiducial flat LCDM predictions for the mock surveys and their closure tests.
+
+One observable per method, vectorized over the redshift ``z``. Background
+quantities (H, distances) come from :class:`astropy.cosmology.FlatLambdaCDM`
+with photons at ``T_cmb`` and ``N_eff`` *massless* neutrinos, so radiation is
+in H(z) and the model is exactly flat (Omega_Lambda = 1 - Omega_m - Omega_r).
+Massive neutrinos are neglected: Planck's Omega_m contains 0.06 eV neutrinos,
+which are still relativistic at z* but are counted as matter here; this lowers
+r_d by 0.16 Mpc and raises l_A by 0.24 (both about 0.1 %).
+
+Values for the default fiducial (Planck 2018 TT,TE,EE+lowE+lensing,
+A&A 641, A6, Table 2; its CAMB values in brackets): z_d = 1063.4 (1059.9),
+r_d = 146.61 Mpc (147.09), z* = 1091.9 (1089.9), R = 1.7496, l_A = 302.35,
+f sigma8(0) = 0.428, f sigma8(0.5) = 0.475. Chen, Huang & Wang 2019 give
+R = 1.7502, l_A = 301.47 for Planck TT,TE,EE+lowE; with those parameters this
+module gives R = 1.7503, l_A = 302.35: the fitted z* (2.0 above CAMB's) adds
+0.38 to l_A, the massless-neutrino approximation 0.24, and Chen et al.'s l_A
+lies 0.3 below Planck's pi / theta* = 301.76 (100 theta* = 1.0411).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from functools import cached_property
+
+import numpy as np
+from astropy import units as u
+from astropy.constants import c as _speed_of_light
+from astropy.cosmology import FlatLambdaCDM
+from scipy.integrate import quad, solve_ivp
+
+C_KM_S = _speed_of_light.to_value(u.km / u.s)  # 299792.458 km/s
+
+# observable types of the BAO datasets (derive/bao.py) -> Fiducial method name
+BAO_OBSERVABLES = ("DM_over_rd", "DH_over_rd", "DV_over_rd", "rd_over_DV", "H_times_rd")
+
+# start of the growth integration, deep in matter domination (Omega_Lambda(a) ~ 1e-9)
+_A_GROWTH_START = 1e-3
+
+
+@dataclass(frozen=True)
+class Fiducial:
+    """A flat LCDM cosmology given by the ``fiducial_cosmology`` block of config/config.yaml.
+
+    H0 in km/s/Mpc, T_cmb in K, M_B the absolute SN Ia magnitude (mag) used
+    for ``m_b_corr``; the rest dimensionless.
+    """
+
+    H0: float
+    Omega_m: float
+    Omega_b_h2: float
+    sigma8: float
+    n_s: float
+    T_cmb: float
+    N_eff: float
+    M_B: float
+
+    @classmethod
+    def from_config(cls, block: dict) -> "Fiducial":
+        """Build from the config block; unknown keys are an error, all keys are required."""
+        names = [f.name for f in fields(cls)]
+        unknown, missing = sorted(set(block) - set(names)), [n for n in names if n not in block]
+        if unknown or missing:
+            raise ValueError(f"fiducial_cosmology: unknown keys {unknown}, missing keys {missing}")
+        return cls(**{name: float(block[name]) for name in names})
+
+    # -- background ---------------------------------------------------------
+    @property
+    def h(self) -> float:
+        return self.H0 / 100.0
+
+    @property
+    def omega_m_h2(self) -> float:
+        """Physical matter density omega_m = Omega_m h^2 (baryons + cold dark matter)."""
+        return self.Omega_m * self.h**2
+
+    @cached_property
+    def astropy(self) -> FlatLambdaCDM:
+        """The background model: photons + N_eff massless neutrinos, Omega_Lambda closing flatness."""
+        return FlatLambdaCDM(
+            H0=self.H0,
+            Om0=self.Omega_m,
+            Ob0=self.Omega_b_h2 / self.h**2,
+            Tcmb0=self.T_cmb,
+            Neff=self.N_eff,
+            m_nu=0.0,
+        )
+
+    def H(self, z):
+        """Hubble rate H(z) = H0 E(z) in km/s/Mpc, E^2 = Omega_m (1+z)^3 + Omega_r (1+z)^4 + Omega_Lambda."""
+        return self.astropy.H(z).to_value(u.km / u.s / u.Mpc)
+
+    def DM(self, z):
+        """Transverse comoving distance D_M(z) = c int_0^z dz'/H(z') in Mpc (flat: equals the comoving distance)."""
+        return self.astropy.comoving_transverse_distance(z).to_value(u.Mpc)
+
+    def DH(self, z):
+        """Hubble distance D_H(z) = c / H(z) in Mpc."""
+        return C_KM_S / self.H(z)
+
+    def DV(self, z):
+        """Spherically averaged BAO distance D_V = (z D_M^2 D_H)^(1/3) in Mpc (Eisenstein et al. 2005, eq. 2)."""
+        z = np.asarray(z, dtype=float)
+        return np.cbrt(z * self.DM(z) ** 2 * self.DH(z))
+
+    def mu(self, z):
+        """Distance modulus mu = 5 log10(D_L / 10 pc), D_L = (1+z) D_M(z).
+
+        The same z serves as Hubble-diagram and heliocentric redshift.
+        """
+        z = np.asarray(z, dtype=float)
+        return 5.0 * np.log10((1.0 + z) * self.DM(z)) + 25.0
+
+    def m_b_corr(self, z):
+        """Standardized SN Ia apparent magnitude m_b_corr = mu(z) + M_B (Brout et al. 2022, ApJ 938, 110)."""
+        return self.mu(z) + self.M_B
+
+    # -- sound horizon ------------------------------------------------------
+    @property
+    def omega_gamma_h2(self) -> float:
+        """Photon density omega_gamma = Omega_gamma h^2 for T_cmb (astropy: 4 sigma_SB T^4 / c^3 / rho_crit)."""
+        return self.astropy.Ogamma0 * self.h**2
+
+    def baryon_photon_ratio(self, z):
+        """R_b(z) = 3 rho_b / (4 rho_gamma) = (3 omega_b / (4 omega_gamma)) / (1+z)."""
+        return 0.75 * self.Omega_b_h2 / self.omega_gamma_h2 / (1.0 + np.asarray(z, dtype=float))
+
+    def sound_horizon(self, z: float) -> float:
+        """Comoving sound horizon r_s(z) = int_z^inf c_s(z')/H(z') dz' in Mpc, c_s = c / sqrt(3 (1 + R_b)).
+
+        Integrated in the scale factor, r_s = int_0^a c_s / (a'^2 H(a')) da',
+        with radiation (photons + massless neutrinos) in H (e.g. Hu & Sugiyama 1996, ApJ 471, 542).
+        """
+
+        def integrand(a):
+            z_a = 1.0 / a - 1.0
+            sound_speed = C_KM_S / np.sqrt(3.0 * (1.0 + self.baryon_photon_ratio(z_a)))
+            return sound_speed / (a * a * self.H0 * self.astropy.efunc(z_a))
+
+        value, _ = quad(integrand, 0.0, 1.0 / (1.0 + z), epsabs=0.0, epsrel=1e-10, limit=200)
+        return value
+
+    @cached_property
+    def z_drag(self) -> float:
+        """Baryon drag redshift z_d from the fit of Hu & Sugiyama 1996 (ApJ 471, 542, appendix E).
+
+        z_d = 1345 w_m^0.251 / (1 + 0.659 w_m^0.828) (1 + b1 w_b^b2),
+        b1 = 0.313 w_m^-0.419 (1 + 0.607 w_m^0.674), b2 = 0.238 w_m^0.223
+        (w = Omega h^2). Eisenstein & Hu 1998 (ApJ 496, 605), eq. 4, is the same
+        form with 1291 in place of 1345: it fits EH98's own drag-epoch definition
+        and gives z_d = 1020.7 here, hence r_d = 150.56 Mpc, 2.4 % above CAMB's
+        147.09 Mpc (about the EH98-to-CAMB r_s factor 1.027 that derive/bao.py
+        applies to 6dFGS). The HS96 coefficient gives z_d = 1063.4 (CAMB:
+        1059.9) and r_d = 146.61 Mpc.
+        """
+        om, ob = self.omega_m_h2, self.Omega_b_h2
+        b1 = 0.313 * om**-0.419 * (1.0 + 0.607 * om**0.674)
+        b2 = 0.238 * om**0.223
+        return 1345.0 * om**0.251 / (1.0 + 0.659 * om**0.828) * (1.0 + b1 * ob**b2)
+
+    @cached_property
+    def r_d(self) -> float:
+        """Sound horizon at the drag epoch r_d = r_s(z_d) in Mpc (146.61 Mpc for the default fiducial)."""
+        return self.sound_horizon(self.z_drag)
+
+    # -- BAO observables ----------------------------------------------------
+    def DM_over_rd(self, z):
+        return self.DM(z) / self.r_d
+
+    def DH_over_rd(self, z):
+        return self.DH(z) / self.r_d
+
+    def DV_over_rd(self, z):
+        return self.DV(z) / self.r_d
+
+    def rd_over_DV(self, z):
+        return self.r_d / self.DV(z)
+
+    def H_times_rd(self, z):
+        """H(z) r_d in km/s."""
+        return self.H(z) * self.r_d
+
+    def bao(self, observable_type: str, z):
+        """BAO prediction for an observable type of derive/bao.py (one of :data:`BAO_OBSERVABLES`)."""
+        if observable_type not in BAO_OBSERVABLES:
+            raise ValueError(f"unknown BAO observable type '{observable_type}' (known: {BAO_OBSERVABLES})")
+        return getattr(self, observable_type)(z)
+
+    # -- CMB distance priors --------------------------------------------------
+    @cached_property
+    def z_star(self) -> float:
+        """Photon decoupling redshift z* from the fit of Hu & Sugiyama 1996 (ApJ 471, 542), eqs. E1-E3."""
+        om, ob = self.omega_m_h2, self.Omega_b_h2
+        g1 = 0.0783 * ob**-0.238 / (1.0 + 39.5 * ob**0.763)
+        g2 = 0.560 / (1.0 + 21.1 * ob**1.81)
+        return 1048.0 * (1.0 + 0.00124 * ob**-0.738) * (1.0 + g1 * om**g2)
+
+    @cached_property
+    def shift_parameter(self) -> float:
+        """Shift parameter R = sqrt(Omega_m) H0 D_M(z*) / c (Chen, Huang & Wang 2019, JCAP 02, 028)."""
+        return float(np.sqrt(self.Omega_m) * self.H0 * self.DM(self.z_star) / C_KM_S)
+
+    @cached_property
+    def acoustic_scale(self) -> float:
+        """Acoustic scale l_A = pi D_M(z*) / r_s(z*) (Chen, Huang & Wang 2019, JCAP 02, 028)."""
+        return float(np.pi * self.DM(self.z_star) / self.sound_horizon(self.z_star))
+
+    def distance_priors(self) -> dict[str, float]:
+        """The CMB distance-prior vector by the parameter names of derive/cmb.py."""
+        return {"R": self.shift_parameter, "l_A": self.acoustic_scale, "omega_b_h2": self.Omega_b_h2}
+
+    # -- linear growth --------------------------------------------------------
+    def _growth_rhs(self, ln_a, y):
+        """D'' + (2 + dlnE/dlna) D' - (3/2) Omega_m(a) D = 0, ' = d/dln a, E^2 = Omega_m a^-3 + 1 - Omega_m."""
+        matter = self.Omega_m * np.exp(-3.0 * ln_a)
+        e2 = matter + 1.0 - self.Omega_m
+        omega_m_a = matter / e2
+        d, dprime = y
+        return [dprime, -(2.0 - 1.5 * omega_m_a) * dprime + 1.5 * omega_m_a * d]
+
+    @cached_property
+    def _growth(self):
+        """Dense solution of the linear growth equation for flat LCDM, radiation neglected.
+
+        Growing-mode start D = D' = a at a = 1e-3 (matter domination, D ∝ a);
+        radiation (a 3 % correction to H at a = 1e-3) is left out of the growth
+        equation only, as in the standard treatment (e.g. Linder 2005, PRD 72, 043529).
+        """
+        return solve_ivp(
+            self._growth_rhs,
+            (np.log(_A_GROWTH_START), 0.0),
+            [_A_GROWTH_START, _A_GROWTH_START],
+            method="DOP853",
+            rtol=1e-10,
+            atol=1e-14,
+            dense_output=True,
+        ).sol
+
+    def growth_factor(self, z):
+        """Linear growth factor D(z) normalized to D(0) = 1."""
+        ln_a = -np.log1p(np.asarray(z, dtype=float))
+        return self._growth(ln_a)[0] / self._growth(0.0)[0]
+
+    def growth_rate(self, z):
+        """Growth rate f = dlnD/dlna."""
+        ln_a = -np.log1p(np.asarray(z, dtype=float))
+        d, dprime = self._growth(ln_a)
+        return dprime / d
+
+    def sigma8_z(self, z):
+        """sigma8(z) = sigma8 D(z) (linear theory, sigma8 of the fiducial at z = 0)."""
+        return self.sigma8 * self.growth_factor(z)
+
+    def fsigma8(self, z):
+        """f(z) sigma8(z), the RSD observable (Percival & White 2009, MNRAS 393, 297)."""
+        return self.growth_rate(z) * self.sigma8_z(z)
+
+    # -- one entry point for the closure tests ------------------------------
+    def predict(self, observable_type: str, z):
+        """Fiducial value of a derived dataset's observable type at ``z`` (z is ignored for CMB priors)."""
+        if observable_type in BAO_OBSERVABLES:
+            return self.bao(observable_type, z)
+        if observable_type in ("mu", "m_b_corr", "H", "fsigma8"):
+            return getattr(self, observable_type)(z)
+        priors = self.distance_priors()
+        if observable_type in priors:
+            return np.full(np.shape(z), priors[observable_type])
+        raise ValueError(f"no fiducial prediction for observable type '{observable_type}'")

@@ -1,0 +1,260 @@
+"""Mock surveys: determinism, fidelity to the real files' layouts, closure against the fiducial
+cosmology they were drawn from, and the fiducial cosmology against independent numbers."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from scipy import integrate, stats
+
+from pbuf_data.cosmology import C_KM_S, Fiducial
+from pbuf_data.derive import derive_dataset
+from pbuf_data.mock import mock_files, write_mock_file
+from pbuf_data.registry import load_registry
+
+PROJECT = Path(__file__).resolve().parents[1]
+REAL_RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "raw"
+MOCKS = load_registry(PROJECT / "config" / "registry_mock.yaml")
+FIDUCIAL_BLOCK = yaml.safe_load((PROJECT / "config" / "config.yaml").read_text())["fiducial_cosmology"]
+FIDUCIAL = Fiducial.from_config(FIDUCIAL_BLOCK)
+# Planck 2018 VI (A&A 641, A6), Table 2, TT,TE,EE+lowE: the chain behind Chen, Huang & Wang 2019
+PLANCK_TTTEEE = dataclasses.replace(FIDUCIAL, H0=67.27, Omega_m=0.3166, Omega_b_h2=0.02236, sigma8=0.8120)
+
+
+def generate(folder: Path, name: str, seed: int | None = None, roles=None) -> dict[str, Path]:
+    """Write the mock files of dataset ``name`` under ``folder`` as the registry lays them out."""
+    entry = MOCKS[name]
+    seed = entry["mock"]["seed"] if seed is None else seed
+    paths = {}
+    for role in roles or entry["files"]:
+        paths[role] = folder / entry["files"][role]["path"]
+        write_mock_file(entry, role, paths[role], FIDUCIAL_BLOCK, seed)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def mock_raw(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("mock_raw")
+    for name in MOCKS:
+        generate(folder, name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def derived(mock_raw):
+    return {name: derive_dataset(name, entry, raw_dir=mock_raw) for name, entry in MOCKS.items()}
+
+
+def chi2_against(dataset, fiducial: Fiducial) -> float:
+    """r^T C^-1 r with r = observable - fiducial prediction, by observable type."""
+    prediction = np.array([fiducial.predict(t, z) for t, z in zip(dataset.observable_type, dataset.z)], dtype=float)
+    residual = dataset.observable - prediction
+    return float(residual @ np.linalg.solve(dataset.covariance, residual))
+
+
+# -- (a) determinism -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(MOCKS))
+def test_same_seed_gives_identical_bytes(name, mock_raw):
+    """A second generation (all files in one pass) reproduces every written file byte for byte."""
+    entry = MOCKS[name]
+    texts = mock_files(entry, FIDUCIAL_BLOCK, entry["mock"]["seed"])
+    for role, spec in entry["files"].items():
+        assert texts[role].encode() == (mock_raw / spec["path"]).read_bytes(), role
+
+
+@pytest.mark.parametrize("name", sorted(MOCKS))
+def test_other_seed_gives_other_values(name, mock_raw, tmp_path):
+    first_role = next(iter(MOCKS[name]["files"]))  # the table / mean file, which carries the noise
+    path = generate(tmp_path, name, seed=MOCKS[name]["mock"]["seed"] + 1, roles=[first_role])[first_role]
+    assert path.read_bytes() != (mock_raw / MOCKS[name]["files"][first_role]["path"]).read_bytes()
+
+
+def test_no_temporary_files_left(mock_raw):
+    assert not [p for p in mock_raw.rglob("*") if p.name.startswith(".")]
+
+
+# -- (b) format fidelity ---------------------------------------------------------
+
+
+def layout(data: bytes, comment: str | None = "#") -> tuple:
+    """Line ending, final newline, and the number of fields of each (non-comment) line."""
+    text = data.decode()
+    lines = [ln for ln in text.splitlines() if not (comment and ln.startswith(comment))]
+    return ("\r\n" in text, text.endswith("\n"), [len(ln.split()) for ln in lines])
+
+
+def real_counterparts():
+    """(mock name, role) pairs whose real file is in the shared raw folder (not the LaTeX table)."""
+    pairs = []
+    for name, entry in MOCKS.items():
+        for role, spec in entry["files"].items():
+            real = REAL_RAW / name.removeprefix("mock_") / Path(spec["path"]).name
+            if role != "reference_table" and real.exists():
+                pairs.append((name, role, real))
+    return pairs
+
+
+@pytest.mark.skipif(not REAL_RAW.is_dir(), reason="real raw files not beside the project")
+@pytest.mark.parametrize("name,role,real", real_counterparts(), ids=lambda v: v if isinstance(v, str) else "")
+def test_layout_matches_real_file(name, role, real, mock_raw):
+    mock = (mock_raw / MOCKS[name]["files"][role]["path"]).read_bytes()
+    assert layout(mock) == layout(real.read_bytes())
+
+
+@pytest.mark.skipif(not REAL_RAW.is_dir(), reason="real raw files not beside the project")
+def test_sn_header_equals_real(mock_raw):
+    real = (REAL_RAW / "sn_pantheon_plus" / "Pantheon+SH0ES.dat").read_text().splitlines()[0]
+    mock = (mock_raw / MOCKS["mock_sn_pantheon_plus"]["files"]["table"]["path"]).read_text().splitlines()[0]
+    assert mock == real
+    assert len(mock.split()) == 47
+
+
+def test_sn_table_matches_release_counts(mock_raw):
+    lines = (mock_raw / MOCKS["mock_sn_pantheon_plus"]["files"]["table"]["path"]).read_text().splitlines()
+    header, rows = lines[0].split(), [ln.split() for ln in lines[1:]]
+    column = {name: np.array([r[i] for r in rows]) for i, name in enumerate(header)}
+    z = column["zHD"].astype(float)
+    calibrator = column["IS_CALIBRATOR"].astype(int) == 1
+    assert len(rows) == 1701
+    assert np.all(np.diff(z) >= 0)
+    assert (z > 0.01).sum() == 1590
+    assert calibrator.sum() == 77 and z[calibrator].max() < 0.012
+    assert np.all(column["CEPH_DIST"][~calibrator] == "-9") and np.all(column["CEPH_DIST"][calibrator] != "-9")
+    assert len(set(column["CID"])) < len(rows)  # repeated light curves of one SN
+    assert np.allclose(column["MU_SH0ES"].astype(float) - column["m_b_corr"].astype(float), -FIDUCIAL.M_B, atol=2e-4)
+
+
+def test_sn_covariance_file_layout(mock_raw):
+    data = (mock_raw / MOCKS["mock_sn_pantheon_plus"]["files"]["covariance"]["path"]).read_bytes()
+    assert data.split(b"\n", 1)[0] == b"1701"
+    assert data.count(b"\n") == 1701**2 + 1 and data.endswith(b"\n")
+    values = np.array(data.split()[1:], dtype=float).reshape(1701, 1701)
+    asymmetry = np.abs(values - values.T)
+    assert 0 < asymmetry.max() <= 1e-5 * np.abs(values).max()  # symmetric to the 6-digit rounding only
+    table = (mock_raw / MOCKS["mock_sn_pantheon_plus"]["files"]["table"]["path"]).read_text().splitlines()
+    col = table[0].split().index("MU_SH0ES_ERR_DIAG")
+    err = np.array([ln.split()[col] for ln in table[1:]], dtype=float)
+    assert np.allclose(err, np.sqrt(np.diag(values)), rtol=1e-5)
+
+
+def test_rsd_files_keep_the_release_quirks(mock_raw):
+    files = {role: (mock_raw / spec["path"]).read_bytes() for role, spec in MOCKS["mock_rsd_fsigma8"]["files"].items()}
+    main = files["table"]
+    assert main.count(b"\r\n") == 21 and main.count(b"\n") == 21 and not main.endswith(b"\n")
+    sdss = files["sdss"]
+    assert sdss.count(b"\r\n") == 3 and not sdss.endswith(b"\n")
+    assert all(len(line.split(b"\t")) == 4 for line in sdss.split(b"\r\n"))
+    assert not files["wigglez"].endswith(b"\n") and b"\t" not in files["wigglez"]
+
+
+@pytest.mark.skipif(not REAL_RAW.is_dir(), reason="real raw files not beside the project")
+def test_rsd_latex_table_keeps_reference_columns(mock_raw):
+    def rows(text):
+        return [[c.strip() for c in ln.split("&")] for ln in text.splitlines() if re.match(r"^\d", ln)]
+
+    mock = rows((mock_raw / MOCKS["mock_rsd_fsigma8"]["files"]["reference_table"]["path"]).read_text())
+    real = rows((REAL_RAW / "rsd_fsigma8" / "Table_with_the_data.txt").read_text())
+    assert [float(r[0]) for r in mock] == [float(r[0]) for r in real]
+    assert [(r[2], r[3], r[4].rstrip("\\ ")) for r in mock] == [(r[2], r[3], r[4].rstrip("\\ ")) for r in real]
+
+
+# -- (c) closure: mock -> raw files -> derivation -> fiducial ------------------------
+
+
+@pytest.mark.parametrize("name", sorted(MOCKS))
+def test_closure(name, derived):
+    dataset = derived[name]
+    assert len(dataset) == MOCKS[name]["expected_points"]
+    p = stats.chi2.sf(chi2_against(dataset, FIDUCIAL), len(dataset))
+    assert 0.001 < p < 0.999
+
+
+@pytest.mark.parametrize(
+    "name,shift",
+    [
+        # 5 % in H0 (the size of the Hubble tension) is 0.11 mag on every SN. A shift of Omega_m by 0.05
+        # is only ~2.5 sigma for a Pantheon+-like covariance (Brout et al. 2022: +-0.018): Delta chi2 ~ 6,
+        # invisible in a 1590-dof goodness of fit.
+        ("mock_sn_pantheon_plus", {"H0": FIDUCIAL.H0 * 1.05}),
+        # the correlated 5-10 % systematics of the chronometers absorb most of an H0 shift: 30 % is needed
+        ("mock_cc_moresco", {"H0": FIDUCIAL.H0 * 1.3}),
+    ],
+)
+def test_closure_fails_for_a_wrong_fiducial(name, shift, derived):
+    dataset = derived[name]
+    p = stats.chi2.sf(chi2_against(dataset, dataclasses.replace(FIDUCIAL, **shift)), len(dataset))
+    assert p < 0.001
+
+
+# -- (d) the fiducial cosmology against independent numbers -------------------------
+
+
+def test_distance_modulus_matches_astropy_planck18():
+    from astropy.cosmology import Planck18
+
+    # same parameters, massive neutrino (0.06 eV) counted as matter: Omega_m = Om0 + Onu0
+    h = Planck18.H0.value / 100
+    fid = dataclasses.replace(
+        FIDUCIAL, H0=Planck18.H0.value, Omega_m=Planck18.Om0 + Planck18.Onu0, Omega_b_h2=Planck18.Ob0 * h**2
+    )
+    z = np.linspace(0.01, 2.3, 40)
+    assert np.max(np.abs(fid.mu(z) - Planck18.distmod(z).value)) < 1e-3
+
+
+def test_distances_match_a_direct_integral():
+    fid = FIDUCIAL
+    omega_r = fid.omega_gamma_h2 / fid.h**2 * (1 + 7 / 8 * (4 / 11) ** (4 / 3) * fid.N_eff)
+
+    def inverse_e(z):
+        return 1 / np.sqrt(fid.Omega_m * (1 + z) ** 3 + omega_r * (1 + z) ** 4 + 1 - fid.Omega_m - omega_r)
+
+    for z in (0.1, 1.0, 2.33):
+        dm = C_KM_S / fid.H0 * integrate.quad(inverse_e, 0, z, epsrel=1e-10)[0]
+        assert fid.DM(z) == pytest.approx(dm, rel=1e-6)
+        assert fid.H(z) == pytest.approx(fid.H0 / inverse_e(z), rel=1e-9)
+        assert fid.DV(z) == pytest.approx((z * dm**2 * C_KM_S * inverse_e(z) / fid.H0) ** (1 / 3), rel=1e-6)
+
+
+def test_bao_observables_by_type_name():
+    z = np.array([0.3, 1.1])
+    assert np.allclose(FIDUCIAL.bao("DV_over_rd", z) * FIDUCIAL.bao("rd_over_DV", z), 1.0)
+    assert np.allclose(FIDUCIAL.bao("H_times_rd", z), C_KM_S / FIDUCIAL.bao("DH_over_rd", z))
+    assert np.allclose(FIDUCIAL.bao("DM_over_rd", z), FIDUCIAL.DM(z) / FIDUCIAL.r_d)
+    with pytest.raises(ValueError):
+        FIDUCIAL.bao("DA_over_rd", z)
+
+
+def test_sound_horizon_against_planck_2018():
+    """Planck 2018 VI, Table 2 (TT,TE,EE+lowE+lensing = the config fiducial): r_drag = 147.09 Mpc at
+    z_drag = 1059.94, r_* = 144.43 Mpc at z_* = 1089.92. The integral at CAMB's epochs is tested
+    tightly; r_d at the fitted z_d (Hu & Sugiyama 1996: 1063.4) within 1.5 Mpc."""
+    assert FIDUCIAL.sound_horizon(1059.94) == pytest.approx(147.09, abs=0.3)
+    assert FIDUCIAL.sound_horizon(1089.92) == pytest.approx(144.43, abs=0.3)
+    assert FIDUCIAL.r_d == pytest.approx(147.09, abs=1.5)
+
+
+def test_distance_priors_against_chen_2019():
+    """Chen, Huang & Wang 2019: R = 1.7502, l_A = 301.47 (TT,TE,EE+lowE). With z* from the Hu & Sugiyama
+    fit (1091.9, CAMB: 1089.95) and massless neutrinos l_A comes out 0.9 (0.3 %) high; at CAMB's z* it
+    matches Planck's pi / theta_* (100 theta_* = 1.04109) to 0.1 %."""
+    priors = PLANCK_TTTEEE.distance_priors()
+    assert priors["R"] == pytest.approx(1.7502, abs=0.01)
+    assert priors["l_A"] == pytest.approx(301.47, abs=1.0)
+    camb_z_star = 1089.95
+    l_a_camb = np.pi * PLANCK_TTTEEE.DM(camb_z_star) / PLANCK_TTTEEE.sound_horizon(camb_z_star)
+    assert l_a_camb == pytest.approx(np.pi / 0.0104109, rel=1e-3)
+
+
+def test_growth():
+    assert FIDUCIAL.fsigma8(0.5) == pytest.approx(0.47, abs=0.02)
+    assert FIDUCIAL.sigma8_z(0.0) == pytest.approx(FIDUCIAL.sigma8, rel=1e-12)
+    z = np.linspace(0.0, 2.0, 9)
+    omega_m_z = FIDUCIAL.Omega_m * (1 + z) ** 3 / (FIDUCIAL.Omega_m * (1 + z) ** 3 + 1 - FIDUCIAL.Omega_m)
+    assert np.allclose(FIDUCIAL.growth_rate(z), omega_m_z**0.55, rtol=0.01)  # Linder 2005, gamma = 0.55

@@ -36,6 +36,8 @@ rule backup:
 
 
 rule verify:
+    log:
+        "data/logs/integrity/verify.log",
     conda:
         "../envs/pbuf.yaml"
     # no output: runs whenever it is asked for (snakemake --cores 1 verify), like the cron command `pbuf-data verify`
@@ -43,4 +45,4 @@ rule verify:
         backup_dir=config["backup"]["dir"],
         raw=[] if USE_MOCK else ["--raw-dir", RAW_DIR],
     shell:
-        "pbuf-data verify --backup-dir {params.backup_dir:q} {params.raw:q}"
+        "pbuf-data verify --backup-dir {params.backup_dir:q} {params.raw:q} 2>&1 | tee {log:q}"

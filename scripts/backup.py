@@ -1,9 +1,9 @@
 """Snakemake rule backup: a new verified archive of derived data, reports, manifests and configuration."""
 
-from pbuf_data.steps import backup, run_step
+from pbuf_data.steps import backup, run_job
 
-run_step(
-    snakemake.log[0],
+run_job(
+    snakemake,
     backup,
     snakemake.input.manifest,
     list(snakemake.input.config),

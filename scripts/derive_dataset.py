@@ -1,13 +1,14 @@
 """Snakemake rule derive_dataset: raw files of one dataset -> data/staging/<name>.npz/.json."""
 
-from pbuf_data.steps import derive, run_step
+from pbuf_data.steps import derive, run_job
 
-run_step(
-    snakemake.log[0],
+entry = snakemake.params.settings["entry"]
+run_job(
+    snakemake,
     derive,
     snakemake.wildcards.dataset,
-    snakemake.params.settings["entry"],
-    {role: snakemake.input[role] for role in snakemake.params.settings["entry"]["files"]},
+    entry,
+    {role: snakemake.input[role] for role in entry["files"]},
     snakemake.output.npz,
     snakemake.output.json,
     max_bytes=snakemake.params.settings["max_bytes"],

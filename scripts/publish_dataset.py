@@ -1,10 +1,5 @@
 """Snakemake rule publish_dataset: a validated dataset goes to data/derived."""
 
-from pbuf_data.steps import publish, run_step
+from pbuf_data.steps import publish, run_job
 
-run_step(
-    snakemake.log[0],
-    publish,
-    [snakemake.input.npz, snakemake.input.json],
-    [snakemake.output.npz, snakemake.output.json],
-)
+run_job(snakemake, publish, [snakemake.input.npz, snakemake.input.json], [snakemake.output.npz, snakemake.output.json])

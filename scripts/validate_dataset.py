@@ -1,9 +1,9 @@
 """Snakemake rule validate_dataset: checks a staged dataset; fails on any error-level check."""
 
-from pbuf_data.steps import run_step, validate
+from pbuf_data.steps import run_job, validate
 
-run_step(
-    snakemake.log[0],
+run_job(
+    snakemake,
     validate,
     snakemake.input.npz,
     snakemake.input.json,

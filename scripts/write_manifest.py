@@ -1,5 +1,5 @@
 """Snakemake rule manifest: sha256 of every published output, sha256sum -c compatible."""
 
-from pbuf_data.steps import manifest, run_step
+from pbuf_data.steps import manifest, run_job
 
-run_step(snakemake.log[0], manifest, list(snakemake.input), snakemake.output[0])
+run_job(snakemake, manifest, list(snakemake.input), snakemake.output[0])

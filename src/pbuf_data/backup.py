@@ -165,8 +165,11 @@ def verify_backups(backup_dir: Path, report: VerifyReport) -> None:
 def _extract_verified(archive: Path, into: Path) -> dict[str, str]:
     """Extract into a fresh folder and check every member against the archive's inner manifest."""
     dctx = zstandard.ZstdDecompressor()
-    with open(archive, "rb") as raw, dctx.stream_reader(raw) as zfh, tarfile.open(fileobj=zfh, mode="r|") as tar:
-        tar.extractall(into, filter="data")
+    try:
+        with open(archive, "rb") as raw, dctx.stream_reader(raw) as zfh, tarfile.open(fileobj=zfh, mode="r|") as tar:
+            tar.extractall(into, filter="data")  # refuses absolute paths, '..', links leading out, devices
+    except (tarfile.TarError, zstandard.ZstdError, OSError) as exc:
+        raise PbufDataError(f"archive refused: {exc}", file=str(archive), check="archive members") from None
     manifest = into / INNER_MANIFEST
     if not manifest.exists():
         raise PbufDataError("archive has no inner manifest", file=str(archive), check="archive layout")

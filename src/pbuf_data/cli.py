@@ -67,6 +67,92 @@ def cmd_backups(args) -> int:
     return status
 
 
+def cmd_health(args) -> int:
+    from .ops import check_health, load_config
+
+    try:
+        thresholds = load_config(Path(args.root)).get("health")
+        report = check_health(args.root, thresholds, cpu_interval=args.cpu_interval)
+    except Exception as exc:  # the check itself could not run: status 2 for cron
+        print(json.dumps({"error": str(exc)}))
+        return 2
+    print(json.dumps(report, indent=2))
+    return 1 if report["alerts"] else 0
+
+
+def cmd_certify(args) -> int:
+    from .ops import certify
+
+    report = certify(args.root, raw_dir=args.raw_dir, quick=args.health_check)
+    for check in report["checks"]:
+        mark = "PASS" if check["passed"] else "FAIL"
+        details = check["details"] if isinstance(check["details"], str) else json.dumps(check["details"])
+        print(f"[{mark}] {check['check']}: {details}")
+    print(f"certification_status: {report['certification_status']} (report: {report['report_file']})")
+    return 0 if report["certification_status"] == "CERTIFIED" else 1
+
+
+def cmd_trends(args) -> int:
+    from .logs import processing_trends
+
+    trends = processing_trends(Path(args.root) / "data" / "logs")
+    if args.json:
+        print(json.dumps(trends, indent=2))
+        return 0
+    print(f"{'dataset':28s} {'runs':>5s} {'fail':>5s} {'mean s':>8s} {'max s':>8s} {'mean MB':>8s} {'max MB':>8s}")
+    for name, t in trends.items():
+        print(
+            f"{name:28s} {t['runs']:5d} {t['failures']:5d} {t['mean_duration_s']:8.3f} {t['max_duration_s']:8.3f}"
+            f" {t['mean_peak_memory_mb']:8.1f} {t['max_peak_memory_mb']:8.1f}"
+        )
+    return 0
+
+
+def cmd_reprocess(args) -> int:
+    """Rederive the named datasets (e.g. after a corruption), then everything that depends on them."""
+    from .api import run_workflow
+
+    names = list(args.datasets)
+    if args.from_file:
+        names += [line.strip() for line in Path(args.from_file).read_text().splitlines() if line.strip() and not line.startswith("#")]
+    if not names:
+        print("ERROR: no dataset named", file=sys.stderr)
+        return 2
+    config = {"raw_dir": str(Path(args.raw_dir).resolve())} if args.raw_dir else {}
+    forcerun = {f"data/staging/{name}.npz" for name in names}
+    print("equivalent: snakemake --cores {} {}--forcerun {}".format(
+        args.cores, f"--config raw_dir={args.raw_dir} " if args.raw_dir else "", " ".join(sorted(forcerun))))
+    try:
+        run_workflow(args.root, {"all"}, cores=args.cores, config=config, forcerun=forcerun)
+    except Exception as exc:
+        print(f"ERROR: reprocessing failed: {exc} (see data/logs/errors.log)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_resume(args) -> int:
+    """After a crash: remove a stale lock (only if no Snakemake runs here), then finish the run."""
+    from .api import run_workflow, running_snakemake
+
+    root = Path(args.root)
+    pids = running_snakemake(root)
+    if pids:
+        print(f"ERROR: a run is in progress here (pid {', '.join(map(str, pids))}); not touching its lock", file=sys.stderr)
+        return 1
+    config = {"raw_dir": str(Path(args.raw_dir).resolve())} if args.raw_dir else {}
+    if any((root / ".snakemake" / "locks").glob("*")):
+        print("stale lock found (no Snakemake process runs here): unlocking")
+        run_workflow(root, {"all"}, config=config, unlock=True)
+    print(f"equivalent: snakemake --unlock && snakemake --cores {args.cores} --rerun-incomplete"
+          + (f" --config raw_dir={args.raw_dir}" if args.raw_dir else ""))
+    try:
+        run_workflow(root, {"all"}, cores=args.cores, config=config)
+    except Exception as exc:
+        print(f"ERROR: the resumed run failed: {exc} (see data/logs/errors.log)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pbuf-data", description="PBUF data preparation: operations")
     parser.add_argument("--root", default=".", help="project folder (default: current folder)")
@@ -87,6 +173,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("backups", help="list backup archives and check each against its checksum")
     p.add_argument("--backup-dir")
     p.set_defaults(func=cmd_backups)
+
+    p = sub.add_parser("health", help="psutil health report (JSON); exit 0 healthy, 1 alerts, 2 error")
+    p.add_argument("--cpu-interval", type=float, default=1.0, help="seconds over which CPU use is measured")
+    p.set_defaults(func=cmd_health)
+
+    p = sub.add_parser("certify", help="system certification: run every check, write data/logs/certification_report_<time>.json")
+    p.add_argument("--health-check", action="store_true", help="quick mode: configuration and health only")
+    p.add_argument("--raw-dir", help="raw folder to check against the pins (default: config raw_dir)")
+    p.set_defaults(func=cmd_certify)
+
+    p = sub.add_parser("trends", help="processing time and memory per dataset over all processing summaries")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_trends)
+
+    p = sub.add_parser("reprocess", help="rederive the given datasets and everything downstream")
+    p.add_argument("datasets", nargs="*")
+    p.add_argument("--from-file", help="file with one dataset name per line")
+    p.add_argument("--cores", type=int, default=1)
+    p.add_argument("--raw-dir", help="as --config raw_dir=...")
+    p.set_defaults(func=cmd_reprocess)
+
+    p = sub.add_parser("resume", help="after a crash: clear a stale lock and finish the interrupted run")
+    p.add_argument("--cores", type=int, default=1)
+    p.add_argument("--raw-dir", help="as --config raw_dir=...")
+    p.set_defaults(func=cmd_resume)
     return parser
 
 

@@ -41,6 +41,9 @@ def write_manifest(paths, manifest: str | Path, root: str | Path = ".") -> dict[
     from .steps import write_text_atomic
 
     root = Path(root)
+    links = [str(p) for p in paths if (root / p).is_symlink()]
+    if links:
+        raise PbufDataError(f"symbolic links among published files: {links}", check="regular files only")
     entries = {str(Path(p)): sha256_file(root / p) for p in paths}
     write_text_atomic(root / manifest, manifest_text(entries))
     return entries
@@ -102,6 +105,9 @@ def check_entries(entries: dict[str, str], root: Path, report: VerifyReport) -> 
     for rel, expected in sorted(entries.items()):
         path = root / rel
         report.checked += 1
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            report.problems.append(f"manifest path {rel!r} leaves the project folder: not read")
+            continue
         if not path.is_file():
             report.missing.append(rel)
             continue
@@ -129,7 +135,9 @@ def verify_tree(root: str | Path = ".", backup_dir: str | Path | None = None) ->
     for folder in WATCHED_DIRS:
         for path in sorted((root / folder).glob("*")):
             rel = str(path.relative_to(root))
-            if path.is_file() and not path.name.startswith(".") and rel not in listed:
+            if path.is_symlink():
+                report.problems.append(f"{rel} is a symbolic link; published folders hold regular files only")
+            elif path.is_file() and not path.name.startswith(".") and rel not in listed:
                 report.extra.append(rel)
     if backup_dir is not None:
         from .backup import verify_backups

@@ -20,8 +20,17 @@ from .errors import PbufDataError
 log = logging.getLogger("pbuf_data")
 
 
-def run_step(log_file, step, *args, **kwargs):
-    """Run ``step`` with logging to ``log_file``; a PbufDataError ends the process with its message, no traceback."""
+def run_step(log_file, step, *args, dataset=None, rule=None, inputs=(), outputs=(), **kwargs):
+    """Run one workflow step as a job.
+
+    Logs go to the job's ``log_file``; the aggregate logs and the audit trail
+    record the outcome. A PbufDataError ends the process with its message
+    (dataset, file, line or check) and no traceback; any other exception is an
+    internal error whose traceback goes to the job's log only.
+    """
+    from .logs import record_job
+
+    os.umask(0o022)
     logging.basicConfig(
         filename=str(log_file) if log_file else None,
         level=logging.INFO,
@@ -29,26 +38,79 @@ def run_step(log_file, step, *args, **kwargs):
         force=True,
     )
     start = time.perf_counter()
+    status, message, result = "success", "", None
     try:
         result = step(*args, **kwargs)
     except PbufDataError as exc:
+        status, message = "failed", str(exc)
         log.error("%s", exc)
-        print(f"ERROR: {exc}", file=sys.stderr)
+    except Exception as exc:  # a bug, not bad input: keep the traceback for developers, in the log
+        status, message = "failed", f"internal error in {step.__name__}: {exc!r} (traceback in {log_file})"
+        log.exception("internal error")
+    seconds = time.perf_counter() - start
+    record_job(rule or step.__name__, status, seconds, dataset=dataset, message=message, inputs=inputs, outputs=outputs)
+    if status != "success":
+        print(f"ERROR: {message}", file=sys.stderr)
         sys.exit(1)
-    log.info("%s finished in %.3f s", step.__name__, time.perf_counter() - start)
+    log.info("%s finished in %.3f s", step.__name__, seconds)
     return result
 
 
-def derive(name, entry, paths, npz, json_path, max_bytes=None):
-    from .derive import derive_dataset
+def run_job(smk, step, *args, **kwargs):
+    """:func:`run_step` for a Snakemake job: log, dataset, inputs and outputs come from the ``snakemake`` object."""
+    return run_step(
+        smk.log[0] if smk.log else None,
+        step,
+        *args,
+        dataset=smk.wildcards.get("dataset"),
+        rule=smk.rule,
+        inputs=list(smk.input),
+        outputs=list(smk.output),
+        **kwargs,
+    )
 
-    dataset = derive_dataset(name, entry, paths=paths, max_bytes=max_bytes)
-    dataset.save(npz, json_path)
-    warning = dataset.metadata.get("covariance", {}).get("warning")
-    if warning:
-        log.warning("%s: %s", name, warning)
-    log.info("%s: %d points -> %s", name, len(dataset), npz)
-    return dataset
+
+def mock_file(name, entry, role, output, fiducial, seed):
+    """Write one raw file of a mock survey (the embedded default)."""
+    from .mock import write_mock_file
+
+    try:
+        write_mock_file(entry, role, output, fiducial, seed)
+    except PbufDataError as exc:
+        raise exc.with_context(dataset=name) from None
+    log.info("%s: mock %s (seed %d) -> %s", name, role, seed, output)
+
+
+def derive(name, entry, paths, npz, json_path, max_bytes=None):
+    """Derive one dataset into staging, and write its processing summary (also when it fails)."""
+    import resource
+
+    from .derive import derive_dataset
+    from .logs import now_utc, write_processing_summary
+
+    start, started = time.perf_counter(), now_utc()
+    summary = {"dataset": name, "kind": entry["kind"], "format": entry["format"], "started": started, "status": "failed"}
+    try:
+        dataset = derive_dataset(name, entry, paths=paths, max_bytes=max_bytes)
+        dataset.save(npz, json_path)
+        warnings = [w for w in [dataset.metadata.get("covariance", {}).get("warning"), dataset.metadata.get("likelihood")] if w]
+        for warning in warnings:
+            log.warning("%s: %s", name, warning)
+        summary.update(
+            status="success",
+            points_in=dataset.metadata.get("selection", {}).get("n_rows_in", len(dataset)),
+            points_out=len(dataset),
+            warnings=warnings,
+        )
+        log.info("%s: %d points -> %s", name, len(dataset), npz)
+        return dataset
+    except PbufDataError as exc:
+        summary["error"] = str(exc)
+        raise
+    finally:
+        summary["processing_duration"] = round(time.perf_counter() - start, 4)
+        summary["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        write_processing_summary(summary)
 
 
 def validate(npz, json_path, report_json, report_txt, expected_points=None, thresholds=None):
@@ -108,7 +170,12 @@ def manifest(paths, manifest_path):
     (e.g. the datasets of the other registry, mock or real), so that verify knows every file."""
     from .integrity import WATCHED_DIRS, write_manifest
 
-    present = {str(p) for folder in WATCHED_DIRS for p in Path(folder).glob("*") if p.is_file() and not p.name.startswith(".")}
+    present = {
+        str(p)
+        for folder in WATCHED_DIRS
+        for p in Path(folder).glob("*")
+        if (p.is_file() or p.is_symlink()) and not p.name.startswith(".")
+    }
     entries = write_manifest(sorted(set(map(str, paths)) | present), manifest_path)
     log.info("manifest %s: %d files", manifest_path, len(entries))
     return entries

@@ -1,0 +1,129 @@
+"""Python API for fitting codes and notebooks.
+
+``prepare_dataset(name)`` runs the workflow for one dataset through
+Snakemake's Python API — only its stale jobs, with the settings of
+``profiles/default`` — and returns the loaded dataset.
+``prepare_datasets(names)`` does the same for several, like the operations
+document's ``process_multiple_datasets``: it does not stop at the first
+failure and returns a status per dataset.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from .dataset import Dataset, load_dataset
+from .errors import PbufDataError
+
+PROFILE = Path("profiles") / "default" / "config.yaml"
+
+
+def _targets(name: str) -> set[str]:
+    return {f"data/derived/{name}.npz", f"data/derived/{name}.json"}
+
+
+def running_snakemake(root: str | Path) -> list[int]:
+    """PIDs of Snakemake processes working in ``root`` (their lock is live, not stale)."""
+    import psutil
+
+    root = Path(root).resolve()
+    pids = []
+    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
+        try:
+            cmd = " ".join(proc.info["cmdline"] or [])
+            if "snakemake" in cmd and proc.info["cwd"] and Path(proc.info["cwd"]).resolve() == root and proc.pid != os.getpid():
+                pids.append(proc.pid)
+        except (psutil.Error, OSError):
+            continue
+    return pids
+
+
+def run_workflow(root: str | Path, targets: set[str], *, cores: int = 1, config: dict | None = None,
+                 forcerun: set[str] = frozenset(), dryrun: bool = False, unlock: bool = False) -> None:
+    """One Snakemake invocation through its Python API, with the default profile's settings."""
+    import yaml
+    from snakemake.api import SnakemakeApi
+    from snakemake.scheduling.greedy import SchedulerSettings as GreedySchedulerSettings
+    from snakemake.settings.enums import Quietness, RerunTrigger
+    from snakemake.settings.types import (
+        ConfigSettings,
+        DAGSettings,
+        ExecutionSettings,
+        OutputSettings,
+        ResourceSettings,
+        SchedulingSettings,
+    )
+
+    root = Path(root).resolve()
+    profile = yaml.safe_load((root / PROFILE).read_text())
+    with SnakemakeApi(OutputSettings(quiet={Quietness.PROGRESS, Quietness.RULES, Quietness.HOST}, show_failed_logs=True)) as api:
+        workflow = api.workflow(
+            resource_settings=ResourceSettings(cores=cores),
+            config_settings=ConfigSettings(config=config or {}),
+            snakefile=root / "Snakefile",
+            workdir=root,
+        )
+        dag = workflow.dag(
+            DAGSettings(
+                targets=set(targets),
+                forcerun=set(forcerun),
+                force_incomplete=profile.get("rerun-incomplete", False),
+                max_checksum_file_size=int(profile["max-checksum-file-size"]),
+                rerun_triggers={RerunTrigger[t.upper()] for t in profile["rerun-triggers"]},
+            )
+        )
+        if unlock:
+            dag.unlock()
+            return
+        dag.execute_workflow(
+            executor="local",
+            pseudo_executor="dryrun" if dryrun else None,
+            execution_settings=ExecutionSettings(keep_going=profile.get("keep-going", False)),
+            scheduling_settings=SchedulingSettings(scheduler=profile.get("scheduler", "ilp")),
+            scheduler_settings=GreedySchedulerSettings() if profile.get("scheduler") == "greedy" else None,
+            greedy_scheduler_settings=GreedySchedulerSettings(),
+        )
+
+
+def _failure(root: Path, name: str, exc: Exception) -> str:
+    """The clear error a failed job logged (dataset, file, line/check), else the exception."""
+    for step in ("derive", "validate", "publish"):
+        log = root / "data" / "logs" / step / f"{name}.log"
+        if log.exists():
+            errors = [line.split(" ERROR ", 1)[1] for line in log.read_text().splitlines() if " ERROR " in line]
+            if errors:
+                return errors[-1]
+    return str(exc)
+
+
+def prepare_dataset(name: str, cores: int = 1, force: bool = False, root: str | Path = ".",
+                    raw_dir: str | Path | None = None) -> Dataset:
+    """Bring dataset ``name`` up to date (only stale jobs; ``force`` rederives it) and load it.
+
+    ``raw_dir`` selects the real registry (as ``--config raw_dir=...``); without
+    it the workflow's configured default is used.
+    """
+    root = Path(root).resolve()
+    config = {"raw_dir": str(Path(raw_dir).resolve())} if raw_dir else {}
+    forcerun = {f"data/staging/{name}.npz"} if force else set()
+    try:
+        run_workflow(root, _targets(name), cores=cores, config=config, forcerun=forcerun)
+    except Exception as exc:  # Snakemake reports job failures as exceptions of its own
+        raise PbufDataError(f"preparation failed: {_failure(root, name, exc)}", dataset=name) from None
+    return load_dataset(name, root=root)
+
+
+def prepare_datasets(names, cores: int = 1, force: bool = False, root: str | Path = ".",
+                     raw_dir: str | Path | None = None) -> dict[str, dict]:
+    """Prepare several datasets; a failure is recorded and the next dataset is still processed."""
+    results = {}
+    for name in names:
+        start = time.perf_counter()
+        try:
+            dataset = prepare_dataset(name, cores=cores, force=force, root=root, raw_dir=raw_dir)
+            results[name] = {"status": "success", "data_points": len(dataset), "processing_time": time.perf_counter() - start}
+        except PbufDataError as exc:
+            results[name] = {"status": "failed", "error": str(exc), "processing_time": time.perf_counter() - start}
+    return results

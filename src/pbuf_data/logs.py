@@ -1,0 +1,129 @@
+"""Aggregate logs, the audit trail and processing summaries under ``data/logs``.
+
+Every job appends to ``processing.log`` (and ``errors.log`` when it fails) and
+one JSON line to ``audit.jsonl``; each derivation writes a processing summary
+to ``transformations/``. Appends hold an exclusive lock on a companion
+``.lock`` file, so lines from parallel jobs never interleave; the aggregate
+logs rotate by size (``.1`` ... ``.N``); the audit log is never rotated.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import json
+import os
+import socket
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+LOGS_DIR = Path("data/logs")
+ROTATE_BYTES = 5_000_000
+ROTATE_KEEP = 5
+
+
+@contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _rotate(path: Path, keep: int) -> None:
+    for i in range(keep - 1, 0, -1):
+        older = Path(f"{path}.{i}")
+        if older.exists():
+            os.replace(older, f"{path}.{i + 1}")
+    os.replace(path, f"{path}.1")
+
+
+def append_lines(path: str | Path, lines: list[str], *, rotate_bytes: int | None = ROTATE_BYTES, keep: int = ROTATE_KEEP):
+    """Append whole lines under a lock; rotate first when the file is over ``rotate_bytes``."""
+    path = Path(path)
+    with _locked(path):
+        if rotate_bytes and path.exists() and path.stat().st_size > rotate_bytes:
+            _rotate(path, keep)
+        with open(path, "a") as fh:
+            fh.write("".join(line.rstrip("\n") + "\n" for line in lines))
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def now_utc() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def record_job(step: str, status: str, seconds: float, *, dataset=None, message="", inputs=(), outputs=(), logs_dir=LOGS_DIR):
+    """Aggregate log line(s) and one audit record for a finished job."""
+    from .derive import software_versions
+    from .integrity import sha256_file
+
+    logs_dir = Path(logs_dir)
+    stamp = now_utc()
+    line = f"{stamp} {status.upper():7s} {step} {dataset or '-'} {seconds:.3f}s {message}".rstrip()
+    append_lines(logs_dir / "processing.log", [line])
+    if status != "success":
+        append_lines(logs_dir / "errors.log", [line])
+
+    def digests(paths):
+        return {str(p): sha256_file(p) for p in paths if Path(p).is_file()}
+
+    audit = {
+        "time": stamp,
+        "user": getpass.getuser(),
+        "host": socket.gethostname(),
+        "dataset": dataset,
+        "rule": step,
+        "status": status,
+        "seconds": round(seconds, 3),
+        "inputs": digests(inputs),
+        "outputs": digests(outputs) if status == "success" else {},
+        "software": software_versions(),
+    }
+    if message:
+        audit["message"] = message
+    append_lines(logs_dir / "audit.jsonl", [json.dumps(audit, sort_keys=True)], rotate_bytes=None)
+
+
+def write_processing_summary(summary: dict, logs_dir=LOGS_DIR) -> Path:
+    """``transformations/<dataset>_processing_summary_<time>.json`` (history kept for trends)."""
+    from .steps import write_text_atomic
+
+    folder = Path(logs_dir) / "transformations"
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time() % 1:.6f}"[1:].replace(".", "")
+    path = folder / f"{summary['dataset']}_processing_summary_{stamp}.json"
+    write_text_atomic(path, json.dumps(summary, indent=2) + "\n")
+    return path
+
+
+def processing_trends(logs_dir=LOGS_DIR) -> dict:
+    """Mean and max duration and peak memory per dataset, and failure counts, over all summaries."""
+    per: dict[str, dict] = {}
+    for path in sorted((Path(logs_dir) / "transformations").glob("*_processing_summary_*.json")):
+        try:
+            item = json.loads(path.read_text())
+        except (json.JSONDecodeError, OSError):
+            continue
+        stats = per.setdefault(item["dataset"], {"runs": 0, "failures": 0, "durations": [], "memory_mb": []})
+        stats["runs"] += 1
+        if item.get("status") != "success":
+            stats["failures"] += 1
+        stats["durations"].append(item.get("processing_duration", 0.0))
+        stats["memory_mb"].append(item.get("peak_memory_mb", 0.0))
+    out = {}
+    for name, s in sorted(per.items()):
+        n = len(s["durations"])
+        out[name] = {
+            "runs": s["runs"],
+            "failures": s["failures"],
+            "mean_duration_s": sum(s["durations"]) / n,
+            "max_duration_s": max(s["durations"]),
+            "mean_peak_memory_mb": sum(s["memory_mb"]) / n,
+            "max_peak_memory_mb": max(s["memory_mb"]),
+        }
+    return out

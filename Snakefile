@@ -13,11 +13,16 @@ min_version("9.27")
 configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/mock.smk"
+include: "rules/retrieve.smk"
 include: "rules/derive.smk"
 include: "rules/validate.smk"
 include: "rules/integrity.smk"
+include: "rules/report.smk"
 
 
 rule all:
@@ -27,3 +32,8 @@ rule all:
         "data/validation/summary.txt",
         "data/manifests/derived.sha256",
         "data/logs/backup/last_backup.json",
+        expand(
+            "data/plots/{dataset}_{figure}.png",
+            dataset=DATASETS,
+            figure=["observable", "correlation"],
+        ),

@@ -1,17 +1,23 @@
 # Shared functions and the parsed registry. Rule files hold rules only.
 
-import hashlib
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from pbuf_data.derive import code_fingerprint
 from pbuf_data.errors import PbufDataError
-from pbuf_data.registry import load_registry, resolve_raw_path
+from pbuf_data.registry import (
+    MOCK_RAW_DIR,
+    RETRIEVE_DIR,
+    load_registry,
+    raw_location,
+    resolve_raw_path,
+)
+from pbuf_data.retrieve import reachable
 
 validate(config, "../config/schemas/config.schema.yaml")
 
-MOCK_RAW_DIR = "data/mock/raw"
 USE_MOCK = not config["raw_dir"]
 RAW_DIR = MOCK_RAW_DIR if USE_MOCK else config["raw_dir"].rstrip("/")
 
@@ -35,42 +41,79 @@ if _unknown:
 DATASETS = config["datasets"] or list(REGISTRY)
 MOCK_DATASETS = [name for name, entry in REGISTRY.items() if "mock" in entry]
 
-# Modules whose code makes a dataset: a change in them reruns the datasets of that format.
-_PACKAGE = Path(workflow.basedir) / "src" / "pbuf_data"
-_COMMON_CODE = [
-    "errors.py",
-    "textio.py",
-    "dataset.py",
-    "registry.py",
-    "derive/__init__.py",
-]
-_FORMAT_CODE = {
-    "pantheon_plus": "derive/sn.py",
-    "bao_mean_cov": "derive/bao.py",
-    "bao_table": "derive/bao.py",
-    "cmb_distance_priors": "derive/cmb.py",
-    "cc_hz_table": "derive/cc.py",
-    "rsd_fsigma8": "derive/rsd.py",
-}
-
-
-def code_fingerprint(fmt):
-    """sha256 over the source files that derive datasets of format ``fmt``."""
-    digest = hashlib.sha256()
-    for name in [*_COMMON_CODE, _FORMAT_CODE[fmt]]:
-        digest.update((_PACKAGE / name).read_bytes())
-    return digest.hexdigest()[:16]
-
 
 def wildcard_choice(names):
     """Regex accepting exactly these names (wildcard constraint)."""
     return "|".join(sorted(names)) or "(?!)"
 
 
+def raw_path(spec):
+    """Where a raw file is read: the raw folder (mirror) if it holds it, else the retrieval cache."""
+    return raw_location(RAW_DIR, spec["path"], mock=USE_MOCK)
+
+
 def raw_inputs(wildcards):
     """Raw files of a dataset, keyed by their registry role."""
     entry = REGISTRY[wildcards.dataset]
-    return {role: f"{RAW_DIR}/{spec['path']}" for role, spec in entry["files"].items()}
+    return {role: raw_path(spec) for role, spec in entry["files"].items()}
+
+
+def retrieval_spec(wildcards):
+    """Registry entry of a file to retrieve: its URL and pin."""
+    wanted = f"{wildcards.dataset}/{wildcards.filename}"
+    for spec in REGISTRY[wildcards.dataset]["files"].values():
+        if spec["path"] == wanted:
+            return {
+                "path": wanted,
+                "url": spec["url"],
+                "sha256": spec["sha256"],
+                "mirror_hint": f"{RAW_DIR}/{wanted}",
+            }
+    raise WorkflowError(f"{wanted} is not a registry file")
+
+
+def check_raw_available():
+    """Before any job: every raw file is in the mirror, already retrieved, or retrievable now.
+
+    Otherwise one message lists what is missing and where to put it."""
+    if USE_MOCK:
+        return
+    missing, to_fetch = [], []
+    for name in DATASETS:
+        for spec in REGISTRY[name]["files"].values():
+            if Path(raw_path(spec)).exists():
+                continue
+            if config["retrieve"] and spec.get("url") and spec.get("sha256"):
+                to_fetch.append((name, spec))
+            else:
+                missing.append(
+                    (
+                        name,
+                        spec,
+                        (
+                            "no upstream URL with a pin"
+                            if config["retrieve"]
+                            else "retrieval is off"
+                        ),
+                    )
+                )
+    hosts = {}
+    for name, spec in to_fetch:
+        host = spec["url"].split("/")[2]
+        if host not in hosts:
+            hosts[host] = reachable(spec["url"])
+        if not hosts[host]:
+            missing.append((name, spec, f"offline: {host} cannot be reached"))
+    if missing:
+        lines = [
+            f"  {name}: {spec['path']} ({why}) -> put it at {RAW_DIR}/{spec['path']}"
+            + (f" (sha256 {spec['sha256']})" if spec.get("sha256") else "")
+            for name, spec, why in missing
+        ]
+        raise WorkflowError(
+            f"{len(missing)} raw file(s) missing from {RAW_DIR} and not retrievable:\n"
+            + "\n".join(lines)
+        )
 
 
 def publish_inputs(wildcards):
@@ -113,3 +156,27 @@ CONFIG_FILES = sorted(
     for p in Path("config").rglob("*")
     if p.is_file() and p.suffix in (".yaml", ".yml")
 )
+
+
+def report_metadata(wildcards):
+    """Title, citation and pinned raw files of a dataset, for its report caption (from the
+    registry, so that the caption does not change when the data do; the full provenance
+    is the dataset's JSON document, also in the report)."""
+    entry = REGISTRY[wildcards.dataset]
+    return {
+        "title": entry["title"],
+        "kind": entry["kind"],
+        "citation": entry["citation"],
+        "n_points": entry.get("expected_points", "?"),
+        "raw_files": [
+            {
+                "path": spec["path"],
+                "sha256": spec.get("sha256", "generated (mock)"),
+                "url": spec.get("url"),
+            }
+            for spec in entry["files"].values()
+        ],
+    }
+
+
+check_raw_available()

@@ -32,7 +32,13 @@ rule publish_dataset:
         unpack(publish_inputs),
     output:
         npz="data/derived/{dataset}.npz",
-        json="data/derived/{dataset}.json",
+        json=report(
+            "data/derived/{dataset}.json",
+            caption="../report/provenance.rst",
+            category="Datasets",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "provenance (JSON)"},
+        ),
     log:
         "data/logs/publish/{dataset}.log",
     wildcard_constraints:

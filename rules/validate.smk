@@ -7,7 +7,13 @@ rule validate_dataset:
         json="data/staging/{dataset}.json",
     output:
         report="data/validation/{dataset}.json",
-        text="data/validation/{dataset}.txt",
+        text=report(
+            "data/validation/{dataset}.txt",
+            caption="../report/validation.rst",
+            category="Datasets",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "validation report"},
+        ),
     log:
         "data/logs/validate/{dataset}.log",
     wildcard_constraints:
@@ -25,7 +31,12 @@ rule validation_summary:
         expand("data/validation/{dataset}.json", dataset=DATASETS),
     output:
         json="data/validation/summary.json",
-        text="data/validation/summary.txt",
+        text=report(
+            "data/validation/summary.txt",
+            caption="../report/summary.rst",
+            category="Overview",
+            labels={"figure": "validation summary"},
+        ),
     log:
         "data/logs/validate/summary.log",
     conda:

@@ -12,4 +12,5 @@ run_job(
     snakemake.output.npz,
     snakemake.output.json,
     max_bytes=snakemake.params.settings["max_bytes"],
+    code=snakemake.params.settings["code"],
 )

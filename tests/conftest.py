@@ -16,7 +16,7 @@ from pbuf_data.registry import load_registry
 PROJECT = Path(__file__).resolve().parents[1]
 RAW_DIR = Path(os.environ.get("PBUF_RAW_DIR", PROJECT.parent / "shared" / "data" / "raw")).resolve()
 REQUIRE_RAW = os.environ.get("PBUF_REQUIRE_RAW") == "1"
-WORKFLOW_FILES = ["Snakefile", "config", "rules", "scripts", "profiles", "envs", "src"]
+WORKFLOW_FILES = ["Snakefile", "config", "rules", "scripts", "profiles", "envs", "report", "src"]
 
 
 def _raw_available() -> bool:

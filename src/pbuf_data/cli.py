@@ -153,6 +153,22 @@ def cmd_resume(args) -> int:
     return 0
 
 
+def cmd_status(args) -> int:
+    from .status import UP_TO_DATE, workflow_status
+
+    report = workflow_status(args.root, raw_dir=args.raw_dir)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for name, reasons in report.items():
+            print(f"{name:28s} {UP_TO_DATE if not reasons else 'would be reprocessed:'}")
+            for reason in reasons:
+                print(f"    - {reason}")
+    stale = sum(bool(r) for r in report.values())
+    print(f"{len(report) - stale} of {len(report)} datasets up to date" + ("" if args.json else "; job-level view: snakemake -n"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pbuf-data", description="PBUF data preparation: operations")
     parser.add_argument("--root", default=".", help="project folder (default: current folder)")
@@ -193,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cores", type=int, default=1)
     p.add_argument("--raw-dir", help="as --config raw_dir=...")
     p.set_defaults(func=cmd_reprocess)
+
+    p = sub.add_parser("status", help="per dataset: up to date, or why it would be reprocessed")
+    p.add_argument("--raw-dir", help="as --config raw_dir=... (default: config raw_dir, empty = mock default)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("resume", help="after a crash: clear a stale lock and finish the interrupted run")
     p.add_argument("--cores", type=int, default=1)

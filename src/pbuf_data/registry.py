@@ -15,6 +15,8 @@ import yaml
 from .errors import PbufDataError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+MOCK_RAW_DIR = "data/mock/raw"  # generated raw files of the embedded default
+RETRIEVE_DIR = "data/raw_cache"  # raw files downloaded because raw_dir lacks them
 SCHEMA_DIR = PROJECT_ROOT / "config" / "schemas"
 
 
@@ -162,3 +164,11 @@ def resolve_raw_path(raw_dir: str | Path, relative: str, *, dataset: str) -> Pat
                 "raw path resolves outside the raw folder (symlink escape)", dataset=dataset, file=relative, check="path confinement"
             )
     return candidate
+
+
+def raw_location(raw_dir: str, relative: str, *, mock: bool) -> str:
+    """Where the workflow reads a raw file: the raw folder (mirror) if it holds it, else the retrieval cache."""
+    mirrored = f"{raw_dir}/{relative}"
+    if mock or Path(mirrored).exists() or Path(mirrored).is_symlink():
+        return mirrored
+    return f"{RETRIEVE_DIR}/{relative}"

@@ -70,6 +70,13 @@ def run_job(smk, step, *args, **kwargs):
     )
 
 
+def retrieve(name, path_in_registry, url, sha256, output, mirror_hint):
+    from .retrieve import download
+
+    download(url, output, sha256, dataset=name, name=path_in_registry, mirror_hint=mirror_hint)
+    log.info("%s: retrieved %s from %s (sha256 matches the pin)", name, path_in_registry, url)
+
+
 def mock_file(name, entry, role, output, fiducial, seed):
     """Write one raw file of a mock survey (the embedded default)."""
     from .mock import write_mock_file
@@ -81,7 +88,7 @@ def mock_file(name, entry, role, output, fiducial, seed):
     log.info("%s: mock %s (seed %d) -> %s", name, role, seed, output)
 
 
-def derive(name, entry, paths, npz, json_path, max_bytes=None):
+def derive(name, entry, paths, npz, json_path, max_bytes=None, code=None):
     """Derive one dataset into staging, and write its processing summary (also when it fails)."""
     import resource
 
@@ -92,6 +99,8 @@ def derive(name, entry, paths, npz, json_path, max_bytes=None):
     summary = {"dataset": name, "kind": entry["kind"], "format": entry["format"], "started": started, "status": "failed"}
     try:
         dataset = derive_dataset(name, entry, paths=paths, max_bytes=max_bytes)
+        if code:
+            dataset.provenance["code_fingerprint"] = code
         dataset.save(npz, json_path)
         warnings = [w for w in [dataset.metadata.get("covariance", {}).get("warning"), dataset.metadata.get("likelihood")] if w]
         for warning in warnings:
@@ -188,6 +197,28 @@ def backup(manifest_path, config_files, backup_dir, keep, record_path):
     log.info("backup %s: %d files, %d bytes, pruned %s", record["archive"], record["members"], record["bytes"], record["pruned"])
     write_record(record_path, record)
     return record
+
+
+def replace_atomic(path, write) -> None:
+    """``write(tmp_path)`` then rename to ``path``: never half-written under its final name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def plots(npz, json_path, fiducial, observable_png, correlation_png):
+    from .dataset import read_dataset
+    from .plots import save_figures
+
+    save_figures(read_dataset(npz, json_path), fiducial, observable_png, correlation_png)
 
 
 def write_text_atomic(path, text: str) -> None:

@@ -34,6 +34,25 @@ FORMATS = {
 }
 
 
+# source files, relative to the package, whose code makes every dataset
+_COMMON_CODE = ("errors.py", "textio.py", "dataset.py", "integrity.py", "registry.py", "derive/__init__.py")
+
+
+def code_fingerprint(fmt: str) -> str:
+    """sha256 (16 hex digits) over the source files that derive datasets of format ``fmt``.
+
+    Recorded in provenance and passed to the workflow's jobs as a parameter, so
+    a change of the derivation code reruns exactly the datasets it affects.
+    """
+    import hashlib
+
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for name in (*_COMMON_CODE, f"derive/{FORMATS[fmt][0]}.py"):
+        digest.update((package / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 @dataclass
 class Result:
     """What a format's derivation returns, before metadata and provenance are attached."""

@@ -1,0 +1,21 @@
+# Raw files missing from the raw folder are downloaded from their registry URL,
+# kept only if their sha256 equals the pin (data/raw_cache mirrors raw_dir's layout).
+
+
+localrules:
+    retrieve_raw_file,
+
+
+rule retrieve_raw_file:
+    output:
+        f"{RETRIEVE_DIR}/{{dataset}}/{{filename}}",
+    log:
+        "data/logs/retrieve/{dataset}/{filename}.log",
+    wildcard_constraints:
+        dataset=wildcard_choice([] if USE_MOCK else REGISTRY),
+    conda:
+        "../envs/pbuf.yaml"
+    params:
+        spec=retrieval_spec,
+    script:
+        "../scripts/retrieve_raw_file.py"

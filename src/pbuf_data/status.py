@@ -1,0 +1,104 @@
+"""Dataset-level preview: is each dataset up to date, and if not, why would it be reprocessed?
+
+Answers in the users' words by comparing what a published dataset records
+(raw files' sha256, options, code fingerprint) with the current raw files,
+registry and code. ``snakemake -n`` gives Snakemake's own job-level view.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .integrity import sha256_file
+from .registry import load_registry, raw_location
+
+UP_TO_DATE = "up to date"
+
+
+def _changed_keys(old, new, prefix=""):
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(set(old) | set(new))
+        return [k for key in keys for k in _changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")]
+    return [prefix.rstrip(".")] if old != new else []
+
+
+def _last_error(log: Path) -> str | None:
+    if not log.exists():
+        return None
+    errors = [line.split(" ERROR ", 1)[1] for line in log.read_text().splitlines() if " ERROR " in line]
+    return errors[-1] if errors else None
+
+
+def _last_failure(root: Path, name: str) -> str | None:
+    summaries = sorted((root / "data" / "logs" / "transformations").glob(f"{name}_processing_summary_*.json"))
+    if not summaries:
+        return None
+    last = json.loads(summaries[-1].read_text())
+    return last.get("error") if last.get("status") != "success" else None
+
+
+def dataset_status(root: Path, name: str, entry: dict, raw_dir: str, mock: bool, retrieve: bool) -> list[str]:
+    """Reasons the dataset would be reprocessed (empty: up to date)."""
+    from .derive import code_fingerprint
+
+    reasons = []
+    document_path = root / "data" / "derived" / f"{name}.json"
+    if not document_path.exists():
+        reasons.append("not derived yet: no published dataset")
+    provenance = json.loads(document_path.read_text())["provenance"] if document_path.exists() else None
+    recorded = {f["role"]: f for f in provenance["raw_files"]} if provenance else {}
+    for role, spec in entry["files"].items():
+        where = raw_location(raw_dir, spec["path"], mock=mock)
+        path = root / where if not Path(where).is_absolute() else Path(where)
+        if not path.exists():
+            if mock:
+                reasons.append(f"mock raw file {spec['path']} will be generated")
+            elif retrieve and spec.get("url"):
+                reasons.append(f"raw file {spec['path']} is missing: it will be downloaded from {spec['url']}")
+                failure = _last_error(root / "data" / "logs" / "retrieve" / f"{spec['path']}.log")
+                if failure:
+                    reasons.append(f"its last download failed: {failure}")
+            else:
+                reasons.append(f"raw file {spec['path']} is missing: put it at {raw_dir}/{spec['path']}")
+            continue
+        if not provenance:
+            continue
+        actual = sha256_file(path)
+        if role not in recorded:
+            reasons.append(f"raw file {spec['path']} was added to the registry entry")
+        elif actual != recorded[role]["sha256"]:
+            note = ""
+            if spec.get("sha256") and actual != spec["sha256"]:
+                note = " and no longer matches its registry pin: the derivation will refuse it until the pin is updated"
+            reasons.append(f"raw file {spec['path']} changed since the dataset was derived{note}")
+    if provenance:
+        for role in sorted(set(recorded) - set(entry["files"])):
+            reasons.append(f"raw file {recorded[role]['path']} was removed from the registry entry")
+        changed = _changed_keys(provenance["options"], entry["options"])
+        if changed:
+            reasons.append(f"options changed in the registry: {', '.join(changed)}")
+        if provenance.get("code_fingerprint") != code_fingerprint(entry["format"]):
+            reasons.append(f"the code that derives format '{entry['format']}' changed")
+        if not (root / "data" / "validation" / f"{name}.json").exists():
+            reasons.append("no validation report")
+    failure = _last_failure(root, name)
+    if failure:
+        reasons.append(f"the last derivation failed ({failure})")
+    return reasons
+
+
+def workflow_status(root: str | Path = ".", raw_dir: str | None = None) -> dict[str, list[str]]:
+    """Reasons per dataset of the active registry (mock default when no raw_dir)."""
+    from .ops import load_config
+    from .registry import MOCK_RAW_DIR
+
+    root = Path(root)
+    config = load_config(root)
+    raw = raw_dir if raw_dir is not None else config["raw_dir"]
+    mock = not raw
+    files = [config["mock_registry"]] if mock else [config["registry"], *config["extra_registries"]]
+    registry = load_registry(*[root / f for f in files])
+    names = config["datasets"] or list(registry)
+    raw_root = MOCK_RAW_DIR if mock else raw.rstrip("/")
+    return {name: dataset_status(root, name, registry[name], raw_root, mock, config["retrieve"]) for name in names}

@@ -1,0 +1,155 @@
+"""HTML report, retrieval from an upstream URL with pinned checksums, and the dataset-level preview."""
+
+import functools
+import hashlib
+import http.server
+import re
+import shutil
+import threading
+
+import matplotlib.image
+import pytest
+import yaml
+
+from conftest import PROJECT
+from pbuf_data.status import workflow_status
+
+pytestmark = pytest.mark.workflow
+
+
+def test_report_shows_every_dataset(workflow, raw_dir, registry):
+    workflow.run("--cores", "2", "--config", f"raw_dir={raw_dir}")
+    for name in registry:
+        for figure in ("observable", "correlation"):
+            image = matplotlib.image.imread(workflow.root / "data" / "plots" / f"{name}_{figure}.png")
+            assert image.shape[0] > 150 and image.shape[1] > 300
+            assert image[..., :3].std() > 0.05  # not a blank canvas
+    workflow.run("--report", "report.html", "--config", f"raw_dir={raw_dir}")
+    html = (workflow.root / "report.html").read_text()
+    for name in registry:
+        assert f"{name}_observable.png" in html and f"{name}_correlation.png" in html
+    assert "validation summary" in html and "Alam et al. 2017" in html
+    # plots are outputs like any other: a second run leaves them alone
+    assert workflow.jobs("--config", f"raw_dir={raw_dir}") == {}
+
+
+class _Server:
+    """A loopback HTTP server for a folder, stopped at the end of the test."""
+
+    def __init__(self, folder):
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+        handler.log_message = lambda *a, **k: None
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def upstream(tmp_path, raw_dir):
+    served = tmp_path / "upstream"
+    shutil.copytree(raw_dir, served)
+    for path in served.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    server = _Server(served)
+    yield served, server
+    server.stop()
+
+
+@pytest.fixture
+def mirror_without_cc(workflow, writable_raw, upstream):
+    """The registry points at the loopback server; the local mirror lacks cc_moresco's files."""
+    _, server = upstream
+    path = workflow.root / "config" / "registry.yaml"
+    registry = yaml.safe_load(path.read_text())
+    for entry in registry["datasets"].values():
+        for spec in entry["files"].values():
+            if "url" in spec:
+                spec["url"] = f"http://127.0.0.1:{server.port}/{spec['path']}"
+    path.write_text(yaml.safe_dump(registry, sort_keys=False))
+    shutil.rmtree(writable_raw / "cc_moresco")
+    return writable_raw
+
+
+def _status(workflow, raw):
+    return workflow_status(workflow.root, raw_dir=str(raw))
+
+
+def test_missing_file_is_retrieved_and_checked(workflow, mirror_without_cc):
+    raw = mirror_without_cc
+    before = _status(workflow, raw)["cc_moresco"]
+    assert any("cc_moresco/HzTable_MM_BC32.txt is missing: it will be downloaded from http://127.0.0.1" in r for r in before)
+    workflow.run("--cores", "2", "--config", f"raw_dir={raw}")
+    cached = workflow.root / "data" / "raw_cache" / "cc_moresco" / "HzTable_MM_BC32.txt"
+    assert hashlib.sha256(cached.read_bytes()).hexdigest() == "25d2e79a3729176eaf14f634b94f46d62cc4e973f175cea4f26d31923e39995c"
+    assert (workflow.root / "data" / "derived" / "cc_moresco.npz").exists()
+    assert _status(workflow, raw)["cc_moresco"] == []
+    assert workflow.jobs("--config", f"raw_dir={raw}") == {}
+
+
+def test_corrupted_download_is_not_kept(workflow, mirror_without_cc, upstream):
+    served, _ = upstream
+    table = served / "cc_moresco" / "HzTable_MM_BC32.txt"
+    table.write_text(table.read_text().replace("69.0", "96.0"))
+    proc = workflow.run("--cores", "2", "--config", f"raw_dir={mirror_without_cc}", check=False)
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert "dataset 'cc_moresco' (file 'cc_moresco/HzTable_MM_BC32.txt', check 'sha256 pin')" in output
+    assert "not kept" in output
+    cache = workflow.root / "data" / "raw_cache" / "cc_moresco"
+    assert not (cache / "HzTable_MM_BC32.txt").exists() and not list(cache.glob(".*part"))
+    assert (workflow.root / "data" / "derived" / "bao_desi_dr1.npz").exists()  # the others are done
+    reasons = _status(workflow, mirror_without_cc)["cc_moresco"]
+    assert any("its last download failed" in r and "sha256" in r for r in reasons)
+
+
+def test_file_missing_upstream_says_where_to_put_it(workflow, mirror_without_cc, upstream):
+    served, _ = upstream
+    (served / "cc_moresco" / "data_MM20.dat").unlink()
+    proc = workflow.run("--cores", "2", "--config", f"raw_dir={mirror_without_cc}", check=False)
+    assert proc.returncode != 0
+    expected = f"put the file at {mirror_without_cc}/cc_moresco/data_MM20.dat instead"
+    output = proc.stdout + proc.stderr
+    assert "check 'retrieve'" in output and expected in output and "HTTP 404" in output
+    reasons = _status(workflow, mirror_without_cc)["cc_moresco"]
+    assert any("its last download failed" in r and "data_MM20.dat" in r for r in reasons)
+
+
+def test_offline_gives_one_message_listing_what_is_missing(workflow, mirror_without_cc, upstream):
+    _, server = upstream
+    server.stop()
+    proc = workflow.run("-n", "--config", f"raw_dir={mirror_without_cc}", check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "2 raw file(s) missing" in output
+    for name in ("HzTable_MM_BC32.txt", "data_MM20.dat"):
+        assert re.search(rf"cc_moresco/{name} \(offline: 127.0.0.1:\d+ cannot be reached\) -> put it at", output)
+
+
+def test_preview_names_the_reason(workflow, writable_raw, monkeypatch):
+    workflow.run("--cores", "2", "--config", f"raw_dir={writable_raw}")
+    assert all(not r for r in _status(workflow, writable_raw).values())
+    table = writable_raw / "cc_moresco" / "HzTable_MM_BC32.txt"
+    table.write_text(table.read_text().replace("0.07 69.0 19.6", "0.07 69.5 19.6"))
+    path = workflow.root / "config" / "registry.yaml"
+    registry = yaml.safe_load(path.read_text())
+    registry["datasets"]["bao_desi_dr1"]["options"]["labels"]["DV_over_rs"]["observable_type"] = "DM_over_rd"
+    path.write_text(yaml.safe_dump(registry, sort_keys=False))
+    (workflow.root / "data" / "derived" / "rsd_fsigma8.json").unlink()
+    status = _status(workflow, writable_raw)
+    assert status["cc_moresco"] == [
+        "raw file cc_moresco/HzTable_MM_BC32.txt changed since the dataset was derived and no longer matches "
+        "its registry pin: the derivation will refuse it until the pin is updated"
+    ]
+    assert status["bao_desi_dr1"] == ["options changed in the registry: labels.DV_over_rs.observable_type"]
+    assert status["rsd_fsigma8"] == ["not derived yet: no published dataset"]
+    assert status["bao_6dfgs"] == []
+    import pbuf_data.derive
+
+    real = pbuf_data.derive.code_fingerprint
+    monkeypatch.setattr(pbuf_data.derive, "code_fingerprint", lambda fmt: "changed" if fmt == "cc_hz_table" else real(fmt))
+    assert "the code that derives format 'cc_hz_table' changed" in _status(workflow, writable_raw)["cc_moresco"]

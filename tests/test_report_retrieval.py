@@ -11,7 +11,6 @@ import matplotlib.image
 import pytest
 import yaml
 
-from conftest import PROJECT
 from pbuf_data.status import workflow_status
 
 pytestmark = pytest.mark.workflow

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import zstandard
 
+from .atomic import atomic_file, write_text
 from .errors import PbufDataError
-from .integrity import VerifyReport, manifest_text, read_manifest, sha256_file
+from .integrity import HashingWriter, VerifyReport, manifest_text, read_manifest, sha256_file
 
 PREFIX = "pbuf-backup-"
 SUFFIX = ".tar.zst"
@@ -78,33 +79,25 @@ def create_backup(root: str | Path, backup_dir: str | Path, derived_manifest: st
     target = backup_dir / name
     if target.exists():
         raise PbufDataError("a backup of this name exists already; refusing to overwrite", file=str(target))
-    fd, tmp = tempfile.mkstemp(dir=backup_dir, prefix=f".{name}.", suffix=".tmp")
     digests = {}
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1)
-            with cctx.stream_writer(raw, closefd=False) as zfh, tarfile.open(fileobj=zfh, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                for rel in members:
-                    digests[rel] = _add_file(tar, root, rel)
-                    if rel in expected and digests[rel] != expected[rel]:
-                        raise PbufDataError(
-                            f"sha256 {digests[rel]} differs from the manifest's {expected[rel]}: not backing up corrupted data",
-                            file=rel,
-                            check="verify before backup",
-                        )
-                data = manifest_text(digests).encode()
-                info = tarfile.TarInfo(INNER_MANIFEST)
-                info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
-                tar.addfile(info, io.BytesIO(data))
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    digest = sha256_file(target)
-    (backup_dir / f"{name}.sha256").write_text(f"{digest}  {name}\n")
+    with atomic_file(target) as raw:
+        hashing = HashingWriter(raw)  # the archive's own checksum, computed while it is written
+        cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1)
+        with cctx.stream_writer(hashing, closefd=False) as zfh, tarfile.open(fileobj=zfh, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            for rel in members:
+                digests[rel] = _add_file(tar, root, rel)
+                if rel in expected and digests[rel] != expected[rel]:
+                    raise PbufDataError(
+                        f"sha256 {digests[rel]} differs from the manifest's {expected[rel]}: not backing up corrupted data",
+                        file=rel,
+                        check="verify before backup",
+                    )
+            data = manifest_text(digests).encode()
+            info = tarfile.TarInfo(INNER_MANIFEST)
+            info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    digest = hashing.hexdigest()
+    write_text(backup_dir / f"{name}.sha256", f"{digest}  {name}\n")
     removed = prune(backup_dir, keep)
     return {"archive": name, "sha256": digest, "members": len(digests), "bytes": target.stat().st_size, "pruned": removed}
 
@@ -227,6 +220,4 @@ def restore(root: str | Path, backup_dir: str | Path, archive: str | None = None
 
 
 def write_record(path: str | Path, record: dict) -> None:
-    from .steps import write_text_atomic
-
-    write_text_atomic(path, json.dumps(record, indent=2) + "\n")
+    write_text(path, json.dumps(record, indent=2) + "\n")

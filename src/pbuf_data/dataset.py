@@ -21,18 +21,16 @@ Float64 values round-trip exactly because they never pass through text.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_file
 from .errors import PbufDataError
-from .integrity import sha256_file
+from .integrity import HashingWriter, sha256_file
 
 FORMAT_VERSION = 1
 CORE_ARRAYS = ("z", "observable", "uncertainty", "covariance", "observable_type")
@@ -160,31 +158,12 @@ def read_dataset(npz_path: str | Path, json_path: str | Path, *, verify: bool = 
     )
 
 
-class _HashingWriter:
-    def __init__(self, fh):
-        self.fh, self.digest = fh, hashlib.sha256()
-
-    def write(self, data):
-        self.digest.update(data)
-        return self.fh.write(data)
-
-
 def _atomic_write(path: Path, write) -> str:
-    """Write through ``write(fh)`` to a temporary file beside ``path``, fsync, rename; return sha256."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            hashing = _HashingWriter(raw)
-            write(hashing)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return hashing.digest.hexdigest()
+    """Write through ``write(fh)`` atomically (see :mod:`pbuf_data.atomic`); return the content's sha256."""
+    with atomic_file(path) as fh:
+        hashing = HashingWriter(fh)
+        write(hashing)
+    return hashing.hexdigest()
 
 
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)

@@ -32,20 +32,37 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+class HashingWriter:
+    """A write-only stream that hashes what passes through it to ``fh``."""
+
+    def __init__(self, fh):
+        self.fh, self.digest = fh, hashlib.sha256()
+
+    def write(self, data):
+        self.digest.update(data)
+        return self.fh.write(data)
+
+    def flush(self):
+        self.fh.flush()
+
+    def hexdigest(self) -> str:
+        return self.digest.hexdigest()
+
+
 def manifest_text(entries: dict[str, str]) -> str:
     return "".join(f"{digest}  {path}\n" for path, digest in sorted(entries.items()))
 
 
 def write_manifest(paths, manifest: str | Path, root: str | Path = ".") -> dict[str, str]:
     """Hash ``paths`` (relative to ``root``) and write the manifest atomically."""
-    from .steps import write_text_atomic
+    from .atomic import write_text
 
     root = Path(root)
     links = [str(p) for p in paths if (root / p).is_symlink()]
     if links:
         raise PbufDataError(f"symbolic links among published files: {links}", check="regular files only")
     entries = {str(Path(p)): sha256_file(root / p) for p in paths}
-    write_text_atomic(root / manifest, manifest_text(entries))
+    write_text(root / manifest, manifest_text(entries))
     return entries
 
 

@@ -92,12 +92,12 @@ def record_job(step: str, status: str, seconds: float, *, dataset=None, message=
 
 def write_processing_summary(summary: dict, logs_dir=LOGS_DIR) -> Path:
     """``transformations/<dataset>_processing_summary_<time>.json`` (history kept for trends)."""
-    from .steps import write_text_atomic
+    from .atomic import write_text
 
     folder = Path(logs_dir) / "transformations"
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time() % 1:.6f}"[1:].replace(".", "")
     path = folder / f"{summary['dataset']}_processing_summary_{stamp}.json"
-    write_text_atomic(path, json.dumps(summary, indent=2) + "\n")
+    write_text(path, json.dumps(summary, indent=2) + "\n")
     return path
 
 

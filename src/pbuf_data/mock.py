@@ -20,15 +20,13 @@ priors (Chen, Huang & Wang 2019), cosmic chronometers (Moresco et al. 2020,
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from scipy.stats import chi2 as chi2_distribution
 
 from .cosmology import C_KM_S, Fiducial
+from .atomic import write_bytes
 from .errors import PbufDataError
 
 # =============================================================================
@@ -51,7 +49,7 @@ def write_mock_file(entry: dict, role: str, path, fiducial: dict, seed: int) -> 
             f"the registry entry has {sorted(entry['files'])}, asked for '{role}'",
             check="mock role",
         )
-    _atomic_write(Path(path), texts[role].encode("utf-8"))
+    write_bytes(path, texts[role].encode("utf-8"))
 
 
 def mock_files(entry: dict, fiducial: dict, seed: int) -> dict[str, str]:
@@ -60,26 +58,6 @@ def mock_files(entry: dict, fiducial: dict, seed: int) -> dict[str, str]:
     if generator is None:
         raise PbufDataError(f"no mock generator for format '{entry['format']}'", check="mock format")
     return generator(entry, Fiducial.from_config(fiducial), np.random.default_rng(seed))
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-# =============================================================================
-# shared helpers
-# =============================================================================
 
 
 def _as_written(values: np.ndarray, fmt: str) -> tuple[list[str], np.ndarray]:

@@ -128,7 +128,7 @@ def certify(root: str | Path = ".", raw_dir: str | None = None, quick: bool = Fa
     from .dataset import load_dataset
     from .integrity import verify_tree
     from .registry import load_registry
-    from .steps import write_text_atomic
+    from .atomic import write_text
 
     root = Path(root)
     checks = []
@@ -222,6 +222,6 @@ def certify(root: str | Path = ".", raw_dir: str | None = None, quick: bool = Fa
     now = time.time()
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now * 1e6) % 1000000:06d}Z"
     path = root / "data" / "logs" / f"certification_report_{stamp}.json"
-    write_text_atomic(path, json.dumps(report, indent=2, default=str) + "\n")
+    write_text(path, json.dumps(report, indent=2, default=str) + "\n")
     report["report_file"] = str(path)
     return report

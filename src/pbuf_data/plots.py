@@ -110,9 +110,10 @@ def correlation_figure(dataset: Dataset):
 
 
 def save_figures(dataset: Dataset, fiducial_block: dict, observable_png, correlation_png) -> None:
-    from .steps import replace_atomic
+    from .atomic import atomic_path
 
     fiducial = Fiducial.from_config(fiducial_block)
     for fig, path in ((observable_figure(dataset, fiducial), observable_png), (correlation_figure(dataset), correlation_png)):
-        replace_atomic(path, lambda tmp, fig=fig: fig.savefig(tmp, dpi=110, format="png"))
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
         plt.close(fig)

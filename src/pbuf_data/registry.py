@@ -111,7 +111,7 @@ def load_registry(*paths: str | Path) -> dict:
             raise PbufDataError("a registry is a mapping with a 'datasets' mapping", file=str(path), check="schema")
         for name in document["datasets"]:
             if name in merged:
-                raise PbufDataError(f"dataset defined twice (also in an earlier registry)", dataset=name, file=str(path))
+                raise PbufDataError("dataset defined twice (also in an earlier registry)", dataset=name, file=str(path))
         validate(document, schema, what=f"registry '{path}'")
         merged.update(document["datasets"])
     for name, entry in merged.items():

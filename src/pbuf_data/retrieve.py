@@ -1,7 +1,7 @@
 """Retrieval of raw files from their upstream URL, guarded by the registry's sha256 pin.
 
 A file is streamed to a temporary name beside its destination while being
-hashed; only a file whose sha256 equals the pin is renamed into place. A
+hashed (:mod:`pbuf_data.atomic`); only a file whose sha256 equals the pin is renamed into place. A
 mismatch, an HTTP error or an unreachable host leaves nothing behind and
 names the file, the URL and where to put the file by hand instead.
 """
@@ -9,14 +9,13 @@ names the file, the URL and where to put the file by hand instead.
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+from .atomic import atomic_file
 from .errors import PbufDataError
 
 TIMEOUT = 30
@@ -35,25 +34,21 @@ def reachable(url: str, timeout: float = 3.0) -> bool:
 
 def download(url: str, destination: str | Path, sha256: str, *, dataset: str, name: str, mirror_hint: str) -> str:
     """Fetch ``url`` to ``destination`` if and only if its content has the pinned ``sha256``."""
-    destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
     digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
-                    while block := response.read(1 << 20):
-                        digest.update(block)
-                        out.write(block)
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                reason = f"HTTP {exc.code} {exc.reason}" if isinstance(exc, urllib.error.HTTPError) else getattr(exc, "reason", exc)
-                raise PbufDataError(
-                    f"download from {url} failed ({reason}); put the file at {mirror_hint} instead",
-                    dataset=dataset,
-                    file=name,
-                    check="retrieve",
-                ) from None
+    with atomic_file(destination) as out:
+        try:
+            with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
+                while block := response.read(1 << 20):
+                    digest.update(block)
+                    out.write(block)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = f"HTTP {exc.code} {exc.reason}" if isinstance(exc, urllib.error.HTTPError) else getattr(exc, "reason", exc)
+            raise PbufDataError(
+                f"download from {url} failed ({reason}); put the file at {mirror_hint} instead",
+                dataset=dataset,
+                file=name,
+                check="retrieve",
+            ) from None
         actual = digest.hexdigest()
         if actual != sha256:
             raise PbufDataError(
@@ -62,8 +57,4 @@ def download(url: str, destination: str | Path, sha256: str, *, dataset: str, na
                 file=name,
                 check="sha256 pin",
             )
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, destination)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return actual

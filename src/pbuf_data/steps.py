@@ -11,10 +11,10 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from .atomic import write_text
 from .errors import PbufDataError
 
 log = logging.getLogger("pbuf_data")
@@ -135,8 +135,8 @@ def validate(npz, json_path, report_json, report_txt, expected_points=None, thre
         failed = [c["name"] for c in report["checks"] if c["verdict"] == "error"]
         raise PbufDataError(f"validation failed: {failed} (full report in this rule's log)", dataset=dataset.name,
                             file=str(npz), check=",".join(failed))
-    write_text_atomic(report_json, json.dumps(report, indent=2) + "\n")
-    write_text_atomic(report_txt, text)
+    write_text(report_json, json.dumps(report, indent=2) + "\n")
+    write_text(report_txt, text)
     return report
 
 
@@ -150,27 +150,18 @@ def summarize_validation(report_paths, summary_json, summary_txt):
     for name, item in summary["datasets"].items():
         extra = f" warnings: {', '.join(item['warnings'])}" if item["warnings"] else ""
         lines.append(f"  {name:28s} {item['verdict']:22s} {item['n_points']:6d} points{extra}")
-    write_text_atomic(summary_json, json.dumps(summary, indent=2) + "\n")
-    write_text_atomic(summary_txt, "\n".join(lines) + "\n")
+    write_text(summary_json, json.dumps(summary, indent=2) + "\n")
+    write_text(summary_txt, "\n".join(lines) + "\n")
     return summary
 
 
 def publish(sources, targets):
-    """Copy validated files to their published names (temporary file, then rename): never half-written."""
+    """Copy validated files to their published names, atomically."""
+    from .atomic import atomic_file
+
     for source, target in zip(sources, targets):
-        target = Path(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-                dst.flush()
-                os.fsync(dst.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with open(source, "rb") as src, atomic_file(target) as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
         log.info("published %s", target)
 
 
@@ -199,39 +190,8 @@ def backup(manifest_path, config_files, backup_dir, keep, record_path):
     return record
 
 
-def replace_atomic(path, write) -> None:
-    """``write(tmp_path)`` then rename to ``path``: never half-written under its final name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def plots(npz, json_path, fiducial, observable_png, correlation_png):
     from .dataset import read_dataset
     from .plots import save_figures
 
     save_figures(read_dataset(npz, json_path), fiducial, observable_png, correlation_png)
-
-
-def write_text_atomic(path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -124,6 +124,10 @@ def read_dataset(npz_path: str | Path, json_path: str | Path, *, verify: bool = 
         document = json.loads(json_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PbufDataError(f"unreadable dataset document: {exc}", dataset=json_path.stem, file=str(json_path)) from None
+    required = {"format_version", "name", "npz_sha256", "metadata", "provenance"}
+    if not isinstance(document, dict) or not required <= set(document):
+        missing = sorted(required - set(document)) if isinstance(document, dict) else sorted(required)
+        raise PbufDataError(f"dataset document lacks {missing}", dataset=json_path.stem, file=str(json_path), check="document")
     if document.get("format_version") != FORMAT_VERSION:
         raise PbufDataError(
             f"format_version {document.get('format_version')!r} is not {FORMAT_VERSION}",

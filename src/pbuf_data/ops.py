@@ -47,7 +47,10 @@ def workflow_status(root: Path) -> dict:
     locks = sorted(p.name for p in (meta / "locks").glob("*")) if (meta / "locks").exists() else []
     incomplete = sum(1 for _ in (meta / "incomplete").rglob("*") if _.is_file()) if (meta / "incomplete").exists() else 0
     summary_path = root / "data" / "validation" / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+    try:
+        summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+    except (OSError, ValueError):
+        summary = {"n_failed": "unreadable summary"}
     state = "idle"
     if locks:
         state = "running or stale lock (see docs/OPERATIONS.md: stale lock)"
@@ -115,10 +118,13 @@ def check_health(root: str | Path = ".", thresholds: dict | None = None, cpu_int
 
 
 def _check(name, func):
+    """Run one certification check; a check that cannot even run has failed."""
     try:
         passed, details = func()
     except PbufDataError as exc:
         passed, details = False, str(exc)
+    except (OSError, ValueError) as exc:  # unreadable or corrupted files, e.g. a damaged report
+        passed, details = False, f"check could not run: {exc!r}"
     return {"check": name, "passed": bool(passed), "details": details}
 
 
@@ -173,10 +179,14 @@ def certify(root: str | Path = ".", raw_dir: str | None = None, quick: bool = Fa
                     problems.append(str(exc))
                     continue
                 report_path = root / "data" / "validation" / f"{name}.json"
-                if not report_path.exists():
-                    problems.append(f"{name}: no validation report")
-                elif json.loads(report_path.read_text())["verdict"] == "failed":
-                    problems.append(f"{name}: validation failed")
+                try:
+                    verdict = json.loads(report_path.read_text())["verdict"]
+                except FileNotFoundError:
+                    verdict = "missing"
+                except (ValueError, KeyError, TypeError):
+                    verdict = "unreadable"
+                if verdict in ("missing", "unreadable", "failed"):
+                    problems.append(f"{name}: validation report {verdict}")
             return not problems, problems or f"{len(registry)} datasets derived, published and validated"
 
         def manifest_check():

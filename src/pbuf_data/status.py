@@ -34,7 +34,10 @@ def _last_failure(root: Path, name: str) -> str | None:
     summaries = sorted((root / "data" / "logs" / "transformations").glob(f"{name}_processing_summary_*.json"))
     if not summaries:
         return None
-    last = json.loads(summaries[-1].read_text())
+    try:
+        last = json.loads(summaries[-1].read_text())
+    except ValueError:
+        return None
     return last.get("error") if last.get("status") != "success" else None
 
 
@@ -46,7 +49,12 @@ def dataset_status(root: Path, name: str, entry: dict, raw_dir: str, mock: bool,
     document_path = root / "data" / "derived" / f"{name}.json"
     if not document_path.exists():
         reasons.append("not derived yet: no published dataset")
-    provenance = json.loads(document_path.read_text())["provenance"] if document_path.exists() else None
+    provenance = None
+    if document_path.exists():
+        try:
+            provenance = json.loads(document_path.read_text())["provenance"]
+        except (ValueError, KeyError, TypeError):
+            reasons.append("the published dataset document is unreadable (see pbuf-data verify)")
     recorded = {f["role"]: f for f in provenance["raw_files"]} if provenance else {}
     for role, spec in entry["files"].items():
         where = raw_location(raw_dir, spec["path"], mock=mock)

@@ -91,10 +91,9 @@ class Workflow:
         return counts
 
 
-@pytest.fixture
-def workflow(tmp_path) -> Workflow:
-    root = tmp_path / "project"
-    root.mkdir()
+def copy_project(root: Path) -> Workflow:
+    """The workflow's files copied into ``root`` (a fresh project folder)."""
+    root.mkdir(parents=True)
     for name in WORKFLOW_FILES:
         src = PROJECT / name
         if src.is_dir():
@@ -102,3 +101,29 @@ def workflow(tmp_path) -> Workflow:
         else:
             shutil.copy2(src, root / name)
     return Workflow(root)
+
+
+def cli(root, *args):
+    """``pbuf-data --root ROOT ARGS`` in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "pbuf_data", "--root", str(root), *args], capture_output=True, text=True)
+
+
+@pytest.fixture
+def workflow(tmp_path) -> Workflow:
+    return copy_project(tmp_path / "project")
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory, raw_dir) -> Path:
+    """One finished real-corpus run, shared read-only by several test modules (each test works on a copy)."""
+    workflow = copy_project(tmp_path_factory.mktemp("finished") / "project")
+    workflow.run("--cores", "2", "--config", f"raw_dir={raw_dir}")
+    return workflow.root
+
+
+@pytest.fixture
+def project(finished_run, tmp_path) -> Path:
+    """A private copy of the finished run."""
+    root = tmp_path / "copy"
+    shutil.copytree(finished_run, root, symlinks=True)
+    return root

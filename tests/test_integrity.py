@@ -1,40 +1,13 @@
 """Manifests, verify, backups and restore — including the operations document's corruption drill."""
 
 import hashlib
-import shutil
 import subprocess
-import sys
 
 import pytest
 
-from conftest import WORKFLOW_FILES, Workflow
+from conftest import cli
 
 pytestmark = pytest.mark.workflow
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory, raw_dir):
-    """One real-corpus run, shared read-only by the tests of this module (each works on a copy)."""
-    from conftest import PROJECT
-
-    root = tmp_path_factory.mktemp("run") / "project"
-    root.mkdir()
-    for name in WORKFLOW_FILES:
-        src = PROJECT / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / name)
-    Workflow(root).run("--cores", "2", "--config", f"raw_dir={raw_dir}")
-    return root
-
-
-@pytest.fixture
-def project(finished_run, tmp_path):
-    root = tmp_path / "copy"
-    shutil.copytree(finished_run, root, symlinks=True)
-    return root
-
-
-def cli(root, *args):
-    return subprocess.run([sys.executable, "-m", "pbuf_data", "--root", str(root), *args], capture_output=True, text=True)
 
 
 def flip_byte(path, offset=300):

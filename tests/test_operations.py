@@ -13,33 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import PROJECT, WORKFLOW_FILES, Workflow
+from conftest import Workflow, cli
 from pbuf_data import PbufDataError, load_dataset, prepare_dataset, prepare_datasets
 from pbuf_data.logs import append_lines, processing_trends
 
 pytestmark = pytest.mark.workflow
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory, raw_dir):
-    root = tmp_path_factory.mktemp("ops") / "project"
-    root.mkdir()
-    for name in WORKFLOW_FILES:
-        src = PROJECT / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / name)
-    Workflow(root).run("--cores", "2", "--config", f"raw_dir={raw_dir}")
-    return root
-
-
-@pytest.fixture
-def project(finished_run, tmp_path):
-    root = tmp_path / "copy"
-    shutil.copytree(finished_run, root, symlinks=True)
-    return root
-
-
-def cli(root, *args):
-    return subprocess.run([sys.executable, "-m", "pbuf_data", "--root", str(root), *args], capture_output=True, text=True)
 
 
 # -- logs ------------------------------------------------------------------------------------------

@@ -18,11 +18,10 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import PROJECT, WORKFLOW_FILES, Workflow
+from conftest import PROJECT, Workflow, cli, copy_project
 from pbuf_data import PbufDataError
 from pbuf_data.derive import derive_dataset
 from test_bad_input import CASES as PARSER_CASES
-from test_bad_input import _replace_token
 
 pytestmark = pytest.mark.workflow
 
@@ -31,19 +30,11 @@ def _digests(folder):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*")) if p.is_file()}
 
 
-def _cli(root, *args):
-    return subprocess.run([sys.executable, "-m", "pbuf_data", "--root", str(root), *args], capture_output=True, text=True)
-
-
 @pytest.fixture(scope="module")
 def clean_run(tmp_path_factory, raw_dir):
     """A finished real-corpus run with an unpinned registry (content mutations then reach the parsers)."""
     base = tmp_path_factory.mktemp("reliability")
-    root = base / "project"
-    root.mkdir()
-    for name in WORKFLOW_FILES:
-        src = PROJECT / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / name)
+    root = copy_project(base / "project").root
     registry = yaml.safe_load((root / "config" / "registry.yaml").read_text())
     for entry in registry["datasets"].values():
         for spec in entry["files"].values():
@@ -209,9 +200,9 @@ def test_interrupted_run_recovers(workflow, writable_raw, sig, delay):
     os.killpg(proc.pid, sig)
     proc.wait(timeout=60)
     _every_published_file_is_whole(workflow.root)
-    resumed = _cli(workflow.root, "resume", "--cores", "2", "--raw-dir", str(writable_raw))
+    resumed = cli(workflow.root, "resume", "--cores", "2", "--raw-dir", str(writable_raw))
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert _cli(workflow.root, "verify").returncode == 0
+    assert cli(workflow.root, "verify").returncode == 0
     assert workflow.jobs("--config", f"raw_dir={writable_raw}") == {}
 
 
@@ -226,10 +217,10 @@ def test_second_run_is_refused_while_one_runs(workflow):
         time.sleep(0.05)
     second = workflow.run("--cores", "1", check=False)
     assert second.returncode != 0 and "LockException" in second.stdout + second.stderr
-    refused = _cli(workflow.root, "resume")
+    refused = cli(workflow.root, "resume")
     assert refused.returncode == 1 and "a run is in progress" in refused.stderr
     assert first.wait(timeout=600) == 0
-    assert _cli(workflow.root, "verify").returncode == 0
+    assert cli(workflow.root, "verify").returncode == 0
 
 
 # -- corruption drills ------------------------------------------------------------------------------
@@ -252,19 +243,19 @@ def test_random_byte_flips_are_all_detected_and_repaired(run_copy, raw_dir):
         data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
         target.write_bytes(bytes(data))
         injected += 1
-        verify = _cli(root, "verify")
+        verify = cli(root, "verify")
         if verify.returncode == 1 and str(target.relative_to(root)) in verify.stdout or (
             target.name == "derived.sha256" and verify.returncode == 1
         ):
             detected += 1
         if i % 3 == 0:  # certification reflects the damage too (every third drill, to keep the suite short)
-            certificate = _cli(root, "certify", "--raw-dir", str(raw_dir))
+            certificate = cli(root, "certify", "--raw-dir", str(raw_dir))
             assert certificate.returncode == 1 and "certification_status: FAILED" in certificate.stdout
         if target == archive:
             archive.write_bytes(pristine_archive)  # a second copy of the backup, as an operator keeps
         else:
-            assert _cli(root, "restore").returncode == 0
-        assert _cli(root, "verify").returncode == 0
+            assert cli(root, "restore").returncode == 0
+        assert cli(root, "verify").returncode == 0
     assert detected == injected == 24
 
 

@@ -43,8 +43,26 @@ MOCK_DATASETS = [name for name, entry in REGISTRY.items() if "mock" in entry]
 
 
 def wildcard_choice(names):
-    """Regex accepting exactly these names (wildcard constraint)."""
+    """Regex accepting exactly these names (wildcard constraint of the small mock and retrieval sets)."""
     return "|".join(sorted(names)) or "(?!)"
+
+
+# Dataset wildcard of the per-dataset rules: the registry's name pattern. (An alternation of every
+# name would be scanned for each job: quadratic in the number of datasets.) Unknown names are
+# refused by the input functions.
+DATASET_NAME = "(?!summary$)[a-z][a-z0-9_]*"  # "summary" is the validation summary, a reserved name
+CODE_FINGERPRINTS = {
+    entry["format"]: code_fingerprint(entry["format"]) for entry in REGISTRY.values()
+}
+
+
+def registry_entry(name):
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise WorkflowError(
+            f"no dataset '{name}' in the active registry; known: {sorted(REGISTRY)}"
+        ) from None
 
 
 def raw_path(spec):
@@ -54,7 +72,7 @@ def raw_path(spec):
 
 def raw_inputs(wildcards):
     """Raw files of a dataset, keyed by their registry role."""
-    entry = REGISTRY[wildcards.dataset]
+    entry = registry_entry(wildcards.dataset)
     return {role: raw_path(spec) for role, spec in entry["files"].items()}
 
 
@@ -131,11 +149,11 @@ def publish_inputs(wildcards):
 
 def dataset_settings(wildcards):
     """Everything that decides a dataset's content and verdict (params of its jobs)."""
-    entry = REGISTRY[wildcards.dataset]
+    entry = registry_entry(wildcards.dataset)
     return {
         "entry": entry,
         "max_bytes": config["max_raw_bytes"][entry["kind"]],
-        "code": code_fingerprint(entry["format"]),
+        "code": CODE_FINGERPRINTS[entry["format"]],
         "thresholds": config["validation"],
     }
 
@@ -162,7 +180,7 @@ def report_metadata(wildcards):
     """Title, citation and pinned raw files of a dataset, for its report caption (from the
     registry, so that the caption does not change when the data do; the full provenance
     is the dataset's JSON document, also in the report)."""
-    entry = REGISTRY[wildcards.dataset]
+    entry = registry_entry(wildcards.dataset)
     return {
         "title": entry["title"],
         "kind": entry["kind"],

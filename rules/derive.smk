@@ -18,7 +18,7 @@ rule derive_dataset:
     benchmark:
         "data/logs/benchmarks/derive/{dataset}.tsv"
     wildcard_constraints:
-        dataset=wildcard_choice(REGISTRY),
+        dataset=DATASET_NAME,
     conda:
         "../envs/pbuf.yaml"
     params:
@@ -42,7 +42,7 @@ rule publish_dataset:
     log:
         "data/logs/publish/{dataset}.log",
     wildcard_constraints:
-        dataset=wildcard_choice(REGISTRY),
+        dataset=DATASET_NAME,
     conda:
         "../envs/pbuf.yaml"
     params:

@@ -23,7 +23,7 @@ rule plot_dataset:
     log:
         "data/logs/plots/{dataset}.log",
     wildcard_constraints:
-        dataset=wildcard_choice(REGISTRY),
+        dataset=DATASET_NAME,
     conda:
         "../envs/pbuf.yaml"
     params:

@@ -17,7 +17,7 @@ rule validate_dataset:
     log:
         "data/logs/validate/{dataset}.log",
     wildcard_constraints:
-        dataset=wildcard_choice(REGISTRY),
+        dataset=DATASET_NAME,
     conda:
         "../envs/pbuf.yaml"
     params:

@@ -56,7 +56,7 @@ def validate(document, schema: dict, *, what: str):
     return document
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     """YAML loader that refuses duplicated keys (a duplicated dataset name would silently win)."""
 
 

@@ -136,29 +136,30 @@ class RawFile:
                 line=1,
                 check="covariance size",
             )
-        values = self._fast_column(skip=1)
+        values = self._fast_column(skip=1, count=n * n)
         if values is None or values.size != n * n or not np.isfinite(values).all():
             self._locate_problem(n)
         return values.reshape(n, n)
 
-    def _fast_column(self, skip: int) -> np.ndarray | None:
+    def _fast_column(self, skip: int, count: int) -> np.ndarray | None:
+        """One value per line, parsed by pandas' C reader chunk by chunk into one preallocated
+        array (peak memory about one matrix); None when anything is off (then the slow scan names it)."""
         import pandas as pd
 
+        out = np.empty(count)
+        pos = 0
         try:
-            frame = pd.read_csv(
-                self.path,
-                header=None,
-                skiprows=skip,
-                sep=r"\s+",
-                dtype=np.float64,
-                engine="c",
-                float_precision="round_trip",
-            )
+            with pd.read_csv(
+                self.path, header=None, skiprows=skip, sep=r"\s+", dtype=np.float64, engine="c", chunksize=1 << 22
+            ) as reader:
+                for chunk in reader:
+                    if chunk.shape[1] != 1 or pos + len(chunk) > count:
+                        return None
+                    out[pos : pos + len(chunk)] = chunk[0].to_numpy()
+                    pos += len(chunk)
         except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
             return None
-        if frame.shape[1] != 1:
-            return None
-        return frame[0].to_numpy()
+        return out if pos == count else None
 
     def _locate_problem(self, n: int):
         expected = n * n

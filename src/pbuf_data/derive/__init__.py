@@ -20,7 +20,6 @@ from .. import __version__
 from ..dataset import Dataset
 from ..integrity import sha256_file
 from ..errors import PbufDataError
-from ..registry import resolve_raw_path
 from ..textio import RawFile
 
 # format -> (module, function); modules are imported only when used, to keep jobs light
@@ -80,6 +79,8 @@ def raw_files(name: str, entry: dict, raw_dir: str | Path | None = None, paths: 
     Either ``raw_dir`` (paths are the registry's, relative to it) or ``paths``
     (role -> path ending with the registry path, as Snakemake passes them).
     """
+    from ..registry import resolve_raw_path  # imported here: jsonschema and yaml are not needed to derive
+
     files = {}
     for role, spec in entry["files"].items():
         rel = spec["path"]

@@ -19,6 +19,24 @@ DEFAULT_COLUMNS = {
 }
 
 
+_BLOCK = 256  # rows per block when comparing or symmetrizing a large matrix (no full-size temporaries)
+
+
+def _max_asymmetry(matrix: np.ndarray) -> float:
+    worst = 0.0
+    for i in range(0, matrix.shape[0], _BLOCK):
+        worst = max(worst, float(np.max(np.abs(matrix[i : i + _BLOCK, i:] - matrix[i:, i : i + _BLOCK].T))))
+    return worst
+
+
+def _symmetrize(matrix: np.ndarray) -> None:
+    """(C + C^T) / 2 in place, block by block."""
+    for i in range(0, matrix.shape[0], _BLOCK):
+        mean = 0.5 * (matrix[i : i + _BLOCK, i:] + matrix[i:, i : i + _BLOCK].T)
+        matrix[i : i + _BLOCK, i:] = mean
+        matrix[i:, i : i + _BLOCK] = mean.T
+
+
 def derive_pantheon_plus(options, files) -> Result:
     table = files["table"]
     observable_type = options["observable_type"]
@@ -97,8 +115,10 @@ def derive_pantheon_plus(options, files) -> Result:
     ]
     if "covariance" in files:
         full = files["covariance"].counted_matrix(n_rows)
-        asymmetry = float(np.max(np.abs(full - full.T)))
-        covariance = 0.5 * (full + full.T)[np.ix_(index, index)]
+        asymmetry = _max_asymmetry(full)
+        covariance = full[np.ix_(index, index)]  # (C + C^T)[idx, idx] = C[idx, idx] + C[idx, idx]^T exactly
+        del full
+        _symmetrize(covariance)
         covariance_info = {
             "source": "release STAT+SYS covariance",
             "file": files["covariance"].name,

@@ -67,7 +67,7 @@ def main() -> None:
     args = cli(__doc__.splitlines()[1], runs=9, quick_runs=3)
     report = Report(args, "P6")
     from _data import mock_sn
-    from pbuf_data.backup import archive_members, create_backup
+    from pbuf_data.backup import ZSTD_LEVEL, archive_members, create_backup
     from pbuf_data.integrity import sha256_file
 
     with Workdir(args, "p6") as work:
@@ -104,7 +104,7 @@ def main() -> None:
         gzip = paired(backup, tar("--gzip", ".tar.gz"), max(2, args.runs // 3))
         archive = sorted((root / "backups" / "0").glob("*.tar.zst"))[0]
         sizes = {
-            "create_backup (zstd level 3)": archive.stat().st_size,
+            f"create_backup (zstd level {ZSTD_LEVEL})": archive.stat().st_size,
             "tar --zstd": (work / "tar.tar.zst").stat().st_size,
             "tar --gzip": (work / "tar.tar.gz").stat().st_size,
         }

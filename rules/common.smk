@@ -10,6 +10,7 @@ from pbuf_data.errors import PbufDataError
 from pbuf_data.registry import (
     MOCK_RAW_DIR,
     RETRIEVE_DIR,
+    active_registry_files,
     load_registry,
     raw_location,
     resolve_raw_path,
@@ -22,10 +23,7 @@ USE_MOCK = not config["raw_dir"]
 RAW_DIR = MOCK_RAW_DIR if USE_MOCK else config["raw_dir"].rstrip("/")
 
 try:
-    if USE_MOCK:
-        REGISTRY = load_registry(config["mock_registry"])
-    else:
-        REGISTRY = load_registry(config["registry"], *config["extra_registries"])
+    REGISTRY = load_registry(*active_registry_files(config, config["raw_dir"]))
     for _name, _entry in REGISTRY.items():
         for _spec in _entry["files"].values():
             resolve_raw_path(RAW_DIR, _spec["path"], dataset=_name)

@@ -89,12 +89,12 @@ def run_workflow(root: str | Path, targets: set[str], *, cores: int = 1, config:
 
 def _failure(root: Path, name: str, exc: Exception) -> str:
     """The clear error a failed job logged (dataset, file, line/check), else the exception."""
+    from .logs import last_error
+
     for step in ("derive", "validate", "publish"):
-        log = root / "data" / "logs" / step / f"{name}.log"
-        if log.exists():
-            errors = [line.split(" ERROR ", 1)[1] for line in log.read_text().splitlines() if " ERROR " in line]
-            if errors:
-                return errors[-1]
+        message = last_error(root / "data" / "logs" / step / f"{name}.log")
+        if message:
+            return message
     return str(exc)
 
 

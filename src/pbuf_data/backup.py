@@ -119,19 +119,23 @@ def prune(backup_dir: Path, keep: int) -> list[str]:
     return removed
 
 
-def verify_archive(archive: str | Path) -> str:
-    """Check an archive against its ``.sha256``; return the digest or raise a clear error."""
+def archive_digests(archive: str | Path) -> tuple[str, str]:
+    """(pinned, actual) sha256 of an archive; a missing archive or checksum file is an error."""
     archive = Path(archive)
     sidecar = Path(f"{archive}.sha256")
     if not archive.is_file():
         raise PbufDataError("backup archive not found", file=str(archive), check="exists")
     if not sidecar.is_file():
         raise PbufDataError("checksum file of the archive is missing", file=str(sidecar), check="exists")
-    entries = read_manifest(sidecar)
-    expected = entries.get(archive.name)
+    expected = read_manifest(sidecar).get(archive.name)
     if expected is None:
         raise PbufDataError(f"does not list {archive.name}", file=str(sidecar), check="manifest format")
-    actual = sha256_file(archive)
+    return expected, sha256_file(archive)
+
+
+def verify_archive(archive: str | Path) -> str:
+    """Check an archive against its ``.sha256``; return the digest or raise a clear error."""
+    expected, actual = archive_digests(archive)
     if actual != expected:
         raise PbufDataError(
             f"archive is corrupted: sha256 {actual}, expected {expected}; refusing to use it",
@@ -142,17 +146,17 @@ def verify_archive(archive: str | Path) -> str:
 
 
 def verify_backups(backup_dir: Path, report: VerifyReport) -> None:
-    for archive in list_backups(backup_dir):
+    archives = list_backups(backup_dir)
+    for archive in archives:
         report.checked += 1
         try:
-            verify_archive(archive)
+            expected, actual = archive_digests(archive)
         except PbufDataError as exc:
-            if "corrupted" in exc.reason:
-                entries = read_manifest(f"{archive}.sha256")
-                report.corrupted.append((str(archive), entries.get(archive.name), sha256_file(archive)))
-            else:
-                report.problems.append(str(exc))
-    names = {a.name for a in list_backups(backup_dir)}
+            report.problems.append(str(exc))
+            continue
+        if actual != expected:
+            report.corrupted.append((str(archive), expected, actual))
+    names = {a.name for a in archives}
     for sidecar in sorted(backup_dir.glob(f"{PREFIX}*{SUFFIX}.sha256")):
         if sidecar.name[: -len(".sha256")] not in names:
             report.missing.append(str(sidecar)[: -len(".sha256")])

@@ -17,6 +17,7 @@ DEFAULT_BACKUP_DIR = "data/backups"
 
 
 def _config(root: Path) -> dict:
+    """The configuration read leniently (no schema): verify and restore must work even when it is broken."""
     import yaml
 
     path = root / "config" / "config.yaml"

@@ -54,6 +54,15 @@ def append_lines(path: str | Path, lines: list[str], *, rotate_bytes: int | None
             os.fsync(fh.fileno())
 
 
+def last_error(log: str | Path) -> str | None:
+    """The last ERROR message a job wrote to its log (the clear dataset/file/line message), if any."""
+    log = Path(log)
+    if not log.exists():
+        return None
+    errors = [line.split(" ERROR ", 1)[1] for line in log.read_text().splitlines() if " ERROR " in line]
+    return errors[-1] if errors else None
+
+
 def now_utc() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 

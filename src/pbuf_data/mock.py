@@ -26,6 +26,7 @@ import numpy as np
 from scipy.stats import chi2 as chi2_distribution
 
 from .cosmology import C_KM_S, Fiducial
+from .derive.cc import moresco_covariance
 from .atomic import write_bytes
 from .errors import PbufDataError
 
@@ -594,17 +595,6 @@ CC_SYSTEMATICS = (
 )  # fmt: skip
 
 
-def _cc_covariance(z: np.ndarray, hz: np.ndarray, sigma: np.ndarray, components: list[str]) -> np.ndarray:
-    """Moresco et al. 2020 recipe: diag(sigma^2) + sum_k (H_i x_k(z_i)/100)(H_j x_k(z_j)/100), x_k = np.interp."""
-    table = np.array(CC_SYSTEMATICS)
-    names = CC_SYSTEMATICS_HEADER.lstrip("# ").split()
-    covariance = np.diag(sigma**2)
-    for name in components:
-        part = hz * np.interp(z, table[:, 0], table[:, names.index(name)]) / 100.0
-        covariance += np.outer(part, part)
-    return covariance
-
-
 def _positive_draw(truth: np.ndarray, covariance: np.ndarray, rng) -> np.ndarray:
     """truth + N(0, C) conditioned on every value being positive as written with one decimal.
 
@@ -623,7 +613,9 @@ def _cc_hz_table(entry: dict, fid: Fiducial, rng) -> dict[str, str]:
     z = np.array([float(p[0]) for p in CC_POINTS])
     truth = fid.H(z)
     sigma_strings, sigma = _as_written(truth * np.array([p[2] / p[1] for p in CC_POINTS]), ".1f")
-    covariance = _cc_covariance(z, truth, sigma, entry["options"]["systematics"])
+    table = np.array(CC_SYSTEMATICS)
+    columns = dict(zip(CC_SYSTEMATICS_HEADER.lstrip("# ").split(), table.T))
+    covariance = moresco_covariance(z, truth, sigma, columns, entry["options"]["systematics"])
     hz = _positive_draw(truth, covariance, rng)
     table = [f"{p[0]} {h:.1f} {s}" for p, h, s in zip(CC_POINTS, hz, sigma_strings)]
     systematics = [CC_SYSTEMATICS_HEADER]

@@ -41,7 +41,7 @@ def _log_sizes(root: Path) -> dict[str, int]:
     return {p.name: p.stat().st_size for p in sorted(files)}
 
 
-def workflow_status(root: Path) -> dict:
+def snakemake_state(root: Path) -> dict:
     """What Snakemake's own state says: a lock (a run in progress or a crash), incomplete outputs, last verdicts."""
     meta = root / ".snakemake"
     locks = sorted(p.name for p in (meta / "locks").glob("*")) if (meta / "locks").exists() else []
@@ -75,7 +75,7 @@ def check_health(root: str | Path = ".", thresholds: dict | None = None, cpu_int
     disk = psutil.disk_usage(str(data if data.exists() else root))
     cpu = psutil.cpu_percent(interval=cpu_interval)
     logs = _log_sizes(root)
-    status = workflow_status(root)
+    status = snakemake_state(root)
     try:
         import pbuf_data.derive  # noqa: F401  (the derivation code imports)
 
@@ -133,7 +133,7 @@ def certify(root: str | Path = ".", raw_dir: str | None = None, quick: bool = Fa
     from .backup import list_backups, verify_archive
     from .dataset import load_dataset
     from .integrity import verify_tree
-    from .registry import load_registry
+    from .registry import MOCK_RAW_DIR, active_registry_files, load_registry
     from .atomic import write_text
 
     root = Path(root)
@@ -145,7 +145,7 @@ def certify(root: str | Path = ".", raw_dir: str | None = None, quick: bool = Fa
         cfg = state["config"]
         raw = raw_dir if raw_dir is not None else cfg["raw_dir"]
         state["raw_dir"] = raw
-        registry_files = [cfg["mock_registry"]] if not raw else [cfg["registry"], *cfg["extra_registries"]]
+        registry_files = active_registry_files(cfg, raw)
         state["registry"] = load_registry(*[root / f for f in registry_files])
         return True, f"config valid; {len(state['registry'])} datasets in {', '.join(registry_files)}"
 
@@ -164,7 +164,9 @@ def certify(root: str | Path = ".", raw_dir: str | None = None, quick: bool = Fa
             from .raw import verify_raw
 
             if not raw:
-                missing = [s["path"] for e in registry.values() for s in e["files"].values() if not (root / "data/mock/raw" / s["path"]).is_file()]
+                missing = [
+                    s["path"] for e in registry.values() for s in e["files"].values() if not (root / MOCK_RAW_DIR / s["path"]).is_file()
+                ]
                 return not missing, f"mock default: {len(missing)} generated raw files missing {missing[:5]}"
             report = VerifyReport()
             verify_raw(root, raw, report, registry=str(root / state["config"]["registry"]))

@@ -20,5 +20,5 @@ def verify_raw(root: Path, raw_dir: str | Path, report: VerifyReport, registry: 
             report.checked += 1
             if not path.is_file():
                 report.missing.append(str(path))
-            elif spec.get("sha256") and sha256_file(path) != spec["sha256"]:
-                report.corrupted.append((str(path), spec["sha256"], sha256_file(path)))
+            elif spec.get("sha256") and (actual := sha256_file(path)) != spec["sha256"]:
+                report.corrupted.append((str(path), spec["sha256"], actual))

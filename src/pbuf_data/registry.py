@@ -43,10 +43,8 @@ def load_schema(name: str) -> dict:
 
 def validate(document, schema: dict, *, what: str):
     """Validate (filling defaults) and raise one clear error naming the key path."""
-    validator = _DefaultFillingValidator(schema)
-    errors = sorted(validator.iter_errors(document), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
-    if errors:
-        best = jsonschema.exceptions.best_match(errors)
+    best = jsonschema.exceptions.best_match(_DefaultFillingValidator(schema).iter_errors(document))
+    if best is not None:
         key = ".".join(str(p) for p in best.absolute_path) or "(top level)"
         dataset = None
         path = list(best.absolute_path)
@@ -164,6 +162,11 @@ def resolve_raw_path(raw_dir: str | Path, relative: str, *, dataset: str) -> Pat
                 "raw path resolves outside the raw folder (symlink escape)", dataset=dataset, file=relative, check="path confinement"
             )
     return candidate
+
+
+def active_registry_files(config: dict, raw_dir: str) -> list[str]:
+    """Registry files in force: the mock registry for the embedded default (no raw_dir), else the real ones."""
+    return [config["mock_registry"]] if not raw_dir else [config["registry"], *config["extra_registries"]]
 
 
 def raw_location(raw_dir: str, relative: str, *, mock: bool) -> str:

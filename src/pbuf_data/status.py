@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 
 from .integrity import sha256_file
-from .registry import load_registry, raw_location
+from .logs import last_error
+from .registry import active_registry_files, load_registry, raw_location
 
 UP_TO_DATE = "up to date"
 
@@ -21,13 +22,6 @@ def _changed_keys(old, new, prefix=""):
         keys = sorted(set(old) | set(new))
         return [k for key in keys for k in _changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")]
     return [prefix.rstrip(".")] if old != new else []
-
-
-def _last_error(log: Path) -> str | None:
-    if not log.exists():
-        return None
-    errors = [line.split(" ERROR ", 1)[1] for line in log.read_text().splitlines() if " ERROR " in line]
-    return errors[-1] if errors else None
 
 
 def _last_failure(root: Path, name: str) -> str | None:
@@ -64,7 +58,7 @@ def dataset_status(root: Path, name: str, entry: dict, raw_dir: str, mock: bool,
                 reasons.append(f"mock raw file {spec['path']} will be generated")
             elif retrieve and spec.get("url"):
                 reasons.append(f"raw file {spec['path']} is missing: it will be downloaded from {spec['url']}")
-                failure = _last_error(root / "data" / "logs" / "retrieve" / f"{spec['path']}.log")
+                failure = last_error(root / "data" / "logs" / "retrieve" / f"{spec['path']}.log")
                 if failure:
                     reasons.append(f"its last download failed: {failure}")
             else:
@@ -105,7 +99,7 @@ def workflow_status(root: str | Path = ".", raw_dir: str | None = None) -> dict[
     config = load_config(root)
     raw = raw_dir if raw_dir is not None else config["raw_dir"]
     mock = not raw
-    files = [config["mock_registry"]] if mock else [config["registry"], *config["extra_registries"]]
+    files = active_registry_files(config, raw)
     registry = load_registry(*[root / f for f in files])
     names = config["datasets"] or list(registry)
     raw_root = MOCK_RAW_DIR if mock else raw.rstrip("/")

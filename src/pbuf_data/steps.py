@@ -1,7 +1,7 @@
 """What each workflow step does, callable from Snakemake scripts, the API and by hand.
 
 Scripts under ``scripts/`` only unpack the ``snakemake`` object and call
-:func:`run_step` with one of these functions.
+:func:`run_job` with one of these functions.
 """
 
 from __future__ import annotations

@@ -38,6 +38,18 @@ def _systematics_table(raw):
     return {name: table[:, i] for i, name in enumerate(header)}
 
 
+def moresco_covariance(z, hz, sigma, systematics: dict, components) -> np.ndarray:
+    """diag(sigma^2) + sum_k (H_i x_k(z_i)/100)(H_j x_k(z_j)/100), x_k = np.interp on the percent table.
+
+    ``systematics`` maps column names of the table (``z``, ``IMF``, ...) to arrays.
+    """
+    covariance = np.diag(np.asarray(sigma, dtype=float) ** 2)
+    for k in components:
+        part = hz * np.interp(z, systematics["z"], systematics[k]) / 100.0
+        covariance += np.outer(part, part)
+    return covariance
+
+
 def derive_hz_table(options, files) -> Result:
     table = files["table"]
     numbers, rows = table.table(3)
@@ -56,9 +68,7 @@ def derive_hz_table(options, files) -> Result:
         missing = [k for k in options["systematics"] if k not in syst]
         if missing:
             raise syst_file.error(f"columns {missing} not in the header {sorted(syst)}", line=1, check="columns")
-        for k in options["systematics"]:
-            frac = np.interp(z, syst["z"], syst[k]) / 100.0
-            covariance = covariance + np.outer(hz * frac, hz * frac)
+        covariance = moresco_covariance(z, hz, sigma, syst, options["systematics"])
         outside = (z < syst["z"][0]) | (z > syst["z"][-1])
         metadata["systematics_table_range"] = [float(syst["z"][0]), float(syst["z"][-1])]
         metadata["points_outside_table_range"] = int(outside.sum())

@@ -1,6 +1,7 @@
 """Manifests, verify, backups and restore — including the operations document's corruption drill."""
 
 import hashlib
+import json
 import subprocess
 
 import pytest
@@ -28,12 +29,25 @@ def test_manifest_is_accepted_by_sha256sum(project):
     proc = subprocess.run(["sha256sum", "-c", "data/manifests/derived.sha256"], cwd=project, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count(": OK") == 8 * 4 + 2  # per dataset npz, json, report json, report txt; summary json, txt
-    archive = next((project / "data" / "backups").glob("*.tar.zst"))
-    proc = subprocess.run(["sha256sum", "-c", archive.name + ".sha256"], cwd=archive.parent, capture_output=True, text=True)
+    snapshot = newest_snapshot(project)
+    proc = subprocess.run(["sha256sum", "-c", snapshot.name + ".sha256"], cwd=snapshot.parent, capture_output=True, text=True)
     assert proc.returncode == 0
-    listing = subprocess.run(["tar", "--zstd", "-tf", str(archive)], capture_output=True, text=True, check=True).stdout.split()
-    assert "data/derived/sn_pantheon_plus.npz" in listing and "config/registry.yaml" in listing
-    assert "BACKUP-MANIFEST.sha256" in listing
+    files = {e["path"]: e for e in json.loads(snapshot.read_text())["files"]}
+    assert "config/registry.yaml" in files and "data/manifests/derived.sha256" in files
+    sn = files["data/derived/sn_pantheon_plus.npz"]
+    blob = project / "data" / "backups" / "blobs" / sn["sha256"][:2] / f"{sn['sha256']}.zst"
+    content = subprocess.run(["zstd", "-dc", str(blob)], capture_output=True, check=True).stdout
+    assert hashlib.sha256(content).hexdigest() == sn["sha256"] and len(content) == sn["size"]
+    assert content == (project / "data/derived/sn_pantheon_plus.npz").read_bytes()
+
+
+def newest_snapshot(root):
+    return sorted((root / "data" / "backups" / "snapshots").glob("*/*.json"))[-1]
+
+
+def sn_blob(root):
+    sha = hashlib.sha256((root / "data/derived/sn_pantheon_plus.npz").read_bytes()).hexdigest()
+    return root / "data" / "backups" / "blobs" / sha[:2] / f"{sha}.zst"
 
 
 def test_clean_tree_verifies(project, raw_dir):
@@ -49,7 +63,8 @@ def test_clean_tree_verifies(project, raw_dir):
         (lambda r: flip_byte(r / "data/validation/cc_moresco.txt", 5), "CORRUPTED  data/validation/cc_moresco.txt"),
         (lambda r: (r / "data/derived/rsd_fsigma8.json").unlink(), "MISSING    data/derived/rsd_fsigma8.json"),
         (lambda r: (r / "data/derived/stray.npz").write_bytes(b"x"), "EXTRA      data/derived/stray.npz"),
-        (lambda r: flip_byte(next((r / "data/backups").glob("*.tar.zst")), 1000), "CORRUPTED"),
+        (lambda r: flip_byte(sn_blob(r), 1000), "CORRUPTED"),
+        (lambda r: flip_byte(newest_snapshot(r), 100), "CORRUPTED"),
         (lambda r: (r / "data/manifests/derived.sha256").write_text("garbage\n"), "PROBLEM"),
     ],
 )
@@ -74,33 +89,41 @@ def test_corruption_drill_verify_restore_verify(project):
     assert not list((project / "data").glob(".restore-*"))
 
 
-def test_corrupted_archive_is_refused_and_nothing_changes(project):
-    archive = next((project / "data" / "backups").glob("*.tar.zst"))
+def test_corrupted_backup_is_refused_and_nothing_changes(project):
     flip_byte(project / "data" / "derived" / "cc_moresco.npz")
-    flip_byte(archive, 2000)
+    blob = sn_blob(project)
+    flip_byte(blob, 2000)
     before = tree_digest(project)
-    proc = cli(project, "restore", archive.name)
+    proc = cli(project, "restore")
     assert proc.returncode == 1
-    assert "corrupted" in proc.stderr and archive.name in proc.stderr
+    assert "does not match the snapshot" in proc.stderr and blob.name in proc.stderr and "Traceback" not in proc.stderr
     assert tree_digest(project) == before
+    snapshot = newest_snapshot(project)
+    flip_byte(snapshot, 50)
+    before = tree_digest(project)
+    proc = cli(project, "restore", snapshot.name)
+    assert proc.returncode == 1 and "corrupted or tampered with" in proc.stderr and snapshot.name in proc.stderr
+    assert tree_digest(project) == before and not list((project / "data").glob(".restore-*"))
 
 
-def test_backup_retention_and_refusal_of_corrupted_data(project):
-    from pbuf_data.backup import create_backup, list_backups
+def test_unchanged_backups_of_the_real_corpus_share_their_blobs(project):
+    from pbuf_data.backup import create_backup, list_snapshots, project_id
     from pbuf_data.errors import PbufDataError
 
     backups = project / "data" / "backups"
-    for _ in range(3):
-        (project / "data" / "manifests" / "derived.sha256").touch()
-        create_backup(project, "data/backups", "data/manifests/derived.sha256", ["config/config.yaml"], keep=2)
-        # names carry the second: make the next one distinct
-        import time
-
-        time.sleep(1.05)
-    assert len(list_backups(backups)) == 2
-    assert len(list(backups.glob("*.sha256"))) == 2
+    one = sum(p.stat().st_size for p in backups.rglob("*") if p.is_file())
+    config = [e["path"] for e in json.loads(newest_snapshot(project).read_text())["files"] if e["path"].startswith("config/")]
+    for _ in range(9):  # as the workflow's backup rule does after each run that changed nothing
+        record = create_backup(project, "data/backups", "data/manifests/derived.sha256", config, keep=10)
+        assert record["new_blobs"] == 0
+    ten = sum(p.stat().st_size for p in backups.rglob("*") if p.is_file())
+    assert ten < 2 * one
+    members = json.loads(newest_snapshot(project).read_text())["files"]
+    distinct = {hashlib.sha256((project / e["path"]).read_bytes()).hexdigest() for e in members}
+    assert {p.name.removesuffix(".zst") for p in backups.glob("blobs/*/*.zst")} == distinct  # each content once
+    assert len(list_snapshots(backups, project, project_id(project))) == 10
     flip_byte(project / "data" / "derived" / "bao_6dfgs.json", 10)
     with pytest.raises(PbufDataError, match="not backing up corrupted data"):
         create_backup(project, "data/backups", "data/manifests/derived.sha256", [], keep=2)
-    assert len(list_backups(backups)) == 2
-    assert not list(backups.glob(".*.tmp"))
+    assert len(list_snapshots(backups, project, project_id(project))) == 10
+    assert not list(backups.rglob(".*.tmp"))

@@ -133,7 +133,7 @@ BREAKERS = {
         json.dumps({"verdict": "failed"})
     ),
     "manifest_verified": lambda root, raw: (root / "data/derived/extra.txt").write_text("stray"),
-    "backups_present_and_verified": lambda root, raw: [p.unlink() for p in (root / "data/backups").glob("*.tar.zst")],
+    "backups_present_and_verified": lambda root, raw: [p.unlink() for p in (root / "data/backups/blobs").glob("*/*.zst")],
     "no_world_writable_files": lambda root, raw: os.chmod(root / "data/derived/bao_6dfgs.json", 0o666),
     "log_sizes": lambda root, raw: _set_config(
         root, health={"memory_percent": 100, "disk_percent": 100, "cpu_percent": 100, "log_file_mb": 0.000001}
@@ -199,34 +199,37 @@ def test_symlink_among_published_files_is_refused(project, raw_dir):
     assert "symbolic link" in cli(project, "verify").stdout
 
 
-def test_malicious_archive_is_refused(project):
-    import io
-    import tarfile
+def test_malicious_snapshot_is_refused(project):
+    """A snapshot naming '../../escaped.txt', consistent with its sidecar and even with the project's record."""
+    import hashlib
 
     import zstandard
 
-    from pbuf_data.integrity import sha256_file
+    from pbuf_data.backup import RECORD
 
-    backups = project / "data" / "backups"
-    evil = backups / "pbuf-backup-29990101T000000Z-evil00000000.tar.zst"
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo("../../escaped.txt")
-        info.size = 4
-        tar.addfile(info, io.BytesIO(b"evil"))
-    evil.write_bytes(zstandard.ZstdCompressor().compress(buf.getvalue()))
-    Path(f"{evil}.sha256").write_text(f"{sha256_file(evil)}  {evil.name}\n")
+    store = project / "data" / "backups"
+    path = next((store / "snapshots").glob("*/*.json"))
+    snapshot = json.loads(path.read_text())
+    sha = hashlib.sha256(b"evil").hexdigest()
+    (store / "blobs" / sha[:2]).mkdir(exist_ok=True)
+    (store / "blobs" / sha[:2] / f"{sha}.zst").write_bytes(zstandard.ZstdCompressor().compress(b"evil"))
+    snapshot["files"].append({"path": "data/derived/../../escaped.txt", "sha256": sha, "size": 4, "mode": "0644"})
+    data = json.dumps(snapshot).encode()
+    path.write_bytes(data)
+    line = f"{hashlib.sha256(data).hexdigest()}  {path.name}\n"
+    Path(f"{path}.sha256").write_text(line)
+    (project / RECORD).write_text(line)
     proc = cli(project, "restore")
-    assert proc.returncode == 1 and "archive refused" in proc.stderr
+    assert proc.returncode == 1 and "snapshot refused" in proc.stderr and "Traceback" not in proc.stderr
     assert not (project.parent / "escaped.txt").exists() and not (project / "escaped.txt").exists()
 
 
 def test_published_files_are_0644_in_0755_folders(finished_run):
-    for folder in ("derived", "validation", "manifests", "backups", "staging"):
+    for folder in ("derived", "validation", "manifests", "backups", "staging", "project"):
         path = finished_run / "data" / folder
         assert path.stat().st_mode & 0o777 == 0o755, folder
-        for item in path.iterdir():
-            assert item.stat().st_mode & 0o777 == 0o644, item
+        for item in path.rglob("*"):
+            assert item.stat().st_mode & 0o777 == (0o755 if item.is_dir() else 0o644), item
 
 
 # -- Python API and recovery ----------------------------------------------------------------------

@@ -1,229 +1,409 @@
-"""Backup archives of the derived data, and a restore that verifies before it writes.
+"""Content-addressed backups of the published data, owned by their project.
 
-An archive ``pbuf-backup-<UTC time>-<content hash>.tar.zst`` holds the derived
-datasets, validation reports, manifests, registries and configuration, plus a
-``BACKUP-MANIFEST.sha256`` of every member. Beside it, ``<archive>.sha256`` is
-its own checksum (``sha256sum -c`` compatible). Archives are never
-overwritten; retention keeps the newest N.
+The backup folder (``backup.dir``) is a store that several projects may share::
+
+    blobs/<sha256[:2]>/<sha256>.zst       each distinct file once, zstd-compressed, named by the
+                                          sha256 of its uncompressed content
+    snapshots/<project id>/<name>.json    one small index per backup: path, sha256, size, mode
+    snapshots/<project id>/<name>.json.sha256   its checksum (``sha256sum -c`` compatible)
+
+An unchanged file costs one blob however many snapshots list it. Retention
+removes this project's oldest snapshots, then every blob that no snapshot in
+the store (of any project) references.
+
+A project is known by a random id created once in its data tree
+(``data/project/identity.json``); beside it, ``data/project/snapshots.sha256``
+is the project's own record of the snapshots it wrote (their sha256). Listing,
+pruning and restoring only ever touch the snapshots of the project's id, and a
+snapshot whose checksum differs from that record is refused even if it is
+internally consistent.
+
+Write order, so that a kill at any point leaves nothing that verify calls
+corrupted: blobs (atomic, content-named), the snapshot, its sidecar, then the
+project's record. A snapshot without a record line is "unconfirmed": never
+restored, reported as a note, removed by the next backup.
 
 zstd was chosen over gzip on measurement: on this project's derived data it
-compresses 3.7-4.5x faster at a 3% smaller size (``bench/p6_integrity.py``); level 2 with
-1 MiB tar blocks keeps the backup below the cost of ``tar --zstd`` even on one core.
+compresses 3.7-4.5x faster at a 3% smaller size (``bench/p6_integrity.py``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
-import io
 import json
 import os
-import shutil
-import tarfile
-import tempfile
+import stat
 import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import zstandard
 
 from .atomic import atomic_file, write_text
 from .errors import PbufDataError
-from .integrity import HashingWriter, VerifyReport, manifest_text, read_manifest, sha256_file
+from .integrity import CHUNK, DERIVED_MANIFEST, WATCHED_DIRS, VerifyReport, manifest_text, read_manifest
 
-PREFIX = "pbuf-backup-"
-SUFFIX = ".tar.zst"
-INNER_MANIFEST = "BACKUP-MANIFEST.sha256"
 ZSTD_LEVEL = 2
+FORMAT = "pbuf-snapshot/1"
+PROJECT_DIR = "data/project"
+IDENTITY = f"{PROJECT_DIR}/identity.json"
+RECORD = f"{PROJECT_DIR}/snapshots.sha256"
+# Where a backup store must not live: folders a restore replaces or the workflow may delete.
+DATA_FOLDERS = (*WATCHED_DIRS, str(Path(DERIVED_MANIFEST).parent), PROJECT_DIR, "data/staging", "config")
 
 
-class _HashingReader(io.RawIOBase):
-    """Wrap a file so that whatever tarfile reads is hashed on the way (each file read once)."""
+# -- the project --------------------------------------------------------------------------------
 
-    def __init__(self, fh):
-        self.fh, self.digest = fh, hashlib.sha256()
+def project_id(root: Path, *, create: bool = False) -> str | None:
+    """The project's id from its data tree (created once, by the first backup, when ``create``)."""
+    path = root / IDENTITY
+    try:
+        identity = json.loads(path.read_text())
+        if not isinstance(identity, dict) or not _is_id(identity.get("id")):
+            raise ValueError("no valid 'id'")
+        return identity["id"]
+    except FileNotFoundError:
+        if not create:
+            return None
+    except (OSError, ValueError) as exc:
+        raise PbufDataError(f"unreadable project identity: {exc}", file=str(path), check="project identity") from None
+    new = uuid.uuid4().hex
+    write_text(path, json.dumps({"id": new, "created": _utc()}, indent=2) + "\n")
+    return new
 
-    def readable(self):
-        return True
 
-    def readinto(self, buf):
-        n = self.fh.readinto(buf)
-        if n:
-            self.digest.update(memoryview(buf)[:n])
-        return n
+def adopt_project(root: Path, backup_dir: Path, pid: str) -> list[str]:
+    """Make ``pid`` this project's id (after losing the data tree) and record its snapshots from their sidecars."""
+    if not _is_id(pid):
+        raise PbufDataError(f"{pid!r} is not a project id (32 hex digits)", check="project identity")
+    current = project_id(root)
+    if current is not None and current != pid:
+        raise PbufDataError(f"this project already has the id {current}; not adopting {pid}", file=str(root / IDENTITY), check="project identity")
+    names = [p.name for p in _snapshot_files(backup_dir, pid)]
+    if not names:
+        raise PbufDataError(f"no snapshot of project {pid} in this store", file=str(backup_dir), check="project identity")
+    record = {}
+    for name in names:
+        sidecar = read_manifest(backup_dir / "snapshots" / pid / f"{name}.sha256")
+        if name in sidecar:
+            record[name] = sidecar[name]
+    write_text(root / IDENTITY, json.dumps({"id": pid, "created": _utc(), "adopted": True}, indent=2) + "\n")
+    write_text(root / RECORD, manifest_text(record))
+    return sorted(record)
 
 
-def _add_file(tar: tarfile.TarFile, root: Path, rel: str) -> str:
+def check_backup_dir(root: Path, backup_dir: str | Path) -> Path:
+    """The store's folder; refused inside (or around) the folders a restore replaces or the workflow deletes."""
+    root = root.resolve()
+    path = (root / backup_dir).resolve()
+    for folder in DATA_FOLDERS:
+        covered = root / folder  # as named, not through a link planted there
+        if path == covered or covered in path.parents or path in covered.parents:
+            raise PbufDataError(
+                f"backup.dir {str(backup_dir)!r} overlaps {folder}/, which a restore replaces or a run rewrites; "
+                "use a folder of its own (default data/backups, or another disk)",
+                file=str(root / "config" / "config.yaml"),
+                check="backup.dir",
+            )
+    return path
+
+
+def projects(backup_dir: Path) -> dict[str, dict]:
+    """Every project in the store: id -> {"root": its path as recorded, "snapshots": count}."""
+    found = {}
+    for folder in sorted((backup_dir / "snapshots").glob("*")):
+        files = _snapshot_files(backup_dir, folder.name)
+        if _is_id(folder.name) and files:
+            try:
+                root = json.loads(files[-1].read_text())["project"]["root"]
+            except (OSError, ValueError, KeyError, TypeError):
+                root = "?"
+            found[folder.name] = {"root": root, "snapshots": len(files)}
+    return found
+
+
+# -- writing ----------------------------------------------------------------------------------------
+
+def snapshot_members(root: Path, manifest: str, extra_files: list[str]) -> list[str]:
+    """What a snapshot holds: the manifest's files, the manifest itself and the configuration files."""
+    return sorted(set(read_manifest(root / manifest)) | {manifest} | set(extra_files))
+
+
+def create_backup(root: str | Path, backup_dir: str | Path, manifest: str, extra_files: list[str], keep: int) -> dict:
+    """A new snapshot of the manifest's files (each checked against the manifest while read), then retention."""
+    root = Path(root).resolve()
+    store = check_backup_dir(root, backup_dir)
+    expected = read_manifest(root / manifest)
+    pid = project_id(root, create=True)
+    with locked(store):
+        cleaned = _recover(store, root, pid)
+        files, added = [], 0
+        for rel in snapshot_members(root, manifest, extra_files):
+            entry, new = _store_file(store, root, rel)
+            if rel in expected and entry["sha256"] != expected[rel]:
+                raise PbufDataError(
+                    f"sha256 {entry['sha256']} differs from the manifest's {expected[rel]}: not backing up corrupted data",
+                    file=rel,
+                    check="verify before backup",
+                )
+            files.append(entry)
+            added += new
+        snapshot = {
+            "format": FORMAT,
+            "project": {"id": pid, "root": str(root)},
+            "time": _utc(),
+            "manifest": manifest,
+            "files": files,
+        }
+        data = (json.dumps(snapshot, indent=1) + "\n").encode()
+        digest = hashlib.sha256(data).hexdigest()
+        now = time.time()
+        name = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now * 1e6) % 1000000:06d}Z-{digest[:12]}.json"
+        folder = store / "snapshots" / pid
+        if (folder / name).exists():
+            raise PbufDataError("a snapshot of this name exists already; refusing to overwrite", file=str(folder / name))
+        with atomic_file(folder / name) as fh:
+            fh.write(data)
+        write_text(folder / f"{name}.sha256", f"{digest}  {name}\n")
+        record = _record(root)
+        record[name] = digest
+        write_text(root / RECORD, manifest_text(record))
+        removed = prune(store, root, pid, keep)
+    return {
+        "snapshot": name,
+        "sha256": digest,
+        "project": pid,
+        "files": len(files),
+        "new_blobs": added,
+        "bytes": sum(e["size"] for e in files),
+        "pruned": removed,
+        "cleaned": cleaned,
+    }
+
+
+def _store_file(store: Path, root: Path, rel: str) -> tuple[dict, bool]:
+    """Hash ``root/rel``; compress it into the store unless an intact blob of that content is there already."""
     path = root / rel
-    info = tar.gettarinfo(str(path), arcname=rel)
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    with open(path, "rb", buffering=0) as fh:
-        reader = _HashingReader(fh)
-        tar.addfile(info, io.BufferedReader(reader, 1 << 20))
-    return reader.digest.hexdigest()
+    try:
+        info = os.lstat(path)
+    except OSError as exc:
+        raise PbufDataError(f"cannot read: {exc.strerror}", file=rel, check="backup") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise PbufDataError("not a regular file: backups hold regular files only", file=rel, check="regular files only")
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0, opener=_nofollow) as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    sha = digest.hexdigest()
+    entry = {"path": rel, "sha256": sha, "size": info.st_size, "mode": f"{stat.S_IMODE(info.st_mode):04o}"}
+    blob = blob_path(store, sha)
+    if blob.exists() and blob_digest(blob, info.st_size) == sha:
+        return entry, False
+    again = hashlib.sha256()  # a second read, compressed: it must be the content that was hashed
+    with open(path, "rb", buffering=0, opener=_nofollow) as src, atomic_file(blob) as dst:
+        with zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(dst, closefd=False) as zfh:
+            while chunk := src.read(CHUNK):
+                again.update(chunk)
+                zfh.write(chunk)
+        if again.hexdigest() != sha:
+            raise PbufDataError("changed while it was backed up; run the backup again", file=rel, check="backup")
+    return entry, True
 
 
-def archive_members(root: Path, derived_manifest: str, extra_files: list[str]) -> list[str]:
-    """What a backup holds: the manifest's files, the manifest itself and the configuration files."""
-    entries = read_manifest(root / derived_manifest)
-    return sorted(set(entries) | {derived_manifest} | set(extra_files))
+def blob_path(store: Path, sha: str) -> Path:
+    return store / "blobs" / sha[:2] / f"{sha}.zst"
 
 
-def create_backup(root: str | Path, backup_dir: str | Path, derived_manifest: str, extra_files: list[str], keep: int) -> dict:
-    """Write a new archive (verifying the manifest's files while reading them), its checksum, then prune."""
-    root, backup_dir = Path(root), Path(root) / backup_dir
-    backup_dir.mkdir(parents=True, exist_ok=True)
-    expected = read_manifest(root / derived_manifest)
-    members = archive_members(root, derived_manifest, extra_files)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    content = hashlib.sha256((root / derived_manifest).read_bytes()).hexdigest()[:12]
-    name = f"{PREFIX}{stamp}-{content}{SUFFIX}"
-    target = backup_dir / name
-    if target.exists():
-        raise PbufDataError("a backup of this name exists already; refusing to overwrite", file=str(target))
-    digests = {}
-    with atomic_file(target) as raw:
-        hashing = HashingWriter(raw)  # the archive's own checksum, computed while it is written
-        cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1)
-        with cctx.stream_writer(hashing, closefd=False) as zfh, tarfile.open(
-            fileobj=zfh, mode="w|", format=tarfile.PAX_FORMAT, bufsize=1 << 20
-        ) as tar:
-            for rel in members:
-                digests[rel] = _add_file(tar, root, rel)
-                if rel in expected and digests[rel] != expected[rel]:
-                    raise PbufDataError(
-                        f"sha256 {digests[rel]} differs from the manifest's {expected[rel]}: not backing up corrupted data",
-                        file=rel,
-                        check="verify before backup",
-                    )
-            data = manifest_text(digests).encode()
-            info = tarfile.TarInfo(INNER_MANIFEST)
-            info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    digest = hashing.hexdigest()
-    write_text(backup_dir / f"{name}.sha256", f"{digest}  {name}\n")
-    removed = prune(backup_dir, keep)
-    return {"archive": name, "sha256": digest, "members": len(digests), "bytes": target.stat().st_size, "pruned": removed}
+def blob_digest(blob: Path, size: int) -> str | None:
+    """sha256 of a blob's uncompressed content, reading at most ``size`` + 1 bytes; None if undecodable."""
+    digest, total = hashlib.sha256(), 0
+    try:
+        with open(blob, "rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as zfh:
+            while chunk := zfh.read(min(CHUNK, size + 1 - total) or 1):
+                total += len(chunk)
+                if total > size:
+                    return None
+                digest.update(chunk)
+    except (OSError, zstandard.ZstdError):
+        return None
+    return digest.hexdigest() if total == size else None
 
 
-def list_backups(backup_dir: str | Path) -> list[Path]:
-    """Archives, oldest first (names start with their UTC time)."""
-    return sorted(Path(backup_dir).glob(f"{PREFIX}*{SUFFIX}"))
+# -- reading, retention, verification -----------------------------------------------------------
+
+def list_snapshots(store: Path, root: Path, pid: str | None) -> list[Path]:
+    """This project's snapshots that its record confirms, oldest first (names start with their UTC time)."""
+    if pid is None:
+        return []
+    record = _record(root) if (root / RECORD).exists() else _sidecars(store, pid)
+    return [p for p in _snapshot_files(store, pid) if p.name in record]
 
 
-def prune(backup_dir: Path, keep: int) -> list[str]:
-    removed = []
-    for archive in list_backups(backup_dir)[:-keep] if keep > 0 else []:
-        archive.unlink()
-        Path(f"{archive}.sha256").unlink(missing_ok=True)
-        removed.append(archive.name)
+def load_snapshot(store: Path, root: Path, pid: str, name: str) -> dict:
+    """A snapshot of this project, checked against its sidecar and the project's record; raises if either differs."""
+    path = store / "snapshots" / pid / name
+    if not path.is_file():
+        raise PbufDataError(f"no snapshot {name} of this project (id {pid})", file=str(path.parent), check="exists")
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    sidecar = Path(f"{path}.sha256")
+    pinned = read_manifest(sidecar).get(name) if sidecar.is_file() else None
+    recorded = _record(root).get(name) if (root / RECORD).exists() else pinned
+    if recorded is None:
+        raise PbufDataError("snapshot is not in this project's record of its backups (an interrupted backup, or not "
+                            f"written by this project): refusing it", file=str(path), check="project record")
+    if actual != recorded or actual != pinned:
+        raise PbufDataError(
+            f"snapshot is corrupted or tampered with: sha256 {actual}, recorded {recorded}, sidecar {pinned}; refusing it",
+            file=str(path),
+            check="sha256",
+        )
+    try:
+        snapshot = json.loads(data)
+        if snapshot["format"] != FORMAT or snapshot["project"]["id"] != pid or not isinstance(snapshot["files"], list):
+            raise ValueError("not a snapshot of this project")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PbufDataError(f"not a valid snapshot: {exc}", file=str(path), check="snapshot format") from None
+    return snapshot
+
+
+def prune(store: Path, root: Path, pid: str, keep: int) -> list[str]:
+    """Keep this project's newest ``keep`` snapshots; then drop blobs no snapshot in the store references."""
+    removed = [p.name for p in list_snapshots(store, root, pid)[:-keep]] if keep > 0 else []
+    if removed:
+        record = _record(root)
+        write_text(root / RECORD, manifest_text({n: d for n, d in record.items() if n not in removed}))
+        for name in removed:  # the record first: an interruption leaves unconfirmed snapshots, cleaned next time
+            (store / "snapshots" / pid / name).unlink(missing_ok=True)
+            (store / "snapshots" / pid / f"{name}.sha256").unlink(missing_ok=True)
+    _collect_garbage(store)
     return removed
 
 
-def archive_digests(archive: str | Path) -> tuple[str, str]:
-    """(pinned, actual) sha256 of an archive; a missing archive or checksum file is an error."""
-    archive = Path(archive)
-    sidecar = Path(f"{archive}.sha256")
-    if not archive.is_file():
-        raise PbufDataError("backup archive not found", file=str(archive), check="exists")
-    if not sidecar.is_file():
-        raise PbufDataError("checksum file of the archive is missing", file=str(sidecar), check="exists")
-    expected = read_manifest(sidecar).get(archive.name)
-    if expected is None:
-        raise PbufDataError(f"does not list {archive.name}", file=str(sidecar), check="manifest format")
-    return expected, sha256_file(archive)
-
-
-def verify_archive(archive: str | Path) -> str:
-    """Check an archive against its ``.sha256``; return the digest or raise a clear error."""
-    expected, actual = archive_digests(archive)
-    if actual != expected:
-        raise PbufDataError(
-            f"archive is corrupted: sha256 {actual}, expected {expected}; refusing to use it",
-            file=str(archive),
-            check="sha256",
-        )
-    return actual
-
-
-def verify_backups(backup_dir: Path, report: VerifyReport) -> None:
-    archives = list_backups(backup_dir)
-    for archive in archives:
+def verify_store(root: Path, backup_dir: str | Path, report: VerifyReport) -> None:
+    """Check this project's snapshots against their sidecars and its record, and every blob they reference."""
+    try:
+        store = check_backup_dir(root, backup_dir)
+        pid = project_id(root)
+    except PbufDataError as exc:
+        report.problems.append(str(exc))
+        return
+    if pid is None:
+        return
+    folder = store / "snapshots" / pid
+    present = {p.name for p in _snapshot_files(store, pid)}
+    if (root / RECORD).exists():
+        record = _record(root)
+    else:
+        record = _sidecars(store, pid)
+        if present:
+            report.problems.append(f"{RECORD} (this project's record of its snapshots) is missing: snapshots are checked "
+                                   f"against their sidecars only; `pbuf-data restore --project {pid}` rebuilds it")
+    for name in sorted(set(record) - present):
+        report.checked += 1
+        report.missing.append(str(folder / name))
+    blobs: dict[str, int] = {}
+    for name in sorted(present):
+        if name not in record:
+            report.notes.append(f"{folder / name}: unconfirmed snapshot (an interrupted backup, or not written by this "
+                                "project); never restored, removed by the next backup")
+            continue
         report.checked += 1
         try:
-            expected, actual = archive_digests(archive)
+            snapshot = load_snapshot(store, root, pid, name)
         except PbufDataError as exc:
-            report.problems.append(str(exc))
+            if exc.check == "sha256":
+                actual = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+                report.corrupted.append((str(folder / name), record[name], actual))
+            else:
+                report.problems.append(str(exc))
             continue
-        if actual != expected:
-            report.corrupted.append((str(archive), expected, actual))
-    names = {a.name for a in archives}
-    for sidecar in sorted(backup_dir.glob(f"{PREFIX}*{SUFFIX}.sha256")):
-        if sidecar.name[: -len(".sha256")] not in names:
-            report.missing.append(str(sidecar)[: -len(".sha256")])
+        for entry in snapshot["files"]:
+            blobs[entry["sha256"]] = entry["size"]
+    for sha, size in sorted(blobs.items()):
+        report.checked += 1
+        blob = blob_path(store, sha)
+        if not blob.is_file():
+            report.missing.append(str(blob))
+        elif (actual := blob_digest(blob, size)) != sha:
+            report.corrupted.append((str(blob), sha, actual or "undecodable or of the wrong size"))
 
 
-def _extract_verified(archive: Path, into: Path) -> dict[str, str]:
-    """Extract into a fresh folder and check every member against the archive's inner manifest."""
-    dctx = zstandard.ZstdDecompressor()
-    try:
-        with open(archive, "rb") as raw, dctx.stream_reader(raw) as zfh, tarfile.open(fileobj=zfh, mode="r|") as tar:
-            tar.extractall(into, filter="data")  # refuses absolute paths, '..', links leading out, devices
-    except (tarfile.TarError, zstandard.ZstdError, OSError) as exc:
-        raise PbufDataError(f"archive refused: {exc}", file=str(archive), check="archive members") from None
-    manifest = into / INNER_MANIFEST
-    if not manifest.exists():
-        raise PbufDataError("archive has no inner manifest", file=str(archive), check="archive layout")
-    entries = read_manifest(manifest)
-    for rel, expected in entries.items():
-        actual = sha256_file(into / rel)
-        if actual != expected:
-            raise PbufDataError(f"member {rel} does not match the archive's manifest", file=str(archive), check="member sha256")
-    return entries
+# -- internals ------------------------------------------------------------------------------------
+
+def _utc() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def restore(root: str | Path, backup_dir: str | Path, archive: str | None = None, *, with_config: bool = False) -> dict:
-    """Restore ``archive`` (default: the newest) after verifying it, swapping whole folders at once.
+def _is_id(value) -> bool:
+    return isinstance(value, str) and len(value) == 32 and all(c in "0123456789abcdef" for c in value)
 
-    Every member is extracted into a staging folder beside the data and
-    checked before anything in place is touched; then each restored folder
-    replaces the current one by rename, and the previous folders are removed
-    only once all renames succeeded (on failure they are put back).
-    """
-    root = Path(root)
-    backup_dir = root / backup_dir
-    if archive is None:
-        archives = list_backups(backup_dir)
-        if not archives:
-            raise PbufDataError("no backup archive to restore", file=str(backup_dir), check="exists")
-        path = archives[-1]
-    else:
-        path = Path(archive) if Path(archive).is_absolute() or Path(archive).exists() else backup_dir / archive
-    verify_archive(path)
-    staging = Path(tempfile.mkdtemp(dir=root / "data", prefix=".restore-"))
-    try:
-        entries = _extract_verified(path, staging)
-        tops = sorted({Path(rel).parts[0] if Path(rel).parts[0] != "data" else "/".join(Path(rel).parts[:2]) for rel in entries})
-        folders = [t for t in tops if t.startswith("data/")]
-        if with_config:
-            folders += [t for t in tops if t == "config"]
-        swapped = []
+
+def _nofollow(path, flags):
+    return os.open(path, flags | os.O_NOFOLLOW)
+
+
+def _snapshot_files(store: Path, pid: str) -> list[Path]:
+    return sorted(p for p in (store / "snapshots" / pid).glob("*.json") if not p.name.startswith("."))
+
+
+def _record(root: Path) -> dict[str, str]:
+    path = root / RECORD
+    return read_manifest(path) if path.exists() else {}
+
+
+def _sidecars(store: Path, pid: str) -> dict[str, str]:
+    """The confirmations left when the project's record is lost: the sidecars."""
+    found = {}
+    for path in _snapshot_files(store, pid):
+        sidecar = Path(f"{path}.sha256")
+        if sidecar.is_file():
+            found.update(read_manifest(sidecar))
+    return found
+
+
+def _recover(store: Path, root: Path, pid: str) -> list[str]:
+    """Under the store's lock: remove what interrupted writes left (temporary files, unconfirmed snapshots)."""
+    cleaned = []
+    for tmp in sorted(store.rglob(".*.tmp")):
+        tmp.unlink(missing_ok=True)
+        cleaned.append(str(tmp.relative_to(store)))
+    if not (root / RECORD).exists():
+        return cleaned  # without the record nothing tells unconfirmed from confirmed: keep every snapshot
+    record = _record(root)
+    folder = store / "snapshots" / pid
+    for path in sorted(folder.glob("*.json*")):
+        name = path.name.removesuffix(".sha256")
+        if name not in record:
+            path.unlink()
+            cleaned.append(str(path.relative_to(store)))
+    return cleaned
+
+
+def _collect_garbage(store: Path) -> None:
+    referenced = set()
+    for path in (store / "snapshots").glob("*/*.json"):
         try:
-            for rel in folders:
-                current, new, old = root / rel, staging / rel, staging / ".previous" / rel
-                old.parent.mkdir(parents=True, exist_ok=True)
-                if current.exists():
-                    os.replace(current, old)
-                os.replace(new, current)
-                swapped.append(rel)
-        except BaseException:
-            for rel in reversed(swapped):
-                shutil.rmtree(root / rel, ignore_errors=True)
-                if (staging / ".previous" / rel).exists():
-                    os.replace(staging / ".previous" / rel, root / rel)
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return {"archive": path.name, "restored": folders, "files": len(entries)}
+            referenced.update(entry["sha256"] for entry in json.loads(path.read_text())["files"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return  # a snapshot we cannot read might still need its blobs: keep them all
+    for blob in (store / "blobs").glob("*/*.zst"):
+        if blob.name[: -len(".zst")] not in referenced:
+            blob.unlink(missing_ok=True)
+
+
+@contextmanager
+def locked(store: Path, mode: int = fcntl.LOCK_EX):
+    """A lock on the store: backups (and their pruning) of every project sharing it take turns; restores share it."""
+    store.mkdir(parents=True, exist_ok=True)
+    with open(store / "lock", "a") as fh:
+        fcntl.flock(fh, mode)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def write_record(path: str | Path, record: dict) -> None:

@@ -29,13 +29,9 @@ def _backup_dir(args) -> str:
 
 
 def cmd_verify(args) -> int:
-    from .integrity import verify_tree
+    from .verify import verify_project
 
-    report = verify_tree(args.root, backup_dir=_backup_dir(args))
-    if args.raw_dir:
-        from .raw import verify_raw
-
-        verify_raw(Path(args.root), args.raw_dir, report)
+    report = verify_project(args.root, backup_dir=_backup_dir(args), raw_dir=args.raw_dir)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
@@ -44,27 +40,39 @@ def cmd_verify(args) -> int:
 
 
 def cmd_restore(args) -> int:
-    from .backup import restore
-    from .integrity import verify_tree
+    from .restore import restore
+    from .verify import verify_project
 
-    result = restore(args.root, _backup_dir(args), args.archive, with_config=args.with_config)
-    print(f"restored {result['files']} files from {result['archive']} into {', '.join(result['restored'])}")
-    report = verify_tree(args.root)
+    backup_dir = _backup_dir(args)
+    result = restore(args.root, backup_dir, args.snapshot, with_config=args.with_config, project=args.project)
+    if "finished" in result:
+        print(f"finished the interrupted restore of {', '.join(result['finished'])} (run restore again for another snapshot)")
+    else:
+        print(f"restored {result['files']} files from {result['snapshot']} into {', '.join(result['restored'])}; "
+              f"checked against {result['trusted']}; the swap is resumable: if interrupted, `pbuf-data restore` finishes it")
+    report = verify_project(args.root, backup_dir=backup_dir)
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 
 
 def cmd_backups(args) -> int:
-    from .backup import list_backups, verify_archive
+    from .backup import check_backup_dir, list_snapshots, load_snapshot, project_id, projects
 
+    root = Path(args.root).resolve()
+    store = check_backup_dir(root, _backup_dir(args))
+    pid = project_id(root)
+    print(f"project {pid or '(no identity yet: no backup written)'}; store {store}")
     status = 0
-    for archive in list_backups(Path(args.root) / _backup_dir(args)):
+    for path in list_snapshots(store, root, pid):
         try:
-            verify_archive(archive)
-            state = "ok"
+            snapshot = load_snapshot(store, root, pid, path.name)
+            state = f"{len(snapshot['files']):4d} files {sum(e['size'] for e in snapshot['files']):>12d} bytes  ok"
         except PbufDataError as exc:
             state, status = f"BAD: {exc.reason}", 1
-        print(f"{archive.name}  {archive.stat().st_size:>12d} bytes  {state}")
+        print(f"{path.name}  {state}")
+    others = {k: v for k, v in projects(store).items() if k != pid}
+    if others:
+        print(f"other projects in this store (not listed, never touched): {len(others)}")
     return status
 
 
@@ -181,13 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser("restore", help="verify a backup archive, restore it atomically, verify the result")
-    p.add_argument("archive", nargs="?", help="archive name or path (default: the newest)")
+    p = sub.add_parser("restore", help="check a snapshot of this project fully, swap it in, verify the result")
+    p.add_argument("snapshot", nargs="?", help="snapshot name (default: this project's newest; see pbuf-data backups)")
     p.add_argument("--backup-dir")
     p.add_argument("--with-config", action="store_true", help="also restore config/ (registries, config.yaml)")
+    p.add_argument("--project", help="after losing data/: the project id whose snapshots are this project's")
     p.set_defaults(func=cmd_restore)
 
-    p = sub.add_parser("backups", help="list backup archives and check each against its checksum")
+    p = sub.add_parser("backups", help="list this project's snapshots and check each against its checksums")
     p.add_argument("--backup-dir")
     p.set_defaults(func=cmd_backups)
 

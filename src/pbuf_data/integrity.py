@@ -90,6 +90,18 @@ class VerifyReport:
     corrupted: list = field(default_factory=list)  # (path, expected, actual)
     extra: list = field(default_factory=list)
     problems: list = field(default_factory=list)  # unreadable manifests and the like
+    notes: list = field(default_factory=list)  # worth knowing, not a failure (e.g. an interrupted backup)
+    parts: dict = field(default_factory=dict)  # name -> VerifyReport, when merged from parts
+
+    @classmethod
+    def merged(cls, parts: dict[str, "VerifyReport"]) -> "VerifyReport":
+        """One report of several parts (published data, backups, raw files), each kept under its name."""
+        whole = cls(parts=dict(parts))
+        for part in parts.values():
+            whole.checked += part.checked
+            for name in ("missing", "corrupted", "extra", "problems", "notes"):
+                getattr(whole, name).extend(getattr(part, name))
+        return whole
 
     @property
     def ok(self) -> bool:
@@ -100,6 +112,7 @@ class VerifyReport:
         out += [f"CORRUPTED  {p} (expected {e}, found {a})" for p, e, a in self.corrupted]
         out += [f"EXTRA      {p} (in a checked folder but in no manifest)" for p in self.extra]
         out += [f"PROBLEM    {p}" for p in self.problems]
+        out += [f"NOTE       {p}" for p in self.notes]
         verdict = "OK" if self.ok else "FAILED"
         out.append(
             f"verify {verdict}: {self.checked} files checked, {len(self.missing)} missing, "
@@ -115,6 +128,8 @@ class VerifyReport:
             "corrupted": [{"path": p, "expected": e, "actual": a} for p, e, a in self.corrupted],
             "extra": self.extra,
             "problems": self.problems,
+            "notes": self.notes,
+            "parts": {name: part.as_dict() for name, part in self.parts.items()},
         }
 
 
@@ -133,8 +148,8 @@ def check_entries(entries: dict[str, str], root: Path, report: VerifyReport) -> 
             report.corrupted.append((rel, expected, actual))
 
 
-def verify_tree(root: str | Path = ".", backup_dir: str | Path | None = None) -> VerifyReport:
-    """Recompute every checksum the project recorded: derived outputs and backup archives."""
+def verify_tree(root: str | Path = ".") -> VerifyReport:
+    """Recompute every checksum of the published data's manifest; report files it does not list."""
     root = Path(root)
     report = VerifyReport()
     manifest = root / DERIVED_MANIFEST
@@ -156,8 +171,4 @@ def verify_tree(root: str | Path = ".", backup_dir: str | Path | None = None) ->
                 report.problems.append(f"{rel} is a symbolic link; published folders hold regular files only")
             elif path.is_file() and not path.name.startswith(".") and rel not in listed:
                 report.extra.append(rel)
-    if backup_dir is not None:
-        from .backup import verify_backups
-
-        verify_backups(root / backup_dir, report)
     return report

@@ -130,11 +130,11 @@ def _check(name, func):
 
 def certify(root: str | Path = ".", raw_dir: str | None = None, quick: bool = False) -> dict:
     """Run every check for real and write the certification report; nothing is assumed."""
-    from .backup import list_backups, verify_archive
+    from .backup import check_backup_dir, list_snapshots, project_id
     from .dataset import load_dataset
-    from .integrity import verify_tree
     from .registry import MOCK_RAW_DIR, active_registry_files, load_registry
     from .atomic import write_text
+    from .verify import verify_project
 
     root = Path(root)
     checks = []
@@ -157,19 +157,17 @@ def certify(root: str | Path = ".", raw_dir: str | None = None, quick: bool = Fa
     checks.append({"check": "health", "passed": not lasting, "details": lasting or "no lasting alerts (memory, disk, logs, workflow)"})
 
     if not quick and "registry" in state:
-        registry, raw = state["registry"], state["raw_dir"]
+        registry, raw, config = state["registry"], state["raw_dir"], state["config"]
+        try:  # the one verification (published data, backups, raw files), reported below as three checks
+            verified = verify_project(root, backup_dir=config["backup"]["dir"], raw_dir=root / (raw or MOCK_RAW_DIR),
+                                      registry=config["registry"] if raw else config["mock_registry"])
+        except (PbufDataError, OSError, ValueError) as exc:
+            verified = exc
 
-        def raw_check():
-            from .integrity import VerifyReport
-            from .raw import verify_raw
-
-            if not raw:
-                missing = [
-                    s["path"] for e in registry.values() for s in e["files"].values() if not (root / MOCK_RAW_DIR / s["path"]).is_file()
-                ]
-                return not missing, f"mock default: {len(missing)} generated raw files missing {missing[:5]}"
-            report = VerifyReport()
-            verify_raw(root, raw, report, registry=str(root / state["config"]["registry"]))
+        def part_check(name):
+            if isinstance(verified, Exception):
+                raise verified
+            report = verified.parts[name]
             return report.ok, report.lines()[-1] if report.ok else report.lines()
 
         def datasets_check():
@@ -191,18 +189,13 @@ def certify(root: str | Path = ".", raw_dir: str | None = None, quick: bool = Fa
                     problems.append(f"{name}: validation report {verdict}")
             return not problems, problems or f"{len(registry)} datasets derived, published and validated"
 
-        def manifest_check():
-            report = verify_tree(root)
-            return report.ok, report.lines()[-1] if report.ok else report.lines()
-
         def backup_check():
-            backup_dir = root / state["config"]["backup"]["dir"]
-            archives = list_backups(backup_dir)
-            if not archives:
-                return False, f"no backup archive in {backup_dir}"
-            for archive in archives:
-                verify_archive(archive)
-            return True, f"{len(archives)} archives verified; newest {archives[-1].name}"
+            store = check_backup_dir(root, config["backup"]["dir"])
+            snapshots = list_snapshots(store, root, project_id(root))
+            if not snapshots:
+                return False, f"no snapshot of this project in {store}"
+            passed, details = part_check("backups")
+            return passed, f"{len(snapshots)} snapshots verified; newest {snapshots[-1].name}" if passed else details
 
         def permissions_check():
             bad = [str(p.relative_to(root)) for p in (root / "data").rglob("*") if p.stat().st_mode & stat.S_IWOTH and not p.is_symlink()]
@@ -214,9 +207,9 @@ def certify(root: str | Path = ".", raw_dir: str | None = None, quick: bool = Fa
             return not big, big or f"all aggregate logs below {limit / 1e6:.0f} MB"
 
         for name, func in [
-            ("raw_files_match_pins", raw_check),
+            ("raw_files_match_pins", lambda: part_check("raw")),
             ("datasets_derived_and_validated", datasets_check),
-            ("manifest_verified", manifest_check),
+            ("manifest_verified", lambda: part_check("published")),
             ("backups_present_and_verified", backup_check),
             ("no_world_writable_files", permissions_check),
             ("log_sizes", log_size_check),

@@ -185,7 +185,8 @@ def backup(manifest_path, config_files, backup_dir, keep, record_path):
     from .backup import create_backup, write_record
 
     record = create_backup(".", backup_dir, str(manifest_path), list(config_files), keep)
-    log.info("backup %s: %d files, %d bytes, pruned %s", record["archive"], record["members"], record["bytes"], record["pruned"])
+    log.info("backup %s: %d files (%d new blobs), %d bytes, pruned %s", record["snapshot"], record["files"],
+             record["new_blobs"], record["bytes"], record["pruned"])
     write_record(record_path, record)
     return record
 

@@ -1,0 +1,38 @@
+"""The one verification of a project, used by ``pbuf-data verify``, certification and restore.
+
+Parts, each a :class:`~pbuf_data.integrity.VerifyReport` kept under its name in
+the merged report: ``published`` (the manifest's files, files it does not list,
+an interrupted restore), ``backups`` (this project's snapshots and their
+blobs), ``raw`` (raw files against their registry pins).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .backup import verify_store
+from .integrity import VerifyReport, verify_tree
+from .raw import verify_raw
+from .restore import interrupted
+
+
+def verify_project(root: str | Path = ".", *, backup_dir: str | Path | None = None,
+                   raw_dir: str | Path | None = None, registry: str | None = None) -> VerifyReport:
+    """Recompute every checksum the project recorded; ``backup_dir``/``raw_dir`` add those parts."""
+    root = Path(root)
+    published = verify_tree(root)
+    for name, swapping in interrupted(root):
+        if swapping:
+            published.problems.append(f"data/{name}: a restore was interrupted while swapping folders (the published "
+                                      "folders may be mixed); `pbuf-data restore` finishes it")
+        else:
+            published.notes.append(f"data/{name}: leftover of a restore interrupted before it changed anything; "
+                                   "removed by the next `pbuf-data restore`")
+    parts = {"published": published}
+    if backup_dir is not None:
+        parts["backups"] = VerifyReport()
+        verify_store(root, backup_dir, parts["backups"])
+    if raw_dir is not None:
+        parts["raw"] = VerifyReport()
+        verify_raw(root, raw_dir, parts["raw"], **({"registry": registry} if registry else {}))
+    return VerifyReport.merged(parts)

@@ -111,6 +111,9 @@ def main() -> None:
         report.verdict("create_backup", zstd.a_wall, zstd.b_wall, zstd.ratio, BACKUP_TARGET, floor_name="tar --zstd",
                        note=f"{len(members)} members, {member_bytes / 1e6:.1f} MB; {zstd.spread()}")
         report.info(f"tar --gzip: {gzip.b_wall:.3f} s (create_backup / tar --gzip = {gzip.ratio:.2f})")
+        again = timed(lambda: create_backup(root, "backups/0", manifest, config, keep=10))
+        report.info(f"create_backup of unchanged data into a store that has it: {again.wall:.3f} s (no new blob; "
+                    f"{sum(p.stat().st_size for p in (root / 'backups' / '0' / 'snapshots').rglob('*.json'))} bytes of snapshots)")
         for label, size in sizes.items():
             report.info(f"{label:30s} {size / 1e6:8.2f} MB  (compression ratio {member_bytes / size:.2f})")
         report.info(

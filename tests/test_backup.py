@@ -177,7 +177,7 @@ def test_a_project_that_lost_its_data_adopts_its_snapshots(tmp_path):
     assert "sidecars" in result["trusted"] and tree_digest(root) == clean and project_id(root) == pid
 
 
-@pytest.mark.parametrize("inside", ["data/derived", "data/derived/.versions", "data/validation/b", "data/manifests", "data", ".", "config"])
+@pytest.mark.parametrize("inside", ["data/derived", "data/derived/.versions", "data/validation/b", "data/manifests", "data/staging/x", "data/project", "data", ".", "config"])
 def test_backup_dir_inside_the_data_tree_is_refused(proj, inside):
     with pytest.raises(PbufDataError, match=r"check 'backup.dir'.*overlaps"):
         backup(proj, inside)

@@ -34,6 +34,7 @@ import hashlib
 import json
 import os
 import stat
+import tempfile
 import time
 import uuid
 from contextlib import contextmanager
@@ -41,7 +42,7 @@ from pathlib import Path
 
 import zstandard
 
-from .atomic import atomic_file, write_text
+from .atomic import FILE_MODE, atomic_file, write_text
 from .errors import PbufDataError
 from .integrity import CHUNK, DERIVED_MANIFEST, WATCHED_DIRS, VerifyReport, manifest_text, read_manifest
 
@@ -141,7 +142,7 @@ def create_backup(root: str | Path, backup_dir: str | Path, manifest: str, extra
         cleaned = _recover(store, root, pid)
         files, added = [], 0
         for rel in snapshot_members(root, manifest, extra_files):
-            entry, new = _store_file(store, root, rel)
+            entry, new = _store_file(store, root, rel, expected.get(rel))
             if rel in expected and entry["sha256"] != expected[rel]:
                 raise PbufDataError(
                     f"sha256 {entry['sha256']} differs from the manifest's {expected[rel]}: not backing up corrupted data",
@@ -183,8 +184,12 @@ def create_backup(root: str | Path, backup_dir: str | Path, manifest: str, extra
     }
 
 
-def _store_file(store: Path, root: Path, rel: str) -> tuple[dict, bool]:
-    """Hash ``root/rel``; compress it into the store unless an intact blob of that content is there already."""
+def _store_file(store: Path, root: Path, rel: str, expected: str | None) -> tuple[dict, bool]:
+    """Hash ``root/rel`` and make sure the store holds an intact blob of it; True if a new blob was written.
+
+    With the manifest's hash known and its blob intact, the file is only read to check it; otherwise it is
+    read once, hashed and compressed together into a temporary file that is then named by the hash.
+    """
     path = root / rel
     try:
         info = os.lstat(path)
@@ -192,24 +197,38 @@ def _store_file(store: Path, root: Path, rel: str) -> tuple[dict, bool]:
         raise PbufDataError(f"cannot read: {exc.strerror}", file=rel, check="backup") from None
     if not stat.S_ISREG(info.st_mode):
         raise PbufDataError("not a regular file: backups hold regular files only", file=rel, check="regular files only")
-    digest = hashlib.sha256()
-    with open(path, "rb", buffering=0, opener=_nofollow) as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    sha = digest.hexdigest()
-    entry = {"path": rel, "sha256": sha, "size": info.st_size, "mode": f"{stat.S_IMODE(info.st_mode):04o}"}
-    blob = blob_path(store, sha)
-    if blob.exists() and blob_digest(blob, info.st_size) == sha:
-        return entry, False
-    again = hashlib.sha256()  # a second read, compressed: it must be the content that was hashed
-    with open(path, "rb", buffering=0, opener=_nofollow) as src, atomic_file(blob) as dst:
-        with zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(dst, closefd=False) as zfh:
-            while chunk := src.read(CHUNK):
-                again.update(chunk)
-                zfh.write(chunk)
-        if again.hexdigest() != sha:
-            raise PbufDataError("changed while it was backed up; run the backup again", file=rel, check="backup")
-    return entry, True
+    mode = f"{stat.S_IMODE(info.st_mode):04o}"
+    if expected and blob_digest(blob_path(store, expected), info.st_size) == expected:
+        digest, size = hashlib.sha256(), 0
+        with open(path, "rb", buffering=0, opener=_nofollow) as fh:
+            while chunk := fh.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+        return {"path": rel, "sha256": digest.hexdigest(), "size": size, "mode": mode}, False
+    (store / "blobs").mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=store / "blobs", prefix=".blob.", suffix=".tmp")
+    try:
+        digest, size = hashlib.sha256(), 0
+        with open(path, "rb", buffering=0, opener=_nofollow) as src, open(fd, "wb") as dst:
+            with zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1).stream_writer(dst, closefd=False) as zfh:
+                while chunk := src.read(CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    zfh.write(chunk)
+            dst.flush()
+            os.fsync(dst.fileno())
+        sha = digest.hexdigest()
+        blob = blob_path(store, sha)
+        new = blob_digest(blob, size) != sha  # absent or damaged: this copy takes its place
+        if new:
+            blob.parent.mkdir(exist_ok=True)
+            os.chmod(tmp, FILE_MODE)
+            os.replace(tmp, blob)
+    except OSError as exc:
+        raise PbufDataError(f"cannot write to the backup store: {exc.strerror or exc}", file=rel, check="backup") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return {"path": rel, "sha256": sha, "size": size, "mode": mode}, new
 
 
 def blob_path(store: Path, sha: str) -> Path:

@@ -190,6 +190,7 @@ def test_backup_dir_inside_the_data_tree_is_refused(proj, inside):
 
 def test_restore_brings_back_exactly_the_published_tree(proj):
     clean = tree_digest(proj)
+    mtimes = {p: p.stat().st_mtime_ns for p in proj.glob("data/[dmv]*/*")}
     flip(proj / "data/derived/sn.npz")
     (proj / "data/validation/bao.txt").unlink()
     (proj / "data/derived/stray.npz").write_bytes(b"x")
@@ -198,6 +199,7 @@ def test_restore_brings_back_exactly_the_published_tree(proj):
     assert tree_digest(proj) == clean
     assert not list((proj / "data").glob(".restore-*"))
     assert all((p.stat().st_mode & 0o777) == 0o644 for p in (proj / "data/derived").iterdir())
+    assert {p: p.stat().st_mtime_ns for p in proj.glob("data/[dmv]*/*")} == mtimes  # Snakemake sees what it wrote
     assert verify_project(proj, backup_dir="data/backups").ok
 
 
@@ -246,7 +248,8 @@ def _member(snapshot, path):
 
 def _add_member(path, content=b"evil", **fields):
     def change(snapshot, store):
-        snapshot["files"].append({"path": path, "sha256": _add_blob(store, content), "size": len(content), "mode": "0644", **fields})
+        snapshot["files"].append({"path": path, "sha256": _add_blob(store, content), "size": len(content), "mode": "0644",
+                                  "mtime_ns": 0, **fields})
     return change
 
 
@@ -321,7 +324,11 @@ def test_kill_between_folder_renames_is_finished_by_the_next_restore(proj):
     mixed = verify_project(proj, backup_dir="data/backups")
     assert not mixed.ok and any("interrupted while swapping" in p for p in mixed.problems)
     assert not (proj / "data/manifests").exists()
-    assert restore(proj, "data/backups") == {"finished": [list_snapshots(proj / "data/backups", proj, project_id(proj))[-1].name]}
+    finish = subprocess.run([sys.executable, "-m", "pbuf_data", "--root", str(proj), "restore"], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": SRC})
+    newest = list_snapshots(proj / "data/backups", proj, project_id(proj))[-1].name
+    assert finish.returncode == 0 and f"finished the interrupted restore of {newest}" in finish.stdout, finish.stdout + finish.stderr
+    assert "verify OK" in finish.stdout
     assert tree_digest(proj) == clean and not list((proj / "data").glob(".restore-*"))
     assert verify_project(proj, backup_dir="data/backups").ok
 
@@ -386,3 +393,17 @@ def test_backup_restore_and_verify_import_downwards_only():
         tree = ast.parse((package / f"{name}.py").read_text())
         imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1}
         assert not imported & set(order[level + 1:]), (name, imported)
+
+
+def test_restore_waits_for_a_run_in_progress(proj):
+    flip(proj / "data/derived/sn.npz")
+    before = tree_digest(proj)
+    run = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "snakemake"], cwd=proj)  # looks like a run here
+    try:
+        proc = subprocess.run([sys.executable, "-m", "pbuf_data", "--root", str(proj), "restore"], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": SRC})
+    finally:
+        run.kill()
+        run.wait()
+    assert proc.returncode == 1 and f"a run is in progress here (pid {run.pid})" in proc.stderr
+    assert tree_digest(proj) == before

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import cli
+from conftest import Workflow, cli
 
 pytestmark = pytest.mark.workflow
 
@@ -75,7 +75,7 @@ def test_verify_catches_every_injected_fault(project, damage, expected):
     assert expected in proc.stdout, proc.stdout
 
 
-def test_corruption_drill_verify_restore_verify(project):
+def test_corruption_drill_verify_restore_verify(project, raw_dir):
     """Operations document, data-corruption response: detect, restore from backup, verify."""
     clean = tree_digest(project)
     flip_byte(project / "data" / "derived" / "sn_pantheon_plus.npz", 12345)
@@ -87,6 +87,7 @@ def test_corruption_drill_verify_restore_verify(project):
     assert cli(project, "verify").returncode == 0
     assert tree_digest(project) == clean
     assert not list((project / "data").glob(".restore-*"))
+    assert Workflow(project).jobs("--config", f"raw_dir={raw_dir}") == {}  # restored as written: nothing to redo
 
 
 def test_corrupted_backup_is_refused_and_nothing_changes(project):

@@ -213,7 +213,7 @@ def test_malicious_snapshot_is_refused(project):
     sha = hashlib.sha256(b"evil").hexdigest()
     (store / "blobs" / sha[:2]).mkdir(exist_ok=True)
     (store / "blobs" / sha[:2] / f"{sha}.zst").write_bytes(zstandard.ZstdCompressor().compress(b"evil"))
-    snapshot["files"].append({"path": "data/derived/../../escaped.txt", "sha256": sha, "size": 4, "mode": "0644"})
+    snapshot["files"].append({"path": "data/derived/../../escaped.txt", "sha256": sha, "size": 4, "mode": "0644", "mtime_ns": 0})
     data = json.dumps(snapshot).encode()
     path.write_bytes(data)
     line = f"{hashlib.sha256(data).hexdigest()}  {path.name}\n"
@@ -221,6 +221,7 @@ def test_malicious_snapshot_is_refused(project):
     (project / RECORD).write_text(line)
     proc = cli(project, "restore")
     assert proc.returncode == 1 and "snapshot refused" in proc.stderr and "Traceback" not in proc.stderr
+    assert "leaves its folder" in proc.stderr
     assert not (project.parent / "escaped.txt").exists() and not (project / "escaped.txt").exists()
 
 

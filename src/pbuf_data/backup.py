@@ -4,7 +4,7 @@ The backup folder (``backup.dir``) is a store that several projects may share::
 
     blobs/<sha256[:2]>/<sha256>.zst       each distinct file once, zstd-compressed, named by the
                                           sha256 of its uncompressed content
-    snapshots/<project id>/<name>.json    one small index per backup: path, sha256, size, mode
+    snapshots/<project id>/<name>.json    one small index per backup: path, sha256, size, mode, mtime
     snapshots/<project id>/<name>.json.sha256   its checksum (``sha256sum -c`` compatible)
 
 An unchanged file costs one blob however many snapshots list it. Retention
@@ -197,14 +197,14 @@ def _store_file(store: Path, root: Path, rel: str, expected: str | None) -> tupl
         raise PbufDataError(f"cannot read: {exc.strerror}", file=rel, check="backup") from None
     if not stat.S_ISREG(info.st_mode):
         raise PbufDataError("not a regular file: backups hold regular files only", file=rel, check="regular files only")
-    mode = f"{stat.S_IMODE(info.st_mode):04o}"
+    meta = {"mode": f"{stat.S_IMODE(info.st_mode):04o}", "mtime_ns": info.st_mtime_ns}
     if expected and blob_digest(blob_path(store, expected), info.st_size) == expected:
         digest, size = hashlib.sha256(), 0
         with open(path, "rb", buffering=0, opener=_nofollow) as fh:
             while chunk := fh.read(CHUNK):
                 digest.update(chunk)
                 size += len(chunk)
-        return {"path": rel, "sha256": digest.hexdigest(), "size": size, "mode": mode}, False
+        return {"path": rel, "sha256": digest.hexdigest(), "size": size, **meta}, False
     (store / "blobs").mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=store / "blobs", prefix=".blob.", suffix=".tmp")
     try:
@@ -228,7 +228,7 @@ def _store_file(store: Path, root: Path, rel: str, expected: str | None) -> tupl
         raise PbufDataError(f"cannot write to the backup store: {exc.strerror or exc}", file=rel, check="backup") from None
     finally:
         Path(tmp).unlink(missing_ok=True)
-    return {"path": rel, "sha256": sha, "size": size, "mode": mode}, new
+    return {"path": rel, "sha256": sha, "size": size, **meta}, new
 
 
 def blob_path(store: Path, sha: str) -> Path:

@@ -40,9 +40,14 @@ def cmd_verify(args) -> int:
 
 
 def cmd_restore(args) -> int:
+    from .api import running_snakemake
     from .restore import restore
     from .verify import verify_project
 
+    pids = running_snakemake(args.root)
+    if pids:
+        print(f"ERROR: a run is in progress here (pid {', '.join(map(str, pids))}); restore when it has finished", file=sys.stderr)
+        return 1
     backup_dir = _backup_dir(args)
     result = restore(args.root, backup_dir, args.snapshot, with_config=args.with_config, project=args.project)
     if "finished" in result:

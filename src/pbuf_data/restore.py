@@ -49,7 +49,7 @@ STAGING_PREFIX = ".restore-"
 JOURNAL = "journal.json"
 DATA_UNITS = (*WATCHED_DIRS, str(PurePosixPath(DERIVED_MANIFEST).parent))  # folders swapped as a whole
 CONFIG_DIR = "config"
-ENTRY_KEYS = {"path", "sha256", "size", "mode"}
+ENTRY_KEYS = {"path", "sha256", "size", "mode", "mtime_ns"}
 
 
 def restore(root: str | Path, backup_dir: str | Path, snapshot: str | None = None, *,
@@ -83,7 +83,7 @@ def restore(root: str | Path, backup_dir: str | Path, snapshot: str | None = Non
         with locked(store, fcntl.LOCK_SH):
             name = _choose(store, root, pid, snapshot)
             snap = load_snapshot(store, root, pid, name)
-            entries = check_entries(snap, with_config=with_config)
+            entries = check_members(snap)
             staging = Path(tempfile.mkdtemp(dir=root / "data", prefix=STAGING_PREFIX))
             try:
                 for entry in entries:
@@ -120,7 +120,7 @@ def interrupted(root: Path) -> list[tuple[str, bool]]:
     return [(p.name, (p / JOURNAL).is_file()) for p in sorted((root / "data").glob(f"{STAGING_PREFIX}*"))]
 
 
-def check_entries(snapshot: dict, *, with_config: bool) -> list[dict]:
+def check_members(snapshot: dict) -> list[dict]:
     """The snapshot's members, each checked against what a restore may write; raises on the first that may not."""
     entries, seen = [], set()
     for number, entry in enumerate(snapshot["files"], start=1):
@@ -132,8 +132,9 @@ def check_entries(snapshot: dict, *, with_config: bool) -> list[dict]:
         _check_path(path, where)
         if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
             raise _refused(f"{where} {path!r}: sha256 {sha!r} is not 64 hex digits")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise _refused(f"{where} {path!r}: size {size!r} is not a byte count")
+        for key, value in (("size", size), ("mtime_ns", entry["mtime_ns"])):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise _refused(f"{where} {path!r}: {key} {value!r} is not a non-negative integer")
         try:
             bits = int(mode, 8)
         except (TypeError, ValueError):
@@ -143,7 +144,8 @@ def check_entries(snapshot: dict, *, with_config: bool) -> list[dict]:
         if path in seen:
             raise _refused(f"{where} {path!r}: listed twice")
         seen.add(path)
-        entries.append({"path": path, "sha256": sha, "size": size, "mode": (stat.S_IMODE(bits) & 0o755) | 0o600})
+        entries.append({"path": path, "sha256": sha, "size": size, "mode": (stat.S_IMODE(bits) & 0o755) | 0o600,
+                        "mtime_ns": entry["mtime_ns"]})
     for path in seen:  # a file may not also be a folder of another member
         for parent in PurePosixPath(path).parents:
             if str(parent) in seen:
@@ -210,6 +212,7 @@ def _stage(store: Path, staged: Path, entry: dict) -> None:
             out.flush()
             os.fsync(out.fileno())
         os.chmod(target, entry["mode"])
+        os.utime(target, ns=(entry["mtime_ns"], entry["mtime_ns"]))  # as backed up: the workflow sees what it wrote
     except FileNotFoundError:
         raise _refused(f"member {entry['path']!r}: its blob is missing", file=str(blob)) from None
     except (OSError, zstandard.ZstdError) as exc:

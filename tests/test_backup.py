@@ -407,3 +407,15 @@ def test_restore_waits_for_a_run_in_progress(proj):
         run.wait()
     assert proc.returncode == 1 and f"a run is in progress here (pid {run.pid})" in proc.stderr
     assert tree_digest(proj) == before
+
+
+def test_damaged_record_and_journal_give_clear_errors(proj):
+    (proj / RECORD).write_text("not a checksum line\n")
+    report = verify_project(proj, backup_dir="data/backups")
+    assert not report.ok and any(f"file '{proj / RECORD}', line 1, check 'manifest format'" in p for p in report.problems)
+    with pytest.raises(PbufDataError, match="manifest format"):
+        restore(proj, "data/backups")
+    (proj / "data/.restore-x").mkdir()
+    (proj / "data/.restore-x/journal.json").write_text("{truncated")
+    with pytest.raises(PbufDataError, match="check 'restore journal'.*unreadable journal"):
+        restore(proj, "data/backups")

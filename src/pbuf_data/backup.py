@@ -304,11 +304,13 @@ def prune(store: Path, root: Path, pid: str, keep: int) -> list[str]:
 def verify_store(root: Path, backup_dir: str | Path, report: VerifyReport) -> None:
     """Check this project's snapshots against their sidecars and its record, and every blob they reference."""
     try:
-        store = check_backup_dir(root, backup_dir)
-        pid = project_id(root)
-    except PbufDataError as exc:
+        _verify_store(root, check_backup_dir(root, backup_dir), report)
+    except PbufDataError as exc:  # an unreadable identity, record or sidecar
         report.problems.append(str(exc))
-        return
+
+
+def _verify_store(root: Path, store: Path, report: VerifyReport) -> None:
+    pid = project_id(root)
     if pid is None:
         return
     folder = store / "snapshots" / pid
@@ -319,7 +321,7 @@ def verify_store(root: Path, backup_dir: str | Path, report: VerifyReport) -> No
         record = _sidecars(store, pid)
         if present:
             report.problems.append(f"{RECORD} (this project's record of its snapshots) is missing: snapshots are checked "
-                                   f"against their sidecars only; `pbuf-data restore --project {pid}` rebuilds it")
+                                   f"against their sidecars only; `pbuf-data restore --project {pid}` rebuilds it from them (and restores)")
     for name in sorted(set(record) - present):
         report.checked += 1
         report.missing.append(str(folder / name))

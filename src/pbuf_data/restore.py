@@ -105,8 +105,12 @@ def finish_interrupted(root: Path) -> list[str]:
     for staging in sorted((root / "data").glob(f"{STAGING_PREFIX}*")):
         journal = staging / JOURNAL
         if staging.is_dir() and not staging.is_symlink() and journal.is_file():
-            data = json.loads(journal.read_text())
-            _roll_forward(root, staging, data)
+            try:
+                data = json.loads(journal.read_text())
+                units, files = list(data["units"]), dict(data["files"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise PbufDataError(f"unreadable journal of an interrupted restore: {exc}", file=str(journal), check="restore journal") from None
+            _roll_forward(root, staging, data | {"units": units, "files": files})
             finished.append(data["snapshot"])
         elif staging.is_dir() and not staging.is_symlink():
             shutil.rmtree(staging)

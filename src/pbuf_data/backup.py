@@ -85,11 +85,7 @@ def adopt_project(root: Path, backup_dir: Path, pid: str) -> list[str]:
     names = [p.name for p in _snapshot_files(backup_dir, pid)]
     if not names:
         raise PbufDataError(f"no snapshot of project {pid} in this store", file=str(backup_dir), check="project identity")
-    record = {}
-    for name in names:
-        sidecar = read_manifest(backup_dir / "snapshots" / pid / f"{name}.sha256")
-        if name in sidecar:
-            record[name] = sidecar[name]
+    record = {name: digest for name, digest in _sidecars(backup_dir, pid).items() if name in names}
     write_text(root / IDENTITY, json.dumps({"id": pid, "created": _utc(), "adopted": True}, indent=2) + "\n")
     write_text(root / RECORD, manifest_text(record))
     return sorted(record)

@@ -8,8 +8,10 @@ Gaussian
     For supernovae (kind ``sn``) the constant magnitude offset (absolute magnitude, or H0 degenerate with it) is
     by default marginalized analytically over a flat prior, as the collaborations' SN likelihoods do
     (Conley et al. 2011, eq. A9; Cobaya's ``sn`` classes): chi2 = A - B^2/E with A = r^T C^-1 r,
-    B = 1^T C^-1 r, E = 1^T C^-1 1. The theory-independent term ln(E/2pi) of the marginal likelihood is left out
-    (it is in :attr:`Likelihood.log_normalization`). ``marginalize_offset=False`` keeps the offset in the data.
+    B = 1^T C^-1 r, E = 1^T C^-1 1 (in a combination, one offset per SN member: chi2 = A - B^T E^-1 B with the
+    members' indicator columns in place of 1). The theory-independent term ln det(E/2pi) of the marginal
+    likelihood is left out (it is in :attr:`Likelihood.log_normalization`). ``marginalize_offset=False`` keeps the
+    offset in the data.
 Table
     a likelihood published as a 1-D table (one observable against chi2 or ln L) or a 2-D grid (two observables
     and ln L) at one effective redshift. ln L is interpolated the way Cobaya's ``bao.generic`` likelihood does:
@@ -51,11 +53,11 @@ class Likelihood:
         if form != GAUSSIAN and (not table or table[0] != form):
             raise PbufDataError(f"dataset carries no {form} likelihood", dataset=self.name, check="likelihood form")
         self.form = form
-        is_sn = dataset.metadata.get("kind") == "sn"
-        if marginalize_offset and not is_sn:
+        self._offsets = _offset_columns(dataset)
+        if marginalize_offset and self._offsets is None:
             raise PbufDataError("only supernova datasets have a magnitude offset to marginalize", dataset=self.name,
                                 check="marginalize_offset")
-        self.marginalize_offset = is_sn if marginalize_offset is None else bool(marginalize_offset)
+        self.marginalize_offset = self._offsets is not None if marginalize_offset is None else bool(marginalize_offset)
         if form != GAUSSIAN:
             self._axes = table[1]
 
@@ -100,15 +102,16 @@ class Likelihood:
 
     @cached_property
     def log_normalization(self) -> float:
-        """The theory-independent constant dropped from ``loglike``: -(N ln 2pi + ln det C)/2 for a Gaussian, plus
-        ln(2pi/E)/2 with a marginalized offset, so that loglike + log_normalization is the normalized (marginal)
+        """The theory-independent constant dropped from ``loglike``: -(N ln 2pi + ln det C)/2 for a Gaussian, minus
+        ln det(E/2pi)/2 with marginalized offsets, so that loglike + log_normalization is the normalized (marginal)
         log-likelihood. Zero for tables, whose ln L is used as published."""
         if self.form != GAUSSIAN:
             return 0.0
         n = len(self.dataset)
         value = -0.5 * (n * np.log(2 * np.pi) + self._logdet)
         if self.marginalize_offset:
-            value += 0.5 * np.log(2 * np.pi / self._ones_norm)
+            sign, logdet = np.linalg.slogdet(self._offsets_gram / (2 * np.pi))
+            value -= 0.5 * logdet
         return float(value)
 
     # -- Gaussian ------------------------------------------------------------
@@ -137,12 +140,20 @@ class Likelihood:
         return solve_triangular(factor, r, lower=True, check_finite=False)
 
     @cached_property
-    def _ones_white(self) -> np.ndarray:
-        return self._whiten(np.ones(len(self.dataset)))
+    def _offsets_white(self) -> np.ndarray:
+        """L^-1 U, U holding one indicator column per offset (the SN rows of each SN member)."""
+        kind, factor = self._factor
+        u = self._offsets
+        if kind == "diag":
+            return u / factor[:, None]
+        from scipy.linalg import solve_triangular
+
+        return solve_triangular(factor, u, lower=True, check_finite=False)
 
     @cached_property
-    def _ones_norm(self) -> float:
-        return float(self._ones_white @ self._ones_white)
+    def _offsets_gram(self) -> np.ndarray:
+        """E = U^T C^-1 U."""
+        return self._offsets_white.T @ self._offsets_white
 
     @cached_property
     def _logdet(self) -> float:
@@ -153,8 +164,8 @@ class Likelihood:
         w = self._whiten(r)
         chi2 = float(w @ w)
         if self.marginalize_offset:
-            b = float(w @ self._ones_white)
-            chi2 -= b * b / self._ones_norm
+            b = self._offsets_white.T @ w
+            chi2 -= float(b @ np.linalg.solve(self._offsets_gram, b))
         return chi2
 
     # -- tables ----------------------------------------------------------------
@@ -179,6 +190,21 @@ class Likelihood:
         if self.form == TABLE_1D:
             return float(self._spline(t[0]))
         return float(self._spline(t[0], t[1])[0, 0])
+
+
+def _offset_columns(dataset) -> np.ndarray | None:
+    """N x k indicators of the rows sharing one free magnitude offset: every row of an SN dataset, the rows of each
+    SN member of a combination; None without SN rows."""
+    kind = dataset.metadata.get("kind")
+    if kind == "sn":
+        return np.ones((len(dataset), 1))
+    if kind == "combination" and "kind" in dataset.columns:
+        is_sn = np.asarray(dataset.columns["kind"]) == "sn"
+        members = np.asarray(dataset.columns["member"])
+        names = list(dict.fromkeys(members[is_sn].tolist()))
+        if names:
+            return np.stack([(members == m) & is_sn for m in names], axis=1).astype(np.float64)
+    return None
 
 
 def _is_diagonal(cov: np.ndarray) -> bool:

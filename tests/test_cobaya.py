@@ -1,0 +1,210 @@
+"""Cobaya's own likelihood classes on the exported files, and this package's Cobaya class, against ``ds.chi2``.
+
+The theory is a small flat LCDM written here with numpy/scipy (no Boltzmann code): H(z) without radiation,
+comoving distance by quadrature, r_d from the fitting formula of Aubourg et al. 2015 (eq. 16), f sigma8 from the
+Linder growth index gamma = 0.55. Only the consistency of the two routes matters, so three cosmologies are used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from scipy.integrate import quad
+
+cobaya = pytest.importorskip("cobaya")
+sacc = pytest.importorskip("sacc")
+
+from cobaya.model import get_model  # noqa: E402
+from cobaya.theory import Theory  # noqa: E402
+
+from pbuf_data.derive import derive_dataset  # noqa: E402
+from pbuf_data.export import cobaya_native_kind, write_cobaya_export, write_sacc  # noqa: E402
+from pbuf_data.mock import write_mock_file  # noqa: E402
+from pbuf_data.registry import load_registry  # noqa: E402
+
+from conftest import PROJECT  # noqa: E402
+
+C = 299792.458
+COSMOLOGIES = [
+    {"H0": 67.4, "omegam": 0.315, "ombh2": 0.02237, "sigma8": 0.811},
+    {"H0": 70.0, "omegam": 0.28, "ombh2": 0.0222, "sigma8": 0.79},
+    {"H0": 64.0, "omegam": 0.35, "ombh2": 0.0230, "sigma8": 0.84},
+]
+
+
+class FlatLCDM:
+    def __init__(self, H0, omegam, ombh2, sigma8):
+        self.H0, self.om, self.ombh2, self.s8 = H0, omegam, ombh2, sigma8
+
+    def hubble(self, z):
+        z = np.asarray(z, dtype=float)
+        return self.H0 * np.sqrt(self.om * (1 + z) ** 3 + 1 - self.om)
+
+    def comoving(self, z):
+        return np.array([quad(lambda x: C / self.hubble(x), 0, zi, epsabs=0, epsrel=1e-12)[0] for zi in np.atleast_1d(z)])
+
+    def rdrag(self):
+        omh2 = self.om * (self.H0 / 100) ** 2
+        return 55.154 * np.exp(-72.3 * (0.0006) ** 2) / (omh2**0.25351 * self.ombh2**0.12807)
+
+    def fsigma8(self, z):
+        def f(x):
+            e2 = self.om * (1 + x) ** 3 + 1 - self.om
+            return (self.om * (1 + x) ** 3 / e2) ** 0.55
+
+        out = []
+        for zi in np.atleast_1d(z):
+            growth = np.exp(-quad(lambda x: f(x) / (1 + x), 0, zi, epsrel=1e-12)[0])
+            out.append(f(zi) * self.s8 * growth)
+        return np.array(out)
+
+    def predict(self, z, obs):
+        dm, rd = self.comoving(z), self.rdrag()
+        dh = C / self.hubble(z)
+        return {"DM_over_rd": lambda: dm / rd, "DH_over_rd": lambda: dh / rd,
+                "DV_over_rd": lambda: np.cbrt(z * dm**2 * dh) / rd, "rd_over_DV": lambda: rd / np.cbrt(z * dm**2 * dh),
+                "H_times_rd": lambda: self.hubble(z) * rd, "H": lambda: self.hubble(z),
+                "fsigma8": lambda: self.fsigma8(z)}[obs]()
+
+
+class NumpyTheory(Theory):
+    """The same flat LCDM as a Cobaya theory: provides Hubble, angular_diameter_distance, fsigma8 and rdrag."""
+
+    params = {"H0": None, "omegam": None, "ombh2": None, "sigma8": None}
+
+    def get_can_provide(self):
+        return ["Hubble", "angular_diameter_distance", "fsigma8"]
+
+    def get_can_provide_params(self):
+        return ["rdrag"]
+
+    def must_provide(self, **requirements):
+        return {}
+
+    def calculate(self, state, want_derived=True, **params):
+        state["model"] = FlatLCDM(**params)
+        state["derived"] = {"rdrag": state["model"].rdrag()}
+
+    # like Cobaya's Boltzmann theories, these return arrays also for a scalar z
+    def get_Hubble(self, z, units="km/s/Mpc"):
+        h = np.atleast_1d(self.current_state["model"].hubble(z))
+        return h if units == "km/s/Mpc" else h / C
+
+    def get_angular_diameter_distance(self, z):
+        z = np.atleast_1d(np.asarray(z, dtype=float))
+        return self.current_state["model"].comoving(z) / (1 + z)
+
+    def get_fsigma8(self, z):
+        return self.current_state["model"].fsigma8(z)
+
+
+def _chi2_ours(ds, cosmo):
+    model = FlatLCDM(**cosmo)
+    if ds.metadata["kind"] == "sn":
+        zhel = ds.columns.get("zhel", ds.columns.get("zHEL", ds.z))
+        mu = 5 * np.log10((1 + np.asarray(zhel, float)) / (1 + ds.z) * model.comoving(ds.z) * (1 + ds.z)) + 25
+        return ds.chi2(mu)
+    return ds.chi2(lambda z, obs: model.predict(z, obs))
+
+
+def _without_install_check(block):
+    """Cobaya's own class, with only its check that Cobaya's data packages are installed switched off (they are
+    downloaded from the network, which tests do not have; the exported files are all the class reads)."""
+    from cobaya.component import get_component_class
+
+    block = dict(block)
+    if block["class"] in ("bao.generic", "sn.pantheon"):
+        own = get_component_class(block["class"], kind="likelihood")
+        block["class"] = type(own.__name__, (own,), {"install_options": {}})
+    return block
+
+
+def _cobaya_chi2(root, likelihood_block, cosmo):
+    likelihood_block = {k: _without_install_check(v) for k, v in likelihood_block.items()}
+    info = {"likelihood": likelihood_block, "theory": {"numpy_lcdm": {"external": NumpyTheory}},
+            "params": dict(cosmo), "debug": False}
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(root)  # the exported YAML paths are relative to the project folder
+    try:
+        model = get_model(info)
+        loglikes, _ = model.loglikes(dict(cosmo))
+    finally:
+        os.chdir(cwd)
+    return -2 * float(np.sum(loglikes))
+
+
+def _publish(ds, root):
+    folder = root / "data" / "derived"
+    folder.mkdir(parents=True, exist_ok=True)
+    ds.save(folder / f"{ds.name}.npz", folder / f"{ds.name}.json")
+
+
+REAL = ["bao_boss_dr12", "bao_desi_dr1", "bao_6dfgs", "rsd_fsigma8", "sn_pantheon_plus", "cc_moresco", "bao_sdss_mgs"]
+MOCKS = load_registry(PROJECT / "config" / "registry_mock.yaml")
+
+
+@pytest.fixture(scope="module")
+def mock_datasets(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mock_raw")
+    block = yaml.safe_load((PROJECT / "config" / "config.yaml").read_text())["fiducial_cosmology"]
+    out = {}
+    for name, entry in MOCKS.items():
+        if entry["kind"] == "cmb":
+            continue
+        for role, spec in entry["files"].items():
+            write_mock_file(entry, role, folder / spec["path"], block, entry["mock"]["seed"])
+        out[name] = derive_dataset(name, entry, raw_dir=folder)
+    return out
+
+
+def _check(ds, root):
+    _publish(ds, root)
+    rel = "data/exports/cobaya"
+    written = write_cobaya_export(ds, root / rel, rel)
+    block = yaml.safe_load((root / rel / f"{ds.name}.cobaya.yaml").read_text())["likelihood"]
+    assert {p.name for p in written} >= {f"{ds.name}.cobaya.yaml"}
+    native = cobaya_native_kind(ds)
+    for cosmo in COSMOLOGIES:
+        ours = _chi2_ours(ds, cosmo)
+        package = _cobaya_chi2(root, {f"pbuf_{ds.name}": block[f"pbuf_{ds.name}"]}, cosmo)
+        assert package == pytest.approx(ours, rel=1e-9)
+        if native:
+            key = [k for k in block if k != f"pbuf_{ds.name}"][0]
+            theirs = _cobaya_chi2(root, {key: block[key]}, cosmo)
+            if native == "sn.pantheon":
+                # Cobaya keeps the theory-independent ln(E/2pi) of the marginal likelihood; chi2 here drops it
+                lik = ds.likelihood()
+                theirs -= np.log(lik._offsets_gram[0, 0] / (2 * np.pi))
+            assert theirs == pytest.approx(ours, rel=1e-9)
+    return native
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_real_dataset_through_cobaya(real, name, tmp_path):
+    native = _check(real(name), tmp_path)
+    expected = {"bao_boss_dr12": "bao.generic", "bao_desi_dr1": "bao.generic", "bao_6dfgs": "bao.generic",
+                "rsd_fsigma8": "bao.generic", "sn_pantheon_plus": "sn.pantheon"}
+    assert native == expected.get(name)
+
+
+def test_mock_datasets_through_cobaya(mock_datasets, tmp_path):
+    for name, ds in mock_datasets.items():
+        _check(ds, tmp_path / name)
+
+
+@pytest.mark.parametrize("name", ["bao_desi_dr1", "sn_pantheon_plus", "rsd_fsigma8"])
+def test_sacc_round_trip_is_identical(real, name, tmp_path):
+    ds = real(name)
+    path = write_sacc(ds, tmp_path / f"{name}.sacc.fits")
+    back = sacc.Sacc.load_fits(str(path))
+    assert np.array_equal(back.mean, ds.observable)
+    assert np.array_equal(back.covariance.dense, ds.covariance)
+    assert np.array_equal([d.get_tag("z") for d in back.data], ds.z)
+    assert [d.get_tag("observable_type") for d in back.data] == ds.observable_type.tolist()
+    assert back.metadata["pbuf_dataset"] == name
+    import json
+
+    assert json.loads(back.metadata["pbuf_provenance"])["raw_files"][0]["sha256"] == ds.provenance["raw_files"][0]["sha256"]

@@ -142,7 +142,7 @@ def _publish(ds, root):
     ds.save(folder / f"{ds.name}.npz", folder / f"{ds.name}.json")
 
 
-REAL = ["bao_boss_dr12", "bao_desi_dr1", "bao_6dfgs", "rsd_fsigma8", "sn_pantheon_plus", "cc_moresco", "bao_sdss_mgs"]
+REAL = ["bao_boss_dr12", "bao_boss_dr12_fs", "bao_desi_dr1", "bao_6dfgs", "rsd_fsigma8", "sn_pantheon_plus", "cc_moresco", "bao_sdss_mgs"]
 MOCKS = load_registry(PROJECT / "config" / "registry_mock.yaml")
 
 
@@ -185,7 +185,7 @@ def _check(ds, root):
 @pytest.mark.parametrize("name", REAL)
 def test_real_dataset_through_cobaya(real, name, tmp_path):
     native = _check(real(name), tmp_path)
-    expected = {"bao_boss_dr12": "bao.generic", "bao_desi_dr1": "bao.generic", "bao_6dfgs": "bao.generic",
+    expected = {"bao_boss_dr12": "bao.generic", "bao_boss_dr12_fs": "bao.generic", "bao_desi_dr1": "bao.generic", "bao_6dfgs": "bao.generic",
                 "rsd_fsigma8": "bao.generic", "sn_pantheon_plus": "sn.pantheon"}
     assert native == expected.get(name)
 

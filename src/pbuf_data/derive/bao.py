@@ -29,6 +29,7 @@ UNITS = {
     "DA_over_rd": "dimensionless",
     "rd_over_DV": "dimensionless",
     "H_times_rd": "km/s",
+    "fsigma8": "dimensionless",  # growth in a mixed BAO + full-shape vector (one covariance with the distances)
 }
 SOUND_HORIZON = {
     "camb_rd": "r_d, the sound horizon at the baryon drag epoch (CAMB convention)",

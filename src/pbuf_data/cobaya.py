@@ -15,8 +15,14 @@ SN distance moduli/magnitudes  angular_diameter_distance(zHD): 5 log10[(1+zHEL)(
                                constant offset marginalized (or kept) as in ``ds.chi2``
 =============================  ======================================================================
 
-CMB distance priors (R, l_A at the Hu & Sugiyama z*) are not a quantity Cobaya's Boltzmann theories provide at
-that z*; a CMB-prior dataset is refused with that reason.
+CMB distance priors (Chen, Huang & Wang 2019) are computed here from the theory's background, at the z* of the
+Hu & Sugiyama (1996, eqs. E1-E3) fitting formula for the cosmology's omega_b and omega_m (not the theory code's own
+z*, which the priors do not use):
+
+``R``           sqrt(Omega_m) H0 D_M(z*) / c, with the parameters omegam, H0 and angular_diameter_distance near z*
+``l_A``         pi D_M(z*) / r_s(z*), r_s(z*) = int_z*^inf c_s / H dz, c_s = c / sqrt(3 (1 + 3 omega_b / (4 omega_gamma
+                (1+z)))), omega_gamma from T_cmb (option, 2.7255 K); H from the theory's Hubble on a grid to z = 1e8
+``omega_b_h2``  the parameter ombh2
 """
 
 from __future__ import annotations
@@ -37,7 +43,28 @@ _NEEDS = {
     "H_times_rd": ("Hubble", "rdrag"),
     "H": ("Hubble",),
     "fsigma8": ("fsigma8",),
+    "R": ("angular_diameter_distance", "omegam", "H0", "ombh2"),
+    "l_A": ("angular_diameter_distance", "Hubble", "omegam", "H0", "ombh2"),
+    "omega_b_h2": ("ombh2",),
 }
+_PARAMS = {"rdrag", "omegam", "H0", "ombh2"}
+# where the CMB quantities are evaluated: D_M on a grid around every plausible z*, H from there to deep radiation era
+_Z_STAR_GRID = np.linspace(1000.0, 1200.0, 401)
+_Z_SOUND = np.concatenate([np.linspace(1000.0, 1200.0, 401)[:-1], np.geomspace(1200.0, 1e8, 1200)])
+
+
+def z_star_hu_sugiyama(ombh2: float, omh2: float) -> float:
+    """Photon decoupling redshift, Hu & Sugiyama 1996 (ApJ 471, 542) eqs. E1-E3."""
+    g1 = 0.0783 * ombh2**-0.238 / (1.0 + 39.5 * ombh2**0.763)
+    g2 = 0.560 / (1.0 + 21.1 * ombh2**1.81)
+    return 1048.0 * (1.0 + 0.00124 * ombh2**-0.738) * (1.0 + g1 * omh2**g2)
+
+
+def omega_gamma_h2(t_cmb: float) -> float:
+    """Photon density omega_gamma = Omega_gamma h^2 = 4 sigma_SB T^4 / c^3 / (rho_crit / h^2)."""
+    sigma_sb, c, g, mpc = 5.670374419e-8, 299792458.0, 6.67430e-11, 3.0856775814913673e22
+    rho_crit_h2 = 3 * (100e3 / mpc) ** 2 / (8 * np.pi * g)
+    return 4 * sigma_sb * t_cmb**4 / c**3 / rho_crit_h2
 
 
 class Dataset(Likelihood):
@@ -47,6 +74,7 @@ class Dataset(Likelihood):
     root: str = "."
     form: str = "auto"
     marginalize_offset: bool | None = None
+    T_cmb: float = 2.7255
 
     def initialize(self):
         if not self.dataset:
@@ -59,27 +87,33 @@ class Dataset(Likelihood):
         if unknown:
             raise PbufDataError(f"observable types {unknown} have no Cobaya theory quantity (see pbuf_data.cobaya)",
                                 dataset=self.dataset, check="cobaya observable types")
+        self.has_cmb = bool(types & {"R", "l_A"})
         zhel = self.data.columns.get("zhel", self.data.columns.get("zHEL"))
         self.zhel = np.asarray(zhel, dtype=np.float64) if zhel is not None else self.data.z
 
     def get_requirements(self):
-        z = self.data.z
+        z, types = self.data.z, self.data.observable_type
         if self.is_sn:
             return {"angular_diameter_distance": {"z": z}}
-        reqs = {}
-        for obs in set(self.data.observable_type.tolist()):
-            zs = z[self.data.observable_type == obs]
+        reqs, grids = {}, {}
+        for obs in set(types.tolist()):
             for need in _NEEDS[obs]:
-                if need == "rdrag":
-                    reqs["rdrag"] = None
+                if need in _PARAMS:
+                    reqs[need] = None
+                    continue
+                if obs in ("R", "l_A"):
+                    zs = _Z_STAR_GRID if need == "angular_diameter_distance" else _Z_SOUND
                 else:
-                    previous = reqs.get(need, {"z": np.empty(0)})["z"]
-                    reqs[need] = {"z": np.unique(np.concatenate([previous, zs]))}
+                    zs = z[types == obs]
+                grids[need] = np.unique(np.concatenate([grids.get(need, np.empty(0)), zs]))
+        reqs.update({quantity: {"z": grid} for quantity, grid in grids.items()})
         return reqs
 
     def theory(self, z, observable_type):
         """The theory of one observable type at redshifts z, from Cobaya's provider."""
         p = self.provider
+        if observable_type in ("R", "l_A", "omega_b_h2"):
+            return np.full(len(z), self._cmb_now[observable_type])
         if observable_type == "H":
             return p.get_Hubble(z, units="km/s/Mpc")
         if observable_type == "fsigma8":
@@ -95,9 +129,30 @@ class Dataset(Likelihood):
         dv = np.cbrt(z * dm**2 * C_KM_S / p.get_Hubble(z, units="km/s/Mpc"))
         return dv / rd if observable_type == "DV_over_rd" else rd / dv
 
+    def _cmb(self) -> dict:
+        """R, l_A and omega_b h^2 of the current theory point (see the module documentation)."""
+        from scipy.interpolate import CubicSpline
+
+        p = self.provider
+        ombh2, h0, om = p.get_param("ombh2"), p.get_param("H0"), p.get_param("omegam")
+        z_star = z_star_hu_sugiyama(ombh2, om * (h0 / 100) ** 2)
+        dm = CubicSpline(_Z_STAR_GRID, (1 + _Z_STAR_GRID) * p.get_angular_diameter_distance(_Z_STAR_GRID))(z_star)
+        out = {"R": float(np.sqrt(om) * h0 * dm / C_KM_S), "omega_b_h2": float(ombh2)}
+        if "l_A" in self.data.observable_type:
+            # r_s = int c_s/H dz = int f dx with x = ln(1+z), f = c_s (1+z)/H smooth in x: a cubic spline of f on
+            # the grid integrated from z*; beyond z = 1e8 (radiation era, H ~ (1+z)^2) the tail is f at the end
+            x = np.log1p(_Z_SOUND)
+            rb = 0.75 * ombh2 / omega_gamma_h2(self.T_cmb) / (1 + _Z_SOUND)
+            f = C_KM_S / np.sqrt(3 * (1 + rb)) / p.get_Hubble(_Z_SOUND, units="km/s/Mpc") * (1 + _Z_SOUND)
+            spline = CubicSpline(x, f)
+            rs = float(spline.integrate(np.log1p(z_star), x[-1])) + float(f[-1])
+            out["l_A"] = float(np.pi * dm / rs)
+        return out
+
     def logp(self, **params_values):
         if self.is_sn:
             z = self.data.z
             da = self.provider.get_angular_diameter_distance(z)
             return self.lik.loglike(5 * np.log10((1 + self.zhel) * (1 + z) * da) + 25)
+        self._cmb_now = self._cmb() if self.has_cmb else None
         return self.lik.loglike(self.theory)

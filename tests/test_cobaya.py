@@ -21,7 +21,7 @@ from cobaya.model import get_model  # noqa: E402
 from cobaya.theory import Theory  # noqa: E402
 
 from pbuf_data.derive import derive_dataset  # noqa: E402
-from pbuf_data.export import cobaya_native_kind, write_cobaya_export, write_sacc  # noqa: E402
+from pbuf_data.export import cobaya_native_kind, write_cobaya_export, write_exports, write_sacc  # noqa: E402
 from pbuf_data.mock import write_mock_file  # noqa: E402
 from pbuf_data.registry import load_registry  # noqa: E402
 
@@ -283,3 +283,13 @@ def test_readme_cobaya_example_runs_with_cobaya_run_and_camb(real, tmp_path):
         return {"DM_over_rd": dm / rd, "DH_over_rd": dh / rd, "DV_over_rd": np.cbrt(z * dm**2 * dh) / rd}[obs]
 
     assert row["chi2__pbuf_data.cobaya.Dataset"] == pytest.approx(ds.chi2(theory), rel=1e-5)  # chain: 8 digits
+
+
+def test_an_export_folder_holds_one_export(real, tmp_path):
+    folder = tmp_path / "exports" / "bao_desi_dr1"
+    folder.mkdir(parents=True)
+    (folder / "bao_desi_dr1.lcparam.txt").write_text("left over from an earlier export\n")
+    written = write_exports(real("bao_desi_dr1"), folder, "data/exports/bao_desi_dr1")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in written)
+    assert {p.name for p in written} == {"bao_desi_dr1.bao_mean.txt", "bao_desi_dr1.bao_cov.txt",
+                                         "bao_desi_dr1.cobaya.yaml", "bao_desi_dr1.sacc.fits"}

@@ -29,10 +29,12 @@ from astropy.constants import c as _speed_of_light
 from astropy.cosmology import FlatLambdaCDM
 from scipy.integrate import quad, solve_ivp
 
+from .derive.bao import EH98_TO_CAMB
+
 C_KM_S = _speed_of_light.to_value(u.km / u.s)  # 299792.458 km/s
 
 # observable types of the BAO datasets (derive/bao.py) -> Fiducial method name
-BAO_OBSERVABLES = ("DM_over_rd", "DH_over_rd", "DV_over_rd", "rd_over_DV", "H_times_rd")
+BAO_OBSERVABLES = ("DM_over_rd", "DH_over_rd", "DV_over_rd", "rd_over_DV", "H_times_rd", "rs_EH98_over_DV")
 
 # start of the growth integration, deep in matter domination (Omega_Lambda(a) ~ 1e-9)
 _A_GROWTH_START = 1e-3
@@ -175,6 +177,10 @@ class Fiducial:
 
     def rd_over_DV(self, z):
         return self.r_d / self.DV(z)
+
+    def rs_EH98_over_DV(self, z):
+        """r_s(EH98)/D_V with the EH98-formula sound horizon taken as EH98_TO_CAMB r_d (derive/bao.py)."""
+        return EH98_TO_CAMB * self.r_d / self.DV(z)
 
     def H_times_rd(self, z):
         """H(z) r_d in km/s."""

@@ -26,6 +26,7 @@ import numpy as np
 from scipy.stats import chi2 as chi2_distribution
 
 from .cosmology import C_KM_S, Fiducial
+from .derive.bao import EH98_TO_CAMB, RD_IN_NUMERATOR
 from .derive.cc import moresco_covariance
 from .atomic import write_bytes
 from .errors import PbufDataError
@@ -445,6 +446,8 @@ def _file_value(fid: Fiducial, spec: dict, z: float, rs_fid: float | None) -> fl
         return value * rs_fid
     if conversion == "multiply_by_rs_fid":  # file holds H * r_d / r_s,fid
         return value / rs_fid
+    if conversion == "eh98_to_camb_rd":  # file holds the value with r_s(EH98) = EH98_TO_CAMB r_d in place of r_d
+        return value * EH98_TO_CAMB if spec["observable_type"] in RD_IN_NUMERATOR else value / EH98_TO_CAMB
     if conversion == "none":
         return value
     raise PbufDataError(f"the mock generator cannot write values with conversion '{conversion}'", check="mock")
@@ -488,19 +491,23 @@ def _bao_table(entry: dict, fid: Fiducial, rng) -> dict[str, str]:
     if "chi2_table" in entry["files"]:
         return _mgs_like(entry, fid, rng)
     if set(entry["options"]["labels"]) == {"rs_over_DV"}:
-        return _sixdf_like(fid, rng)
+        return _sixdf_like(entry["options"]["labels"]["rs_over_DV"], fid, rng)
     raise PbufDataError(f"no mock layout for BAO table labels {sorted(entry['options']['labels'])}", check="mock")
 
 
-def _sixdf_like(fid: Fiducial, rng) -> dict[str, str]:
-    """One measurement in two forms: r_d/D_V (used) and D_V in Mpc (skipped), like Beutler et al. 2011."""
-    value = float(fid.rd_over_DV(SIXDF_Z)) + SIXDF_SIGMA * rng.standard_normal()
-    dv = fid.r_d / value
+def _sixdf_like(spec: dict, fid: Fiducial, rng) -> dict[str, str]:
+    """One measurement in two forms: r_s/D_V (used) and D_V in Mpc (skipped), like Beutler et al. 2011.
+
+    r_s is written in the convention the registry label converts from (EH98: EH98_TO_CAMB r_d)."""
+    truth = _file_value(fid, spec, SIXDF_Z, None)
+    value = truth + SIXDF_SIGMA * rng.standard_normal()
+    rs = truth * float(fid.DV(SIXDF_Z))
+    dv = rs / value
     lines = [
         _banner("6dFGS-format BAO table", fid),
         "# Layout of the transcribed Beutler et al. 2011 (MNRAS 416, 3017) table. Single measurement at z_eff = 0.106;",
-        "# the two rows are the SAME measurement in two forms (do not use both): rs_over_DV = r_d/D_V with the",
-        "# fiducial r_d above, DV_Mpc = D_V in Mpc.",
+        "# the two rows are the SAME measurement in two forms (do not use both): rs_over_DV = r_s/D_V with",
+        f"# r_s = {rs:.2f} Mpc = {rs / fid.r_d:.10g} x the fiducial r_d (EH98 convention: {EH98_TO_CAMB}), DV_Mpc = D_V in Mpc.",
         "# columns: z  value  sigma  quantity",
         f"{SIXDF_Z} {value:.4f} {SIXDF_SIGMA} rs_over_DV",
         f"{SIXDF_Z} {dv:.1f} {dv * SIXDF_SIGMA / value:.1f} DV_Mpc",

@@ -31,7 +31,10 @@ PHYSICAL_RANGES = {
     "n_s": (0.8, 1.2),
     "H": (1.0, 1000.0),
     "fsigma8": (0.0, 2.0),
+    "rs_EH98_over_DV": (0.01, 10.0),
 }
+# observable types that are not measurements at a fixed redshift (CMB priors): their z is NaN
+NO_FIXED_REDSHIFT = {"R", "l_A", "omega_b_h2", "n_s"}
 
 DEFAULT_THRESHOLDS = {
     "z_min": 0.0,
@@ -70,16 +73,22 @@ def validate_dataset(dataset: Dataset, *, expected_points: int | None = None, th
 
     n = len(dataset)
     add("non_empty", n > 0, n, "> 0", "dataset has points")
+    at_z = ~np.isin(dataset.observable_type, sorted(NO_FIXED_REDSHIFT))
     for key in ("z", "observable", "uncertainty", "covariance"):
-        bad = int(np.size(getattr(dataset, key)) - np.isfinite(getattr(dataset, key)).sum())
+        values = dataset.z[at_z] if key == "z" else getattr(dataset, key)
+        bad = int(np.size(values) - np.isfinite(values).sum())
         add(f"finite_{key}", bad == 0, bad, 0, f"non-finite entries in {key}")
+    fixed = int(np.isfinite(dataset.z[~at_z]).sum())
+    add("no_fixed_redshift", fixed == 0, fixed, 0,
+        f"z is NaN for {sorted(NO_FIXED_REDSHIFT)} (evaluated at a redshift that depends on the cosmology)")
     lengths = {k: len(getattr(dataset, k)) for k in ("z", "observable", "uncertainty", "observable_type")}
     add("matching_lengths", len(set(lengths.values())) == 1, lengths, "all equal", "per-point arrays have one length")
     if expected_points is not None:
         add("expected_points", n == expected_points, n, expected_points, "point count the registry expects")
-    z = dataset.z
-    zr = [float(np.min(z)), float(np.max(z))] if n else [None, None]
-    add("redshift_range", n and t["z_min"] <= zr[0] and zr[1] <= t["z_max"], zr, [t["z_min"], t["z_max"]], "redshifts in range")
+    z = dataset.z[at_z & np.isfinite(dataset.z)]
+    zr = [float(np.min(z)), float(np.max(z))] if z.size else [None, None]
+    add("redshift_range", not z.size or (t["z_min"] <= zr[0] and zr[1] <= t["z_max"]), zr, [t["z_min"], t["z_max"]],
+        "redshifts in range")
     add("positive_uncertainty", n and bool((dataset.uncertainty > 0).all()), float(np.min(dataset.uncertainty)) if n else None, "> 0",
         "every uncertainty is positive")
 

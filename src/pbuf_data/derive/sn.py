@@ -5,6 +5,13 @@ light curve (duplicates of one SN are kept: they are correlated through the
 covariance). Covariance (optional): line 1 holds N, then N*N values one per
 line, row-major, in the table's row order (Brout et al. 2022, ApJ 938, 110;
 release README of PantheonPlusSH0ES/DataRelease).
+
+Observable types (README, "Observable types"): ``mu`` is the distance modulus
+with the absolute magnitude fixed by the release's calibration, stated in the
+data (per-point column ``M_B`` and ``metadata.absolute_magnitude``) and
+checked against the table's ``m_b_corr`` on every row; ``m_b_corr`` is the
+standardized apparent magnitude with M_B free. Both redshifts a fitter needs
+are per-point columns: ``zHD`` (also the dataset's ``z``) and ``zHEL``.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ DEFAULT_COLUMNS = {
     "mu": ("MU_SH0ES", "MU_SH0ES_ERR_DIAG"),
     "m_b_corr": ("m_b_corr", "m_b_corr_err_DIAG"),
 }
+# largest |m_b_corr - mu - M_B| accepted on a row: the release writes 6 significant digits (1e-4 mag at mu ~ 40)
+M_B_TOLERANCE = 5e-4
 
 
 _BLOCK = 256  # rows per block when comparing or symmetrizing a large matrix (no full-size temporaries)
@@ -48,16 +57,20 @@ def derive_pantheon_plus(options, files) -> Result:
     lines = table.lines(comment="#")
     header = lines[0].fields
     position = {name: i for i, name in enumerate(header)}
-    wanted = [cols["id"], cols["z"], cols["observable"], cols["uncertainty"], cols["calibrator"], *options["carry_columns"]]
+    magnitude = _absolute_magnitude(table, options, observable_type)
+    # the m_b_corr column a mu is checked against (when the table has one)
+    check_column = DEFAULT_COLUMNS["m_b_corr"][0] if magnitude and DEFAULT_COLUMNS["m_b_corr"][0] in position else None
+    wanted = [cols["id"], cols["z"], cols["zhel"], cols["observable"], cols["uncertainty"], cols["calibrator"]]
+    wanted += [*options["carry_columns"], *([check_column] if check_column else [])]
     for name in wanted:
         if name not in position:
             raise table.error(f"missing column '{name}' in the header", line=lines[0].number, check="columns")
     if len(set(header)) != len(header):
         raise table.error("duplicated column names in the header", line=lines[0].number, check="columns")
 
-    numeric_names = [cols["z"], cols["observable"], cols["uncertainty"], cols["calibrator"], *options["carry_columns"]]
-    numeric_names = list(dict.fromkeys(numeric_names))
-    required = {cols["z"], cols["observable"], cols["uncertainty"], cols["calibrator"]}
+    numeric_names = list(dict.fromkeys(wanted[1:]))
+    required = {cols["z"], cols["zhel"], cols["observable"], cols["uncertainty"], cols["calibrator"]}
+    required |= {check_column} if check_column else set()
     values = {name: np.empty(len(lines) - 1) for name in numeric_names}
     ids = []
     ncols = len(header)
@@ -93,6 +106,9 @@ def derive_pantheon_plus(options, files) -> Result:
         raise table.error(
             f"calibrator flag {calib[bad[0]]} is not 0 or 1", line=lines[1 + bad[0]].number, column=cols["calibrator"], check="flag"
         )
+
+    if magnitude:
+        magnitude.update(_check_absolute_magnitude(table, lines, values, cols["observable"], check_column, magnitude["M_B"]))
 
     sel = options["selection"]
     keep = z > sel["z_min"]
@@ -150,18 +166,30 @@ def derive_pantheon_plus(options, files) -> Result:
             )
         )
 
-    columns = {"id": np.asarray(ids, dtype=np.str_)[index]}
+    columns = {"id": np.asarray(ids, dtype=np.str_)[index], "zHD": z[index], "zHEL": values[cols["zhel"]][index]}
     for name in options["carry_columns"]:
         columns[name] = values[name][index]
-    unit = "mag"
+    if magnitude:
+        columns["M_B"] = np.full(index.size, magnitude["M_B"])
+    else:
+        magnitude = {
+            "M_B": None,
+            "description": "free: m_b_corr = mu + M_B with M_B a nuisance parameter of the fit, as in the "
+            "collaboration's cosmology fit (Brout et al. 2022)",
+        }
     return Result(
         z=z[index],
         observable=values[cols["observable"]][index],
         uncertainty=unc[index],
         covariance=covariance,
         observable_type=np.full(index.size, observable_type),
-        units={observable_type: unit, "z": cols["z"]},
+        units={observable_type: "mag"},
         metadata={
+            "redshifts": {
+                "z": f"column zHD: Hubble-diagram redshift ({cols['z']} of the release)",
+                "zHEL": f"column zHEL: heliocentric redshift ({cols['zhel']} of the release)",
+            },
+            "absolute_magnitude": magnitude,
             "covariance": covariance_info,
             "selection": dict(sel, n_rows_in=n_rows, n_rows_out=int(index.size)),
             "columns_used": cols,
@@ -170,3 +198,37 @@ def derive_pantheon_plus(options, files) -> Result:
         conversions=conversions,
         columns=columns,
     )
+
+
+def _absolute_magnitude(table, options, observable_type: str) -> dict | None:
+    """What a mu assumes about M_B, from the registry (None for m_b_corr: M_B is free)."""
+    if observable_type != "mu":
+        return None
+    given = options.get("absolute_magnitude")
+    if given is None:
+        raise table.error(
+            "observable_type 'mu' needs options.absolute_magnitude {M_B, reference}: the magnitude mu assumes",
+            check="registry",
+        )
+    return {
+        "M_B": float(given["M_B"]),
+        "reference": given["reference"],
+        "description": "mu = m_b_corr - M_B with M_B fixed: compare mu with 5 log10(D_L / 10 pc) directly",
+    }
+
+
+def _check_absolute_magnitude(table, lines, values, mu_column: str, mb_column: str | None, m_b: float) -> dict:
+    """Every row's m_b_corr - mu must equal M_B (to the release's rounding); returns what was checked."""
+    if mb_column is None:
+        return {"checked": f"not checked: the table has no {DEFAULT_COLUMNS['m_b_corr'][0]} column"}
+    deviation = np.abs(values[mb_column] - values[mu_column] - m_b)
+    bad = np.flatnonzero(deviation > M_B_TOLERANCE)
+    if bad.size:
+        i = bad[0]
+        raise table.error(
+            f"{mb_column} - {mu_column} = {values[mb_column][i] - values[mu_column][i]:.5f} differs from the "
+            f"registry's absolute_magnitude.M_B {m_b} by more than {M_B_TOLERANCE}",
+            line=lines[1 + i].number,
+            check="absolute magnitude",
+        )
+    return {"checked": f"{mb_column} - {mu_column} = M_B on every row", "max_abs_deviation": float(deviation.max())}

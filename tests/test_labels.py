@@ -235,6 +235,7 @@ def collab_bao_mean_cov(folder, files, cosmo, options):
         "bao_Hz_rs": lambda zi: cosmo.H(zi) * cosmo.r_d / BOSS_RS_FID,
         "DH_over_rs": lambda zi: cosmo.DH(zi) / cosmo.r_d,
         "DV_over_rs": lambda zi: cosmo.DV(zi)[0] / cosmo.r_d,
+        "f_sigma8": lambda zi: cosmo.fsigma8(zi)[0],  # BOSS DR12 final consensus: not rescaled
     }
     return gaussian_chi2(value - np.array([theory[lab](zi) for zi, lab in zip(z, labels)]), covariance)
 

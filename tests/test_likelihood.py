@@ -59,7 +59,7 @@ def test_gaussian_normalization_matches_scipy_multivariate_normal():
 
 def test_sn_offset_marginalization_equals_the_minimum_over_the_offset():
     ds = _gaussian(n=8, seed=5, kind="sn")
-    ds.observable_type = np.full(8, "mu")
+    ds.observable_type = np.full(8, "m_b_corr")
     theory = np.linspace(30, 40, 8)
     inv = np.linalg.inv(ds.covariance)
 
@@ -140,11 +140,24 @@ def test_real_dataset_chi2_at_the_fiducial_equals_a_direct_solve(real, name):
     theory = _prediction(ds)
     r = ds.observable - theory
     inv_r = np.linalg.solve(ds.covariance, r)
-    expected = r @ inv_r
-    if ds.metadata["kind"] == "sn":
-        ones_inv = np.linalg.solve(ds.covariance, np.ones(len(ds)))
-        expected -= (ones_inv @ r) ** 2 / ones_inv.sum()
+    expected = r @ inv_r  # Pantheon+ is published as mu with the SH0ES M_B: used as it is, no free offset
     assert ds.chi2(theory) == pytest.approx(expected, rel=1e-9)
+
+
+def test_sn_m_b_corr_marginalizes_and_mu_does_not(real, registry, raw_dir):
+    import copy
+
+    from pbuf_data.derive import derive_dataset
+
+    mu = real("sn_pantheon_plus")
+    entry = copy.deepcopy(registry["sn_pantheon_plus"])
+    entry["options"]["observable_type"] = "m_b_corr"
+    mb = derive_dataset("sn_pantheon_plus", entry, raw_dir)
+    theory = _prediction(mu)
+    assert not mu.likelihood().marginalize_offset and mb.likelihood().marginalize_offset
+    r = mb.observable - theory  # = M_B + noise: the free offset the marginalization removes
+    inv_r, inv_1 = np.linalg.solve(mb.covariance, r), np.linalg.solve(mb.covariance, np.ones(len(mb)))
+    assert mb.chi2(theory) == pytest.approx(r @ inv_r - (inv_1 @ r) ** 2 / inv_1.sum(), rel=1e-9)
 
 
 def test_readme_fit_example_runs_and_finds_a_sensible_omega_m(real, tmp_path):

@@ -10,7 +10,10 @@ What each observable type asks of the theory (Cobaya's names; D_M = (1+z) D_A, D
 ``DV_over_rd``, ``rd_over_DV`` both: [z D_M^2 D_H]^(1/3) / r_d, and its inverse
 ``H_times_rd``                 Hubble(z), rdrag: H [km/s/Mpc] r_d [Mpc]
 ``H``                          Hubble(z) [km/s/Mpc]
-``fsigma8``                    fsigma8(z)
+``rs_EH98_over_DV``            as rd_over_DV, times 1.027369826 (r_s of the Eisenstein & Hu 1998 formula over r_d)
+``fsigma8``                    fsigma8(z); where the dataset has the column ``omega_m_ref`` (Gold-2018), times the
+                               Alcock-Paczynski factor H_ref D_M,ref / (H D_M) of a flat LCDM of matter and Lambda with
+                               Omega_m = omega_m_ref (H0 cancels), so also Hubble(z) and angular_diameter_distance(z)
 SN distance moduli/magnitudes  angular_diameter_distance(zHD): 5 log10[(1+zHEL)(1+zHD) D_A / Mpc] + 25, the
                                constant offset marginalized (or kept) as in ``ds.chi2``
 =============================  ======================================================================
@@ -40,6 +43,7 @@ _NEEDS = {
     "DH_over_rd": ("Hubble", "rdrag"),
     "DV_over_rd": ("angular_diameter_distance", "Hubble", "rdrag"),
     "rd_over_DV": ("angular_diameter_distance", "Hubble", "rdrag"),
+    "rs_EH98_over_DV": ("angular_diameter_distance", "Hubble", "rdrag"),
     "H_times_rd": ("Hubble", "rdrag"),
     "H": ("Hubble",),
     "fsigma8": ("fsigma8",),
@@ -48,6 +52,7 @@ _NEEDS = {
     "omega_b_h2": ("ombh2",),
 }
 _PARAMS = {"rdrag", "omegam", "H0", "ombh2"}
+EH98_OVER_CAMB = 1.027369826  # r_s(EH98) / r_d (Beutler et al. 2011; the 6dFGS conversion of the registry)
 # where the CMB quantities are evaluated: D_M on a grid around every plausible z*, H from there to deep radiation era
 _Z_STAR_GRID = np.linspace(1000.0, 1200.0, 401)
 _Z_SOUND = np.concatenate([np.linspace(1000.0, 1200.0, 401)[:-1], np.geomspace(1200.0, 1e8, 1200)])
@@ -88,7 +93,9 @@ class Dataset(Likelihood):
             raise PbufDataError(f"observable types {unknown} have no Cobaya theory quantity (see pbuf_data.cobaya)",
                                 dataset=self.dataset, check="cobaya observable types")
         self.has_cmb = bool(types & {"R", "l_A"})
-        zhel = self.data.columns.get("zhel", self.data.columns.get("zHEL"))
+        omega_m_ref = self.data.columns.get("omega_m_ref")
+        self.omega_m_ref = None if omega_m_ref is None else np.asarray(omega_m_ref, dtype=np.float64)
+        zhel = self.data.columns.get("zHEL")
         self.zhel = np.asarray(zhel, dtype=np.float64) if zhel is not None else self.data.z
 
     def get_requirements(self):
@@ -106,6 +113,10 @@ class Dataset(Likelihood):
                 else:
                     zs = z[types == obs]
                 grids[need] = np.unique(np.concatenate([grids.get(need, np.empty(0)), zs]))
+        if self.omega_m_ref is not None and "fsigma8" in types:  # the Alcock-Paczynski factor needs H and D_M
+            zs = z[types == "fsigma8"]
+            for need in ("Hubble", "angular_diameter_distance"):
+                grids[need] = np.unique(np.concatenate([grids.get(need, np.empty(0)), zs]))
         reqs.update({quantity: {"z": grid} for quantity, grid in grids.items()})
         return reqs
 
@@ -117,7 +128,10 @@ class Dataset(Likelihood):
         if observable_type == "H":
             return p.get_Hubble(z, units="km/s/Mpc")
         if observable_type == "fsigma8":
-            return p.get_fsigma8(z)
+            fs8 = p.get_fsigma8(z)
+            if self.omega_m_ref is None:
+                return fs8
+            return fs8 * self._ap_factor(z)
         rd = p.get_param("rdrag")
         if observable_type == "H_times_rd":
             return p.get_Hubble(z, units="km/s/Mpc") * rd
@@ -127,7 +141,27 @@ class Dataset(Likelihood):
         if observable_type == "DM_over_rd":
             return dm / rd
         dv = np.cbrt(z * dm**2 * C_KM_S / p.get_Hubble(z, units="km/s/Mpc"))
-        return dv / rd if observable_type == "DV_over_rd" else rd / dv
+        if observable_type == "DV_over_rd":
+            return dv / rd
+        return rd / dv if observable_type == "rd_over_DV" else EH98_OVER_CAMB * rd / dv
+
+    def _ap_factor(self, z):
+        """H_ref(z) D_M,ref(z) / (H(z) D_M(z)) for the fsigma8 points (reference: flat LCDM at omega_m_ref)."""
+        from scipy.integrate import quad
+
+        sel = self.data.observable_type == "fsigma8"
+        om_ref = self.omega_m_ref[sel]
+        if len(z) != om_ref.size:
+            raise PbufDataError("fsigma8 redshifts do not match the omega_m_ref column", dataset=self.dataset,
+                                check="cobaya theory")
+        p = self.provider
+        out = np.empty(len(z))
+        for i, (zi, om) in enumerate(zip(z, om_ref)):
+            e_ref = lambda x: np.sqrt(om * (1 + x) ** 3 + 1 - om)  # noqa: E731
+            ref = e_ref(zi) * quad(lambda x: 1 / e_ref(x), 0, zi, epsabs=0, epsrel=1e-12)[0]  # (H D_M)_ref / c
+            hdm = p.get_Hubble(zi, units="km/s/Mpc") * (1 + zi) * p.get_angular_diameter_distance(zi) / C_KM_S
+            out[i] = ref / np.atleast_1d(hdm)[0]
+        return out
 
     def _cmb(self) -> dict:
         """R, l_A and omega_b h^2 of the current theory point (see the module documentation)."""

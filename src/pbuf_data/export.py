@@ -46,7 +46,8 @@ def cobaya_native_kind(ds) -> str | None:
     if kind == "sn":
         return "sn.pantheon"
     types = set(ds.observable_type.tolist())
-    if types <= set(COBAYA_BAO_NAMES) and ds.likelihood().form == "gaussian":
+    # bao.generic's f_sigma8 has no Alcock-Paczynski rescaling: datasets with a reference Omega_m per point need it
+    if types <= set(COBAYA_BAO_NAMES) and ds.likelihood().form == "gaussian" and "omega_m_ref" not in ds.columns:
         return "bao.generic"
     return None
 
@@ -85,13 +86,16 @@ def write_cobaya_export(ds, folder: str | Path, rel_folder: str) -> list[Path]:
         sigma = np.sqrt(np.diag(ds.covariance))
         if not (sigma > 0).all():
             raise PbufDataError("SN export needs a positive variance for every point", dataset=name, check="export")
-        zhel = np.asarray(ds.columns.get("zhel", ds.columns.get("zHEL", ds.z)), dtype=np.float64)
+        zhel = np.asarray(ds.columns.get("zHEL", ds.z), dtype=np.float64)
+        # mu states its absolute magnitude (column M_B): Cobaya then compares mb = mu + M_B with M_B fixed
+        fixed = "M_B" in ds.columns and not ds.likelihood().marginalize_offset
+        magnitude = float(np.asarray(ds.columns["M_B"])[0]) if fixed else 0.0
         ids = ds.columns.get("id")
         header = "#name zcmb zhel dz mb dmb x1 dx1 color dcolor 3rdvar d3rdvar cov_m_s cov_m_c cov_s_c set ra dec biascor\n"
         rows = []
         for i in range(n):
             sn_id = f"sn{i}" if ids is None else "".join(str(ids[i]).split()) or f"sn{i}"
-            rows.append(f"{sn_id} {_fmt(ds.z[i])} {_fmt(zhel[i])} 0 {_fmt(ds.observable[i])} {_fmt(sigma[i])}"
+            rows.append(f"{sn_id} {_fmt(ds.z[i])} {_fmt(zhel[i])} 0 {_fmt(ds.observable[i] + magnitude)} {_fmt(sigma[i])}"
                         " 0 0 0 0 0 0 0 0 0 0 0 0 0\n")
         put(f"{name}.lcparam.txt", header + "".join(rows))
         off = ds.covariance - np.diag(np.diag(ds.covariance))
@@ -101,9 +105,12 @@ def write_cobaya_export(ds, folder: str | Path, rel_folder: str) -> list[Path]:
             f"mag_covmat_file = {name}.mag_covmat.txt\nhas_stretch_covmat = F\nhas_colour_covmat = F\n"
             "has_mag_stretch_covmat = F\nhas_mag_colour_covmat = F\nhas_stretch_colour_covmat = F\n")
         likelihood[f"{name}_sn_pantheon"] = {"class": "sn.pantheon", "path": rel_folder, "dataset_file": f"{name}.dataset",
-                                             "use_abs_mag": False}
+                                             "use_abs_mag": fixed}
+    block = {"likelihood": likelihood}
+    if native == "sn.pantheon" and fixed:
+        block["params"] = {"Mb": magnitude}  # the absolute magnitude the published mu assumes
     put(f"{name}.cobaya.yaml", f"# Cobaya likelihood blocks for {name} (run cobaya from the project folder)\n"
-        + _yaml({"likelihood": likelihood}))
+        + _yaml(block))
     return written
 
 

@@ -5,8 +5,9 @@ Every dataset is one of two forms:
 Gaussian
     data vector d, covariance C: chi2 = r^T C^-1 r with r = d - t. The Cholesky factor L of C is computed once
     and cached; chi2 is then one triangular solve, w = L^-1 r, chi2 = w.w (a diagonal C is used directly).
-    For supernovae (kind ``sn``) the constant magnitude offset (absolute magnitude, or H0 degenerate with it) is
-    by default marginalized analytically over a flat prior, as the collaborations' SN likelihoods do
+    For supernova magnitudes with a free absolute magnitude (type ``m_b_corr``; a ``mu`` states the M_B it assumes
+    and is used as it is) the constant offset (M_B, degenerate with H0) is by default marginalized analytically
+    over a flat prior, as the collaborations' SN likelihoods do
     (Conley et al. 2011, eq. A9; Cobaya's ``sn`` classes): chi2 = A - B^2/E with A = r^T C^-1 r,
     B = 1^T C^-1 r, E = 1^T C^-1 1 (in a combination, one offset per SN member: chi2 = A - B^T E^-1 B with the
     members' indicator columns in place of 1). The theory-independent term ln det(E/2pi) of the marginal
@@ -36,6 +37,9 @@ import numpy as np
 from .errors import PbufDataError
 
 GAUSSIAN, TABLE_1D, GRID_2D = "gaussian", "table_1d", "grid_2d"
+# SN observable types whose absolute magnitude is free (README "Observable types"): m_b_corr = mu + M_B, M_B a
+# nuisance; a `mu` states the M_B it assumes (column M_B) and is compared with the theory as it is
+OFFSET_FREE_TYPES = frozenset({"m_b_corr"})
 
 
 class Likelihood:
@@ -55,8 +59,8 @@ class Likelihood:
         self.form = form
         self._offsets = _offset_columns(dataset)
         if marginalize_offset and self._offsets is None:
-            raise PbufDataError("only supernova datasets have a magnitude offset to marginalize", dataset=self.name,
-                                check="marginalize_offset")
+            raise PbufDataError("only supernova magnitudes with a free absolute magnitude (m_b_corr) have an offset "
+                                "to marginalize", dataset=self.name, check="marginalize_offset")
         self.marginalize_offset = self._offsets is not None if marginalize_offset is None else bool(marginalize_offset)
         if form != GAUSSIAN:
             self._axes = table[1]
@@ -193,17 +197,18 @@ class Likelihood:
 
 
 def _offset_columns(dataset) -> np.ndarray | None:
-    """N x k indicators of the rows sharing one free magnitude offset: every row of an SN dataset, the rows of each
-    SN member of a combination; None without SN rows."""
+    """N x k indicators of the rows sharing one free magnitude offset: the offset-free SN rows (types in
+    OFFSET_FREE_TYPES) of the dataset, or of each SN member of a combination; None without such rows."""
+    free = np.isin(dataset.observable_type, list(OFFSET_FREE_TYPES))
     kind = dataset.metadata.get("kind")
-    if kind == "sn":
-        return np.ones((len(dataset), 1))
+    if kind == "sn" and free.any():
+        return free[:, None].astype(np.float64)
     if kind == "combination" and "kind" in dataset.columns:
-        is_sn = np.asarray(dataset.columns["kind"]) == "sn"
+        rows = free & (np.asarray(dataset.columns["kind"]) == "sn")
         members = np.asarray(dataset.columns["member"])
-        names = list(dict.fromkeys(members[is_sn].tolist()))
+        names = list(dict.fromkeys(members[rows].tolist()))
         if names:
-            return np.stack([(members == m) & is_sn for m in names], axis=1).astype(np.float64)
+            return np.stack([(members == m) & rows for m in names], axis=1).astype(np.float64)
     return None
 
 

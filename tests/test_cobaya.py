@@ -185,7 +185,7 @@ def _publish(ds, root):
     ds.save(folder / f"{ds.name}.npz", folder / f"{ds.name}.json")
 
 
-REAL = ["cmb_planck2018", "bao_boss_dr12", "bao_boss_dr12_fs", "bao_desi_dr1", "bao_6dfgs", "rsd_fsigma8", "sn_pantheon_plus", "cc_moresco", "bao_sdss_mgs"]
+REAL = ["sn_pantheon", "sn_des5yr", "cmb_planck2018", "bao_boss_dr12", "bao_boss_dr12_fs", "bao_desi_dr1", "bao_6dfgs", "rsd_fsigma8", "sn_pantheon_plus", "cc_moresco", "bao_sdss_mgs"]
 MOCKS = load_registry(PROJECT / "config" / "registry_mock.yaml")
 
 
@@ -230,7 +230,8 @@ def _check(ds, root):
 def test_real_dataset_through_cobaya(real, name, tmp_path):
     native = _check(real(name), tmp_path)
     expected = {"bao_boss_dr12": "bao.generic", "bao_boss_dr12_fs": "bao.generic", "bao_desi_dr1": "bao.generic",
-                "bao_6dfgs": "bao.generic", "sn_pantheon_plus": "sn.pantheon"}  # Gold-2018 needs its AP factor
+                "bao_6dfgs": "bao.generic", "sn_pantheon_plus": "sn.pantheon", "sn_pantheon": "sn.pantheon",
+                "sn_des5yr": "sn.pantheon"}  # Gold-2018 needs its AP factor
     assert native == expected.get(name)
 
 

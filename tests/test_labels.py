@@ -173,9 +173,10 @@ THEORY = {
     "fsigma8": _fsigma8,
     "mu": lambda c, z, row: c.mu(row["zHD"], row["zHEL"]),
     "m_b_corr": lambda c, z, row: c.mu(row["zHD"], row["zHEL"]),
+    "mu_offset_free": lambda c, z, row: c.mu(row["zHD"], row["zHEL"]),
 }
-VECTORIZED = {"mu", "m_b_corr"}  # evaluated on whole columns at once (1590 points)
-FREE_OFFSET = {"m_b_corr"}  # the README's m_b_corr row: M_B free, marginalized analytically
+VECTORIZED = {"mu", "m_b_corr", "mu_offset_free"}  # evaluated on whole columns at once (1590 points)
+FREE_OFFSET = {"m_b_corr", "mu_offset_free"}  # the README's rows: the offset free, marginalized analytically
 
 
 def gaussian_chi2(residual, covariance, free_offset=False):
@@ -206,6 +207,17 @@ def _rows(path, usecols, dtype=float):
 
 
 def collab_sn(folder, files, cosmo, options):
+    layout = options.get("table", {})
+    if layout.get("header") == "comment_line":  # cobaya sn.pantheon: lcparam, '#' header, columns by position
+        path = folder / files["table"]
+        names = path.read_text().splitlines()[0].lstrip("#").split()
+        table = pd.read_csv(path, sep=r"\s+", comment="#", header=None, names=names[:18])
+        theory = cosmo.mu(table.zcmb.to_numpy(), table.zhel.to_numpy())
+        return gaussian_chi2(table.mb.to_numpy() - theory, np.diag(table.dmb.to_numpy() ** 2), free_offset=True)
+    if layout.get("delimiter") == "comma":  # cobaya sn.desy5: the CSV's MU against zHD, zHEL, offset free
+        table = pd.read_csv(folder / files["table"])
+        theory = cosmo.mu(table.zHD.to_numpy(), table.zHEL.to_numpy())
+        return gaussian_chi2(table.MU.to_numpy() - theory, np.diag(table.MUERR_FINAL.to_numpy() ** 2), free_offset=True)
     table = pd.read_csv(folder / files["table"], sep=r"\s+")
     keep = (table.zHD > 0.01).to_numpy()
     if "covariance" in files:

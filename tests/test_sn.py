@@ -35,7 +35,7 @@ def test_diagonal_covariance_is_declared(real):
     np.testing.assert_array_equal(np.diag(sn.covariance), sn.uncertainty**2)
     assert np.count_nonzero(sn.covariance - np.diag(np.diag(sn.covariance))) == 0
     assert sn.metadata["covariance"]["source"] == "diagonal"
-    assert "plotting only" in sn.metadata["covariance"]["warning"]
+    assert "systematic correlations are missing" in sn.metadata["covariance"]["warning"]
 
 
 @pytest.mark.parametrize(

@@ -39,7 +39,7 @@ from .errors import PbufDataError
 GAUSSIAN, TABLE_1D, GRID_2D = "gaussian", "table_1d", "grid_2d"
 # SN observable types whose absolute magnitude is free (README "Observable types"): m_b_corr = mu + M_B, M_B a
 # nuisance; a `mu` states the M_B it assumes (column M_B) and is compared with the theory as it is
-OFFSET_FREE_TYPES = frozenset({"m_b_corr"})
+OFFSET_FREE_TYPES = frozenset({"m_b_corr", "mu_offset_free"})
 
 
 class Likelihood:

@@ -19,6 +19,7 @@ from .dataset import Dataset
 PHYSICAL_RANGES = {
     "mu": (20.0, 55.0),
     "m_b_corr": (0.0, 40.0),
+    "mu_offset_free": (10.0, 65.0),  # a distance modulus plus an arbitrary offset of a few magnitudes at most
     "DM_over_rd": (0.1, 100.0),
     "DH_over_rd": (0.1, 100.0),
     "DV_over_rd": (0.1, 100.0),

@@ -20,8 +20,8 @@ Table
     ``prob_dist``), a bicubic spline on the 2-D grid (``RectBivariateSpline``, kx=ky=3; Cobaya's ``grid_file``).
     A theory point outside the grid is refused (an error, not -inf). chi2 is -2 ln L.
 
-A 1-D table is carried in the dataset as aux arrays ``chi2_<observable_type>`` (the grid, increasing) and ``chi2``
-(or ``lnL``); a 2-D grid as ``grid.<type1>``, ``grid.<type2>`` (the axes) and ``grid.lnL`` (shape n1 x n2), with the
+A 1-D table is carried in the dataset as aux arrays ``table.<observable_type>`` (the grid, increasing) and
+``table.lnL`` (or, for the SDSS MGS chi2 curve, ``chi2_<observable_type>`` and ``chi2``); a 2-D grid as ``grid.<type1>``, ``grid.<type2>`` (the axes) and ``grid.lnL`` (shape n1 x n2), with the
 point's z and its two observable types in the core arrays.
 
 ``theory`` is either a vector in the dataset's order (one value per point) or a callable ``theory(z, observable_type)``
@@ -237,7 +237,15 @@ def _table_axes(dataset):
                                 f"grid.lnL of shape (n1, n2); found {grid_keys} and grid.lnL {lnl.shape}",
                                 dataset=dataset.name, check="likelihood grid")
         return GRID_2D, (axes, lnl)
-    keys = [k for k in aux if k.startswith("chi2_") and k != "chi2_alpha"]
+    table = [k for k in aux if k.startswith("table.") and k != "table.lnL"]
+    if table and "table.lnL" in aux:
+        keys, lnl = table, np.asarray(aux["table.lnL"], dtype=np.float64)
+        obs_type = keys[0][len("table."):]
+        if set(dataset.observable_type.tolist()) != {obs_type} or len(dataset) != 1 or len(keys) != 1:
+            raise PbufDataError(f"a 1-D likelihood table of {obs_type} needs exactly one {obs_type} point",
+                                dataset=dataset.name, check="likelihood table")
+        return TABLE_1D, ((np.asarray(aux[keys[0]], dtype=np.float64),), lnl)
+    keys = [k for k in aux if k.startswith("chi2_") and k != "chi2_alpha"]  # the SDSS MGS chi2(alpha) table
     if keys and ("chi2" in aux or "lnL" in aux):
         obs_type = keys[0][len("chi2_"):]
         if set(dataset.observable_type.tolist()) != {obs_type} or len(dataset) != 1:

@@ -30,6 +30,7 @@ FORMATS = {
     "cmb_distance_priors": ("cmb", "derive_distance_priors"),
     "cc_hz_table": ("cc", "derive_hz_table"),
     "rsd_fsigma8": ("rsd", "derive_fsigma8"),
+    "likelihood_table": ("likelihood_table", "derive_likelihood_table"),
 }
 
 

@@ -2,7 +2,8 @@
 
 Table layouts (``options.table``): whitespace- or comma-separated; the column names on the first line (Pantheon+,
 DES-SN5YR's CSV) or on a leading ``#`` comment line (the CosmoMC/JLA "lcparam" layout of Pantheon 2018, JLA,
-Union), whose header may name more columns than the rows hold (``header_extra_names``). Columns are taken by name.
+Union), whose header may name more columns than the rows hold (``header_extra_names``), or no header at all, the
+columns then named by their 1-based position (``header: none``). Columns are taken by name (or position).
 One row per light curve (duplicates of one SN are kept: they are correlated through the covariance).
 Covariance (optional): line 1 holds N, then N*N values, row-major, in the table's row order (Brout et al. 2022,
 ApJ 938, 110; CosmoMC ``mag_covmat_file``). With a covariance, a row's uncertainty may be 0 (all of it in the
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..textio import Line
 from . import Result, conversion
 
 DEFAULT_COLUMNS = {
@@ -54,10 +56,11 @@ def _symmetrize(matrix: np.ndarray) -> None:
 def derive_pantheon_plus(options, files) -> Result:
     table = files["table"]
     observable_type = options["observable_type"]
-    cols = dict(options["columns"])
+    cols = {role: None if c is None else str(c) for role, c in options["columns"].items()}  # positions: "1", "2"...
     cols.setdefault("observable", DEFAULT_COLUMNS[observable_type][0])
     cols.setdefault("uncertainty", DEFAULT_COLUMNS[observable_type][1])
     sentinels = set(options["missing_values"])
+    carry = [str(c) for c in options["carry_columns"]]
 
     lines, header, ncols = _table_lines(table, options["table"])
     position = {name: i for i, name in enumerate(header)}
@@ -69,7 +72,7 @@ def derive_pantheon_plus(options, files) -> Result:
         raise table.error(f"selection.calibrators '{options['selection']['calibrators']}' needs a calibrator column "
                           "(options.columns.calibrator)", check="registry")
     wanted = [cols["id"], cols["z"], cols["zhel"], cols["observable"], cols["uncertainty"], *([calibrator] if calibrator else [])]
-    wanted += [*options["carry_columns"], *([check_column] if check_column else [])]
+    wanted += [*carry, *([check_column] if check_column else [])]
     for name in wanted:
         if name not in position:
             raise table.error(f"missing column '{name}' in the header (it names {header})", line=lines[0].number,
@@ -177,7 +180,7 @@ def derive_pantheon_plus(options, files) -> Result:
         )
 
     columns = {"id": np.asarray(ids, dtype=np.str_)[index], "zHD": z[index], "zHEL": values[cols["zhel"]][index]}
-    for name in options["carry_columns"]:
+    for name in carry:
         columns[name] = values[name][index]
     if magnitude:
         columns["M_B"] = np.full(index.size, magnitude["M_B"])
@@ -226,6 +229,9 @@ def _table_lines(table, reading: dict):
         if not first.fields[0]:
             first.fields.pop(0)
         lines = [first, *[ln for ln in lines[1:] if not ln.fields[0].startswith("#")]]
+    elif reading["header"] == "none":  # columns by 1-based position: the header is "1", "2", ...
+        lines = table.lines(comment="#", split=split)
+        lines = [Line(0, [str(i + 1) for i in range(len(lines[0].fields))]), *lines]
     else:
         lines = table.lines(comment="#", split=split)
     if split:

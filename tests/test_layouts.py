@@ -26,11 +26,11 @@ def _entry(fmt_entry: dict, files: dict, options: dict, kind="bao", expected=Non
     return entry
 
 
-def _validated(name, entry, raw):
+def _validated(name, entry, raw, folder=None):
     """The entry through the registry schema (defaults filled, as the workflow reads it), then derived."""
     import yaml
 
-    path = raw.parent / f"{name}.registry.yaml"
+    path = (folder or raw.parent) / f"{name}.registry.yaml"
     path.write_text(yaml.safe_dump({"datasets": {name: entry}}))
     return derive_dataset(name, load_registry(path)[name], raw)
 
@@ -96,7 +96,7 @@ def test_a_one_dimensional_table_with_its_grid_in_the_entry_is_cobayas_prob_dist
                    {"observables": ["DV_over_rd"], "z_eff": 0.15, "values": "chi2",
                     "grid": {"min": 0.8005 * fid, "max": 1.1985 * fid}}, expected=1)
     entry["format"] = "likelihood_table"
-    ds = _validated("bao_mgs", entry, raw)
+    ds = _validated("bao_mgs", entry, raw, tmp_path)
     assert ds.likelihood().form == "table_1d"
     block = {"prob_dist": str(published), "prob_dist_bounds": [0.8005, 1.1985],
              "measurements_file": None, "path": str(raw)}
@@ -201,7 +201,7 @@ def test_a_mixed_bao_fsigma8_vector_with_a_skipped_label(raw_dir, tmp_path):
     entry["options"]["labels"].pop("bao_Hz_rs")
     entry["options"]["skip_labels"] = ["bao_Hz_rs"]
     entry["expected_points"] = 6
-    ds = _validated("bao_boss_fs_no_h", entry, raw_dir)
+    ds = _validated("bao_boss_fs_no_h", entry, raw_dir, tmp_path)
     rows = [ln.split() for ln in (raw_dir / "bao_boss_dr12_fs/sdss_DR12Consensus_final.dat").read_text().splitlines()]
     keep = [i for i, r in enumerate(rows) if r[2] != "bao_Hz_rs"]
     full = np.loadtxt(raw_dir / "bao_boss_dr12_fs/final_consensus_covtot_dM_Hz_fsig.txt")

@@ -148,13 +148,22 @@ def _sound_horizon(raw, options, labels) -> str:
 def derive_bao_mean_cov(options, files) -> Result:
     mean, cov_file = files["mean"], files["covariance"]
     numbers, rows = mean.table(3, numeric=[0, 1])
-    _label_rows(mean, rows, numbers, 2, options)  # every label known, or an error naming the line
+    # every label known or deliberately skipped, or an error naming the line
+    keep = _label_rows(mean, rows, numbers, 2, options, skip=set(options["skip_labels"]))
+    full = cov_file.matrix(len(rows))  # N x N for the N rows of the mean file
+    covariance = full[np.ix_(keep, keep)]
+    labels_in_file = sorted({r[2] for r in rows})
+    rows = [rows[i] for i in keep]
     z = np.array([r[0] for r in rows])
     values = np.array([r[1] for r in rows])
-    covariance = cov_file.matrix(len(rows))  # N x N for the N rows of the mean file
     labels = [r[2] for r in rows]
     sound_horizon = _sound_horizon(mean, options, labels)
     types, factors, covariance, conversions = _convert(labels, options, covariance)
+    skipped = len(full) - len(keep)
+    if skipped:
+        conversions.append(conversion(
+            "label_skip", f"{skipped} rows with labels {sorted(set(options['skip_labels']))} left out; the covariance "
+            "sub-selected to the kept rows and columns (the marginal of a Gaussian)", "the registry entry's skip_labels"))
     return Result(
         z=z,
         observable=factors * values,
@@ -165,7 +174,8 @@ def derive_bao_mean_cov(options, files) -> Result:
         metadata={
             "covariance": {"source": f"release covariance {cov_file.name}"},
             "sound_horizon": sound_horizon,
-            "labels_in_file": sorted(set(labels)),
+            "labels_in_file": labels_in_file,
+            "skipped_labels": sorted(set(options["skip_labels"])) if skipped else [],
         },
         conversions=conversions,
         columns={"label": np.array(labels, dtype=np.str_)},

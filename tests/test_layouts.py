@@ -209,3 +209,29 @@ def test_a_mixed_bao_fsigma8_vector_with_a_skipped_label(raw_dir, tmp_path):
     np.testing.assert_allclose(ds.covariance, full[np.ix_(keep, keep)] * np.outer(scale, scale), rtol=1e-14)
     np.testing.assert_allclose(ds.observable, [float(rows[i][1]) * scale[k] for k, i in enumerate(keep)], rtol=1e-15)
     assert ds.observable_type.tolist() == ["DM_over_rd", "fsigma8"] * 3
+
+
+def test_an_fsigma8_table_with_an_omega_m_column_and_a_block(tmp_path):
+    """No LaTeX file: Omega_m,ref and the survey are columns; CRLF, no final newline, rows 2-4 correlated."""
+    raw = tmp_path / "raw"
+    (raw / "rsd_toy").mkdir(parents=True)
+    z = [0.15, 0.44, 0.60, 0.73, 1.40]
+    fs8, sigma = [0.49, 0.413, 0.39, 0.437, 0.482], [0.145, 0.08, 0.063, 0.072, 0.116]
+    om = [0.31, 0.27, 0.27, 0.27, 0.27]
+    survey = ["MGS", "WiggleZ", "WiggleZ", "WiggleZ", "FastSound"]
+    rows = [f"{a}\t{b} {c}  {d} {e}" for a, b, c, d, e in zip(z, fs8, sigma, om, survey)]
+    (raw / "rsd_toy" / "fs8.txt").write_bytes("\r\n".join(rows).encode())
+    block = np.array([[6.4, 2.57, 0.0], [2.57, 3.969, 2.54], [0.0, 2.54, 5.184]]) * 1e-3
+    (raw / "rsd_toy" / "wigglez.txt").write_bytes("\r\n".join(" ".join(map(repr, r.tolist())) for r in block).encode())
+    entry = _entry(REGISTRY["rsd_fsigma8"], {"table": {"path": "rsd_toy/fs8.txt"}, "wigglez": {"path": "rsd_toy/wigglez.txt"}},
+                   {"omega_m_ref_column": 4, "reference_column": 5,
+                    "blocks": [{"file": "wigglez", "first_row": 2, "last_row": 4}]}, kind="rsd", expected=5)
+    ds = _validated("rsd_toy", entry, raw)
+    np.testing.assert_array_equal(ds.columns["omega_m_ref"], om)
+    assert ds.columns["reference"].tolist() == survey
+    expected = np.diag(np.array(sigma) ** 2)
+    expected[1:4, 1:4] = block
+    np.testing.assert_array_equal(ds.covariance, expected)
+    theory = np.array(fs8) * 1.01
+    r = ds.observable - theory
+    assert ds.chi2(theory) == pytest.approx(r @ np.linalg.solve(expected, r), rel=1e-12)

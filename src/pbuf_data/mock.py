@@ -2,12 +2,15 @@
 
 The embedded default of the workflow derives these files exactly as it derives
 the real ones (same registry formats, same parsers). Each generator rebuilds a
-dataset's whole mock in memory from (format, options, fiducial, seed) and
-returns the text of every file by registry role, so the files of one dataset
+dataset's mock in memory from (format, options, fiducial, seed) and
+returns the text of its files by registry role, so the files of one dataset
 are consistent with each other whichever one is written: the noise of a mean
 file is drawn, through a Cholesky factor, from the covariance *as written*
 (rounded, symmetrized) in its companion file. Random numbers come from
-``numpy.random.default_rng(seed)`` only, so a seed fixes every byte.
+``numpy.random.default_rng(seed)`` only, so a seed fixes every byte. A
+generator may skip the work that only other roles need (the Pantheon+
+covariance file skips the table), never a random draw that comes before the
+asked-for file's.
 
 Layouts, row orders, redshifts and error budgets follow the real files
 described in the raw folder's SOURCES.md: Pantheon+ (Scolnic et al. 2022;
@@ -23,7 +26,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import chi2 as chi2_distribution
 
 from .cosmology import C_KM_S, Fiducial
 from .derive.bao import EH98_TO_CAMB, RD_IN_NUMERATOR
@@ -44,7 +46,7 @@ def write_mock_file(entry: dict, role: str, path, fiducial: dict, seed: int) -> 
     The file is written atomically: a temporary file in the same folder, then
     ``os.replace``.
     """
-    texts = mock_files(entry, fiducial, seed)
+    texts = mock_files(entry, fiducial, seed, roles={role})
     if role not in entry["files"] or role not in texts:
         raise PbufDataError(
             f"the mock generator of format '{entry['format']}' writes roles {sorted(texts)}; "
@@ -54,12 +56,12 @@ def write_mock_file(entry: dict, role: str, path, fiducial: dict, seed: int) -> 
     write_bytes(path, texts[role].encode("utf-8"))
 
 
-def mock_files(entry: dict, fiducial: dict, seed: int) -> dict[str, str]:
-    """Text of every file of the mock dataset, by registry role."""
+def mock_files(entry: dict, fiducial: dict, seed: int, roles: set[str] | None = None) -> dict[str, str]:
+    """Text of the files of the mock dataset by registry role: every file, or at least ``roles``."""
     generator = GENERATORS.get(entry["format"])
     if generator is None:
         raise PbufDataError(f"no mock generator for format '{entry['format']}'", check="mock format")
-    return generator(entry, Fiducial.from_config(fiducial), np.random.default_rng(seed))
+    return generator(entry, Fiducial.from_config(fiducial), np.random.default_rng(seed), roles)
 
 
 def _as_written(values: np.ndarray, fmt: str) -> tuple[list[str], np.ndarray]:
@@ -280,7 +282,6 @@ def _sn_host_and_fit(rows: dict, rng) -> dict[str, np.ndarray]:
         "PKMJDERR": 0.005 + rng.exponential(0.3, n),
         "NDOF": ndof,
         "FITCHI2": fit_chi2,
-        "FITPROB": chi2_distribution.sf(fit_chi2, ndof),
         "m_b_corr_err_VPEC": _vpec_magnitudes(z),
         "biasCor_m_b": rng.normal(0.0, 0.03, n) - 0.1 * z,
         "biasCorErr_m_b": rng.uniform(0.002, 0.03, n),
@@ -326,13 +327,17 @@ def _sn_table(rows: dict, columns: dict) -> str:
     return _lines([" ".join(SN_COLUMNS), *(" ".join(cells) for cells in zip(*text))])
 
 
-def _pantheon_plus(entry: dict, fid: Fiducial, rng) -> dict[str, str]:
+def _pantheon_plus(entry: dict, fid: Fiducial, rng, roles=None) -> dict[str, str]:
     rows = _sn_light_curves(rng)
     values = _sn_host_and_fit(rows, rng)
     measurement = np.sqrt(
         values["mBERR"] ** 2 + (SALT2_ALPHA * values["x1ERR"]) ** 2 + (SALT2_BETA * values["cERR"]) ** 2
     )
     cov_text, written = _sn_covariance_file(_sn_covariance(rows, measurement, rng), rng)
+    if roles is not None and "table" not in roles:
+        return {"covariance": cov_text}
+    from scipy.special import chdtrc  # the chi2 survival function, for FITPROB only
+
     _, mu = _as_written(fid.mu(rows["z"]) + _correlated_noise(written, rng), ".6g")
     error = np.sqrt(np.diag(written))
     m_b_corr = mu + fid.M_B
@@ -352,6 +357,7 @@ def _pantheon_plus(entry: dict, fid: Fiducial, rng) -> dict[str, str]:
         IS_CALIBRATOR=calibrator,
         USED_IN_SH0ES_HF=hubble_flow,
         m_b_corr_err_RAW=measurement,
+        FITPROB=chdtrc(values["NDOF"], values["FITCHI2"]),
     )
     values.update(_salt2_columns(values, m_b_corr))
     return {"table": _sn_table(rows, values), "covariance": cov_text}
@@ -453,7 +459,7 @@ def _file_value(fid: Fiducial, spec: dict, z: float, rs_fid: float | None) -> fl
     raise PbufDataError(f"the mock generator cannot write values with conversion '{conversion}'", check="mock")
 
 
-def _bao_mean_cov(entry: dict, fid: Fiducial, rng) -> dict[str, str]:
+def _bao_mean_cov(entry: dict, fid: Fiducial, rng, roles=None) -> dict[str, str]:
     options = entry["options"]
     design = BAO_DESIGNS.get(frozenset(options["labels"]))
     if design is None:
@@ -487,7 +493,7 @@ MGS_Z, MGS_RELATIVE_ERROR = 0.15, 25.0 / 664.0  # Ross et al. 2015: D_V(0.15) = 
 MGS_SKEWNESS = 0.02  # chi2 = x^2 (1 + 0.02 x), x = (alpha - alpha_obs) / sigma_alpha: mildly non-Gaussian
 
 
-def _bao_table(entry: dict, fid: Fiducial, rng) -> dict[str, str]:
+def _bao_table(entry: dict, fid: Fiducial, rng, roles=None) -> dict[str, str]:
     if "chi2_table" in entry["files"]:
         return _mgs_like(entry, fid, rng)
     if set(entry["options"]["labels"]) == {"rs_over_DV"}:
@@ -548,7 +554,7 @@ CMB_CORRELATION = ((1.0, 0.46, -0.66), (0.46, 1.0, -0.33), (-0.66, -0.33, 1.0))
 CMB_MEAN_FORMATS = {"R": ".6f", "l_A": ".4f", "omega_b_h2": ".8f"}
 
 
-def _cmb_distance_priors(entry: dict, fid: Fiducial, rng) -> dict[str, str]:
+def _cmb_distance_priors(entry: dict, fid: Fiducial, rng, roles=None) -> dict[str, str]:
     covariance = np.array(CMB_CORRELATION) * np.outer(CMB_SIGMA, CMB_SIGMA)
     inverse_strings, inverse = _as_written(np.linalg.inv(covariance), ".4f")
     truth = fid.distance_priors()
@@ -614,7 +620,7 @@ def _positive_draw(truth: np.ndarray, covariance: np.ndarray, rng) -> np.ndarray
             return values
 
 
-def _cc_hz_table(entry: dict, fid: Fiducial, rng) -> dict[str, str]:
+def _cc_hz_table(entry: dict, fid: Fiducial, rng, roles=None) -> dict[str, str]:
     """H(z) at the real redshifts with the real relative errors; noise from the full covariance at the
     fiducial H (the derivation rebuilds it from the noisy H, as done for the real data)."""
     z = np.array([float(p[0]) for p in CC_POINTS])
@@ -706,7 +712,7 @@ def _rsd_block(style: _BlockStyle, sigma: np.ndarray) -> tuple[str, np.ndarray]:
     return _lines(_matrix_text(strings, sigma.size, style.separator), style.newline, final=False), written
 
 
-def _rsd_fsigma8(entry: dict, fid: Fiducial, rng) -> dict[str, str]:
+def _rsd_fsigma8(entry: dict, fid: Fiducial, rng, roles=None) -> dict[str, str]:
     z_strings = [p[0] for p in RSD_POINTS]
     sigma = np.array([float(p[1]) for p in RSD_POINTS])
     covariance = np.diag(sigma**2)
@@ -729,6 +735,8 @@ def _rsd_fsigma8(entry: dict, fid: Fiducial, rng) -> dict[str, str]:
     return texts
 
 
+# format -> generator(entry, fiducial, rng, roles): the text of the mock's files by role; ``roles`` (None: all)
+# are the files asked for, which a generator may return alone
 GENERATORS = {
     "pantheon_plus": _pantheon_plus,
     "bao_mean_cov": _bao_mean_cov,

@@ -53,6 +53,22 @@ def _symmetrize(matrix: np.ndarray) -> None:
         matrix[i:, i : i + _BLOCK] = mean.T
 
 
+def _take_square(matrix: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``matrix[np.ix_(index, index)]`` for an ascending ``index``, written into the front of ``matrix``'s own
+    buffer (the result is a view of it): no second N x N array.
+
+    Row j of the result goes to flat positions [j m, (j + 1) m); the rows still to be read start at
+    index[j + 1] N >= (j + 1) m, so no write reaches them.
+    """
+    n, m = matrix.shape[0], index.size
+    if m == n:
+        return matrix
+    flat = matrix.reshape(-1)
+    for j, i in enumerate(index.tolist()):
+        flat[j * m : (j + 1) * m] = matrix[i, index]
+    return flat[: m * m].reshape(m, m)
+
+
 def derive_pantheon_plus(options, files) -> Result:
     table = files["table"]
     observable_type = options["observable_type"]
@@ -145,7 +161,7 @@ def derive_pantheon_plus(options, files) -> Result:
     if "covariance" in files:
         full = files["covariance"].counted_matrix(n_rows)
         asymmetry = _max_asymmetry(full)
-        covariance = full[np.ix_(index, index)]  # (C + C^T)[idx, idx] = C[idx, idx] + C[idx, idx]^T exactly
+        covariance = _take_square(full, index)  # (C + C^T)[idx, idx] = C[idx, idx] + C[idx, idx]^T exactly
         del full
         _symmetrize(covariance)
         covariance_info = {

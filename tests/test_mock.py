@@ -80,7 +80,8 @@ MOCK_SHA256 = {
     ("mock_bao_boss_dr12", "covariance"): "16fab4381f8174e198cacb6a6d037e6742425faa9147243aab8fe941201c8f7e",
     ("mock_bao_desi_dr1", "mean"): "39eaaa67a6e6393889e297c0fffd43bb6a47a5ed320470b637ae8d4a78d07bdc",
     ("mock_bao_desi_dr1", "covariance"): "13a4f2a6b565cc3890a00576b08d09f2a0264ac5230e2e93a922c104916c5d5c",
-    ("mock_bao_6dfgs", "table"): "df3e14512109687d76719fa2823a875f41735c42be8b3d92728eb138c622fb85",
+    # written in the EH98 sound-horizon convention its registry label converts from (the release's convention)
+    ("mock_bao_6dfgs", "table"): "8199a8c607f832ee39d63fb203f5d5cfad7689492fce5647962189eab51eb8fe",
     ("mock_bao_sdss_mgs", "table"): "f7b7abfa5bd2e0367b341709bbac36122566ce7849afc736b4490c791fe91593",
     ("mock_bao_sdss_mgs", "chi2_table"): "7390f4fdcf79d306f6685b3574c65878fbfe50d504401a101586fab0a84e429d",
     ("mock_cmb_planck2018", "mean"): "bed64fbe0ec0c39a59c2587cc4d43c3a13e4803c99b3b85f6fdb6a1e3f3e0c8b",

@@ -484,6 +484,28 @@ def test_sn_m_b_corr_is_one_option_away(registry, raw_dir):
     assert sn.metadata["absolute_magnitude"]["M_B"] is None and sn.metadata["units"] == {"m_b_corr": "mag"}
 
 
+@pytest.mark.parametrize(
+    "dataset, option, value, key",
+    [
+        ("cmb_planck2018", "z_star", 1089.92, "datasets.cmb_planck2018.options"),  # no field invites a fixed z*
+        ("sn_pantheon_plus", "absolute_magnitude", None, "datasets.sn_pantheon_plus.options"),  # mu needs its M_B
+        ("bao_6dfgs", "sound_horizon", "camb", "datasets.bao_6dfgs.options.sound_horizon"),
+    ],
+)
+def test_registry_refuses_labels_without_their_convention(tmp_path, dataset, option, value, key):
+    document = yaml.safe_load((PROJECT / "config" / "registry.yaml").read_text())
+    options = document["datasets"][dataset]["options"]
+    if value is None:
+        del options[option]
+    else:
+        options[option] = value
+    path = tmp_path / "registry.yaml"
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(PbufDataError) as failure:
+        load_registry(path)
+    assert f"at '{key}'" in str(failure.value) and option in str(failure.value)
+
+
 def test_sn_mu_with_a_wrong_absolute_magnitude_is_refused(registry, raw_dir):
     entry = {**registry["sn_pantheon_plus"]}
     entry["options"] = {**entry["options"], "absolute_magnitude": {"M_B": -19.3, "reference": "wrong"}}

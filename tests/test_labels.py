@@ -195,6 +195,8 @@ def readme_chi2(dataset, cosmo):
     else:
         rows = [{k: v[i] for k, v in dataset.columns.items()} for i in range(len(dataset))]
         theory = np.array([THEORY[t](cosmo, z, row) for t, z, row in zip(dataset.observable_type, dataset.z, rows)])
+    if dataset.metadata["format"] == "likelihood_table":  # the published likelihood itself, interpolated
+        return dataset.chi2(theory)
     return gaussian_chi2(dataset.observable - theory, dataset.covariance, free_offset=bool(types & FREE_OFFSET))
 
 
@@ -264,6 +266,20 @@ def collab_bao_table(folder, files, cosmo, options):
     return float(((value[0] - theory) / sigma[0]) ** 2)
 
 
+def collab_likelihood_table(folder, files, cosmo, options):
+    """cobaya bao.generic grid_file: ln of the tabulated likelihood, a cubic spline (1-D) or bicubic spline (2-D)."""
+    from scipy.interpolate import RectBivariateSpline, UnivariateSpline
+
+    grid = np.loadtxt(folder / files["table"])
+    z = options["z_eff"]
+    theory = [THEORY[t](cosmo, z, {}) for t in options["observables"]]
+    if grid.shape[1] == 2:
+        return float(-2 * UnivariateSpline(grid[:, 0], np.log(grid[:, 1]), s=0, ext=2)(theory[0]))
+    x, y = np.unique(grid[:, 0]), np.unique(grid[:, 1])
+    spline = RectBivariateSpline(x, y, np.log(grid[:, 2]).reshape(x.size, y.size), kx=3, ky=3)
+    return float(-2 * spline(theory[0], theory[1])[0, 0])
+
+
 def collab_cmb(folder, files, cosmo, options):
     """Chen, Huang & Wang 2019 appendix: chi2 = d^T invcov d with their mean and inverse covariance."""
     mean = _rows(folder / files["mean"], (1,))[:, 0]
@@ -323,6 +339,7 @@ COLLABORATION = {
     "cmb_distance_priors": collab_cmb,
     "cc_hz_table": collab_cc,
     "rsd_fsigma8": collab_rsd,
+    "likelihood_table": collab_likelihood_table,
 }
 
 

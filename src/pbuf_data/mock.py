@@ -737,7 +737,38 @@ def _rsd_fsigma8(entry: dict, fid: Fiducial, rng, roles=None) -> dict[str, str]:
 
 # format -> generator(entry, fiducial, rng, roles): the text of the mock's files by role; ``roles`` (None: all)
 # are the files asked for, which a generator may return alone
+# likelihood-table mocks: a Gaussian likelihood around the fiducial (plus the draw's scatter), on grids like the
+# eBOSS DR16 releases' (ELG: D_V/r_d against a likelihood; Lya: a (D_M/r_d, D_H/r_d) grid of likelihood ratios)
+LIKELIHOOD_TABLE_DESIGNS = {
+    1: {"sigma": (0.9,), "span": 6.0, "points": (241,)},
+    2: {"sigma": (0.85, 0.28), "rho": -0.45, "span": 6.0, "points": (81, 61)},
+}
+
+
+def _likelihood_table(entry: dict, fid: Fiducial, rng, roles=None) -> dict[str, str]:
+    """A 1-D ``x likelihood`` table or a 2-D ``x y likelihood`` grid (x slowest), 8 significant digits of L."""
+    options = entry["options"]
+    types, z = options["observables"], options["z_eff"]
+    design = LIKELIHOOD_TABLE_DESIGNS[len(types)]
+    truth = np.array([float(np.asarray(fid.bao(t, z)).reshape(-1)[0]) for t in types])
+    sigma = np.array(design["sigma"])
+    cov = np.diag(sigma**2)
+    if len(types) == 2:
+        cov[0, 1] = cov[1, 0] = design["rho"] * sigma[0] * sigma[1]
+    centre = truth + _correlated_noise(cov, rng)
+    axes = [np.linspace(c - design["span"] * s, c + design["span"] * s, n) for c, s, n in zip(truth, sigma, design["points"])]
+    grids = np.meshgrid(*axes, indexing="ij")
+    d = np.stack([g - c for g, c in zip(grids, centre)], axis=-1)
+    chi2 = np.einsum("...i,ij,...j->...", d, np.linalg.inv(cov), d)
+    likelihood = np.exp(-0.5 * chi2).ravel()
+    columns = [g.ravel() for g in grids]
+    header = "# " + " ".join(types) + " likelihood (mock: Gaussian around the fiducial plus a draw)"
+    rows = [" ".join(f"{c[i]:.6f}" for c in columns) + f" {likelihood[i]:.8e}" for i in range(likelihood.size)]
+    return {"table": _lines([_banner(f"{len(types)}-D likelihood table", fid), header, *rows])}
+
+
 GENERATORS = {
+    "likelihood_table": _likelihood_table,
     "pantheon_plus": _pantheon_plus,
     "bao_mean_cov": _bao_mean_cov,
     "bao_table": _bao_table,

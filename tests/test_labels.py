@@ -333,7 +333,7 @@ def test_gold2018_reference_h_da_is_flat_lcdm_at_omega_m_ref(real):
 
 
 COLLABORATION = {
-    "pantheon_plus": collab_sn,
+    "sn_table": collab_sn,
     "bao_mean_cov": collab_bao_mean_cov,
     "bao_table": collab_bao_table,
     "cmb_distance_priors": collab_cmb,
@@ -361,7 +361,7 @@ def test_readme_table_lists_every_type_the_project_knows():
     schema = load_schema("registry.schema.yaml")
     label_types = set(schema["$defs"]["label"]["properties"]["observable_type"]["enum"])
     cmb_types = set(schema["$defs"]["options_cmb"]["properties"]["parameters"]["items"]["enum"])
-    sn_types = set(schema["$defs"]["options_pantheon_plus"]["properties"]["observable_type"]["enum"])
+    sn_types = set(schema["$defs"]["options_sn_table"]["properties"]["observable_type"]["enum"])
     published = label_types | cmb_types | sn_types | {"H", "fsigma8"}
     assert readme_types() == set(THEORY) == published == set(PHYSICAL_RANGES)
 
@@ -387,7 +387,7 @@ def mocks(mock_raw):
 
 # where the two routes read different published numbers: SN MU_SH0ES vs m_b_corr - M_B (6-digit rounding),
 # Gold-2018 reference H d_A from omega_m_ref vs the authors' 6-digit HdAz list
-TOLERANCE = {"pantheon_plus": 2e-4, "rsd_fsigma8": 1e-4}
+TOLERANCE = {"sn_table": 2e-4, "rsd_fsigma8": 1e-4}
 REAL_NAMES = [n for n in load_registry(PROJECT / "config" / "registry.yaml")]
 
 

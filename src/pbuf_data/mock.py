@@ -769,7 +769,7 @@ def _likelihood_table(entry: dict, fid: Fiducial, rng, roles=None) -> dict[str, 
 
 GENERATORS = {
     "likelihood_table": _likelihood_table,
-    "pantheon_plus": _pantheon_plus,
+    "sn_table": _pantheon_plus,
     "bao_mean_cov": _bao_mean_cov,
     "bao_table": _bao_table,
     "cmb_distance_priors": _cmb_distance_priors,

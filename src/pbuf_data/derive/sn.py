@@ -69,7 +69,7 @@ def _take_square(matrix: np.ndarray, index: np.ndarray) -> np.ndarray:
     return flat[: m * m].reshape(m, m)
 
 
-def derive_pantheon_plus(options, files) -> Result:
+def derive_sn_table(options, files) -> Result:
     table = files["table"]
     observable_type = options["observable_type"]
     cols = {role: None if c is None else str(c) for role, c in options["columns"].items()}  # positions: "1", "2"...

@@ -49,7 +49,7 @@ def main() -> None:
 
     _wrap(textio.RawFile, "_fast_column", "pandas read_csv of the covariance (textio._fast_column)")
     _wrap(textio.RawFile, "counted_matrix", "counted_matrix (textio)")
-    _wrap(sn, "derive_pantheon_plus", "derive_pantheon_plus (derive/sn.py)")
+    _wrap(sn, "derive_sn_table", "derive_sn_table (derive/sn.py)")
     _wrap(derive, "check_pins", "check_pins: sha256 of the raw files (derive/__init__.py)")
     _wrap(dataset_module.Dataset, "save", "Dataset.save (dataset.py)")
     entry = json.load(open(sys.argv[1]))
@@ -64,8 +64,8 @@ def main() -> None:
         peak = max([rss for t, rss in SAMPLES if t0 <= t <= t1] + [before, after])
         print(f"  {label:58s} {t1 - t0:7.2f} s  start {before / 1e6:7.0f}  peak {peak / 1e6:7.0f}  end {after / 1e6:7.0f}")
     spans = {label.split(" ")[0]: (t0, t1) for label, t0, t1, _, _ in STAGES}
-    if "counted_matrix" in spans and "derive_pantheon_plus" in spans:
-        t0, t1 = spans["counted_matrix"][1], spans["derive_pantheon_plus"][1]
+    if "counted_matrix" in spans and "derive_sn_table" in spans:
+        t0, t1 = spans["counted_matrix"][1], spans["derive_sn_table"][1]
         peak = max(rss for t, rss in SAMPLES if t0 <= t <= t1)
         print(f"  {'  of which after the parse (asymmetry, (C+C^T)/2, np.ix_)':58s} {t1 - t0:7.2f} s  {'':14s}peak {peak / 1e6:7.0f}")
     total = max(rss for t, rss in SAMPLES if start <= t <= end)

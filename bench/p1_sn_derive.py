@@ -5,7 +5,8 @@ Project side (A), a fresh process: ``pbuf_data.derive.derive_dataset`` on the mo
 ``mock_sn_pantheon_plus`` (1701 rows, 1701^2 covariance file from ``pbuf_data.mock.write_mock_file``),
 then ``Dataset.save`` -- interpreter start-up and imports included.
 Baseline (B), a fresh process: parse the same two files with pandas' C parser, Cholesky-factorize the
-covariance and ``np.save`` it. Target: A / B <= 1.5.
+covariance and ``np.save`` it. Target: A / B <= 1.5. Also: validating the derived dataset (the
+validate_dataset job's work, a fresh process) takes no longer than deriving it.
 
     python bench/p1_sn_derive.py [--quick] [--strict] [--runs N] [--profile]
 """
@@ -13,12 +14,13 @@ covariance and ``np.save`` it. Target: A / B <= 1.5.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PY, PROJECT, Report, Workdir, cli, paired, run  # noqa: E402
+from _common import PY, PROJECT, Report, Run, Workdir, cli, paired, run  # noqa: E402
 
 TARGET = 1.5
 
@@ -50,6 +52,29 @@ factor = np.linalg.cholesky(covariance)
 np.save(sys.argv[3], covariance)
 np.save(sys.argv[4], table[["zHD", "MU_SH0ES", "MU_SH0ES_ERR_DIAG"]].to_numpy())
 """
+
+
+# what the validate_dataset job does: read the staged dataset (sha256 verified) and run every check
+VALIDATE = r"""
+import sys
+from pbuf_data.dataset import read_dataset
+from pbuf_data.validation import validate_dataset
+print(validate_dataset(read_dataset(sys.argv[1], sys.argv[2], verify=True))["verdict"])
+"""
+VALIDATE_TARGET = 1.0
+
+
+# Snakemake runs a job with OMP/OPENBLAS/MKL..._NUM_THREADS set to its threads (1 here), and so does this
+JOB_THREADS = {name: "1" for name in ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                      "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
+
+
+def validate_vs_derive(report: Report, label: str, work: Path, derive: Run) -> None:
+    """Validation of the dataset the derive run ``derive`` wrote (work/a.npz) in a fresh process, against it."""
+    check = run([PY, "-c", VALIDATE, work / "a.npz", work / "a.json"], env=dict(os.environ, **JOB_THREADS))
+    report.verdict(f"{label}_validate", check.wall, derive.wall, check.wall / derive.wall, VALIDATE_TARGET,
+                   floor_name="derive", note=f"CPU {check.cpu:.2f} s vs {derive.cpu:.2f} s; both whole processes, "
+                   "validation with one BLAS thread as in its job")
 
 
 def commands(raw: Path, entry: dict, name: str, work: Path, max_bytes: int):
@@ -94,6 +119,7 @@ def main() -> None:
         report.info((work / "stages.log").read_text().strip() + f" -- whole process {stages.wall:.3f} s")
         result = paired(lambda: run(a), lambda: run(b), args.runs)
         report.verdict("sn_derive", result.a_wall, result.b_wall, result.ratio, TARGET, note=result.spread())
+        validate_vs_derive(report, "sn", work, stages)
         report.info(f"peak RSS: derive {result.a_rss_mb:.0f} MB, bare script {result.b_rss_mb:.0f} MB")
         if args.profile:
             profile_derive(raw, entry, name, work, max_raw_bytes("sn"))

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from pbuf_data.derive import derive_dataset
+from pbuf_data.errors import PbufDataError
 
 RS_FID = 147.78
 
@@ -52,17 +53,41 @@ def test_desi_dr1_by_labels(real, raw_dir):
     assert list(desi.observable_type).count("DV_over_rd") == 2
 
 
-def test_6dfgs_as_published_and_camb_convention(real, registry, raw_dir):
+def _six_with_label(entry, **label):
+    return {**entry, "options": {**entry["options"], "labels": {"rs_over_DV": {"conversion": "none", **label}}}}
+
+
+def test_6dfgs_camb_by_default_eh98_as_its_own_type(real, registry, raw_dir):
     six = real("bao_6dfgs")
-    assert six.observable.tolist() == [0.336] and six.uncertainty.tolist() == [0.015]
     assert six.observable_type.tolist() == ["rd_over_DV"] and six.z.tolist() == [0.106]
-    assert "Eisenstein & Hu" in six.metadata["sound_horizon"]
-    entry = registry["bao_6dfgs"]
-    camb = {**entry, "options": {**entry["options"], "labels": {"rs_over_DV": {"observable_type": "rd_over_DV", "conversion": "eh98_to_camb_rd"}}}}
-    converted = derive_dataset("bao_6dfgs", camb, raw_dir)
-    assert converted.observable[0] == pytest.approx(0.32705, abs=5e-6)
-    assert converted.uncertainty[0] == pytest.approx(0.01460, abs=5e-6)
-    assert "CAMB" in converted.metadata["sound_horizon"]
+    assert six.observable[0] == pytest.approx(0.32705, abs=5e-6)  # SOURCES.md: 0.336/1.027369826
+    assert six.uncertainty[0] == pytest.approx(0.01460, abs=5e-6)
+    assert "CAMB" in six.metadata["sound_horizon"] and "converted" in six.metadata["sound_horizon"]
+    (record,) = six.provenance["conversions"]
+    assert record["name"] == "eh98_to_camb_rd" and "Beutler" in record["citation"]
+    assert record["parameters"]["factor"] == 1 / 1.027369826
+    published = derive_dataset("bao_6dfgs", _six_with_label(registry["bao_6dfgs"], observable_type="rs_EH98_over_DV"), raw_dir)
+    assert published.observable.tolist() == [0.336] and published.uncertainty.tolist() == [0.015]
+    assert published.observable_type.tolist() == ["rs_EH98_over_DV"]
+    assert "Eisenstein & Hu" in published.metadata["sound_horizon"] and not published.provenance["conversions"]
+
+
+@pytest.mark.parametrize(
+    "label, sound_horizon, message",
+    [
+        ({"observable_type": "rd_over_DV"}, "eh98", "convert it (eh98_to_camb_rd) or type it ['rs_EH98_over_DV']"),
+        ({"observable_type": "rs_EH98_over_DV", "conversion": "eh98_to_camb_rd"}, "eh98", "a CAMB r_d observable type"),
+        ({"observable_type": "rs_EH98_over_DV"}, "camb_rd", "use a CAMB r_d observable type"),
+        ({"observable_type": "rd_over_DV", "conversion": "eh98_to_camb_rd"}, "camb_rd", "needs options.sound_horizon 'eh98'"),
+    ],
+)
+def test_a_label_in_another_convention_is_converted_or_typed_by_it(registry, raw_dir, label, sound_horizon, message):
+    entry = _six_with_label(registry["bao_6dfgs"], **label)
+    entry["options"]["sound_horizon"] = sound_horizon
+    with pytest.raises(PbufDataError) as failure:
+        derive_dataset("bao_6dfgs", entry, raw_dir)
+    assert message in str(failure.value) and "bao_6dfgs" in str(failure.value)
+    assert "6dfgs_bao_beutler2011_TRANSCRIBED.txt" in str(failure.value)
 
 
 def test_mgs_gaussian_summary_and_chi2_table(real, registry, raw_dir):

@@ -35,7 +35,7 @@ def test_diagonal_covariance_is_declared(real):
     np.testing.assert_array_equal(np.diag(sn.covariance), sn.uncertainty**2)
     assert np.count_nonzero(sn.covariance - np.diag(np.diag(sn.covariance))) == 0
     assert sn.metadata["covariance"]["source"] == "diagonal"
-    assert "plotting only" in sn.metadata["covariance"]["warning"]
+    assert "systematic correlations are missing" in sn.metadata["covariance"]["warning"]
 
 
 @pytest.mark.parametrize(
@@ -67,3 +67,16 @@ def test_corrected_magnitudes_with_sh0es_offset(registry, raw_dir):
 def test_sentinels_are_not_numbers(real):
     ceph = real("sn_pantheon_plus").columns["CEPH_DIST"]
     assert np.isnan(ceph).any() and not (ceph == -9).any()
+
+
+@pytest.mark.parametrize("n, keep", [(1, 0.0), (2, 0.5), (9, 0.5), (300, 0.93), (300, 0.1), (64, 1.0)])
+def test_in_place_subselection_equals_fancy_indexing(n, keep):
+    from pbuf_data.derive.sn import _take_square
+
+    rng = np.random.default_rng(n)
+    matrix = rng.standard_normal((n, n))
+    index = np.flatnonzero(rng.uniform(size=n) < keep) if keep < 1 else np.arange(n)
+    expected = matrix[np.ix_(index, index)].copy()
+    taken = _take_square(matrix, index)
+    assert taken.shape == expected.shape and np.array_equal(taken, expected)
+    assert np.shares_memory(taken, matrix) or taken.size == 0  # no second N x N array

@@ -1,23 +1,34 @@
-"""PBUF data preparation: raw cosmology survey files -> standardized, validated datasets."""
+"""PBUF data preparation: raw cosmology survey files -> standardized, validated datasets.
+
+The public names are resolved on first use (PEP 562), so that a workflow job importing one
+submodule (``pbuf_data.steps``, ``pbuf_data.mock``) pays only for what that submodule imports.
+"""
 
 __version__ = "0.1.0"
 
-from .dataset import Dataset, load_dataset, read_dataset  # noqa: E402
-from .errors import PbufDataError  # noqa: E402
+# public name -> (submodule, attribute)
+_LAZY = {
+    "Dataset": ("dataset", "Dataset"),
+    "load_dataset": ("dataset", "load_dataset"),
+    "read_dataset": ("dataset", "read_dataset"),
+    "PbufDataError": ("errors", "PbufDataError"),
+    "prepare_dataset": ("api", "prepare_dataset"),
+    "prepare_datasets": ("api", "prepare_datasets"),
+}
+
+__all__ = [*_LAZY, "__version__"]
 
 
-def prepare_dataset(*args, **kwargs):
-    """See :func:`pbuf_data.api.prepare_dataset` (imported lazily: Snakemake is heavy)."""
-    from .api import prepare_dataset as prepare
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'pbuf_data' has no attribute {name!r}")
+    from importlib import import_module
 
-    return prepare(*args, **kwargs)
-
-
-def prepare_datasets(*args, **kwargs):
-    """See :func:`pbuf_data.api.prepare_datasets`."""
-    from .api import prepare_datasets as prepare
-
-    return prepare(*args, **kwargs)
+    module, attribute = _LAZY[name]
+    value = getattr(import_module(f".{module}", __name__), attribute)
+    globals()[name] = value
+    return value
 
 
-__all__ = ["Dataset", "PbufDataError", "load_dataset", "prepare_dataset", "prepare_datasets", "read_dataset", "__version__"]
+def __dir__():
+    return sorted([*globals(), *_LAZY])

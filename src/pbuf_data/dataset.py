@@ -75,6 +75,25 @@ class Dataset:
     def inverse_covariance(self) -> np.ndarray:
         return np.linalg.inv(self.covariance)
 
+    # -- likelihood (see :mod:`pbuf_data.likelihood`) ---------------------------
+    def likelihood(self, *, form: str = "auto", marginalize_offset: bool | None = None):
+        """The dataset's likelihood object, built once per option set (its Cholesky factor is cached)."""
+        from .likelihood import Likelihood
+
+        key = (form, marginalize_offset)
+        cache = self.__dict__.setdefault("_likelihoods", {})
+        if key not in cache:
+            cache[key] = Likelihood(self, form=form, marginalize_offset=marginalize_offset)
+        return cache[key]
+
+    def chi2(self, theory, **options) -> float:
+        """chi2 of ``theory`` (a vector in the dataset's order, or a callable ``theory(z, observable_type)``)."""
+        return self.likelihood(**options).chi2(theory)
+
+    def loglike(self, theory, **options) -> float:
+        """ln L of ``theory`` up to a theory-independent constant: -chi2/2."""
+        return self.likelihood(**options).loglike(theory)
+
     # -- file layout ------------------------------------------------------
     def arrays(self) -> dict[str, np.ndarray]:
         out = {key: getattr(self, key) for key in CORE_ARRAYS}

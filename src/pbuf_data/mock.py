@@ -2,12 +2,15 @@
 
 The embedded default of the workflow derives these files exactly as it derives
 the real ones (same registry formats, same parsers). Each generator rebuilds a
-dataset's whole mock in memory from (format, options, fiducial, seed) and
-returns the text of every file by registry role, so the files of one dataset
+dataset's mock in memory from (format, options, fiducial, seed) and
+returns the text of its files by registry role, so the files of one dataset
 are consistent with each other whichever one is written: the noise of a mean
 file is drawn, through a Cholesky factor, from the covariance *as written*
 (rounded, symmetrized) in its companion file. Random numbers come from
-``numpy.random.default_rng(seed)`` only, so a seed fixes every byte.
+``numpy.random.default_rng(seed)`` only, so a seed fixes every byte. A
+generator may skip the work that only other roles need (the Pantheon+
+covariance file skips the table), never a random draw that comes before the
+asked-for file's.
 
 Layouts, row orders, redshifts and error budgets follow the real files
 described in the raw folder's SOURCES.md: Pantheon+ (Scolnic et al. 2022;
@@ -23,9 +26,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import chi2 as chi2_distribution
 
 from .cosmology import C_KM_S, Fiducial
+from .derive.bao import EH98_TO_CAMB, RD_IN_NUMERATOR
 from .derive.cc import moresco_covariance
 from .atomic import write_bytes
 from .errors import PbufDataError
@@ -43,7 +46,7 @@ def write_mock_file(entry: dict, role: str, path, fiducial: dict, seed: int) -> 
     The file is written atomically: a temporary file in the same folder, then
     ``os.replace``.
     """
-    texts = mock_files(entry, fiducial, seed)
+    texts = mock_files(entry, fiducial, seed, roles={role})
     if role not in entry["files"] or role not in texts:
         raise PbufDataError(
             f"the mock generator of format '{entry['format']}' writes roles {sorted(texts)}; "
@@ -53,12 +56,12 @@ def write_mock_file(entry: dict, role: str, path, fiducial: dict, seed: int) -> 
     write_bytes(path, texts[role].encode("utf-8"))
 
 
-def mock_files(entry: dict, fiducial: dict, seed: int) -> dict[str, str]:
-    """Text of every file of the mock dataset, by registry role."""
+def mock_files(entry: dict, fiducial: dict, seed: int, roles: set[str] | None = None) -> dict[str, str]:
+    """Text of the files of the mock dataset by registry role: every file, or at least ``roles``."""
     generator = GENERATORS.get(entry["format"])
     if generator is None:
         raise PbufDataError(f"no mock generator for format '{entry['format']}'", check="mock format")
-    return generator(entry, Fiducial.from_config(fiducial), np.random.default_rng(seed))
+    return generator(entry, Fiducial.from_config(fiducial), np.random.default_rng(seed), roles)
 
 
 def _as_written(values: np.ndarray, fmt: str) -> tuple[list[str], np.ndarray]:
@@ -279,7 +282,6 @@ def _sn_host_and_fit(rows: dict, rng) -> dict[str, np.ndarray]:
         "PKMJDERR": 0.005 + rng.exponential(0.3, n),
         "NDOF": ndof,
         "FITCHI2": fit_chi2,
-        "FITPROB": chi2_distribution.sf(fit_chi2, ndof),
         "m_b_corr_err_VPEC": _vpec_magnitudes(z),
         "biasCor_m_b": rng.normal(0.0, 0.03, n) - 0.1 * z,
         "biasCorErr_m_b": rng.uniform(0.002, 0.03, n),
@@ -325,13 +327,17 @@ def _sn_table(rows: dict, columns: dict) -> str:
     return _lines([" ".join(SN_COLUMNS), *(" ".join(cells) for cells in zip(*text))])
 
 
-def _pantheon_plus(entry: dict, fid: Fiducial, rng) -> dict[str, str]:
+def _pantheon_plus(entry: dict, fid: Fiducial, rng, roles=None) -> dict[str, str]:
     rows = _sn_light_curves(rng)
     values = _sn_host_and_fit(rows, rng)
     measurement = np.sqrt(
         values["mBERR"] ** 2 + (SALT2_ALPHA * values["x1ERR"]) ** 2 + (SALT2_BETA * values["cERR"]) ** 2
     )
     cov_text, written = _sn_covariance_file(_sn_covariance(rows, measurement, rng), rng)
+    if roles is not None and "table" not in roles:
+        return {"covariance": cov_text}
+    from scipy.special import chdtrc  # the chi2 survival function, for FITPROB only
+
     _, mu = _as_written(fid.mu(rows["z"]) + _correlated_noise(written, rng), ".6g")
     error = np.sqrt(np.diag(written))
     m_b_corr = mu + fid.M_B
@@ -351,6 +357,7 @@ def _pantheon_plus(entry: dict, fid: Fiducial, rng) -> dict[str, str]:
         IS_CALIBRATOR=calibrator,
         USED_IN_SH0ES_HF=hubble_flow,
         m_b_corr_err_RAW=measurement,
+        FITPROB=chdtrc(values["NDOF"], values["FITCHI2"]),
     )
     values.update(_salt2_columns(values, m_b_corr))
     return {"table": _sn_table(rows, values), "covariance": cov_text}
@@ -445,12 +452,14 @@ def _file_value(fid: Fiducial, spec: dict, z: float, rs_fid: float | None) -> fl
         return value * rs_fid
     if conversion == "multiply_by_rs_fid":  # file holds H * r_d / r_s,fid
         return value / rs_fid
+    if conversion == "eh98_to_camb_rd":  # file holds the value with r_s(EH98) = EH98_TO_CAMB r_d in place of r_d
+        return value * EH98_TO_CAMB if spec["observable_type"] in RD_IN_NUMERATOR else value / EH98_TO_CAMB
     if conversion == "none":
         return value
     raise PbufDataError(f"the mock generator cannot write values with conversion '{conversion}'", check="mock")
 
 
-def _bao_mean_cov(entry: dict, fid: Fiducial, rng) -> dict[str, str]:
+def _bao_mean_cov(entry: dict, fid: Fiducial, rng, roles=None) -> dict[str, str]:
     options = entry["options"]
     design = BAO_DESIGNS.get(frozenset(options["labels"]))
     if design is None:
@@ -484,23 +493,27 @@ MGS_Z, MGS_RELATIVE_ERROR = 0.15, 25.0 / 664.0  # Ross et al. 2015: D_V(0.15) = 
 MGS_SKEWNESS = 0.02  # chi2 = x^2 (1 + 0.02 x), x = (alpha - alpha_obs) / sigma_alpha: mildly non-Gaussian
 
 
-def _bao_table(entry: dict, fid: Fiducial, rng) -> dict[str, str]:
+def _bao_table(entry: dict, fid: Fiducial, rng, roles=None) -> dict[str, str]:
     if "chi2_table" in entry["files"]:
         return _mgs_like(entry, fid, rng)
     if set(entry["options"]["labels"]) == {"rs_over_DV"}:
-        return _sixdf_like(fid, rng)
+        return _sixdf_like(entry["options"]["labels"]["rs_over_DV"], fid, rng)
     raise PbufDataError(f"no mock layout for BAO table labels {sorted(entry['options']['labels'])}", check="mock")
 
 
-def _sixdf_like(fid: Fiducial, rng) -> dict[str, str]:
-    """One measurement in two forms: r_d/D_V (used) and D_V in Mpc (skipped), like Beutler et al. 2011."""
-    value = float(fid.rd_over_DV(SIXDF_Z)) + SIXDF_SIGMA * rng.standard_normal()
-    dv = fid.r_d / value
+def _sixdf_like(spec: dict, fid: Fiducial, rng) -> dict[str, str]:
+    """One measurement in two forms: r_s/D_V (used) and D_V in Mpc (skipped), like Beutler et al. 2011.
+
+    r_s is written in the convention the registry label converts from (EH98: EH98_TO_CAMB r_d)."""
+    truth = _file_value(fid, spec, SIXDF_Z, None)
+    value = truth + SIXDF_SIGMA * rng.standard_normal()
+    rs = truth * float(fid.DV(SIXDF_Z))
+    dv = rs / value
     lines = [
         _banner("6dFGS-format BAO table", fid),
         "# Layout of the transcribed Beutler et al. 2011 (MNRAS 416, 3017) table. Single measurement at z_eff = 0.106;",
-        "# the two rows are the SAME measurement in two forms (do not use both): rs_over_DV = r_d/D_V with the",
-        "# fiducial r_d above, DV_Mpc = D_V in Mpc.",
+        "# the two rows are the SAME measurement in two forms (do not use both): rs_over_DV = r_s/D_V with",
+        f"# r_s = {rs:.2f} Mpc = {rs / fid.r_d:.10g} x the fiducial r_d (EH98 convention: {EH98_TO_CAMB}), DV_Mpc = D_V in Mpc.",
         "# columns: z  value  sigma  quantity",
         f"{SIXDF_Z} {value:.4f} {SIXDF_SIGMA} rs_over_DV",
         f"{SIXDF_Z} {dv:.1f} {dv * SIXDF_SIGMA / value:.1f} DV_Mpc",
@@ -541,7 +554,7 @@ CMB_CORRELATION = ((1.0, 0.46, -0.66), (0.46, 1.0, -0.33), (-0.66, -0.33, 1.0))
 CMB_MEAN_FORMATS = {"R": ".6f", "l_A": ".4f", "omega_b_h2": ".8f"}
 
 
-def _cmb_distance_priors(entry: dict, fid: Fiducial, rng) -> dict[str, str]:
+def _cmb_distance_priors(entry: dict, fid: Fiducial, rng, roles=None) -> dict[str, str]:
     covariance = np.array(CMB_CORRELATION) * np.outer(CMB_SIGMA, CMB_SIGMA)
     inverse_strings, inverse = _as_written(np.linalg.inv(covariance), ".4f")
     truth = fid.distance_priors()
@@ -607,7 +620,7 @@ def _positive_draw(truth: np.ndarray, covariance: np.ndarray, rng) -> np.ndarray
             return values
 
 
-def _cc_hz_table(entry: dict, fid: Fiducial, rng) -> dict[str, str]:
+def _cc_hz_table(entry: dict, fid: Fiducial, rng, roles=None) -> dict[str, str]:
     """H(z) at the real redshifts with the real relative errors; noise from the full covariance at the
     fiducial H (the derivation rebuilds it from the noisy H, as done for the real data)."""
     z = np.array([float(p[0]) for p in CC_POINTS])
@@ -699,7 +712,7 @@ def _rsd_block(style: _BlockStyle, sigma: np.ndarray) -> tuple[str, np.ndarray]:
     return _lines(_matrix_text(strings, sigma.size, style.separator), style.newline, final=False), written
 
 
-def _rsd_fsigma8(entry: dict, fid: Fiducial, rng) -> dict[str, str]:
+def _rsd_fsigma8(entry: dict, fid: Fiducial, rng, roles=None) -> dict[str, str]:
     z_strings = [p[0] for p in RSD_POINTS]
     sigma = np.array([float(p[1]) for p in RSD_POINTS])
     covariance = np.diag(sigma**2)
@@ -722,8 +735,41 @@ def _rsd_fsigma8(entry: dict, fid: Fiducial, rng) -> dict[str, str]:
     return texts
 
 
+# format -> generator(entry, fiducial, rng, roles): the text of the mock's files by role; ``roles`` (None: all)
+# are the files asked for, which a generator may return alone
+# likelihood-table mocks: a Gaussian likelihood around the fiducial (plus the draw's scatter), on grids like the
+# eBOSS DR16 releases' (ELG: D_V/r_d against a likelihood; Lya: a (D_M/r_d, D_H/r_d) grid of likelihood ratios)
+LIKELIHOOD_TABLE_DESIGNS = {
+    1: {"sigma": (0.9,), "span": 6.0, "points": (241,)},
+    2: {"sigma": (0.85, 0.28), "rho": -0.45, "span": 6.0, "points": (81, 61)},
+}
+
+
+def _likelihood_table(entry: dict, fid: Fiducial, rng, roles=None) -> dict[str, str]:
+    """A 1-D ``x likelihood`` table or a 2-D ``x y likelihood`` grid (x slowest), 8 significant digits of L."""
+    options = entry["options"]
+    types, z = options["observables"], options["z_eff"]
+    design = LIKELIHOOD_TABLE_DESIGNS[len(types)]
+    truth = np.array([float(np.asarray(fid.bao(t, z)).reshape(-1)[0]) for t in types])
+    sigma = np.array(design["sigma"])
+    cov = np.diag(sigma**2)
+    if len(types) == 2:
+        cov[0, 1] = cov[1, 0] = design["rho"] * sigma[0] * sigma[1]
+    centre = truth + _correlated_noise(cov, rng)
+    axes = [np.linspace(c - design["span"] * s, c + design["span"] * s, n) for c, s, n in zip(truth, sigma, design["points"])]
+    grids = np.meshgrid(*axes, indexing="ij")
+    d = np.stack([g - c for g, c in zip(grids, centre)], axis=-1)
+    chi2 = np.einsum("...i,ij,...j->...", d, np.linalg.inv(cov), d)
+    likelihood = np.exp(-0.5 * chi2).ravel()
+    columns = [g.ravel() for g in grids]
+    header = "# " + " ".join(types) + " likelihood (mock: Gaussian around the fiducial plus a draw)"
+    rows = [" ".join(f"{c[i]:.6f}" for c in columns) + f" {likelihood[i]:.8e}" for i in range(likelihood.size)]
+    return {"table": _lines([_banner(f"{len(types)}-D likelihood table", fid), header, *rows])}
+
+
 GENERATORS = {
-    "pantheon_plus": _pantheon_plus,
+    "likelihood_table": _likelihood_table,
+    "sn_table": _pantheon_plus,
     "bao_mean_cov": _bao_mean_cov,
     "bao_table": _bao_table,
     "cmb_distance_priors": _cmb_distance_priors,

@@ -26,6 +26,7 @@ LABELS = {
     "DH_over_rd": r"$D_H/r_d$",
     "DV_over_rd": r"$D_V/r_d$",
     "rd_over_DV": r"$r_d/D_V$",
+    "rs_EH98_over_DV": r"$r_s^{\rm EH98}/D_V$",
     "H_times_rd": r"$H\,r_d$ [km/s]",
     "H": r"$H(z)$ [km/s/Mpc]",
     "fsigma8": r"$f\sigma_8(z)$",

@@ -24,12 +24,13 @@ from ..textio import RawFile
 
 # format -> (module, function); modules are imported only when used, to keep jobs light
 FORMATS = {
-    "pantheon_plus": ("sn", "derive_pantheon_plus"),
+    "sn_table": ("sn", "derive_sn_table"),
     "bao_mean_cov": ("bao", "derive_bao_mean_cov"),
     "bao_table": ("bao", "derive_bao_table"),
     "cmb_distance_priors": ("cmb", "derive_distance_priors"),
     "cc_hz_table": ("cc", "derive_hz_table"),
     "rsd_fsigma8": ("rsd", "derive_fsigma8"),
+    "likelihood_table": ("likelihood_table", "derive_likelihood_table"),
 }
 
 

@@ -12,6 +12,10 @@ Two layouts:
     points, optionally with a chi2(alpha) table carried alongside.
 
 Only linear, documented conversions are applied (see :data:`CONVERSIONS`).
+Every observable type means one theory computation (README, "Observable
+types"): ``r_d`` is the CAMB drag-epoch sound horizon. A value published with
+another sound horizon is either converted by its cited factor or keeps a type
+naming its convention (:data:`CONVENTION_TYPES`, e.g. ``rs_EH98_over_DV``).
 """
 
 from __future__ import annotations
@@ -22,19 +26,25 @@ from . import Result, conversion
 
 # r_d appears in the numerator of these observable types, in the denominator of the others
 RD_IN_NUMERATOR = {"rd_over_DV", "H_times_rd"}
+# observable types of a value in a non-CAMB sound-horizon convention -> that convention
+CONVENTION_TYPES = {"rs_EH98_over_DV": "eh98"}
 UNITS = {
     "DM_over_rd": "dimensionless",
     "DH_over_rd": "dimensionless",
     "DV_over_rd": "dimensionless",
     "DA_over_rd": "dimensionless",
     "rd_over_DV": "dimensionless",
+    "rs_EH98_over_DV": "dimensionless",
     "H_times_rd": "km/s",
+    "fsigma8": "dimensionless",  # growth in a mixed BAO + full-shape vector (one covariance with the distances)
 }
 SOUND_HORIZON = {
     "camb_rd": "r_d, the sound horizon at the baryon drag epoch (CAMB convention)",
     "eh98": "r_s from the Eisenstein & Hu 1998 fitting formula, as published (not the CAMB r_d)",
+    "converted": "r_d, the sound horizon at the baryon drag epoch (CAMB convention), converted from the published "
+    "r_s of the Eisenstein & Hu 1998 fitting formula (conversion eh98_to_camb_rd)",
 }
-EH98_TO_CAMB = 1.027369826  # r_s(EH98 fitting formula) / r_d(CAMB); Beutler et al. 2011, cobaya sixdf_2011_bao
+EH98_TO_CAMB = 1.027369826  # r_s(EH98 fitting formula) / r_d(CAMB) = 153.9 / 149.8; cobaya sixdf_2011_bao rs_rescale
 
 CONVERSIONS = {
     "divide_by_rs_fid": (
@@ -48,8 +58,10 @@ CONVERSIONS = {
     ),
     "eh98_to_camb_rd": (
         "sound horizon from the Eisenstein & Hu 1998 fitting formula converted to the CAMB drag-epoch r_d: "
-        f"r_d(CAMB) = r_s(EH98) / {EH98_TO_CAMB}",
-        "Beutler et al. 2011, MNRAS 416, 3017; cobaya bao/sixdf_2011_bao.yaml rs_rescale",
+        f"r_d(CAMB) = r_s(EH98) / {EH98_TO_CAMB}, so r_s(EH98)/D_V becomes r_d/D_V = value / {EH98_TO_CAMB} "
+        "(sigma scaled by the same factor)",
+        "Beutler et al. 2011, MNRAS 416, 3017 (r_s from the EH98 formula); factor 153.9/149.8 of "
+        "cobaya bao/sixdf_2011_bao.yaml rs_rescale (EH98 and CAMB sound horizons of one cosmology)",
     ),
 }
 
@@ -66,8 +78,8 @@ def _factor(conv: str, observable_type: str, rs_fid: float | None) -> float:
     raise ValueError(conv)
 
 
-def _convert(labels_used, options, values, covariance):
-    """Apply each label's conversion: x' = F x, C' = F C F with F diagonal (exact for linear maps)."""
+def _convert(labels_used, options, covariance):
+    """Each label's type and conversion factor f (x' = f x), and C' = F C F with F = diag(f) (exact for linear maps)."""
     rs_fid = options.get("rs_fid")
     types, factors, records = [], [], {}
     for label in labels_used:
@@ -81,7 +93,7 @@ def _convert(labels_used, options, values, covariance):
                 params["rs_fid_Mpc"] = rs_fid
             records[label] = conversion(spec["conversion"], description, citation, **params)
     f = np.asarray(factors)
-    return np.asarray(types), f * values, covariance * np.outer(f, f), list(records.values())
+    return np.asarray(types), f, covariance * np.outer(f, f), list(records.values())
 
 
 def _label_rows(raw, rows, numbers, label_column: int, options, skip=()):
@@ -103,28 +115,70 @@ def _label_rows(raw, rows, numbers, label_column: int, options, skip=()):
     return keep
 
 
+def _sound_horizon(raw, options, labels) -> str:
+    """Check that every label is converted to the CAMB r_d or typed by its convention; describe the result.
+
+    With ``sound_horizon: camb_rd`` the values are used as published. With
+    another convention each label either converts (``eh98_to_camb_rd``) to a
+    CAMB r_d type or keeps the type naming that convention.
+    """
+    published = options["sound_horizon"]
+    outcome = set()
+    for label in labels:
+        spec = options["labels"][label]
+        otype, converts = spec["observable_type"], spec["conversion"] == "eh98_to_camb_rd"
+        convention = CONVENTION_TYPES.get(otype)
+        if converts and (published != "eh98" or convention):
+            raise raw.error(
+                f"label '{label}': conversion eh98_to_camb_rd needs options.sound_horizon 'eh98' and a CAMB r_d "
+                f"observable type (not '{otype}')",
+                check="sound horizon convention",
+            )
+        if not converts and convention != (None if published == "camb_rd" else published):
+            named = [t for t, c in CONVENTION_TYPES.items() if c == published]
+            raise raw.error(
+                f"label '{label}' is published with sound horizon '{published}' but typed '{otype}': "
+                + (f"convert it (eh98_to_camb_rd) or type it {named}" if named else "use a CAMB r_d observable type"),
+                check="sound horizon convention",
+            )
+        outcome.add("converted" if converts else published)
+    return "; ".join(SOUND_HORIZON[c] for c in sorted(outcome))
+
+
 def derive_bao_mean_cov(options, files) -> Result:
     mean, cov_file = files["mean"], files["covariance"]
     numbers, rows = mean.table(3, numeric=[0, 1])
-    _label_rows(mean, rows, numbers, 2, options)  # every label known, or an error naming the line
+    # every label known or deliberately skipped, or an error naming the line
+    keep = _label_rows(mean, rows, numbers, 2, options, skip=set(options["skip_labels"]))
+    full = cov_file.matrix(len(rows))  # N x N for the N rows of the mean file
+    covariance = full[np.ix_(keep, keep)]
+    labels_in_file = sorted({r[2] for r in rows})
+    rows = [rows[i] for i in keep]
     z = np.array([r[0] for r in rows])
     values = np.array([r[1] for r in rows])
-    covariance = cov_file.matrix(len(rows))  # N x N for the N rows of the mean file
-    types, observable, covariance, conversions = _convert([r[2] for r in rows], options, values, covariance)
+    labels = [r[2] for r in rows]
+    sound_horizon = _sound_horizon(mean, options, labels)
+    types, factors, covariance, conversions = _convert(labels, options, covariance)
+    skipped = len(full) - len(keep)
+    if skipped:
+        conversions.append(conversion(
+            "label_skip", f"{skipped} rows with labels {sorted(set(options['skip_labels']))} left out; the covariance "
+            "sub-selected to the kept rows and columns (the marginal of a Gaussian)", "the registry entry's skip_labels"))
     return Result(
         z=z,
-        observable=observable,
+        observable=factors * values,
         uncertainty=np.sqrt(np.clip(np.diag(covariance), 0, None)),
         covariance=covariance,
         observable_type=types,
         units={t: UNITS[t] for t in sorted(set(types))},
         metadata={
             "covariance": {"source": f"release covariance {cov_file.name}"},
-            "sound_horizon": SOUND_HORIZON["camb_rd"],
-            "labels_in_file": sorted({r[2] for r in rows}),
+            "sound_horizon": sound_horizon,
+            "labels_in_file": labels_in_file,
+            "skipped_labels": sorted(set(options["skip_labels"])) if skipped else [],
         },
         conversions=conversions,
-        columns={"label": np.array([r[2] for r in rows], dtype=np.str_)},
+        columns={"label": np.array(labels, dtype=np.str_)},
     )
 
 
@@ -143,13 +197,7 @@ def derive_bao_table(options, files) -> Result:
         "covariance": {"source": "diagonal: independent published measurements"},
         "skipped_labels": sorted({r[3] for r in rows} & set(options["skip_labels"])),
     }
-    published = options["sound_horizon"]
-    converted = {options["labels"][lab]["conversion"] for lab in labels} == {"eh98_to_camb_rd"}
-    if "eh98_to_camb_rd" in {options["labels"][lab]["conversion"] for lab in labels} and published != "eh98":
-        raise table.error("conversion eh98_to_camb_rd needs options.sound_horizon 'eh98'", check="registry")
-    metadata["sound_horizon"] = (
-        SOUND_HORIZON["camb_rd"] + " (converted from EH98)" if converted else SOUND_HORIZON[published]
-    )
+    metadata["sound_horizon"] = _sound_horizon(table, options, labels)
     conversions = []
     aux = {}
     if "chi2_table" in files:
@@ -174,11 +222,11 @@ def derive_bao_table(options, files) -> Result:
             "Gaussian approximation of a non-Gaussian published likelihood"
             + ("; the chi2 table is carried as aux arrays chi2_alpha, chi2_DV_over_rd, chi2" if aux else "")
         )
-    types, observable, covariance, more = _convert(labels, options, values, np.diag(sigma**2))
+    types, factors, covariance, more = _convert(labels, options, np.diag(sigma**2))
     return Result(
         z=z,
-        observable=observable,
-        uncertainty=np.sqrt(np.diag(covariance)),
+        observable=factors * values,
+        uncertainty=factors * sigma,  # the published sigma scaled exactly (factors are positive)
         covariance=covariance,
         observable_type=types,
         units={t: UNITS[t] for t in sorted(set(types))},

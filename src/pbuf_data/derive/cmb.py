@@ -5,6 +5,13 @@ Layouts of Chen, Huang & Wang 2019 (JCAP 02, 028, arXiv:1808.05724):
 covariance of that vector (CosmoMC ``Distance_invcov.txt``), inverted here;
 ``correlation``: a ``name mean sigma`` file (Table 1) and the correlation
 matrix, giving C_ij = rho_ij sigma_i sigma_j.
+
+R and l_A are defined at the decoupling redshift z* of the Hu & Sugiyama
+(1996) fitting formula *for each cosmology evaluated*, not at a fixed
+redshift. The dataset says so as data: ``z`` is NaN for every prior (no fixed
+redshift), the per-point column ``z_definition`` names the definition of the
+redshift each prior is evaluated at, and ``metadata.z_star`` gives the formula
+and its reference (README, "Observable types").
 """
 
 from __future__ import annotations
@@ -14,6 +21,15 @@ import numpy as np
 from . import Result, conversion
 
 CITATION = "Chen, Huang & Wang 2019, JCAP 02 (2019) 028 (arXiv:1808.05724)"
+Z_STAR = {
+    "definition": "z* of the Hu & Sugiyama 1996 fitting formula, computed for each cosmology evaluated "
+    "(not a fixed redshift; neither Planck's 1089.92 nor a Boltzmann code's z*)",
+    "formula": "z* = 1048 (1 + 0.00124 w_b^-0.738) (1 + g1 w_m^g2), g1 = 0.0783 w_b^-0.238 / (1 + 39.5 w_b^0.763), "
+    "g2 = 0.560 / (1 + 21.1 w_b^1.81), with w_b = Omega_b h^2 and w_m = Omega_m h^2",
+    "reference": "Hu & Sugiyama 1996, ApJ 471, 542, eqs. E1-E3, as used by " + CITATION,
+}
+# per-point column z_definition: the redshift each prior is evaluated at
+Z_DEFINITION = {"R": "z_star_hu_sugiyama_1996", "l_A": "z_star_hu_sugiyama_1996", "omega_b_h2": "none", "n_s": "none"}
 
 
 def _names(raw, rows, numbers):
@@ -86,7 +102,7 @@ def derive_distance_priors(options, files) -> Result:
             )
         )
     return Result(
-        z=np.full(len(index), options["z_star"]),
+        z=np.full(len(index), np.nan),
         observable=means[index],
         uncertainty=np.sqrt(np.diag(covariance)),
         covariance=covariance,
@@ -94,8 +110,9 @@ def derive_distance_priors(options, files) -> Result:
         units={p: "dimensionless" for p in wanted},
         metadata={
             "covariance": {"source": source},
-            "z_star": options["z_star"],
-            "z_note": "z holds the decoupling redshift z* the priors refer to (Planck 2018 VI, Table 2)",
+            "z": "NaN: no prior is a measurement at a fixed redshift; column z_definition names the redshift "
+            "each is evaluated at (z_star_hu_sugiyama_1996: see z_star; none: no redshift)",
+            "z_star": Z_STAR,
             "definitions": {
                 "R": "sqrt(Omega_m H0^2) D_M(z*) / c",
                 "l_A": "pi D_M(z*) / r_s(z*)",
@@ -104,4 +121,5 @@ def derive_distance_priors(options, files) -> Result:
             },
         },
         conversions=steps,
+        columns={"z_definition": np.array([Z_DEFINITION[p] for p in wanted], dtype=np.str_)},
     )

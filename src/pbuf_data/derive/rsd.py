@@ -4,7 +4,10 @@ Layout of Sagredo, Nesseris & Sapone 2018 (PRD 98, 083543) as distributed in
 snesseris/RSD-growth: a ``z fs8 sigma`` table, covariance blocks for
 consecutive rows (WiggleZ, SDSS eBOSS quasars) and a LaTeX table holding the
 fiducial Omega_m of each survey (needed for Alcock-Paczynski corrections) and
-its references. Points outside the blocks are independent.
+its references. Compilations that carry Omega_m (and a survey or reference
+name) as columns of the table itself declare them with ``omega_m_ref_column``
+(and ``reference_column``) instead of a LaTeX file. Points outside the blocks
+are independent.
 """
 
 from __future__ import annotations
@@ -37,25 +40,42 @@ def _reference_table(raw):
 
 def derive_fsigma8(options, files) -> Result:
     table = files["table"]
-    numbers, rows = table.table(3)
-    data = np.array(rows)
+    om_col, ref_col = options.get("omega_m_ref_column"), options.get("reference_column")
+    ncols = max(3, om_col or 0, ref_col or 0)
+    numbers, rows = table.table(ncols, numeric=[i for i in range(ncols) if i != (ref_col or 0) - 1])
+    data = np.array([r[:3] for r in rows], dtype=np.float64)
     z, fs8, sigma = data.T
     for i in np.flatnonzero(sigma <= 0)[:1]:
         raise table.error(f"uncertainty {sigma[i]} is not positive", line=numbers[i], column=3, check="positive uncertainty")
 
-    ref = files["reference_table"]
-    ref_rows = _reference_table(ref)
-    if len(ref_rows) != len(rows):
-        raise ref.error(f"{len(ref_rows)} data rows, the main table has {len(rows)}", check="row count")
-    for i, (line, rz, rf, rs, _, _) in enumerate(ref_rows):
-        if (rz, rf, rs) != (z[i], fs8[i], sigma[i]):
-            raise ref.error(
-                f"row ({rz}, {rf}, {rs}) differs from line {numbers[i]} of {table.name} ({z[i]}, {fs8[i]}, {sigma[i]})",
-                line=line,
-                check="matches main table",
-            )
-    omega_m_ref = np.array([r[4] for r in ref_rows])
-    references = np.array([r[5] for r in ref_rows], dtype=np.str_)
+    if om_col:
+        if "reference_table" in files:
+            raise files["reference_table"].error("give Omega_m either as omega_m_ref_column or in a reference_table, "
+                                                 "not both", check="registry")
+        omega_m_ref = np.array([r[om_col - 1] for r in rows], dtype=np.float64)
+        for i in np.flatnonzero((omega_m_ref <= 0) | (omega_m_ref >= 1))[:1]:
+            raise table.error(f"Omega_m,ref {omega_m_ref[i]} is not in (0, 1)", line=numbers[i], column=om_col,
+                              check="omega_m_ref")
+        references = np.array([r[ref_col - 1] if ref_col else "" for r in rows], dtype=np.str_)
+        source = f"column {om_col} of {table.name}"
+    elif "reference_table" in files:
+        ref = files["reference_table"]
+        ref_rows = _reference_table(ref)
+        if len(ref_rows) != len(rows):
+            raise ref.error(f"{len(ref_rows)} data rows, the main table has {len(rows)}", check="row count")
+        for i, (line, rz, rf, rs, _, _) in enumerate(ref_rows):
+            if (rz, rf, rs) != (z[i], fs8[i], sigma[i]):
+                raise ref.error(
+                    f"row ({rz}, {rf}, {rs}) differs from line {numbers[i]} of {table.name} ({z[i]}, {fs8[i]}, {sigma[i]})",
+                    line=line,
+                    check="matches main table",
+                )
+        omega_m_ref = np.array([r[4] for r in ref_rows])
+        references = np.array([r[5] for r in ref_rows], dtype=np.str_)
+        source = ref.name
+    else:
+        raise table.error("the fiducial Omega_m of each point is needed: options.omega_m_ref_column or a "
+                          "reference_table file", check="registry")
 
     covariance = np.diag(sigma**2)
     covered = np.zeros(z.size, dtype=bool)
@@ -81,7 +101,7 @@ def derive_fsigma8(options, files) -> Result:
         metadata={
             "covariance": {"source": "diagonal sigma^2 with published sub-survey blocks", "blocks": blocks},
             "omega_m_ref": "per point in column 'omega_m_ref' (fiducial Omega_m of each survey, for AP corrections)",
-            "reference_table": ref.name,
+            "omega_m_ref_source": source,
         },
         conversions=[
             conversion(

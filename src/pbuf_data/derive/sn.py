@@ -1,22 +1,38 @@
-"""Type Ia supernovae: Pantheon+ release layout.
+"""Type Ia supernovae: a table of light curves (or SNe) and an optional covariance.
 
-Table: one header line of column names, whitespace separated, one row per
-light curve (duplicates of one SN are kept: they are correlated through the
-covariance). Covariance (optional): line 1 holds N, then N*N values one per
-line, row-major, in the table's row order (Brout et al. 2022, ApJ 938, 110;
-release README of PantheonPlusSH0ES/DataRelease).
+Table layouts (``options.table``): whitespace- or comma-separated; the column names on the first line (Pantheon+,
+DES-SN5YR's CSV) or on a leading ``#`` comment line (the CosmoMC/JLA "lcparam" layout of Pantheon 2018, JLA,
+Union), whose header may name more columns than the rows hold (``header_extra_names``), or no header at all, the
+columns then named by their 1-based position (``header: none``). Columns are taken by name (or position).
+One row per light curve (duplicates of one SN are kept: they are correlated through the covariance).
+Covariance (optional): line 1 holds N, then N*N values, row-major, in the table's row order (Brout et al. 2022,
+ApJ 938, 110; CosmoMC ``mag_covmat_file``). With a covariance, a row's uncertainty may be 0 (all of it in the
+covariance, as lcparam files write ``dmb``); it is then the square root of the covariance diagonal.
+
+Observable types (README, "Observable types"): ``mu`` is the distance modulus
+with the absolute magnitude fixed by the release's calibration, stated in the
+data (per-point column ``M_B`` and ``metadata.absolute_magnitude``) and
+checked against the table's ``m_b_corr`` on every row; ``m_b_corr`` is the
+standardized apparent magnitude with M_B free; ``mu_offset_free`` a distance
+modulus with an arbitrary additive offset (DES-SN5YR), free like M_B. Both
+redshifts a fitter needs are per-point columns: ``zHD`` (also the dataset's
+``z``) and ``zHEL``. A calibrator flag column is optional.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..textio import Line
 from . import Result, conversion
 
 DEFAULT_COLUMNS = {
     "mu": ("MU_SH0ES", "MU_SH0ES_ERR_DIAG"),
     "m_b_corr": ("m_b_corr", "m_b_corr_err_DIAG"),
+    "mu_offset_free": ("MU", "MUERR"),
 }
+# largest |m_b_corr - mu - M_B| accepted on a row: the release writes 6 significant digits (1e-4 mag at mu ~ 40)
+M_B_TOLERANCE = 5e-4
 
 
 _BLOCK = 256  # rows per block when comparing or symmetrizing a large matrix (no full-size temporaries)
@@ -37,30 +53,55 @@ def _symmetrize(matrix: np.ndarray) -> None:
         matrix[i:, i : i + _BLOCK] = mean.T
 
 
-def derive_pantheon_plus(options, files) -> Result:
+def _take_square(matrix: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``matrix[np.ix_(index, index)]`` for an ascending ``index``, written into the front of ``matrix``'s own
+    buffer (the result is a view of it): no second N x N array.
+
+    Row j of the result goes to flat positions [j m, (j + 1) m); the rows still to be read start at
+    index[j + 1] N >= (j + 1) m, so no write reaches them.
+    """
+    n, m = matrix.shape[0], index.size
+    if m == n:
+        return matrix
+    flat = matrix.reshape(-1)
+    for j, i in enumerate(index.tolist()):
+        flat[j * m : (j + 1) * m] = matrix[i, index]
+    return flat[: m * m].reshape(m, m)
+
+
+def derive_sn_table(options, files) -> Result:
     table = files["table"]
     observable_type = options["observable_type"]
-    cols = dict(options["columns"])
+    cols = {role: None if c is None else str(c) for role, c in options["columns"].items()}  # positions: "1", "2"...
     cols.setdefault("observable", DEFAULT_COLUMNS[observable_type][0])
     cols.setdefault("uncertainty", DEFAULT_COLUMNS[observable_type][1])
     sentinels = set(options["missing_values"])
+    carry = [str(c) for c in options["carry_columns"]]
 
-    lines = table.lines(comment="#")
-    header = lines[0].fields
+    lines, header, ncols = _table_lines(table, options["table"])
     position = {name: i for i, name in enumerate(header)}
-    wanted = [cols["id"], cols["z"], cols["observable"], cols["uncertainty"], cols["calibrator"], *options["carry_columns"]]
+    magnitude = _absolute_magnitude(table, options, observable_type)
+    # the m_b_corr column a mu is checked against (when the table has one)
+    check_column = DEFAULT_COLUMNS["m_b_corr"][0] if magnitude and DEFAULT_COLUMNS["m_b_corr"][0] in position else None
+    calibrator = cols["calibrator"]
+    if calibrator is None and options["selection"]["calibrators"] != "as_selected":
+        raise table.error(f"selection.calibrators '{options['selection']['calibrators']}' needs a calibrator column "
+                          "(options.columns.calibrator)", check="registry")
+    wanted = [cols["id"], cols["z"], cols["zhel"], cols["observable"], cols["uncertainty"], *([calibrator] if calibrator else [])]
+    wanted += [*carry, *([check_column] if check_column else [])]
     for name in wanted:
         if name not in position:
-            raise table.error(f"missing column '{name}' in the header", line=lines[0].number, check="columns")
+            raise table.error(f"missing column '{name}' in the header (it names {header})", line=lines[0].number,
+                              check="columns")
     if len(set(header)) != len(header):
         raise table.error("duplicated column names in the header", line=lines[0].number, check="columns")
 
-    numeric_names = [cols["z"], cols["observable"], cols["uncertainty"], cols["calibrator"], *options["carry_columns"]]
-    numeric_names = list(dict.fromkeys(numeric_names))
-    required = {cols["z"], cols["observable"], cols["uncertainty"], cols["calibrator"]}
-    values = {name: np.empty(len(lines) - 1) for name in numeric_names}
+    numeric_names = list(dict.fromkeys(wanted[1:]))
+    required = {cols["z"], cols["zhel"], cols["observable"], cols["uncertainty"], *([calibrator] if calibrator else [])}
+    required |= {check_column} if check_column else set()
+    n_rows = len(lines) - 1
+    values = {name: np.empty(n_rows) for name in numeric_names}
     ids = []
-    ncols = len(header)
     for row, ln in enumerate(lines[1:]):
         if len(ln.fields) != ncols:
             raise table.error(f"expected {ncols} columns, found {len(ln.fields)}", line=ln.number, check="column count")
@@ -78,21 +119,25 @@ def derive_pantheon_plus(options, files) -> Result:
                     )
                 value = np.nan
             values[name][row] = value
-    n_rows = len(ids)
     z = values[cols["z"]]
     unc = values[cols["uncertainty"]]
-    calib = values[cols["calibrator"]]
-    bad = np.flatnonzero(unc <= 0)
+    calib = values[calibrator] if calibrator else np.zeros(n_rows)
+    # with a covariance, 0 means "all of it in the covariance"
+    bad = np.flatnonzero(unc < 0 if "covariance" in files else unc <= 0)
     if bad.size:
         i = bad[0]
         raise table.error(
-            f"uncertainty {unc[i]} is not positive", line=lines[1 + i].number, column=cols["uncertainty"], check="positive uncertainty"
+            f"uncertainty {unc[i]} is not positive" + (" (0 is allowed only with a covariance)" if unc[i] == 0 else ""),
+            line=lines[1 + i].number, column=cols["uncertainty"], check="positive uncertainty"
         )
     bad = np.flatnonzero(~np.isin(calib, (0.0, 1.0)))
     if bad.size:
         raise table.error(
-            f"calibrator flag {calib[bad[0]]} is not 0 or 1", line=lines[1 + bad[0]].number, column=cols["calibrator"], check="flag"
+            f"calibrator flag {calib[bad[0]]} is not 0 or 1", line=lines[1 + bad[0]].number, column=calibrator, check="flag"
         )
+
+    if magnitude:
+        magnitude.update(_check_absolute_magnitude(table, lines, values, cols["observable"], check_column, magnitude["M_B"]))
 
     sel = options["selection"]
     keep = z > sel["z_min"]
@@ -109,14 +154,14 @@ def derive_pantheon_plus(options, files) -> Result:
             "row_selection",
             f"kept {index.size} of {n_rows} light curves: {cols['z']} > {sel['z_min']}"
             + (f" and <= {sel['z_max']}" if sel["z_max"] is not None else "")
-            + f", calibrators {sel['calibrators']}; duplicate light curves of one SN kept",
-            "Brout et al. 2022, ApJ 938, 110 (arXiv:2202.04077), Sec. 2",
+            + (f", calibrators {sel['calibrators']}" if calibrator else "") + "; duplicate light curves of one SN kept",
+            "the registry entry's options.selection (for Pantheon+: Brout et al. 2022, ApJ 938, 110, Sec. 2)",
         )
     ]
     if "covariance" in files:
         full = files["covariance"].counted_matrix(n_rows)
         asymmetry = _max_asymmetry(full)
-        covariance = full[np.ix_(index, index)]  # (C + C^T)[idx, idx] = C[idx, idx] + C[idx, idx]^T exactly
+        covariance = _take_square(full, index)  # (C + C^T)[idx, idx] = C[idx, idx] + C[idx, idx]^T exactly
         del full
         _symmetrize(covariance)
         covariance_info = {
@@ -138,30 +183,45 @@ def derive_pantheon_plus(options, files) -> Result:
         covariance_info = {
             "source": "diagonal",
             "warning": (
-                f"no STAT+SYS covariance in the registry entry: diagonal built from {cols['uncertainty']}, "
-                "which the release provides for plotting only; systematic correlations are missing"
+                f"no covariance file in the registry entry: diagonal built from {cols['uncertainty']}, "
+                "the release's per-point errors; systematic correlations are missing"
             ),
         }
         conversions.append(
             conversion(
                 "diagonal_covariance",
                 f"covariance = diag({cols['uncertainty']}^2) because no covariance file is registered",
-                "PantheonPlusSH0ES/DataRelease README (ERR_DIAG columns)",
+                "the release's per-point uncertainty column (Pantheon+: ERR_DIAG, DataRelease README)",
             )
         )
 
-    columns = {"id": np.asarray(ids, dtype=np.str_)[index]}
-    for name in options["carry_columns"]:
+    columns = {"id": np.asarray(ids, dtype=np.str_)[index], "zHD": z[index], "zHEL": values[cols["zhel"]][index]}
+    for name in carry:
         columns[name] = values[name][index]
-    unit = "mag"
+    if magnitude:
+        columns["M_B"] = np.full(index.size, magnitude["M_B"])
+    else:
+        magnitude = {
+            "M_B": None,
+            "description": "free: m_b_corr = mu + M_B with M_B a nuisance parameter of the fit, as in the "
+            "collaboration's cosmology fit (Brout et al. 2022)",
+        }
+    uncertainty = unc[index]
+    if "covariance" in files:
+        uncertainty = np.where(uncertainty > 0, uncertainty, np.sqrt(np.diag(covariance)))
     return Result(
         z=z[index],
         observable=values[cols["observable"]][index],
-        uncertainty=unc[index],
+        uncertainty=uncertainty,
         covariance=covariance,
         observable_type=np.full(index.size, observable_type),
-        units={observable_type: unit, "z": cols["z"]},
+        units={observable_type: "mag"},
         metadata={
+            "redshifts": {
+                "z": f"column zHD: Hubble-diagram redshift ({cols['z']} of the release)",
+                "zHEL": f"column zHEL: heliocentric redshift ({cols['zhel']} of the release)",
+            },
+            "absolute_magnitude": magnitude,
             "covariance": covariance_info,
             "selection": dict(sel, n_rows_in=n_rows, n_rows_out=int(index.size)),
             "columns_used": cols,
@@ -170,3 +230,66 @@ def derive_pantheon_plus(options, files) -> Result:
         conversions=conversions,
         columns=columns,
     )
+
+
+def _table_lines(table, reading: dict):
+    """(lines, header names, fields per row): the header line first, then the data rows (see the module doc)."""
+    split = "," if reading["delimiter"] == "comma" else None
+    if reading["header"] == "comment_line":
+        lines = table.lines(comment=None, split=split)
+        if not lines[0].fields[0].startswith("#"):
+            raise table.error("the header must be a '#' comment line (options.table.header: comment_line)",
+                              line=lines[0].number, check="header")
+        first = lines[0]
+        first.fields[0] = first.fields[0][1:]
+        if not first.fields[0]:
+            first.fields.pop(0)
+        lines = [first, *[ln for ln in lines[1:] if not ln.fields[0].startswith("#")]]
+    elif reading["header"] == "none":  # columns by 1-based position: the header is "1", "2", ...
+        lines = table.lines(comment="#", split=split)
+        lines = [Line(0, [str(i + 1) for i in range(len(lines[0].fields))]), *lines]
+    else:
+        lines = table.lines(comment="#", split=split)
+    if split:
+        for ln in lines:
+            ln.fields[:] = [field.strip() for field in ln.fields]
+    header = lines[0].fields
+    extra = reading["header_extra_names"]
+    if extra >= len(header):
+        raise table.error(f"header_extra_names {extra} leaves no column of the header's {len(header)}",
+                          line=lines[0].number, check="header")
+    return lines, header[: len(header) - extra], len(header) - extra
+
+
+def _absolute_magnitude(table, options, observable_type: str) -> dict | None:
+    """What a mu assumes about M_B, from the registry (None for m_b_corr: M_B is free)."""
+    if observable_type != "mu":
+        return None
+    given = options.get("absolute_magnitude")
+    if given is None:
+        raise table.error(
+            "observable_type 'mu' needs options.absolute_magnitude {M_B, reference}: the magnitude mu assumes",
+            check="registry",
+        )
+    return {
+        "M_B": float(given["M_B"]),
+        "reference": given["reference"],
+        "description": "mu = m_b_corr - M_B with M_B fixed: compare mu with 5 log10(D_L / 10 pc) directly",
+    }
+
+
+def _check_absolute_magnitude(table, lines, values, mu_column: str, mb_column: str | None, m_b: float) -> dict:
+    """Every row's m_b_corr - mu must equal M_B (to the release's rounding); returns what was checked."""
+    if mb_column is None:
+        return {"checked": f"not checked: the table has no {DEFAULT_COLUMNS['m_b_corr'][0]} column"}
+    deviation = np.abs(values[mb_column] - values[mu_column] - m_b)
+    bad = np.flatnonzero(deviation > M_B_TOLERANCE)
+    if bad.size:
+        i = bad[0]
+        raise table.error(
+            f"{mb_column} - {mu_column} = {values[mb_column][i] - values[mu_column][i]:.5f} differs from the "
+            f"registry's absolute_magnitude.M_B {m_b} by more than {M_B_TOLERANCE}",
+            line=lines[1 + i].number,
+            check="absolute magnitude",
+        )
+    return {"checked": f"{mb_column} - {mu_column} = M_B on every row", "max_abs_deviation": float(deviation.max())}

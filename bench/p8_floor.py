@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""P8: a cold workflow run vs the one-process floor (the same steps, in one Python process).
+
+For the real corpus (``--config raw_dir=<raw>``; --quick: two of its datasets only) and the embedded
+default (the mock surveys; in --quick only without the real corpus, two of them), in one temporary copy of the workflow per case:
+- A: a cold ``snakemake --cores 2`` run (the copy reset to its state before any run), which keeps the
+  job scripts Snakemake writes (``--skip-script-cleanup``);
+- B: the floor, ``bench/_floor.py``: the same jobs' scripts (each one a rule's script from ``scripts/``
+  calling a ``pbuf_data.steps`` function) executed one after the other in one process, in the copy reset
+  the same way. The jobs are the ones Snakemake ran, so the floor follows the rules whatever they are.
+A and B alternate. Targets (issue 15): A / B <= 1.5 in wall time and in CPU time (user + system of all
+processes); the per-job overhead (a job's wall time in the workflow, from Snakemake's metadata, minus the
+same job's seconds in the floor) <= 0.3 s median. Also printed: the overhead by rule.
+
+    python bench/p8_floor.py [--quick] [--strict] [--runs N] [--keep]
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import PY, RAW_DIR, Report, Workdir, cli, copy_workflow, paired, run, snakemake_cmd  # noqa: E402
+
+TARGET = 1.5
+OVERHEAD_TARGET = 0.3  # s per job, median
+FLOOR = Path(__file__).with_name("_floor.py")
+
+
+class Case:
+    """One copy of the workflow, reset to its files before any run, for both sides."""
+
+    def __init__(self, work: Path, label: str, config: list[str]):
+        self.label, self.config = label, config
+        self.project = copy_workflow(work / label)
+        self.pristine = {p.relative_to(self.project) for p in self.project.rglob("*")}
+        self.scripts = work / f"{label}-scripts"
+        self.logs = work / f"{label}-logs"
+        self.logs.mkdir()
+        self.job_walls: list[dict[tuple, float]] = []
+        self.floor_seconds: list[dict[tuple, float]] = []
+        self.runs = 0
+
+    def reset(self) -> None:
+        """Remove every file and folder the runs added (outputs, logs, .snakemake, mock raw files)."""
+        for path in sorted(self.project.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            if path.relative_to(self.project) not in self.pristine:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+
+    def workflow(self):
+        self.reset()
+        self.runs += 1
+        log = self.logs / f"workflow-{self.runs}.log"
+        result = run(snakemake_cmd("--cores", "2", "--skip-script-cleanup", *self.config), cwd=self.project, log=log)
+        self.job_walls.append(self._metadata_walls())
+        if self.scripts.exists():
+            shutil.rmtree(self.scripts)
+        shutil.move(self.project / ".snakemake" / "scripts", self.scripts)
+        self.outputs = self._data_files()
+        return result
+
+    def floor(self):
+        self.reset()
+        self.runs += 1
+        timings = self.logs / f"floor-{self.runs}.json"
+        result = run([PY, FLOOR, self.scripts, self.project, timings], log=self.logs / f"floor-{self.runs}.log")
+        self.floor_seconds.append({(t["rule"], tuple(t["output"])): t["seconds"] for t in json.loads(timings.read_text())})
+        if self._data_files() != self.outputs:
+            raise RuntimeError(f"{self.label}: the floor wrote other files than the workflow (logs in {self.logs})")
+        return result
+
+    def _data_files(self) -> dict[Path, int]:
+        """Files written under data/ (logs aside), counted by folder: backup names carry the time."""
+        counts = defaultdict(int)
+        for path in (self.project / "data").rglob("*"):
+            if path.is_file() and "logs" not in path.parts:
+                counts[path.parent.relative_to(self.project)] += 1
+        return dict(counts)
+
+    def _metadata_walls(self) -> dict[tuple, float]:
+        """(rule, outputs) -> wall seconds of each job, from Snakemake's per-output metadata records."""
+        jobs = defaultdict(lambda: {"outputs": []})
+        folder = self.project / ".snakemake" / "metadata"
+        for record in (p for p in folder.rglob("*") if p.is_file()):
+            meta = json.loads(record.read_text())
+            job = jobs[meta["job_hash"]]
+            # the file name is the output path, urlsafe base64, split into folders when long
+            job["outputs"].append(base64.urlsafe_b64decode("".join(record.relative_to(folder).parts)).decode())
+            job.update(rule=meta["rule"], wall=meta["endtime"] - meta["starttime"])
+        return {(j["rule"], tuple(sorted(j["outputs"]))): j["wall"] for j in jobs.values()}
+
+    def overheads(self) -> dict[str, list[float]]:
+        """Per rule: workflow job wall minus the same job's floor seconds, over all runs (medians per job)."""
+        by_rule = defaultdict(list)
+        for key in self.job_walls[0]:
+            walls = [w[key] for w in self.job_walls if key in w]
+            floors = [f[key] for f in self.floor_seconds if key in f]
+            if walls and floors:
+                by_rule[key[0]].append(statistics.median(walls) - statistics.median(floors))
+        return by_rule
+
+
+def main() -> None:
+    args = cli(__doc__.splitlines()[1], runs=3, quick_runs=1)
+    report = Report(args, "P8")
+    cases = []
+    if (RAW_DIR / "SOURCES.md").exists():
+        subset = ["datasets=[bao_desi_dr1,cc_moresco]"] if args.quick else []
+        cases.append(("cold_real", ["--config", f"raw_dir={RAW_DIR}", *subset]))
+    else:
+        report.info(f"real corpus not found at {RAW_DIR} (set PBUF_RAW_DIR): real-corpus case skipped")
+    if not args.quick or not cases:
+        cases.append(("cold_mock", ["--config", "datasets=[mock_bao_desi_dr1,mock_cc_moresco]"] if args.quick else []))
+    with Workdir(args, "p8") as work:
+        for label, config in cases:
+            case = Case(work, label, config)
+            # pairs run A B, B A, ...: a floor runs the job scripts of the last workflow run before it
+            result = paired(case.workflow, case.floor, args.runs, warmup=0)
+            jobs = len(case.job_walls[-1])
+            report.verdict(label, result.a_wall, result.b_wall, result.ratio, TARGET, floor_name="one-process floor",
+                           note=f"{jobs} jobs; {result.spread()}")
+            report.verdict(f"{label}_cpu", statistics.median(r.cpu for r in result.a),
+                           statistics.median(r.cpu for r in result.b), result.cpu_ratio, TARGET, unit="CPU-s",
+                           floor_name="one-process floor")
+            by_rule = case.overheads()
+            every = [x for values in by_rule.values() for x in values]
+            report.verdict(f"{label}_job_overhead", statistics.median(every), OVERHEAD_TARGET,
+                           statistics.median(every) / OVERHEAD_TARGET, 1.0, floor_name="target",
+                           note="median over jobs of (workflow job wall - floor step seconds); ratio = median / 0.3 s")
+            for rule, values in sorted(by_rule.items(), key=lambda kv: -statistics.median(kv[1])):
+                report.info(f"{label} {rule:22s} {len(values):3d} jobs, overhead median {statistics.median(values):.2f} s "
+                            f"(min {min(values):.2f}, max {max(values):.2f})")
+    report.finish()
+
+
+if __name__ == "__main__":
+    main()

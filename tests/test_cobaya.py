@@ -1,0 +1,307 @@
+"""Cobaya's own likelihood classes on the exported files, and this package's Cobaya class, against ``ds.chi2``.
+
+The theory is a small flat LCDM written here with numpy/scipy (no Boltzmann code): H(z) with photons and
+massless neutrinos, comoving distance by quadrature, r_d from the fitting formula of Aubourg et al. 2015 (eq. 16), f sigma8 from the
+Linder growth index gamma = 0.55. Only the consistency of the two routes matters, so three cosmologies are used.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import yaml
+from scipy.integrate import quad
+
+cobaya = pytest.importorskip("cobaya")
+sacc = pytest.importorskip("sacc")
+
+from cobaya.model import get_model  # noqa: E402
+from cobaya.theory import Theory  # noqa: E402
+
+from pbuf_data.derive import derive_dataset  # noqa: E402
+from pbuf_data.export import cobaya_native_kind, write_cobaya_export, write_exports, write_sacc  # noqa: E402
+from pbuf_data.mock import write_mock_file  # noqa: E402
+from pbuf_data.registry import load_registry  # noqa: E402
+
+from conftest import PROJECT  # noqa: E402
+
+C = 299792.458
+COSMOLOGIES = [
+    {"H0": 67.4, "omegam": 0.315, "ombh2": 0.02237, "sigma8": 0.811},
+    {"H0": 70.0, "omegam": 0.28, "ombh2": 0.0222, "sigma8": 0.79},
+    {"H0": 64.0, "omegam": 0.35, "ombh2": 0.0230, "sigma8": 0.84},
+]
+
+
+class FlatLCDM:
+    def __init__(self, H0, omegam, ombh2, sigma8):
+        self.H0, self.om, self.ombh2, self.s8 = H0, omegam, ombh2, sigma8
+
+    OMEGA_R_H2 = 2.4728e-5 * (1 + 0.2271 * 3.046)  # photons at 2.7255 K and three massless neutrinos
+
+    def hubble(self, z):
+        z = np.asarray(z, dtype=float)
+        orad = self.OMEGA_R_H2 / (self.H0 / 100) ** 2
+        return self.H0 * np.sqrt(orad * (1 + z) ** 4 + self.om * (1 + z) ** 3 + 1 - self.om - orad)
+
+    @functools.cached_property
+    def cmb(self):
+        """R, l_A at the Hu & Sugiyama z*, by direct quadrature (the independent route)."""
+        from pbuf_data.cobaya import omega_gamma_h2, z_star_hu_sugiyama
+
+        omh2 = self.om * (self.H0 / 100) ** 2
+        zs = z_star_hu_sugiyama(self.ombh2, omh2)
+        dm = self.comoving(zs)[0]
+        og = omega_gamma_h2(2.7255)
+
+        def integrand(a):
+            cs = C / np.sqrt(3 * (1 + 0.75 * self.ombh2 / og * a))
+            return cs / (a * a * self.hubble(1 / a - 1))
+
+        rs = quad(integrand, 0, 1 / (1 + zs), epsabs=0, epsrel=1e-11, limit=200)[0]
+        return {"R": np.sqrt(self.om) * self.H0 * dm / C, "l_A": np.pi * dm / rs, "omega_b_h2": self.ombh2}
+
+    def comoving(self, z):
+        """D_M(z): a cubic spline of the cumulative integral of c/H on a fine grid below z = 3, quadrature above."""
+        z = np.atleast_1d(np.asarray(z, dtype=float))
+        if not hasattr(self, "_dm"):
+            from scipy.integrate import cumulative_simpson
+            from scipy.interpolate import CubicSpline
+
+            grid = np.linspace(0, 3, 6001)
+            self._dm = CubicSpline(grid, cumulative_simpson(C / self.hubble(grid), x=grid, initial=0))
+        return np.array([self._dm(zi) if zi <= 3 else
+                         self._dm(3.0) + quad(lambda x: C / self.hubble(x), 3, zi, epsabs=0, epsrel=1e-12)[0] for zi in z])
+
+    def rdrag(self):
+        omh2 = self.om * (self.H0 / 100) ** 2
+        return 55.154 * np.exp(-72.3 * (0.0006) ** 2) / (omh2**0.25351 * self.ombh2**0.12807)
+
+    def fsigma8(self, z):
+        def f(x):
+            e2 = self.om * (1 + x) ** 3 + 1 - self.om
+            return (self.om * (1 + x) ** 3 / e2) ** 0.55
+
+        out = []
+        for zi in np.atleast_1d(z):
+            growth = np.exp(-quad(lambda x: f(x) / (1 + x), 0, zi, epsrel=1e-12)[0])
+            out.append(f(zi) * self.s8 * growth)
+        return np.array(out)
+
+    def predict(self, z, obs):
+        dm, rd = self.comoving(z), self.rdrag()
+        dh = C / self.hubble(z)
+        return {"DM_over_rd": lambda: dm / rd, "DH_over_rd": lambda: dh / rd,
+                "DV_over_rd": lambda: np.cbrt(z * dm**2 * dh) / rd, "rd_over_DV": lambda: rd / np.cbrt(z * dm**2 * dh),
+                "H_times_rd": lambda: self.hubble(z) * rd, "H": lambda: self.hubble(z),
+                "fsigma8": lambda: self.fsigma8(z),
+                "R": lambda: np.full(len(z), self.cmb["R"]), "l_A": lambda: np.full(len(z), self.cmb["l_A"]),
+                "omega_b_h2": lambda: np.full(len(z), self.ombh2)}[obs]()
+
+
+class NumpyTheory(Theory):
+    """The same flat LCDM as a Cobaya theory: provides Hubble, angular_diameter_distance, fsigma8 and rdrag."""
+
+    params = {"H0": None, "omegam": None, "ombh2": None, "sigma8": None}
+
+    def get_can_provide(self):
+        return ["Hubble", "angular_diameter_distance", "fsigma8"]
+
+    def get_can_provide_params(self):
+        return ["rdrag", "omegam"]
+
+    def must_provide(self, **requirements):
+        return {}
+
+    def calculate(self, state, want_derived=True, **params):
+        state["model"] = FlatLCDM(**params)
+        state["derived"] = {"rdrag": state["model"].rdrag(), "omegam": params["omegam"]}
+
+    # like Cobaya's Boltzmann theories, these return arrays also for a scalar z
+    def get_Hubble(self, z, units="km/s/Mpc"):
+        h = np.atleast_1d(self.current_state["model"].hubble(z))
+        return h if units == "km/s/Mpc" else h / C
+
+    def get_angular_diameter_distance(self, z):
+        z = np.atleast_1d(np.asarray(z, dtype=float))
+        return self.current_state["model"].comoving(z) / (1 + z)
+
+    def get_fsigma8(self, z):
+        return self.current_state["model"].fsigma8(z)
+
+
+def _chi2_ours(ds, cosmo):
+    model = FlatLCDM(**cosmo)
+    if ds.metadata["kind"] == "sn":
+        mu = 5 * np.log10((1 + np.asarray(ds.columns["zHEL"], float)) * model.comoving(ds.z)) + 25
+        return ds.chi2(mu)
+    theory = np.empty(len(ds))
+    for obs in set(ds.observable_type.tolist()):
+        sel = ds.observable_type == obs
+        theory[sel] = model.predict(ds.z[sel], obs)
+        if obs == "fsigma8" and "omega_m_ref" in ds.columns:  # README: the Alcock-Paczynski factor of Gold-2018
+            for i in np.flatnonzero(sel):
+                om, zi = ds.columns["omega_m_ref"][i], ds.z[i]
+                e_ref = lambda x: np.sqrt(om * (1 + x) ** 3 + 1 - om)  # noqa: E731
+                ref = e_ref(zi) * quad(lambda x: 1 / e_ref(x), 0, zi, epsabs=0, epsrel=1e-12)[0]
+                theory[i] *= ref / (model.hubble(zi) * model.comoving(zi)[0] / C)
+    return ds.chi2(theory)
+
+
+def _without_install_check(block):
+    """Cobaya's own class, with only its check that Cobaya's data packages are installed switched off (they are
+    downloaded from the network, which tests do not have; the exported files are all the class reads)."""
+    from cobaya.component import get_component_class
+
+    block = dict(block)
+    if block["class"] in ("bao.generic", "sn.pantheon"):
+        own = get_component_class(block["class"], kind="likelihood")
+        block["class"] = type(own.__name__, (own,), {"install_options": {}})
+    return block
+
+
+def _cobaya_chi2s(root, likelihood_block, cosmologies, fixed=None):
+    """-2 ln L of Cobaya's model at each cosmology (one model, its parameters sampled, evaluated point by point)."""
+    import os
+
+    likelihood_block = {k: _without_install_check(v) for k, v in likelihood_block.items()}
+    params = {k: {"prior": {"min": 0.5 * min(c[k] for c in cosmologies), "max": 2 * max(c[k] for c in cosmologies)}}
+              for k in cosmologies[0]} | dict(fixed or {})
+    info = {"likelihood": likelihood_block, "theory": {"numpy_lcdm": {"external": NumpyTheory}}, "params": params}
+    cwd = os.getcwd()
+    os.chdir(root)  # the exported YAML paths are relative to the project folder
+    try:
+        model = get_model(info)
+        return [-2 * float(np.sum(model.loglikes(dict(c))[0])) for c in cosmologies]
+    finally:
+        os.chdir(cwd)
+
+
+def _publish(ds, root):
+    folder = root / "data" / "derived"
+    folder.mkdir(parents=True, exist_ok=True)
+    ds.save(folder / f"{ds.name}.npz", folder / f"{ds.name}.json")
+
+
+REAL = ["sn_pantheon", "sn_des5yr", "cmb_planck2018", "bao_boss_dr12", "bao_boss_dr12_fs", "bao_desi_dr1", "bao_6dfgs", "rsd_fsigma8", "sn_pantheon_plus", "cc_moresco", "bao_sdss_mgs"]
+MOCKS = load_registry(PROJECT / "config" / "registry_mock.yaml")
+
+
+@pytest.fixture(scope="module")
+def mock_datasets(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mock_raw")
+    block = yaml.safe_load((PROJECT / "config" / "config.yaml").read_text())["fiducial_cosmology"]
+    out = {}
+    for name, entry in MOCKS.items():
+        for role, spec in entry["files"].items():
+            write_mock_file(entry, role, folder / spec["path"], block, entry["mock"]["seed"])
+        out[name] = derive_dataset(name, entry, raw_dir=folder)
+    return out
+
+
+def _check(ds, root):
+    _publish(ds, root)
+    rel = "data/exports/cobaya"
+    written = write_cobaya_export(ds, root / rel, rel)
+    exported = yaml.safe_load((root / rel / f"{ds.name}.cobaya.yaml").read_text())
+    block, block_params = exported["likelihood"], exported.get("params", {})
+    assert {p.name for p in written} >= {f"{ds.name}.cobaya.yaml"}
+    native = cobaya_native_kind(ds)
+    # CMB priors: the class integrates r_s(z*) on a grid, the test by adaptive quadrature; l_A agrees to ~2e-10,
+    # which the 3-point prior (sigma(l_A)/l_A ~ 3e-4) turns into ~1e-7 of its chi2
+    tol = 1e-6 if ds.metadata["kind"] == "cmb" else 1e-9
+    ours = [_chi2_ours(ds, cosmo) for cosmo in COSMOLOGIES]
+    package = _cobaya_chi2s(root, {f"pbuf_{ds.name}": block[f"pbuf_{ds.name}"]}, COSMOLOGIES)
+    assert package == pytest.approx(ours, rel=tol)
+    if native:
+        key = [k for k in block if k != f"pbuf_{ds.name}"][0]
+        theirs = np.array(_cobaya_chi2s(root, {key: block[key]}, COSMOLOGIES, block_params))
+        if native == "sn.pantheon":
+            # Cobaya's SN class adds the theory-independent ln(E/2pi), E = 1^T C^-1 1, with M free (its marginal
+            # likelihood) and with M fixed alike; chi2 here leaves it out
+            theirs -= np.log(np.linalg.solve(ds.covariance, np.ones(len(ds))).sum() / (2 * np.pi))
+        assert theirs.tolist() == pytest.approx(ours, rel=1e-9)
+    return native
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_real_dataset_through_cobaya(real, name, tmp_path):
+    native = _check(real(name), tmp_path)
+    expected = {"bao_boss_dr12": "bao.generic", "bao_boss_dr12_fs": "bao.generic", "bao_desi_dr1": "bao.generic",
+                "bao_6dfgs": "bao.generic", "sn_pantheon_plus": "sn.pantheon", "sn_pantheon": "sn.pantheon",
+                "sn_des5yr": "sn.pantheon"}  # Gold-2018 needs its AP factor
+    assert native == expected.get(name)
+
+
+def test_mock_datasets_through_cobaya(mock_datasets, tmp_path):
+    for name, ds in mock_datasets.items():
+        _check(ds, tmp_path / name)
+
+
+@pytest.mark.parametrize("name", ["bao_desi_dr1", "sn_pantheon_plus", "rsd_fsigma8"])
+def test_sacc_round_trip_is_identical(real, name, tmp_path):
+    ds = real(name)
+    path = write_sacc(ds, tmp_path / f"{name}.sacc.fits")
+    back = sacc.Sacc.load_fits(str(path))
+    assert np.array_equal(back.mean, ds.observable)
+    assert np.array_equal(back.covariance.dense, ds.covariance)
+    assert np.array_equal([d.get_tag("z") for d in back.data], ds.z)
+    assert [d.get_tag("observable_type") for d in back.data] == ds.observable_type.tolist()
+    assert back.metadata["pbuf_dataset"] == name
+    import json
+
+    assert json.loads(back.metadata["pbuf_provenance"])["raw_files"][0]["sha256"] == ds.provenance["raw_files"][0]["sha256"]
+
+
+def test_readme_cobaya_example_runs_with_cobaya_run_and_camb(real, tmp_path):
+    """The README's YAML, run by ``cobaya-run`` (evaluate sampler, CAMB theory) on a published dataset; its chi2
+    equals ``ds.chi2`` of the distances CAMB computes for the same parameters, called directly."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    camb = pytest.importorskip("camb")
+    text = (PROJECT / "README.md").read_text()
+    block = re.search(r"```yaml\n(# cobaya-run .*?)```", text, re.S)
+    assert block, "README lacks the cobaya-run example"
+    info = yaml.safe_load(block.group(1))
+    name = info["likelihood"]["pbuf_data.cobaya.Dataset"]["dataset"]
+    ds = real(name)
+    _publish(ds, tmp_path)
+    (tmp_path / "fit.yaml").write_text(block.group(1))
+    exe = Path(sys.executable).with_name("cobaya-run")
+    proc = subprocess.run([str(exe), "fit.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    prefix = tmp_path / info["output"]
+    chain = (prefix.parent / f"{prefix.name}.1.txt").read_text().split("\n")
+    header, values = chain[0].lstrip("#").split(), chain[1].split()
+    row = dict(zip(header, map(float, values)))
+    point = info["sampler"]["evaluate"]["override"]
+    fixed = {k: v for k, v in info["params"].items() if isinstance(v, (int, float))}
+    pars = camb.set_params(H0=point["H0"], ombh2=fixed["ombh2"], omch2=point["omch2"], mnu=fixed["mnu"],
+                           num_massive_neutrinos=1)
+    background = camb.get_background(pars)
+    # Cobaya's CAMB call finds the drag epoch to ~1e-6 relative of a direct call; the distances are identical,
+    # so the chain's r_d is used for the theory and checked against the direct one
+    assert row["rdrag"] == pytest.approx(background.get_derived_params()["rdrag"], rel=1e-5)
+    rd = row["rdrag"]
+
+    def theory(z, obs):
+        dm, h = background.comoving_radial_distance(z), background.hubble_parameter(z)
+        dh = C / h
+        return {"DM_over_rd": dm / rd, "DH_over_rd": dh / rd, "DV_over_rd": np.cbrt(z * dm**2 * dh) / rd}[obs]
+
+    assert row["chi2__pbuf_data.cobaya.Dataset"] == pytest.approx(ds.chi2(theory), rel=1e-5)  # chain: 8 digits
+
+
+def test_an_export_folder_holds_one_export(real, tmp_path):
+    folder = tmp_path / "exports" / "bao_desi_dr1"
+    folder.mkdir(parents=True)
+    (folder / "bao_desi_dr1.lcparam.txt").write_text("left over from an earlier export\n")
+    written = write_exports(real("bao_desi_dr1"), folder, "data/exports/bao_desi_dr1")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in written)
+    assert {p.name for p in written} == {"bao_desi_dr1.bao_mean.txt", "bao_desi_dr1.bao_cov.txt",
+                                         "bao_desi_dr1.cobaya.yaml", "bao_desi_dr1.sacc.fits"}

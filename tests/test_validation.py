@@ -1,0 +1,83 @@
+"""The covariance checks of validation.py against numpy's exact spectrum."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pbuf_data.dataset import Dataset
+from pbuf_data.validation import EXACT_CONDITION_BELOW, LANCZOS_TOL, condition_number, validate_dataset
+
+
+def with_spectrum(eigenvalues: np.ndarray, seed: int) -> np.ndarray:
+    """Q diag(eigenvalues) Q^T with a random orthogonal Q."""
+    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((eigenvalues.size, eigenvalues.size)))
+    matrix = (q * eigenvalues) @ q.T
+    return 0.5 * (matrix + matrix.T)
+
+
+def sn_like(n: int, seed: int) -> np.ndarray:
+    """Pantheon+-like: measurement errors, scatter shared by repeated light curves, a smooth systematic."""
+    rng = np.random.default_rng(seed)
+    sn = np.sort(rng.integers(0, int(n / 1.1), n))
+    smooth = 0.02 * np.linspace(0.0, 1.0, n)
+    return np.diag((0.08 + 0.1 * rng.uniform(size=n)) ** 2) + 0.01 * (sn[:, None] == sn[None, :]) + np.outer(smooth, smooth)
+
+
+CASES = {
+    "sn_like_800": lambda: sn_like(800, 1),
+    "sn_like_1500": lambda: sn_like(1500, 2),
+    "log_spectrum_cond_1e8": lambda: with_spectrum(np.logspace(-8, 0, 700), 3),
+    # the smallest eigenvalues in a tight cluster (the hard case for Lanczos on C^-1)
+    "clustered_minimum": lambda: with_spectrum(np.concatenate([1e-4 * (1 + 1e-3 * np.arange(300)), np.linspace(0.5, 2, 400)]), 4),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_condition_number_matches_eigvalsh(case):
+    matrix = CASES[case]()
+    assert matrix.shape[0] >= EXACT_CONDITION_BELOW  # the Lanczos path
+    eig = np.linalg.eigvalsh(matrix)
+    exact = eig[-1] / eig[0]
+    estimate = condition_number(matrix, np.linalg.cholesky(matrix))
+    # each extreme eigenvalue to LANCZOS_TOL; the exact spectrum itself carries cond * eps
+    assert estimate == pytest.approx(exact, rel=2 * LANCZOS_TOL + exact * 1e-15)
+
+
+def test_condition_number_is_reproducible():
+    matrix = sn_like(900, 5)
+    factor = np.linalg.cholesky(matrix)
+    assert condition_number(matrix, factor) == condition_number(matrix, factor)
+
+
+def test_small_matrices_use_the_exact_spectrum():
+    matrix = with_spectrum(np.array([1.0, 2.0, 50.0]), 6)
+    assert condition_number(matrix, np.linalg.cholesky(matrix)) == pytest.approx(50.0, rel=1e-12)
+
+
+def dataset_with(covariance: np.ndarray) -> Dataset:
+    n = covariance.shape[0]
+    return Dataset(
+        name="synthetic", z=np.linspace(0.01, 2.0, n), observable=np.full(n, 40.0), uncertainty=np.sqrt(np.diag(covariance)),
+        covariance=covariance, observable_type=np.full(n, "mu"), metadata={"kind": "sn"},
+    )
+
+
+@pytest.mark.parametrize(
+    "top, verdict",
+    [(1e6, "pass"), (1e12, "warn"), (1e15, "error")],  # condition numbers against the default thresholds 1e10 / 1e14
+)
+def test_condition_check_verdicts(top, verdict):
+    spectrum = np.logspace(0, np.log10(top), 600) * 1e-4
+    report = validate_dataset(dataset_with(with_spectrum(spectrum, 7)))
+    check = next(c for c in report["checks"] if c["name"] == "covariance_condition_number")
+    assert check["verdict"] == verdict
+    assert check["value"] == pytest.approx(top, rel=1e-2)  # cond * eps of rounding in the factor at 1e15
+
+
+def test_not_positive_definite_is_an_error_without_a_condition_number():
+    spectrum = np.concatenate([[-1e-6], np.linspace(1.0, 2.0, 599)])
+    report = validate_dataset(dataset_with(with_spectrum(spectrum, 8) + 0.0))
+    names = {c["name"]: c["verdict"] for c in report["checks"]}
+    assert names["covariance_positive_definite"] == "error" and "covariance_condition_number" not in names
+    assert report["verdict"] == "failed"

@@ -295,6 +295,8 @@ class Fiducial:
             return self.bao(observable_type, z)
         if observable_type in ("mu", "m_b_corr", "H", "fsigma8"):
             return getattr(self, observable_type)(z)
+        if observable_type == "mu_offset_free":  # up to its free offset
+            return self.mu(z)
         priors = self.distance_priors()
         if observable_type in priors:
             return np.full(np.shape(z), priors[observable_type])

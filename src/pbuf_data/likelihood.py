@@ -65,6 +65,11 @@ class Likelihood:
         if form != GAUSSIAN:
             self._axes = table[1]
 
+    @property
+    def table(self):
+        """((axis, ...), lnL) of a table or grid likelihood (None for a Gaussian)."""
+        return None if self.form == GAUSSIAN else self._axes
+
     # -- theory ------------------------------------------------------------
     def theory_vector(self, theory) -> np.ndarray:
         """The theory as a vector in the dataset's order, checked for length and finiteness."""

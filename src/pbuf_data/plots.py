@@ -1,10 +1,12 @@
 """Figures of a derived dataset for the HTML report.
 
-``observable_figure``: the observable against redshift with error bars and
-the fiducial flat LCDM of the configuration drawn for reference (SN: Hubble
-diagram and residuals; BAO: one panel per observable type; CC: H(z); RSD:
-f sigma8(z); CMB: a table of the priors). ``correlation_figure``: the
-correlation matrix C_ij / sqrt(C_ii C_jj) as a heat map.
+``observable_figure``: the data against redshift with the fiducial flat LCDM of the configuration, and below
+each panel the pull (data - fiducial) / sigma (SN: Hubble diagram, residuals; BAO: one panel pair per observable
+type; CC: H(z); RSD: f sigma8(z), the fiducial without the Alcock-Paczynski factor; CMB: a table of the priors with
+the fiducial and the pull). A likelihood published as a table or grid is drawn as itself: Delta chi2 against the
+observable (1-D) or its 1, 2, 3 sigma contours (2-D), with the fiducial and the Gaussian summary.
+``correlation_figure``: the correlation matrix C_ij / sqrt(C_ii C_jj), axes labelled by observable type and z;
+for a diagonal covariance a panel that says so instead of an empty map.
 """
 
 from __future__ import annotations
@@ -30,26 +32,54 @@ LABELS = {
     "H_times_rd": r"$H\,r_d$ [km/s]",
     "H": r"$H(z)$ [km/s/Mpc]",
     "fsigma8": r"$f\sigma_8(z)$",
+    "mu_offset_free": r"$\mu$ + offset [mag]",
 }
 
 
-def _model_curve(ax, fiducial: Fiducial, otype: str, z: np.ndarray):
+OFFSET_FREE = {"m_b_corr", "mu_offset_free"}  # magnitudes with a free constant: drawn with their best offset
+# Delta chi2 of the 68.3, 95.4 and 99.7 % regions of two parameters
+CONTOURS_2D = (2.30, 6.18, 11.83)
+
+
+def _fiducial_values(dataset: Dataset, fiducial: Fiducial) -> np.ndarray:
+    """The fiducial prediction of every point; free magnitude offsets set to their best (weighted) value."""
+    model = np.empty(len(dataset))
+    for otype in set(dataset.observable_type.tolist()):
+        sel = dataset.observable_type == otype
+        model[sel] = fiducial.predict(otype, dataset.z[sel])
+        if otype in OFFSET_FREE:
+            w = 1 / dataset.uncertainty[sel] ** 2
+            model[sel] += np.sum(w * (dataset.observable[sel] - model[sel])) / np.sum(w)
+    return model
+
+
+def _model_curve(ax, fiducial: Fiducial, otype: str, z: np.ndarray, offset: float = 0.0):
     grid = np.linspace(max(0.0, z.min() * 0.8), z.max() * 1.1, 200) if z.max() > 0 else z
     grid = grid[grid > 0]
     if grid.size:
-        ax.plot(grid, fiducial.predict(otype, grid), color="0.4", lw=1, label="fiducial flat ΛCDM")
+        ax.plot(grid, fiducial.predict(otype, grid) + offset, color="0.4", lw=1, label="fiducial flat ΛCDM")
+
+
+def _pull_axis(ax, z, pull, **style):
+    ax.axhline(0, color="0.4", lw=1)
+    for level in (-2, 2):
+        ax.axhline(level, color="0.8", lw=0.8, ls="--")
+    ax.plot(z, pull, **style)
+    ax.set_ylabel("pull [σ]")
 
 
 def _sn(dataset: Dataset, fiducial: Fiducial):
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, height_ratios=(2, 1))
+    fig, (top, middle, bottom) = plt.subplots(3, 1, figsize=(7, 7.5), sharex=True, height_ratios=(2, 1, 1))
     otype = dataset.observable_type[0]
-    model = fiducial.predict(otype, dataset.z)
+    model = _fiducial_values(dataset, fiducial)
+    offset = float(np.median(model - fiducial.predict(otype, dataset.z))) if otype in OFFSET_FREE else 0.0
     top.errorbar(dataset.z, dataset.observable, dataset.uncertainty, fmt=".", ms=2, lw=0.5, alpha=0.6, label=dataset.name)
-    _model_curve(top, fiducial, otype, dataset.z)
-    bottom.errorbar(dataset.z, dataset.observable - model, dataset.uncertainty, fmt=".", ms=2, lw=0.5, alpha=0.6)
-    bottom.axhline(0, color="0.4", lw=1)
-    top.set_ylabel(LABELS[otype])
-    bottom.set_ylabel("residual [mag]")
+    _model_curve(top, fiducial, otype, dataset.z, offset)
+    middle.errorbar(dataset.z, dataset.observable - model, dataset.uncertainty, fmt=".", ms=2, lw=0.5, alpha=0.6)
+    middle.axhline(0, color="0.4", lw=1)
+    _pull_axis(bottom, dataset.z, (dataset.observable - model) / dataset.uncertainty, ls="", marker=".", ms=2, alpha=0.6)
+    top.set_ylabel(LABELS.get(otype, otype) + (" (fiducial + best offset)" if otype in OFFSET_FREE else ""))
+    middle.set_ylabel("residual [mag]")
     bottom.set_xlabel("z")
     top.set_xscale("log")
     top.legend(loc="lower right")
@@ -58,36 +88,80 @@ def _sn(dataset: Dataset, fiducial: Fiducial):
 
 def _panels(dataset: Dataset, fiducial: Fiducial):
     types = sorted(set(dataset.observable_type.tolist()))
-    fig, axes = plt.subplots(len(types), 1, figsize=(7, 2.6 * len(types) + 0.8), squeeze=False)
-    for ax, otype in zip(axes[:, 0], types):
+    fig, axes = plt.subplots(2 * len(types), 1, figsize=(7, 3.4 * len(types) + 0.8), squeeze=False,
+                             height_ratios=[2, 1] * len(types))
+    model = _fiducial_values(dataset, fiducial)
+    for i, otype in enumerate(types):
+        ax, pull = axes[2 * i, 0], axes[2 * i + 1, 0]
         sel = dataset.observable_type == otype
-        ax.errorbar(dataset.z[sel], dataset.observable[sel], dataset.uncertainty[sel], fmt="o", ms=4, capsize=2, label=dataset.name)
-        _model_curve(ax, fiducial, otype, dataset.z[sel])
+        z, value, sigma = dataset.z[sel], dataset.observable[sel], dataset.uncertainty[sel]
+        ax.errorbar(z, value, sigma, fmt="o", ms=4, capsize=2, label=dataset.name)
+        _model_curve(ax, fiducial, otype, z)
         ax.set_ylabel(LABELS.get(otype, otype))
         ax.legend(fontsize=8)
+        _pull_axis(pull, z, (value - model[sel]) / sigma, ls="", marker="o", ms=4)
+        pull.set_xlim(ax.get_xlim())
     axes[-1, 0].set_xlabel("z")
     return fig
 
 
-def _table(dataset: Dataset):
-    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.4 * len(dataset)))
+def _table(dataset: Dataset, fiducial: Fiducial):
+    fig, ax = plt.subplots(figsize=(7.5, 0.6 + 0.45 * len(dataset)))
     ax.axis("off")
     corr = dataset.covariance / np.outer(dataset.uncertainty, dataset.uncertainty)
+    model = _fiducial_values(dataset, fiducial)
     rows = [
-        [t, f"{v:.6g}", f"{s:.4g}", " ".join(f"{c:+.3f}" for c in corr[i])]
-        for i, (t, v, s) in enumerate(zip(dataset.observable_type, dataset.observable, dataset.uncertainty))
+        [t, f"{v:.6g}", f"{s:.4g}", f"{m:.6g}", f"{(v - m) / s:+.2f}", " ".join(f"{c:+.3f}" for c in corr[i])]
+        for i, (t, v, s, m) in enumerate(zip(dataset.observable_type, dataset.observable, dataset.uncertainty, model))
     ]
-    table = ax.table(cellText=rows, colLabels=["parameter", "mean", "σ", "correlations"], loc="center")
+    table = ax.table(cellText=rows, colLabels=["parameter", "mean", "σ", "fiducial", "pull [σ]", "correlations"],
+                     loc="center")
     table.auto_set_font_size(False)
     table.set_fontsize(9)
     table.scale(1, 1.4)
     return fig
 
 
+def _likelihood(dataset: Dataset, fiducial: Fiducial):
+    """The published likelihood: Delta chi2 curve (1-D) or contours (2-D), the fiducial and the Gaussian summary."""
+    lik = dataset.likelihood()
+    axes, lnl = lik.table
+    truth = _fiducial_values(dataset, fiducial)
+    types = dataset.observable_type.tolist()
+    fig, ax = plt.subplots(figsize=(7, 4.6))
+    if len(axes) == 1:
+        (x,) = axes
+        ax.plot(x, -2 * (lnl - lnl.max()), color="C0", label=f"published likelihood ({lik.form})")
+        gauss = ((x - dataset.observable[0]) / dataset.uncertainty[0]) ** 2
+        ax.plot(x, gauss, color="C1", ls="--", label="Gaussian summary")
+        ax.axvline(truth[0], color="0.4", lw=1, label="fiducial flat ΛCDM")
+        ax.set_ylim(0, 12)
+        ax.set_xlabel(LABELS.get(types[0], types[0]) + f" at z = {dataset.z[0]:g}")
+        ax.set_ylabel(r"$\Delta\chi^2 = -2\,\Delta\ln L$")
+    else:
+        x, y = axes
+        delta = -2 * (lnl - lnl.max())
+        ax.contour(x, y, delta.T, levels=CONTOURS_2D, colors="C0")
+        inv = np.linalg.inv(dataset.covariance)
+        xx, yy = np.meshgrid(x - dataset.observable[0], y - dataset.observable[1], indexing="ij")
+        gauss = inv[0, 0] * xx**2 + 2 * inv[0, 1] * xx * yy + inv[1, 1] * yy**2
+        ax.contour(x, y, gauss.T, levels=CONTOURS_2D, colors="C1", linestyles="--")
+        ax.plot(*truth, marker="*", ms=12, color="0.3", ls="")
+        ax.plot([], [], color="C0", label="published likelihood: 1, 2, 3 σ")
+        ax.plot([], [], color="C1", ls="--", label="Gaussian summary")
+        ax.plot([], [], marker="*", color="0.3", ls="", label="fiducial flat ΛCDM")
+        ax.set_xlabel(LABELS.get(types[0], types[0]) + f" at z = {dataset.z[0]:g}")
+        ax.set_ylabel(LABELS.get(types[1], types[1]))
+    ax.legend(fontsize=8)
+    return fig
+
+
 def observable_figure(dataset: Dataset, fiducial: Fiducial):
     kind = dataset.metadata.get("kind")
-    if kind == "cmb":
-        fig = _table(dataset)
+    if dataset.likelihood().form != "gaussian":
+        fig = _likelihood(dataset, fiducial)
+    elif kind == "cmb":
+        fig = _table(dataset, fiducial)
     elif kind == "sn":
         fig = _sn(dataset, fiducial)
     else:
@@ -97,15 +171,35 @@ def observable_figure(dataset: Dataset, fiducial: Fiducial):
     return fig
 
 
+def _point_labels(dataset: Dataset) -> list[str]:
+    return [f"{t} z={z:g}" if np.isfinite(z) else str(t) for t, z in zip(dataset.observable_type, dataset.z)]
+
+
 def correlation_figure(dataset: Dataset):
-    sigma = np.sqrt(np.diag(dataset.covariance))
-    corr = dataset.covariance / np.outer(sigma, sigma)
-    fig, ax = plt.subplots(figsize=(5.5, 4.6))
+    cov = dataset.covariance
+    n = len(dataset)
+    if not np.count_nonzero(cov - np.diag(np.diag(cov))):
+        fig, ax = plt.subplots(figsize=(5.5, 1.6))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"{dataset.name}: diagonal covariance\n{n} independent point{'s' * (n != 1)}, no correlation map",
+                ha="center", va="center", fontsize=11)
+        return fig
+    sigma = np.sqrt(np.diag(cov))
+    corr = cov / np.outer(sigma, sigma)
+    fig, ax = plt.subplots(figsize=(6.5, 5.6))
     image = ax.imshow(corr, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
     fig.colorbar(image, ax=ax, label="correlation")
-    ax.set_title(f"{dataset.name}: correlation matrix ({len(dataset)} points)", fontsize=10)
-    ax.set_xlabel("point index")
-    ax.set_ylabel("point index")
+    ax.set_title(f"{dataset.name}: correlation matrix ({n} points)", fontsize=10)
+    labels = _point_labels(dataset)
+    if n <= 40:
+        ticks = np.arange(n)
+        ax.set_xticks(ticks, labels, rotation=90, fontsize=6)
+        ax.set_yticks(ticks, labels, fontsize=6)
+    else:  # a few points, labelled by their redshift
+        ticks = np.unique(np.linspace(0, n - 1, 9).round().astype(int))
+        ax.set_xticks(ticks, [f"z={dataset.z[i]:.3g}" for i in ticks], rotation=90, fontsize=7)
+        ax.set_yticks(ticks, [f"z={dataset.z[i]:.3g}" for i in ticks], fontsize=7)
+        ax.set_xlabel("points in the dataset's order")
     fig.tight_layout()
     return fig
 

@@ -28,12 +28,12 @@ include: "rules/report.smk"
 rule all:
     default_target: True
     input:
-        expand("data/derived/{dataset}.{ext}", dataset=DATASETS, ext=["npz", "json"]),
-        "data/validation/summary.txt",
-        "data/manifests/derived.sha256",
-        "data/logs/backup/last_backup.json",
+        expand(layout.receipt("{dataset}"), dataset=DATASETS),
+        layout.SUMMARY_TXT,
+        layout.DERIVED_MANIFEST,
+        f"{layout.LOGS}/backup/last_backup.json",
         expand(
-            "data/plots/{dataset}_{figure}.png",
+            layout.plot("{dataset}", "{figure}"),
             dataset=DATASETS,
             figure=["observable", "correlation"],
         ),

@@ -5,6 +5,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from pbuf_data import layout
 from pbuf_data.derive import code_fingerprint
 from pbuf_data.errors import PbufDataError
 from pbuf_data.registry import (
@@ -138,9 +139,9 @@ def publish_inputs(wildcards):
     derivation fails and leaves it in place."""
     name = wildcards.dataset
     return {
-        "npz": f"data/staging/{name}.npz",
-        "json": f"data/staging/{name}.json",
-        "report": f"data/validation/{name}.json",
+        "npz": layout.staged(name, "npz"),
+        "json": layout.staged(name, "json"),
+        "report": layout.report(name, "json"),
         **{f"raw_{role}": path for role, path in raw_inputs(wildcards).items()},
     }
 

@@ -1,22 +1,24 @@
 # Raw release files -> standard datasets.
 #
-# derive_dataset writes to data/staging; publish_dataset copies a dataset to
-# data/derived only after its validation passed. A failing derivation or
-# validation therefore never touches the published copy, and because
-# publish_dataset shares the raw inputs and settings of the derivation, the
-# published copy stays stale (and is retried) until the cause is fixed.
+# derive_dataset writes to data/staging; publish_dataset publishes a dataset
+# only after its validation passed. Its declared output is a receipt, not the
+# published files, so Snakemake never deletes a published dataset (before a
+# job or after a failure); publication replaces them by atomic renames
+# (pbuf_data.dataset.publish). Because publish_dataset shares the raw inputs
+# and settings of the derivation, the published copy stays stale (and is
+# retried) until the cause of a failure is fixed.
 
 
 rule derive_dataset:
     input:
         unpack(raw_inputs),
     output:
-        npz="data/staging/{dataset}.npz",
-        json="data/staging/{dataset}.json",
+        npz=layout.staged("{dataset}", "npz"),
+        json=layout.staged("{dataset}", "json"),
     log:
-        "data/logs/derive/{dataset}.log",
+        layout.job_log("derive", "{dataset}"),
     benchmark:
-        "data/logs/benchmarks/derive/{dataset}.tsv"
+        layout.benchmark("derive", "{dataset}")
     wildcard_constraints:
         dataset=DATASET_NAME,
     conda:
@@ -31,16 +33,9 @@ rule publish_dataset:
     input:
         unpack(publish_inputs),
     output:
-        npz="data/derived/{dataset}.npz",
-        json=report(
-            "data/derived/{dataset}.json",
-            caption="../report/provenance.rst",
-            category="Datasets",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "figure": "provenance (JSON)"},
-        ),
+        layout.receipt("{dataset}"),
     log:
-        "data/logs/publish/{dataset}.log",
+        layout.job_log("publish", "{dataset}"),
     wildcard_constraints:
         dataset=DATASET_NAME,
     conda:

@@ -4,14 +4,16 @@
 
 rule manifest:
     input:
-        expand("data/derived/{dataset}.{ext}", dataset=DATASETS, ext=["npz", "json"]),
-        expand("data/validation/{dataset}.{ext}", dataset=DATASETS, ext=["json", "txt"]),
-        "data/validation/summary.json",
-        "data/validation/summary.txt",
+        expand(layout.receipt("{dataset}"), dataset=DATASETS),
+        expand(
+            layout.report("{dataset}", "{ext}"), dataset=DATASETS, ext=["json", "txt"]
+        ),
+        layout.SUMMARY_JSON,
+        layout.SUMMARY_TXT,
     output:
-        "data/manifests/derived.sha256",
+        layout.DERIVED_MANIFEST,
     log:
-        "data/logs/integrity/manifest.log",
+        layout.job_log("integrity", "manifest"),
     conda:
         "../envs/pbuf.yaml"
     script:

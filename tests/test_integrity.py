@@ -27,7 +27,8 @@ def tree_digest(root):
 def test_manifest_is_accepted_by_sha256sum(project):
     proc = subprocess.run(["sha256sum", "-c", "data/manifests/derived.sha256"], cwd=project, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count(": OK") == 8 * 4 + 2  # per dataset npz, json, report json, report txt; summary json, txt
+    # per dataset npz, its versioned archive, json, report json, report txt; summary json, txt
+    assert proc.stdout.count(": OK") == 8 * 5 + 2
     archive = next((project / "data" / "backups").glob("*.tar.zst"))
     proc = subprocess.run(["sha256sum", "-c", archive.name + ".sha256"], cwd=archive.parent, capture_output=True, text=True)
     assert proc.returncode == 0

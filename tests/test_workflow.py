@@ -7,13 +7,16 @@ dataset, and a failing dataset leaves every published file byte-identical.
 
 import hashlib
 import os
+import subprocess
+import sys
+import threading
 import time
 
 import numpy as np
 import pytest
 import yaml
 
-from pbuf_data import load_dataset
+from pbuf_data import PbufDataError, load_dataset
 
 pytestmark = pytest.mark.workflow
 
@@ -127,3 +130,54 @@ def test_config_typo_fails_before_any_job(workflow, raw_dir):
     output = proc.stdout + proc.stderr
     assert "bao_bos_dr12" in output and "bao_boss_dr12" in output and "Traceback" not in output
     assert not (workflow.root / "data").exists()
+
+
+def test_readers_never_see_a_missing_or_mixed_dataset_during_a_republish(real_run, registry):
+    """load_dataset and plain np.load in a loop while the workflow republishes two changed datasets."""
+    workflow, raw, cfg = real_run
+    root = workflow.root
+    path = root / "config" / "registry.yaml"
+    edited = yaml.safe_load(path.read_text())
+    edited["datasets"]["bao_desi_dr1"]["options"]["labels"]["DV_over_rs"]["observable_type"] = "DM_over_rd"
+    edited["datasets"]["cc_moresco"]["options"]["systematics"] = ["IMF", "mod"]
+    path.write_text(yaml.safe_dump(edited, sort_keys=False))
+    before = {name: load_dataset(name, root=root) for name in ("bao_desi_dr1", "cc_moresco")}
+    stop, reads, failures = threading.Event(), [0], []
+
+    def reader():
+        while not stop.is_set():
+            for name in registry:
+                try:
+                    load_dataset(name, root=root, verify=True)  # the document and the archive it names agree
+                    with np.load(root / "data" / "derived" / f"{name}.npz") as plain:
+                        plain["observable"]
+                except (PbufDataError, OSError, KeyError, ValueError) as exc:
+                    failures.append(f"{name}: {exc}")
+                reads[0] += 1
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        workflow.run("--cores", "2", "--config", cfg)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert reads[0] > 100 and failures == []
+    after = {name: load_dataset(name, root=root, verify=True) for name in before}
+    relabelled = before["bao_desi_dr1"].observable_type == "DV_over_rd"
+    assert relabelled.any() and (after["bao_desi_dr1"].observable_type[relabelled] == "DM_over_rd").all()
+    assert not np.array_equal(after["cc_moresco"].covariance, before["cc_moresco"].covariance)
+
+
+def test_deleting_staging_loses_nothing(real_run, registry):
+    workflow, _, cfg = real_run
+    root = workflow.root
+    import shutil
+
+    shutil.rmtree(root / "data" / "staging")
+    for name in registry:
+        load_dataset(name, root=root, verify=True)
+    verify = subprocess.run([sys.executable, "-m", "pbuf_data", "--root", str(root), "verify"], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout

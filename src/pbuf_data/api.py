@@ -21,7 +21,9 @@ PROFILE = Path("profiles") / "default" / "config.yaml"
 
 
 def _targets(name: str) -> set[str]:
-    return {f"data/derived/{name}.npz", f"data/derived/{name}.json"}
+    from . import layout
+
+    return {layout.receipt(name)}
 
 
 def running_snakemake(root: str | Path) -> list[int]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -155,28 +154,43 @@ def summarize_validation(report_paths, summary_json, summary_txt):
     return summary
 
 
-def publish(sources, targets):
-    """Copy validated files to their published names, atomically."""
-    from .atomic import atomic_file
+def publish(name, npz, json_path, receipt):
+    """Publish a validated staged dataset (see :func:`pbuf_data.dataset.publish`), then write the job's receipt."""
+    from . import layout
+    from .dataset import publish as publish_dataset
+    from .logs import now_utc
 
-    for source, target in zip(sources, targets):
-        with open(source, "rb") as src, atomic_file(target) as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-        log.info("published %s", target)
+    files = publish_dataset(npz, json_path, layout.DERIVED)
+    for path in files:
+        log.info("published %s/%s", layout.DERIVED, path)
+    record = {"dataset": name, "published": now_utc(), "files": {f"{layout.DERIVED}/{p}": d for p, d in files.items()}}
+    write_text(receipt, json.dumps(record, indent=2) + "\n")
+    return record
 
 
-def manifest(paths, manifest_path):
-    """Manifest of the whole published tree: this run's outputs and any other file in the checked folders
-    (e.g. the datasets of the other registry, mock or real), so that verify knows every file."""
-    from .integrity import WATCHED_DIRS, write_manifest
+def manifest(manifest_path):
+    """Manifest of the whole published tree: every file in the checked folders (this run's datasets and any
+    other, e.g. those of the other registry, mock or real) and the versioned archive each document names.
 
-    present = {
+    An archive's checksum is the one its document recorded at publication, not a rehash of what is on disk,
+    so a damaged archive stays damaged in the eyes of verify."""
+    from . import layout
+    from .dataset import published_archive
+    from .integrity import write_manifest
+
+    present = sorted(
         str(p)
-        for folder in WATCHED_DIRS
+        for folder in layout.WATCHED
         for p in Path(folder).glob("*")
         if (p.is_file() or p.is_symlink()) and not p.name.startswith(".")
-    }
-    entries = write_manifest(sorted(set(map(str, paths)) | present), manifest_path)
+    )
+    recorded = {}
+    for path in map(Path, present):
+        archive = path.parent == Path(layout.DERIVED) and path.suffix == ".json" and published_archive(path.parent, path.stem)
+        if archive:
+            member, sha256 = archive
+            recorded[f"{layout.DERIVED}/{member}"] = sha256
+    entries = write_manifest(sorted(set(present) | set(recorded)), manifest_path, recorded=recorded)
     log.info("manifest %s: %d files", manifest_path, len(entries))
     return entries
 
@@ -190,8 +204,12 @@ def backup(manifest_path, config_files, backup_dir, keep, record_path):
     return record
 
 
-def plots(npz, json_path, fiducial, observable_png, correlation_png):
-    from .dataset import read_dataset
+def plots(name, fiducial, observable_png, correlation_png, provenance_json):
+    """The report's figures of a published dataset, and its document (provenance) for the report."""
+    from . import layout
+    from .atomic import write_bytes
+    from .dataset import load_dataset
     from .plots import save_figures
 
-    save_figures(read_dataset(npz, json_path), fiducial, observable_png, correlation_png)
+    save_figures(load_dataset(name), fiducial, observable_png, correlation_png)
+    write_bytes(provenance_json, Path(layout.published(name, "json")).read_bytes())

@@ -133,19 +133,6 @@ def check_raw_available():
         )
 
 
-def publish_inputs(wildcards):
-    """A published dataset depends on the staged files, its report and, like its
-    derivation, on the raw files: a raw change makes it stale even when the
-    derivation fails and leaves it in place."""
-    name = wildcards.dataset
-    return {
-        "npz": layout.staged(name, "npz"),
-        "json": layout.staged(name, "json"),
-        "report": layout.report(name, "json"),
-        **{f"raw_{role}": path for role, path in raw_inputs(wildcards).items()},
-    }
-
-
 def dataset_settings(wildcards):
     """Everything that decides a dataset's content and verdict (params of its jobs)."""
     entry = registry_entry(wildcards.dataset)

@@ -1,22 +1,24 @@
-# Raw release files -> standard datasets.
+# Raw release files -> standard datasets, one job per dataset.
 #
-# derive_dataset writes to data/staging; publish_dataset publishes a dataset
-# only after its validation passed. Its declared output is a receipt, not the
-# published files, so Snakemake never deletes a published dataset (before a
-# job or after a failure); publication replaces them by atomic renames
-# (pbuf_data.dataset.publish). Because publish_dataset shares the raw inputs
-# and settings of the derivation, the published copy stays stale (and is
-# retried) until the cause of a failure is fixed.
+# derive_dataset derives a dataset into data/staging, validates it and, only if
+# validation passed, publishes it (pbuf_data.steps.prepare). Its declared output
+# is a receipt (data/state/<name>.json), never a published file, so Snakemake's
+# deletion of a job's outputs (before it runs, after it fails) cannot remove
+# published data; publication replaces them by atomic renames. The validation
+# report is written whatever happens, and is not an output either. A failed
+# job leaves no receipt, so the dataset stays stale (and is retried) until the
+# cause is fixed.
 
 
 rule derive_dataset:
     input:
         unpack(raw_inputs),
     output:
-        npz=layout.staged("{dataset}", "npz"),
-        json=layout.staged("{dataset}", "json"),
+        layout.receipt("{dataset}"),
     log:
-        layout.job_log("derive", "{dataset}"),
+        derive=layout.job_log("derive", "{dataset}"),
+        validate=layout.job_log("validate", "{dataset}"),
+        publish=layout.job_log("publish", "{dataset}"),
     benchmark:
         layout.benchmark("derive", "{dataset}")
     wildcard_constraints:
@@ -27,20 +29,3 @@ rule derive_dataset:
         settings=dataset_settings,
     script:
         "../scripts/derive_dataset.py"
-
-
-rule publish_dataset:
-    input:
-        unpack(publish_inputs),
-    output:
-        layout.receipt("{dataset}"),
-    log:
-        layout.job_log("publish", "{dataset}"),
-    wildcard_constraints:
-        dataset=DATASET_NAME,
-    conda:
-        "../envs/pbuf.yaml"
-    params:
-        settings=dataset_settings,
-    script:
-        "../scripts/publish_dataset.py"

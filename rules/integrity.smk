@@ -5,9 +5,6 @@
 rule manifest:
     input:
         expand(layout.receipt("{dataset}"), dataset=DATASETS),
-        expand(
-            layout.report("{dataset}", "{ext}"), dataset=DATASETS, ext=["json", "txt"]
-        ),
         layout.SUMMARY_JSON,
         layout.SUMMARY_TXT,
     output:

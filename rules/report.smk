@@ -1,4 +1,5 @@
-# Figures for `snakemake --report report.html`, rebuilt only when their dataset is republished.
+# Figures for `snakemake --report report.html` and copies of the dataset's document and validation
+# report for it, rebuilt only when their dataset is republished.
 
 
 rule plot_dataset:
@@ -25,6 +26,13 @@ rule plot_dataset:
             category="Datasets",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "provenance (JSON)"},
+        ),
+        validation=report(
+            layout.plot("{dataset}", "validation", "txt"),
+            caption="../report/validation.rst",
+            category="Datasets",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "validation report"},
         ),
     log:
         layout.job_log("plots", "{dataset}"),

@@ -1,4 +1,4 @@
-"""Snakemake rule plot_dataset: the report's figures and provenance of one published dataset."""
+"""Snakemake rule plot_dataset: the report's figures, provenance and validation report of one published dataset."""
 
 from pbuf_data.steps import plots, run_job
 
@@ -10,4 +10,5 @@ run_job(
     snakemake.output.observable,
     snakemake.output.correlation,
     snakemake.output.provenance,
+    snakemake.output.validation,
 )

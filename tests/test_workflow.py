@@ -60,7 +60,7 @@ def test_touch_reruns_nothing_and_edit_reruns_one_dataset(real_run):
     assert workflow.jobs("--config", cfg) == {}
     table.write_text(table.read_text().replace("0.07 69.0 19.6", "0.07 69.5 19.6"))
     jobs = workflow.jobs("--config", cfg)
-    per_dataset = {"derive_dataset": 1, "validate_dataset": 1, "publish_dataset": 1, "plot_dataset": 1}
+    per_dataset = {"derive_dataset": 1, "plot_dataset": 1}  # derive_dataset derives, validates and publishes
     downstream = {"validation_summary": 1, "manifest": 1, "backup": 1, "all": 1}
     assert jobs == per_dataset | downstream
     preview = workflow.run("-n", "--config", cfg).stdout
@@ -177,6 +177,7 @@ def test_deleting_staging_loses_nothing(real_run, registry):
     import shutil
 
     shutil.rmtree(root / "data" / "staging")
+    assert workflow.jobs("--config", cfg) == {}  # staging is the job's scratch space, not an output
     for name in registry:
         load_dataset(name, root=root, verify=True)
     verify = subprocess.run([sys.executable, "-m", "pbuf_data", "--root", str(root), "verify"], capture_output=True, text=True)

@@ -109,7 +109,7 @@ def prepare_dataset(name: str, cores: int = 1, force: bool = False, root: str | 
     """
     root = Path(root).resolve()
     config = {"raw_dir": str(Path(raw_dir).resolve())} if raw_dir else {}
-    forcerun = {f"data/staging/{name}.npz"} if force else set()
+    forcerun = _targets(name) if force else set()
     try:
         run_workflow(root, _targets(name), cores=cores, config=config, forcerun=forcerun)
     except Exception as exc:  # Snakemake reports job failures as exceptions of its own

@@ -111,6 +111,7 @@ def cmd_trends(args) -> int:
 
 def cmd_reprocess(args) -> int:
     """Rederive the named datasets (e.g. after a corruption), then everything that depends on them."""
+    from . import layout
     from .api import run_workflow
 
     names = list(args.datasets)
@@ -120,7 +121,7 @@ def cmd_reprocess(args) -> int:
         print("ERROR: no dataset named", file=sys.stderr)
         return 2
     config = {"raw_dir": str(Path(args.raw_dir).resolve())} if args.raw_dir else {}
-    forcerun = {f"data/staging/{name}.npz" for name in names}
+    forcerun = {layout.receipt(name) for name in names}
     print("equivalent: snakemake --cores {} {}--forcerun {}".format(
         args.cores, f"--config raw_dir={args.raw_dir} " if args.raw_dir else "", " ".join(sorted(forcerun))))
     try:

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from .atomic import write_text
@@ -121,28 +122,91 @@ def derive(name, entry, paths, npz, json_path, max_bytes=None, code=None):
         write_processing_summary(summary)
 
 
-def validate(npz, json_path, report_json, report_txt, expected_points=None, thresholds=None):
+def validate(npz, json_path, expected_points=None, thresholds=None):
+    """The validation report of a staged dataset (read back from its files, archive checksum verified)."""
     from .dataset import read_dataset
     from .validation import report_text, validate_dataset
 
     dataset = read_dataset(npz, json_path, verify=True)
     report = validate_dataset(dataset, expected_points=expected_points, thresholds=thresholds)
-    text = report_text(report)
-    for line in text.splitlines():
+    for line in report_text(report).splitlines():
         log.info("%s", line)
-    if report["verdict"] == "failed":
-        failed = [c["name"] for c in report["checks"] if c["verdict"] == "error"]
-        raise PbufDataError(f"validation failed: {failed} (full report in this rule's log)", dataset=dataset.name,
-                            file=str(npz), check=",".join(failed))
-    write_text(report_json, json.dumps(report, indent=2) + "\n")
-    write_text(report_txt, text)
     return report
 
 
-def summarize_validation(report_paths, summary_json, summary_txt):
+def prepare(name, entry, paths, logs, receipt, *, max_bytes=None, code=None, expected_points=None, thresholds=None):
+    """One dataset's job: derive into staging, validate, publish; then write the receipt (the job's output).
+
+    The validation report (``data/validation/<name>.json``, ``.txt``) is written whatever happens and says
+    which state the dataset reached (published, failed derive, failed validation, failed publication) and
+    why; it is not a Snakemake output, so a failed job cannot remove it. Publication is the gate: nothing is
+    published unless validation passed. A failure raises after the report is written, so the job fails,
+    its receipt is gone and the dataset is retried by the next run.
+    """
+    from . import layout
+
+    npz, doc = layout.staged(name, "npz"), layout.staged(name, "json")
+    report = {"dataset": name, "kind": entry["kind"], "verdict": "not validated", "n_points": 0, "n_errors": 0,
+              "n_warnings": 0, "checks": []}
+    try:
+        derive(name, entry, paths, npz, doc, max_bytes=max_bytes, code=code)
+    except PbufDataError as exc:
+        _write_report(name, dict(report, state="failed derive", reason=str(exc)))
+        raise
+    try:
+        with _logging_to(logs["validate"]):
+            report = validate(npz, doc, expected_points=expected_points, thresholds=thresholds)
+    except PbufDataError as exc:
+        _write_report(name, dict(report, state="failed validation", reason=str(exc)))
+        raise
+    if report["verdict"] == "failed":
+        failed = [c["name"] for c in report["checks"] if c["verdict"] == "error"]
+        error = PbufDataError(f"validation failed: {failed} (full report in {layout.report(name, 'txt')})",
+                              dataset=name, file=npz, check=",".join(failed))
+        _write_report(name, dict(report, state="failed validation", reason=str(error)))
+        raise error
+    try:
+        with _logging_to(logs["publish"]):
+            files = publish(name, npz, doc)
+    except PbufDataError as exc:
+        _write_report(name, dict(report, state="failed publication", reason=str(exc)))
+        raise
+    _write_report(name, dict(report, state="published", reason=None, npz_sha256=files[f"{layout.DERIVED}/{name}.npz"]))
+    write_text(receipt, json.dumps({"dataset": name, "files": files}, indent=2) + "\n")
+    return report
+
+
+def _write_report(name, report):
+    from . import layout
+    from .validation import report_text
+
+    text = report_text(report)
+    if report["state"] != "published":
+        text += f"state: {report['state']}: {report['reason']}\n"
+    write_text(layout.report(name, "json"), json.dumps(report, indent=2) + "\n")
+    write_text(layout.report(name, "txt"), text)
+
+
+@contextmanager
+def _logging_to(path):
+    """Send the log of a block to its own file (a job with one log per phase)."""
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.handlers = [handler]
+    try:
+        yield
+    finally:
+        root.handlers = saved
+        handler.close()
+
+
+def summarize_validation(datasets, summary_json, summary_txt):
+    from . import layout
     from .validation import summarize
 
-    reports = [json.loads(Path(p).read_text()) for p in report_paths]
+    reports = [json.loads(Path(layout.report(name, "json")).read_text()) for name in datasets]
     summary = summarize(reports)
     lines = [f"{summary['n_passed']}/{summary['n_datasets']} datasets passed validation "
              f"({summary['n_with_warnings']} with warnings, {summary['n_failed']} failed)"]
@@ -154,18 +218,15 @@ def summarize_validation(report_paths, summary_json, summary_txt):
     return summary
 
 
-def publish(name, npz, json_path, receipt):
-    """Publish a validated staged dataset (see :func:`pbuf_data.dataset.publish`), then write the job's receipt."""
+def publish(name, npz, json_path):
+    """Publish a validated staged dataset (see :func:`pbuf_data.dataset.publish`); {path: sha256} published."""
     from . import layout
     from .dataset import publish as publish_dataset
-    from .logs import now_utc
 
-    files = publish_dataset(npz, json_path, layout.DERIVED)
+    files = {f"{layout.DERIVED}/{p}": d for p, d in publish_dataset(npz, json_path, layout.DERIVED).items()}
     for path in files:
-        log.info("published %s/%s", layout.DERIVED, path)
-    record = {"dataset": name, "published": now_utc(), "files": {f"{layout.DERIVED}/{p}": d for p, d in files.items()}}
-    write_text(receipt, json.dumps(record, indent=2) + "\n")
-    return record
+        log.info("%s: published %s", name, path)
+    return files
 
 
 def manifest(manifest_path):
@@ -204,8 +265,9 @@ def backup(manifest_path, config_files, backup_dir, keep, record_path):
     return record
 
 
-def plots(name, fiducial, observable_png, correlation_png, provenance_json):
-    """The report's figures of a published dataset, and its document (provenance) for the report."""
+def plots(name, fiducial, observable_png, correlation_png, provenance_json, validation_txt):
+    """The report's figures of a published dataset, and copies of its document (provenance) and
+    validation report for the report."""
     from . import layout
     from .atomic import write_bytes
     from .dataset import load_dataset
@@ -213,3 +275,4 @@ def plots(name, fiducial, observable_png, correlation_png, provenance_json):
 
     save_figures(load_dataset(name), fiducial, observable_png, correlation_png)
     write_bytes(provenance_json, Path(layout.published(name, "json")).read_bytes())
+    write_bytes(validation_txt, Path(layout.report(name, "txt")).read_bytes())

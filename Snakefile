@@ -25,13 +25,17 @@ include: "rules/integrity.smk"
 include: "rules/report.smk"
 
 
+onerror:
+    rebuild_after_failure()
+
+
 rule all:
     default_target: True
     input:
         expand(layout.receipt("{dataset}"), dataset=DATASETS),
         layout.SUMMARY_TXT,
         layout.DERIVED_MANIFEST,
-        f"{layout.LOGS}/backup/last_backup.json",
+        layout.BACKUP_RECORD,
         expand(
             layout.plot("{dataset}", "{figure}"),
             dataset=DATASETS,

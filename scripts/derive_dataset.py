@@ -8,11 +8,12 @@ run_job(
     prepare,
     snakemake.wildcards.dataset,
     settings["entry"],
-    {role: snakemake.input[role] for role in settings["entry"]["files"]},
+    dict(snakemake.input.items()),
     {step: snakemake.log[step] for step in ("validate", "publish")},
     snakemake.output[0],
     max_bytes=settings["max_bytes"],
     code=settings["code"],
     expected_points=settings["entry"].get("expected_points"),
     thresholds=settings["thresholds"],
+    missing=settings["missing"],
 )

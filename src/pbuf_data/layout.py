@@ -26,6 +26,7 @@ BACKUPS = f"{DATA}/backups"
 PLOTS = f"{DATA}/plots"
 RAW_CACHE = f"{DATA}/raw_cache"  # raw files downloaded because raw_dir lacks them
 MOCK_RAW = f"{DATA}/mock/raw"  # generated raw files of the embedded default
+BACKUP_RECORD = f"{LOGS}/backup/last_backup.json"
 SUMMARY_JSON = f"{VALIDATION}/summary.json"
 SUMMARY_TXT = f"{VALIDATION}/summary.txt"
 # folders whose every file is in the manifest (verify reports any other file there)

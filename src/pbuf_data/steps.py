@@ -14,6 +14,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import layout
 from .atomic import write_text
 from .errors import PbufDataError
 
@@ -134,21 +135,25 @@ def validate(npz, json_path, expected_points=None, thresholds=None):
     return report
 
 
-def prepare(name, entry, paths, logs, receipt, *, max_bytes=None, code=None, expected_points=None, thresholds=None):
+def prepare(name, entry, paths, logs, receipt, *, max_bytes=None, code=None, expected_points=None, thresholds=None,
+            missing=()):
     """One dataset's job: derive into staging, validate, publish; then write the receipt (the job's output).
 
     The validation report (``data/validation/<name>.json``, ``.txt``) is written whatever happens and says
     which state the dataset reached (published, failed derive, failed validation, failed publication) and
     why; it is not a Snakemake output, so a failed job cannot remove it. Publication is the gate: nothing is
     published unless validation passed. A failure raises after the report is written, so the job fails,
-    its receipt is gone and the dataset is retried by the next run.
+    its receipt is gone and the dataset is retried by the next run. ``missing`` lists raw files that are
+    neither present nor retrievable (with where to put each): the job then fails at once, naming them.
     """
-    from . import layout
 
     npz, doc = layout.staged(name, "npz"), layout.staged(name, "json")
     report = {"dataset": name, "kind": entry["kind"], "verdict": "not validated", "n_points": 0, "n_errors": 0,
               "n_warnings": 0, "checks": []}
     try:
+        if missing:
+            raise PbufDataError(f"{len(missing)} raw file(s) missing and not retrievable:\n  " + "\n  ".join(missing),
+                                dataset=name, check="raw files present")
         derive(name, entry, paths, npz, doc, max_bytes=max_bytes, code=code)
     except PbufDataError as exc:
         _write_report(name, dict(report, state="failed derive", reason=str(exc)))
@@ -177,7 +182,6 @@ def prepare(name, entry, paths, logs, receipt, *, max_bytes=None, code=None, exp
 
 
 def _write_report(name, report):
-    from . import layout
     from .validation import report_text
 
     text = report_text(report)
@@ -203,24 +207,47 @@ def _logging_to(path):
 
 
 def summarize_validation(datasets, summary_json, summary_txt):
-    from . import layout
-    from .validation import summarize
+    """The state of every dataset (published, failed derive/validation/publication, not run) and why."""
+    from .validation import summarize, summary_text
 
-    reports = [json.loads(Path(layout.report(name, "json")).read_text()) for name in datasets]
-    summary = summarize(reports)
-    lines = [f"{summary['n_passed']}/{summary['n_datasets']} datasets passed validation "
-             f"({summary['n_with_warnings']} with warnings, {summary['n_failed']} failed)"]
-    for name, item in summary["datasets"].items():
-        extra = f" warnings: {', '.join(item['warnings'])}" if item["warnings"] else ""
-        lines.append(f"  {name:28s} {item['verdict']:22s} {item['n_points']:6d} points{extra}")
+    states = {}
+    for name in datasets:
+        try:
+            report = json.loads(Path(layout.report(name, "json")).read_text())
+        except FileNotFoundError:
+            report = None
+        except (OSError, ValueError) as exc:
+            report = {"dataset": name, "state": "not run", "reason": f"unreadable validation report: {exc}"}
+        published_copy = Path(layout.published(name, "json")).exists()
+        if report is None or report.get("state") == "published" and not Path(layout.receipt(name)).exists():
+            why = _upstream_failure(name) or "its job did not run in the last run (stopped before it)"
+            states[name] = {"state": "not run", "reason": why, "report": report, "published_copy": published_copy}
+        else:
+            states[name] = {"state": report.get("state", "not run"), "reason": report.get("reason"), "report": report,
+                            "published_copy": published_copy}
+    summary = summarize(states)
+    text = summary_text(summary)
     write_text(summary_json, json.dumps(summary, indent=2) + "\n")
-    write_text(summary_txt, "\n".join(lines) + "\n")
+    write_text(summary_txt, text)
+    for line in text.splitlines():
+        log.info("%s", line)
     return summary
+
+
+def _upstream_failure(name):
+    """The error of a failed job before a dataset's own (retrieving or generating one of its raw files)."""
+    from .logs import last_error
+
+    for step in ("retrieve", "mock"):
+        for path in sorted(Path(layout.LOGS, step, name).glob("*.log")):
+            message = last_error(path)
+            if message:
+                return f"{step} of a raw file failed: {message}"
+    return None
 
 
 def publish(name, npz, json_path):
     """Publish a validated staged dataset (see :func:`pbuf_data.dataset.publish`); {path: sha256} published."""
-    from . import layout
     from .dataset import publish as publish_dataset
 
     files = {f"{layout.DERIVED}/{p}": d for p, d in publish_dataset(npz, json_path, layout.DERIVED).items()}
@@ -235,7 +262,6 @@ def manifest(manifest_path):
 
     An archive's checksum is the one its document recorded at publication, not a rehash of what is on disk,
     so a damaged archive stays damaged in the eyes of verify."""
-    from . import layout
     from .dataset import published_archive
     from .integrity import write_manifest
 
@@ -268,7 +294,6 @@ def backup(manifest_path, config_files, backup_dir, keep, record_path):
 def plots(name, fiducial, observable_png, correlation_png, provenance_json, validation_txt):
     """The report's figures of a published dataset, and copies of its document (provenance) and
     validation report for the report."""
-    from . import layout
     from .atomic import write_bytes
     from .dataset import load_dataset
     from .plots import save_figures

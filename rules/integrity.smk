@@ -19,12 +19,12 @@ rule manifest:
 
 rule backup:
     input:
-        manifest="data/manifests/derived.sha256",
+        manifest=layout.DERIVED_MANIFEST,
         config=CONFIG_FILES,
     output:
-        "data/logs/backup/last_backup.json",
+        layout.BACKUP_RECORD,
     log:
-        "data/logs/backup/backup.log",
+        layout.job_log("backup", "backup"),
     conda:
         "../envs/pbuf.yaml"
     params:
@@ -36,7 +36,7 @@ rule backup:
 
 rule verify:
     log:
-        "data/logs/integrity/verify.log",
+        layout.job_log("integrity", "verify"),
     conda:
         "../envs/pbuf.yaml"
     # no output: runs whenever it is asked for (snakemake --cores 1 verify), like the cron command `pbuf-data verify`

@@ -14,6 +14,7 @@ import os
 import time
 from pathlib import Path
 
+from . import layout
 from .dataset import Dataset, load_dataset
 from .errors import PbufDataError
 
@@ -21,8 +22,6 @@ PROFILE = Path("profiles") / "default" / "config.yaml"
 
 
 def _targets(name: str) -> set[str]:
-    from . import layout
-
     return {layout.receipt(name)}
 
 
@@ -94,7 +93,7 @@ def _failure(root: Path, name: str, exc: Exception) -> str:
     from .logs import last_error
 
     for step in ("derive", "validate", "publish"):
-        message = last_error(root / "data" / "logs" / step / f"{name}.log")
+        message = last_error(root / layout.job_log(step, name))
         if message:
             return message
     return str(exc)

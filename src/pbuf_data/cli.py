@@ -11,9 +11,10 @@ import json
 import sys
 from pathlib import Path
 
+from . import layout
 from .errors import PbufDataError
 
-DEFAULT_BACKUP_DIR = "data/backups"
+DEFAULT_BACKUP_DIR = layout.BACKUPS
 
 
 def _config(root: Path) -> dict:
@@ -96,7 +97,7 @@ def cmd_certify(args) -> int:
 def cmd_trends(args) -> int:
     from .logs import processing_trends
 
-    trends = processing_trends(Path(args.root) / "data" / "logs")
+    trends = processing_trends(Path(args.root) / layout.LOGS)
     if args.json:
         print(json.dumps(trends, indent=2))
         return 0
@@ -111,7 +112,6 @@ def cmd_trends(args) -> int:
 
 def cmd_reprocess(args) -> int:
     """Rederive the named datasets (e.g. after a corruption), then everything that depends on them."""
-    from . import layout
     from .api import run_workflow
 
     names = list(args.datasets)

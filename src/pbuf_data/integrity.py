@@ -12,13 +12,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import layout
 from .errors import PbufDataError
 
 CHUNK = 1 << 20
 _LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
-DERIVED_MANIFEST = "data/manifests/derived.sha256"
-WATCHED_DIRS = ("data/derived", "data/validation")
+DERIVED_MANIFEST = layout.DERIVED_MANIFEST
+WATCHED_DIRS = layout.WATCHED
 
 
 def sha256_file(path: str | Path) -> str:

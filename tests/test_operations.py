@@ -212,11 +212,11 @@ def test_malicious_archive_is_refused(project):
 
 
 def test_published_files_are_0644_in_0755_folders(finished_run):
-    for folder in ("derived", "validation", "manifests", "backups", "staging"):
+    for folder in ("derived", "validation", "state", "manifests", "backups", "staging"):
         path = finished_run / "data" / folder
         assert path.stat().st_mode & 0o777 == 0o755, folder
-        for item in path.iterdir():
-            assert item.stat().st_mode & 0o777 == 0o644, item
+        for item in path.rglob("*"):  # derived/.versions/ included
+            assert item.stat().st_mode & 0o777 == (0o755 if item.is_dir() else 0o644), item
 
 
 # -- Python API and recovery ----------------------------------------------------------------------

@@ -25,15 +25,19 @@ include: "rules/integrity.smk"
 include: "rules/report.smk"
 
 
+onerror:
+    rebuild_after_failure()
+
+
 rule all:
     default_target: True
     input:
-        expand("data/derived/{dataset}.{ext}", dataset=DATASETS, ext=["npz", "json"]),
-        "data/validation/summary.txt",
-        "data/manifests/derived.sha256",
-        "data/logs/backup/last_backup.json",
+        expand(layout.receipt("{dataset}"), dataset=DATASETS),
+        layout.SUMMARY_TXT,
+        layout.DERIVED_MANIFEST,
+        layout.BACKUP_RECORD,
         expand(
-            "data/plots/{dataset}_{figure}.png",
+            layout.plot("{dataset}", "{figure}"),
             dataset=DATASETS,
             figure=["observable", "correlation"],
         ),

@@ -1,26 +1,25 @@
 # Shared functions and the parsed registry. Rule files hold rules only.
 
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from pbuf_data import layout
 from pbuf_data.derive import code_fingerprint
 from pbuf_data.errors import PbufDataError
 from pbuf_data.registry import (
-    MOCK_RAW_DIR,
-    RETRIEVE_DIR,
     active_registry_files,
     load_registry,
     raw_location,
     resolve_raw_path,
 )
-from pbuf_data.retrieve import reachable
 
 validate(config, "../config/schemas/config.schema.yaml")
 
 USE_MOCK = not config["raw_dir"]
-RAW_DIR = MOCK_RAW_DIR if USE_MOCK else config["raw_dir"].rstrip("/")
+RAW_DIR = layout.MOCK_RAW if USE_MOCK else config["raw_dir"].rstrip("/")
 
 try:
     REGISTRY = load_registry(*active_registry_files(config, config["raw_dir"]))
@@ -68,10 +67,38 @@ def raw_path(spec):
     return raw_location(RAW_DIR, spec["path"], mock=USE_MOCK)
 
 
+def missing_raw_files(name):
+    """Raw files of a dataset that are neither in the raw folder (or already retrieved) nor retrievable:
+    {path: message saying where to put it}. Their dataset's job fails with this list; the other datasets go on.
+    (Only the local folders are looked at: nothing here opens a network connection.)"""
+    if USE_MOCK:
+        return {}
+    missing = {}
+    for spec in registry_entry(name)["files"].values():
+        if Path(raw_path(spec)).exists():
+            continue
+        if not config["retrieve"]:
+            why = "retrieval is off"
+        elif not (spec.get("url") and spec.get("sha256")):
+            why = "no upstream URL with a pin"
+        else:
+            continue  # retrieve_raw_file downloads it (and fails with its own message)
+        pin = f" (sha256 {spec['sha256']})" if spec.get("sha256") else ""
+        missing[spec["path"]] = (
+            f"{spec['path']} ({why}) -> put it at {RAW_DIR}/{spec['path']}{pin}"
+        )
+    return missing
+
+
 def raw_inputs(wildcards):
-    """Raw files of a dataset, keyed by their registry role."""
+    """Raw files of a dataset, keyed by their registry role (those missing for good left out)."""
     entry = registry_entry(wildcards.dataset)
-    return {role: raw_path(spec) for role, spec in entry["files"].items()}
+    missing = missing_raw_files(wildcards.dataset)
+    return {
+        role: raw_path(spec)
+        for role, spec in entry["files"].items()
+        if spec["path"] not in missing
+    }
 
 
 def retrieval_spec(wildcards):
@@ -88,63 +115,6 @@ def retrieval_spec(wildcards):
     raise WorkflowError(f"{wanted} is not a registry file")
 
 
-def check_raw_available():
-    """Before any job: every raw file is in the mirror, already retrieved, or retrievable now.
-
-    Otherwise one message lists what is missing and where to put it."""
-    if USE_MOCK:
-        return
-    missing, to_fetch = [], []
-    for name in DATASETS:
-        for spec in REGISTRY[name]["files"].values():
-            if Path(raw_path(spec)).exists():
-                continue
-            if config["retrieve"] and spec.get("url") and spec.get("sha256"):
-                to_fetch.append((name, spec))
-            else:
-                missing.append(
-                    (
-                        name,
-                        spec,
-                        (
-                            "no upstream URL with a pin"
-                            if config["retrieve"]
-                            else "retrieval is off"
-                        ),
-                    )
-                )
-    hosts = {}
-    for name, spec in to_fetch:
-        host = spec["url"].split("/")[2]
-        if host not in hosts:
-            hosts[host] = reachable(spec["url"])
-        if not hosts[host]:
-            missing.append((name, spec, f"offline: {host} cannot be reached"))
-    if missing:
-        lines = [
-            f"  {name}: {spec['path']} ({why}) -> put it at {RAW_DIR}/{spec['path']}"
-            + (f" (sha256 {spec['sha256']})" if spec.get("sha256") else "")
-            for name, spec, why in missing
-        ]
-        raise WorkflowError(
-            f"{len(missing)} raw file(s) missing from {RAW_DIR} and not retrievable:\n"
-            + "\n".join(lines)
-        )
-
-
-def publish_inputs(wildcards):
-    """A published dataset depends on the staged files, its report and, like its
-    derivation, on the raw files: a raw change makes it stale even when the
-    derivation fails and leaves it in place."""
-    name = wildcards.dataset
-    return {
-        "npz": f"data/staging/{name}.npz",
-        "json": f"data/staging/{name}.json",
-        "report": f"data/validation/{name}.json",
-        **{f"raw_{role}": path for role, path in raw_inputs(wildcards).items()},
-    }
-
-
 def dataset_settings(wildcards):
     """Everything that decides a dataset's content and verdict (params of its jobs)."""
     entry = registry_entry(wildcards.dataset)
@@ -153,6 +123,7 @@ def dataset_settings(wildcards):
         "max_bytes": config["max_raw_bytes"][entry["kind"]],
         "code": CODE_FINGERPRINTS[entry["format"]],
         "thresholds": config["validation"],
+        "missing": list(missing_raw_files(wildcards.dataset).values()),
     }
 
 
@@ -164,6 +135,29 @@ def mock_role(wildcards):
     raise WorkflowError(
         f"{wildcards.dataset}: no registry file named {wildcards.filename}"
     )
+
+
+def rebuild_after_failure():
+    """onerror: the summary and the manifest are rebuilt also after a run in which datasets failed,
+    so that they tell the state of every dataset and verify knows every file republished beside a
+    failure. (Their own jobs wait for every dataset; Snakemake does not run them then.)
+    """
+    from pbuf_data.steps import manifest, summarize_validation
+
+    if all(Path(layout.receipt(name)).exists() for name in DATASETS):
+        return  # no dataset failed (e.g. the verify target did): nothing to record, nothing to rehash
+    try:
+        summary = summarize_validation(
+            DATASETS, layout.SUMMARY_JSON, layout.SUMMARY_TXT
+        )
+        manifest(layout.DERIVED_MANIFEST)
+    except PbufDataError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return
+    print(f"{layout.SUMMARY_TXT}:", file=sys.stderr)
+    for name, item in summary["datasets"].items():
+        if item["state"] != "published":
+            print(f"  {name}: {item['state']}: {item['reason']}", file=sys.stderr)
 
 
 # Configuration files that go into every backup archive.
@@ -193,6 +187,3 @@ def report_metadata(wildcards):
             for spec in entry["files"].values()
         ],
     }
-
-
-check_raw_available()

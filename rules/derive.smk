@@ -1,22 +1,26 @@
-# Raw release files -> standard datasets.
+# Raw release files -> standard datasets, one job per dataset.
 #
-# derive_dataset writes to data/staging; publish_dataset copies a dataset to
-# data/derived only after its validation passed. A failing derivation or
-# validation therefore never touches the published copy, and because
-# publish_dataset shares the raw inputs and settings of the derivation, the
-# published copy stays stale (and is retried) until the cause is fixed.
+# derive_dataset derives a dataset into data/staging, validates it and, only if
+# validation passed, publishes it (pbuf_data.steps.prepare). Its declared output
+# is a receipt (data/state/<name>.json), never a published file, so Snakemake's
+# deletion of a job's outputs (before it runs, after it fails) cannot remove
+# published data; publication replaces them by atomic renames. The validation
+# report is written whatever happens, and is not an output either. A failed
+# job leaves no receipt, so the dataset stays stale (and is retried) until the
+# cause is fixed.
 
 
 rule derive_dataset:
     input:
         unpack(raw_inputs),
     output:
-        npz="data/staging/{dataset}.npz",
-        json="data/staging/{dataset}.json",
+        layout.receipt("{dataset}"),
     log:
-        "data/logs/derive/{dataset}.log",
+        derive=layout.job_log("derive", "{dataset}"),
+        validate=layout.job_log("validate", "{dataset}"),
+        publish=layout.job_log("publish", "{dataset}"),
     benchmark:
-        "data/logs/benchmarks/derive/{dataset}.tsv"
+        layout.benchmark("derive", "{dataset}")
     wildcard_constraints:
         dataset=DATASET_NAME,
     conda:
@@ -25,27 +29,3 @@ rule derive_dataset:
         settings=dataset_settings,
     script:
         "../scripts/derive_dataset.py"
-
-
-rule publish_dataset:
-    input:
-        unpack(publish_inputs),
-    output:
-        npz="data/derived/{dataset}.npz",
-        json=report(
-            "data/derived/{dataset}.json",
-            caption="../report/provenance.rst",
-            category="Datasets",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "figure": "provenance (JSON)"},
-        ),
-    log:
-        "data/logs/publish/{dataset}.log",
-    wildcard_constraints:
-        dataset=DATASET_NAME,
-    conda:
-        "../envs/pbuf.yaml"
-    params:
-        settings=dataset_settings,
-    script:
-        "../scripts/publish_dataset.py"

@@ -4,14 +4,13 @@
 
 rule manifest:
     input:
-        expand("data/derived/{dataset}.{ext}", dataset=DATASETS, ext=["npz", "json"]),
-        expand("data/validation/{dataset}.{ext}", dataset=DATASETS, ext=["json", "txt"]),
-        "data/validation/summary.json",
-        "data/validation/summary.txt",
+        expand(layout.receipt("{dataset}"), dataset=DATASETS),
+        layout.SUMMARY_JSON,
+        layout.SUMMARY_TXT,
     output:
-        "data/manifests/derived.sha256",
+        layout.DERIVED_MANIFEST,
     log:
-        "data/logs/integrity/manifest.log",
+        layout.job_log("integrity", "manifest"),
     conda:
         "../envs/pbuf.yaml"
     script:
@@ -20,12 +19,12 @@ rule manifest:
 
 rule backup:
     input:
-        manifest="data/manifests/derived.sha256",
+        manifest=layout.DERIVED_MANIFEST,
         config=CONFIG_FILES,
     output:
-        "data/logs/backup/last_backup.json",
+        layout.BACKUP_RECORD,
     log:
-        "data/logs/backup/backup.log",
+        layout.job_log("backup", "backup"),
     conda:
         "../envs/pbuf.yaml"
     params:
@@ -37,7 +36,7 @@ rule backup:
 
 rule verify:
     log:
-        "data/logs/integrity/verify.log",
+        layout.job_log("integrity", "verify"),
     conda:
         "../envs/pbuf.yaml"
     # no output: runs whenever it is asked for (snakemake --cores 1 verify), like the cron command `pbuf-data verify`

@@ -3,9 +3,9 @@
 
 rule generate_mock_file:
     output:
-        f"{MOCK_RAW_DIR}/{{dataset}}/{{filename}}",
+        f"{layout.MOCK_RAW}/{{dataset}}/{{filename}}",
     log:
-        "data/logs/mock/{dataset}/{filename}.log",
+        layout.job_log("mock", "{dataset}/{filename}"),
     wildcard_constraints:
         dataset=wildcard_choice(MOCK_DATASETS),
     conda:

@@ -1,27 +1,41 @@
-# Figures for `snakemake --report report.html`, rebuilt only when their dataset changes.
+# Figures for `snakemake --report report.html` and copies of the dataset's document and validation
+# report for it, rebuilt only when their dataset is republished.
 
 
 rule plot_dataset:
     input:
-        npz="data/derived/{dataset}.npz",
-        json="data/derived/{dataset}.json",
+        layout.receipt("{dataset}"),
     output:
         observable=report(
-            "data/plots/{dataset}_observable.png",
+            layout.plot("{dataset}", "observable"),
             caption="../report/observable.rst",
             category="Datasets",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "observable vs z"},
         ),
         correlation=report(
-            "data/plots/{dataset}_correlation.png",
+            layout.plot("{dataset}", "correlation"),
             caption="../report/correlation.rst",
             category="Datasets",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "correlation matrix"},
         ),
+        provenance=report(
+            layout.plot("{dataset}", "provenance", "json"),
+            caption="../report/provenance.rst",
+            category="Datasets",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "provenance (JSON)"},
+        ),
+        validation=report(
+            layout.plot("{dataset}", "validation", "txt"),
+            caption="../report/validation.rst",
+            category="Datasets",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "validation report"},
+        ),
     log:
-        "data/logs/plots/{dataset}.log",
+        layout.job_log("plots", "{dataset}"),
     wildcard_constraints:
         dataset=DATASET_NAME,
     conda:

@@ -8,9 +8,9 @@ localrules:
 
 rule retrieve_raw_file:
     output:
-        f"{RETRIEVE_DIR}/{{dataset}}/{{filename}}",
+        f"{layout.RAW_CACHE}/{{dataset}}/{{filename}}",
     log:
-        "data/logs/retrieve/{dataset}/{filename}.log",
+        layout.job_log("retrieve", "{dataset}/{filename}"),
     wildcard_constraints:
         dataset=wildcard_choice([] if USE_MOCK else REGISTRY),
     conda:

@@ -1,16 +1,19 @@
-"""Snakemake rule derive_dataset: raw files of one dataset -> data/staging/<name>.npz/.json."""
+"""Snakemake rule derive_dataset: raw files of one dataset -> derived, validated and published; a receipt."""
 
-from pbuf_data.steps import derive, run_job
+from pbuf_data.steps import prepare, run_job
 
-entry = snakemake.params.settings["entry"]
+settings = snakemake.params.settings
 run_job(
     snakemake,
-    derive,
+    prepare,
     snakemake.wildcards.dataset,
-    entry,
-    {role: snakemake.input[role] for role in entry["files"]},
-    snakemake.output.npz,
-    snakemake.output.json,
-    max_bytes=snakemake.params.settings["max_bytes"],
-    code=snakemake.params.settings["code"],
+    settings["entry"],
+    dict(snakemake.input.items()),
+    {step: snakemake.log[step] for step in ("validate", "publish")},
+    snakemake.output[0],
+    max_bytes=settings["max_bytes"],
+    code=settings["code"],
+    expected_points=settings["entry"].get("expected_points"),
+    thresholds=settings["thresholds"],
+    missing=settings["missing"],
 )

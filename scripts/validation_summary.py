@@ -1,5 +1,5 @@
-"""Snakemake rule validation_summary: one table of every dataset's verdict."""
+"""Snakemake rule validation_summary: one table of every dataset's state."""
 
 from pbuf_data.steps import run_job, summarize_validation
 
-run_job(snakemake, summarize_validation, list(snakemake.input), snakemake.output.json, snakemake.output.text)
+run_job(snakemake, summarize_validation, snakemake.params.datasets, snakemake.output.json, snakemake.output.text)

@@ -2,4 +2,4 @@
 
 from pbuf_data.steps import manifest, run_job
 
-run_job(snakemake, manifest, list(snakemake.input), snakemake.output[0])
+run_job(snakemake, manifest, snakemake.output[0])

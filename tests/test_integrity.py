@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import Workflow, cli
+from conftest import N_REAL, Workflow, cli
 
 pytestmark = pytest.mark.workflow
 
@@ -28,7 +28,8 @@ def tree_digest(root):
 def test_manifest_is_accepted_by_sha256sum(project):
     proc = subprocess.run(["sha256sum", "-c", "data/manifests/derived.sha256"], cwd=project, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count(": OK") == 8 * 4 + 2  # per dataset npz, json, report json, report txt; summary json, txt
+    # per dataset npz, its versioned archive, json, report json, report txt; summary json, txt
+    assert proc.stdout.count(": OK") == N_REAL * 5 + 2
     snapshot = newest_snapshot(project)
     proc = subprocess.run(["sha256sum", "-c", snapshot.name + ".sha256"], cwd=snapshot.parent, capture_output=True, text=True)
     assert proc.returncode == 0

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import Workflow, cli
+from conftest import N_REAL, Workflow, cli
 from pbuf_data import PbufDataError, load_dataset, prepare_dataset, prepare_datasets
 from pbuf_data.logs import append_lines, processing_trends
 
@@ -25,8 +25,8 @@ pytestmark = pytest.mark.workflow
 def test_every_job_is_logged_and_audited(finished_run, registry):
     logs = finished_run / "data" / "logs"
     lines = (logs / "processing.log").read_text().splitlines()
-    # 8 datasets x (derive, validate, publish, plot) + summary + manifest + backup
-    assert len(lines) == 8 * 4 + 3 and all(" SUCCESS " in line for line in lines)
+    # 8 datasets x (derive-validate-publish, plot) + summary + manifest + backup
+    assert len(lines) == N_REAL * 2 + 3 and all(" SUCCESS " in line for line in lines)
     audit = [json.loads(line) for line in (logs / "audit.jsonl").read_text().splitlines()]
     assert len(audit) == len(lines)
     derive = {a["dataset"]: a for a in audit if a["rule"] == "derive_dataset"}
@@ -34,7 +34,7 @@ def test_every_job_is_logged_and_audited(finished_run, registry):
     cc = derive["cc_moresco"]
     pins = {spec["sha256"] for spec in registry["cc_moresco"]["files"].values()}
     assert set(cc["inputs"].values()) == pins
-    assert set(cc["outputs"]) == {"data/staging/cc_moresco.npz", "data/staging/cc_moresco.json"}
+    assert set(cc["outputs"]) == {"data/state/cc_moresco.json"}
     assert {"time", "user", "host", "software"} <= set(cc) and cc["software"]["snakemake"] == "9.27.1"
     summaries = list((logs / "transformations").glob("sn_pantheon_plus_processing_summary_*.json"))
     summary = json.loads(summaries[0].read_text())
@@ -182,16 +182,6 @@ def test_oversized_raw_file_is_refused(workflow, writable_raw):
     assert (workflow.root / "data" / "derived" / "bao_desi_dr1.npz").exists()  # the others go on
 
 
-def test_tampered_staging_file_is_not_validated(project, raw_dir):
-    staged = project / "data" / "staging" / "rsd_fsigma8.npz"
-    data = bytearray(staged.read_bytes())
-    data[200] ^= 1
-    staged.write_bytes(bytes(data))
-    os.utime(staged, (time.time() + 10, time.time() + 10))
-    proc = Workflow(project).run("--cores", "1", "--config", f"raw_dir={raw_dir}", check=False)
-    assert proc.returncode != 0 and "dataset 'rsd_fsigma8'" in proc.stderr and "sha256" in proc.stderr
-
-
 def test_symlink_among_published_files_is_refused(project, raw_dir):
     (project / "data" / "derived" / "passwd.json").symlink_to("/etc/passwd")
     proc = Workflow(project).run("--cores", "1", "--forcerun", "manifest", "--config", f"raw_dir={raw_dir}", check=False)
@@ -226,10 +216,10 @@ def test_malicious_snapshot_is_refused(project):
 
 
 def test_published_files_are_0644_in_0755_folders(finished_run):
-    for folder in ("derived", "validation", "manifests", "backups", "staging", "project"):
+    for folder in ("derived", "validation", "state", "manifests", "backups", "staging", "project"):
         path = finished_run / "data" / folder
         assert path.stat().st_mode & 0o777 == 0o755, folder
-        for item in path.rglob("*"):
+        for item in path.rglob("*"):  # derived/.versions/ included
             assert item.stat().st_mode & 0o777 == (0o755 if item.is_dir() else 0o644), item
 
 
@@ -287,7 +277,7 @@ def test_reprocess_a_list_of_datasets(project, raw_dir):
     before = {p.name: p.stat().st_mtime_ns for p in (project / "data" / "derived").glob("*.npz")}
     proc = cli(project, "reprocess", "--from-file", str(listing), "--raw-dir", str(raw_dir))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "--forcerun data/staging/bao_desi_dr1.npz data/staging/cc_moresco.npz" in proc.stdout
+    assert "--forcerun data/state/bao_desi_dr1.json data/state/cc_moresco.json" in proc.stdout
     after = {p.name: p.stat().st_mtime_ns for p in (project / "data" / "derived").glob("*.npz")}
     changed = {name for name in before if after[name] != before[name]}
     assert changed == {"bao_desi_dr1.npz", "cc_moresco.npz"}

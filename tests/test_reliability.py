@@ -116,6 +116,11 @@ def test_bad_input_catalog_through_the_workflow(run_copy, clean_run, batch):
         lines = [line for line in output.splitlines() if line.startswith("ERROR: ") and f"dataset '{name}'" in line]
         assert lines, f"no clear error line for {name}:\n{output[-3000:]}"
         assert any(all(f in line for f in fragments) for line in lines), lines
+    summary = json.loads((workflow.root / "data" / "validation" / "summary.json").read_text())["datasets"]
+    for name, role, _, fragments in failing:  # the summary names every failure and its reason
+        assert summary[name]["state"] in ("failed derive", "failed validation")
+        assert all(f in summary[name]["reason"] for f in fragments), summary[name]
+    assert summary.keys() == set(registry)
     after = _digests(derived)
     for name, *_ in failing:  # the failing datasets keep their published files, byte for byte
         for ext in ("npz", "json"):

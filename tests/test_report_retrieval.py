@@ -3,14 +3,18 @@
 import functools
 import hashlib
 import http.server
+import os
 import re
 import shutil
+import subprocess
+import sys
 import threading
 
 import matplotlib.image
 import pytest
 import yaml
 
+from conftest import N_REAL
 from pbuf_data.status import workflow_status
 
 pytestmark = pytest.mark.workflow
@@ -118,15 +122,63 @@ def test_file_missing_upstream_says_where_to_put_it(workflow, mirror_without_cc,
     assert any("its last download failed" in r and "data_MM20.dat" in r for r in reasons)
 
 
-def test_offline_gives_one_message_listing_what_is_missing(workflow, mirror_without_cc, upstream):
+def test_offline_fails_only_that_dataset_naming_each_file(workflow, mirror_without_cc, upstream):
     _, server = upstream
     server.stop()
-    proc = workflow.run("-n", "--config", f"raw_dir={mirror_without_cc}", check=False)
+    raw = mirror_without_cc
+    assert workflow.run("-n", "--config", f"raw_dir={raw}").returncode == 0  # parsing never goes online
+    status = _status(workflow, raw)["cc_moresco"]  # what status says is what the run does: it tries
+    assert any("HzTable_MM_BC32.txt is missing: it will be downloaded" in r for r in status)
+    proc = workflow.run("--cores", "2", "--config", f"raw_dir={raw}", check=False)
     output = proc.stdout + proc.stderr
-    assert proc.returncode != 0
-    assert "2 raw file(s) missing" in output
+    assert proc.returncode != 0 and "Traceback" not in output
     for name in ("HzTable_MM_BC32.txt", "data_MM20.dat"):
-        assert re.search(rf"cc_moresco/{name} \(offline: 127.0.0.1:\d+ cannot be reached\) -> put it at", output)
+        assert f"put the file at {raw}/cc_moresco/{name} instead" in output
+    derived = workflow.root / "data" / "derived"
+    assert not (derived / "cc_moresco.json").exists() and (derived / "bao_desi_dr1.json").exists()  # the others go on
+    summary = (workflow.root / "data" / "validation" / "summary.txt").read_text()
+    assert summary.startswith(f"{N_REAL - 1}/{N_REAL} datasets published: 0 failed, 1 not run")
+    assert re.search(r"cc_moresco +not run .*retrieve of a raw file failed: .*127\.0\.0\.1", summary)
+
+
+def test_missing_file_without_url_fails_that_dataset_only(workflow, writable_raw):
+    """Retrieval off: the missing file's dataset fails with where to put it; the run and status agree."""
+    (writable_raw / "cc_moresco" / "data_MM20.dat").unlink()
+    config = workflow.root / "config" / "config.yaml"
+    config.write_text(config.read_text().replace("retrieve: true", "retrieve: false"))
+    proc = workflow.run("--cores", "2", "--config", f"raw_dir={writable_raw}", check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Traceback" not in output
+    expected = f"cc_moresco/data_MM20.dat (retrieval is off) -> put it at {writable_raw}/cc_moresco/data_MM20.dat"
+    assert "dataset 'cc_moresco'" in output and expected in output
+    assert (workflow.root / "data" / "derived" / "bao_desi_dr1.json").exists()
+    report = yaml.safe_load((workflow.root / "data" / "validation" / "cc_moresco.json").read_text())
+    assert report["state"] == "failed derive" and expected in report["reason"]
+    assert f"raw file cc_moresco/data_MM20.dat is missing: put it at {writable_raw}/cc_moresco/data_MM20.dat" in _status(
+        workflow, writable_raw)["cc_moresco"]
+
+
+def test_parse_opens_no_network_connection(workflow, mirror_without_cc, tmp_path):
+    """snakemake -n and --lint with every socket connection refused (sitecustomize), files to retrieve."""
+    site = tmp_path / "nonet"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import socket\n"
+        "def _refuse(*args, **kwargs):\n"
+        "    raise OSError('NETWORK USED AT PARSE TIME')\n"
+        "socket.socket.connect = socket.socket.connect_ex = socket.create_connection = _refuse\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    probe = subprocess.run([sys.executable, "-c", "import socket; socket.create_connection(('127.0.0.1', 9))"],
+                           env=env, capture_output=True, text=True)
+    assert "NETWORK USED AT PARSE TIME" in probe.stderr  # the guard is active in subprocesses
+    outputs = {}
+    for mode in ("-n", "--lint"):
+        proc = subprocess.run([sys.executable, "-m", "snakemake", mode, "--config", f"raw_dir={mirror_without_cc}"],
+                              cwd=workflow.root, env=env, capture_output=True, text=True)
+        outputs[mode] = proc.stdout + proc.stderr
+        assert proc.returncode == 0 and "NETWORK USED" not in outputs[mode], outputs[mode][-2000:]
+    assert "rule retrieve_raw_file:" in outputs["-n"]  # the downloads are jobs, run later
 
 
 def test_preview_names_the_reason(workflow, writable_raw, monkeypatch):

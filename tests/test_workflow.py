@@ -6,14 +6,19 @@ dataset, and a failing dataset leaves every published file byte-identical.
 """
 
 import hashlib
+import json
 import os
+import subprocess
+import sys
+import threading
 import time
 
 import numpy as np
 import pytest
 import yaml
 
-from pbuf_data import load_dataset
+from conftest import N_REAL
+from pbuf_data import PbufDataError, load_dataset
 
 pytestmark = pytest.mark.workflow
 
@@ -37,7 +42,7 @@ def test_real_corpus_end_to_end(real_run, registry):
         assert len(dataset) == registry[name]["expected_points"]
         assert (root / "data" / "validation" / f"{name}.txt").exists()
     summary = (root / "data" / "validation" / "summary.txt").read_text()
-    assert summary.startswith("8/8 datasets passed validation")
+    assert summary.startswith("8/8 datasets published: 0 failed, 0 not run (2 with warnings)")
     boss = load_dataset("bao_boss_dr12", root=root)
     assert boss.observable[0] == pytest.approx(10.2341, abs=5e-5)
     # provenance names each raw file with its pinned sha256 and the software
@@ -57,7 +62,7 @@ def test_touch_reruns_nothing_and_edit_reruns_one_dataset(real_run):
     assert workflow.jobs("--config", cfg) == {}
     table.write_text(table.read_text().replace("0.07 69.0 19.6", "0.07 69.5 19.6"))
     jobs = workflow.jobs("--config", cfg)
-    per_dataset = {"derive_dataset": 1, "validate_dataset": 1, "publish_dataset": 1, "plot_dataset": 1}
+    per_dataset = {"derive_dataset": 1, "plot_dataset": 1}  # derive_dataset derives, validates and publishes
     downstream = {"validation_summary": 1, "manifest": 1, "backup": 1, "all": 1}
     assert jobs == per_dataset | downstream
     preview = workflow.run("-n", "--config", cfg).stdout
@@ -90,6 +95,41 @@ def test_failing_dataset_leaves_published_files_intact(real_run):
     assert _digests(derived) == before
     # still stale afterwards: the next preview wants to derive it again
     assert workflow.jobs("--config", cfg).get("derive_dataset") == 1
+
+
+def test_partial_failure_is_in_plain_sight_and_verify_stays_true(real_run):
+    """One dataset fails, another is republished: the summary names the failure and its reason, the
+    manifest is rebuilt all the same, and verify then reports only real damage."""
+    workflow, raw, cfg = real_run
+    root = workflow.root
+    table = raw / "cc_moresco" / "HzTable_MM_BC32.txt"
+    table.write_text(table.read_text().replace("0.07 69.0 19.6", "0.07 69.5 19.6"))  # breaks the pin
+    path = root / "config" / "registry.yaml"
+    edited = yaml.safe_load(path.read_text())
+    edited["datasets"]["bao_desi_dr1"]["options"]["labels"]["DV_over_rs"]["observable_type"] = "DM_over_rd"
+    path.write_text(yaml.safe_dump(edited, sort_keys=False))
+    before = load_dataset("bao_desi_dr1", root=root).observable_type
+    proc = workflow.run("--cores", "2", "--config", cfg, check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stdout + proc.stderr
+    assert "cc_moresco: failed derive: dataset 'cc_moresco' (file 'cc_moresco/HzTable_MM_BC32.txt', check 'sha256 pin')" in proc.stderr
+    summary = (root / "data" / "validation" / "summary.txt").read_text()
+    assert summary.startswith(f"{N_REAL - 1}/{N_REAL} datasets published: 1 failed, 0 not run")
+    line = next(line for line in summary.splitlines() if line.split()[0] == "cc_moresco")
+    assert "failed derive" in line and "check 'sha256 pin'" in line and "previously published copy is kept" in line
+    report = json.loads((root / "data" / "validation" / "cc_moresco.json").read_text())
+    assert report["state"] == "failed derive" and "sha256 pin" in report["reason"]
+    relabelled = before == "DV_over_rd"
+    assert relabelled.any() and (load_dataset("bao_desi_dr1", root=root).observable_type[relabelled] == "DM_over_rd").all()
+    verify = subprocess.run([sys.executable, "-m", "pbuf_data", "--root", str(root), "verify"], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout
+    # real damage is still reported: a flipped byte in a published archive
+    target = root / "data" / "derived" / "bao_boss_dr12.npz"
+    data = bytearray(target.read_bytes())
+    data[200] ^= 1
+    target.write_bytes(bytes(data))
+    verify = subprocess.run([sys.executable, "-m", "pbuf_data", "--root", str(root), "verify"], capture_output=True, text=True)
+    assert verify.returncode == 1
+    assert [line.split()[1] for line in verify.stdout.splitlines() if line.startswith("CORRUPTED")] == ["data/derived/bao_boss_dr12.npz"]
 
 
 def test_new_release_is_a_registry_entry_alone(real_run, registry):
@@ -127,3 +167,55 @@ def test_config_typo_fails_before_any_job(workflow, raw_dir):
     output = proc.stdout + proc.stderr
     assert "bao_bos_dr12" in output and "bao_boss_dr12" in output and "Traceback" not in output
     assert not (workflow.root / "data").exists()
+
+
+def test_readers_never_see_a_missing_or_mixed_dataset_during_a_republish(real_run, registry):
+    """load_dataset and plain np.load in a loop while the workflow republishes two changed datasets."""
+    workflow, raw, cfg = real_run
+    root = workflow.root
+    path = root / "config" / "registry.yaml"
+    edited = yaml.safe_load(path.read_text())
+    edited["datasets"]["bao_desi_dr1"]["options"]["labels"]["DV_over_rs"]["observable_type"] = "DM_over_rd"
+    edited["datasets"]["cc_moresco"]["options"]["systematics"] = ["IMF", "mod"]
+    path.write_text(yaml.safe_dump(edited, sort_keys=False))
+    before = {name: load_dataset(name, root=root) for name in ("bao_desi_dr1", "cc_moresco")}
+    stop, reads, failures = threading.Event(), [0], []
+
+    def reader():
+        while not stop.is_set():
+            for name in registry:
+                try:
+                    load_dataset(name, root=root, verify=True)  # the document and the archive it names agree
+                    with np.load(root / "data" / "derived" / f"{name}.npz") as plain:
+                        plain["observable"]
+                except (PbufDataError, OSError, KeyError, ValueError) as exc:
+                    failures.append(f"{name}: {exc}")
+                reads[0] += 1
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        workflow.run("--cores", "2", "--config", cfg)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert reads[0] > 100 and failures == []
+    after = {name: load_dataset(name, root=root, verify=True) for name in before}
+    relabelled = before["bao_desi_dr1"].observable_type == "DV_over_rd"
+    assert relabelled.any() and (after["bao_desi_dr1"].observable_type[relabelled] == "DM_over_rd").all()
+    assert not np.array_equal(after["cc_moresco"].covariance, before["cc_moresco"].covariance)
+
+
+def test_deleting_staging_loses_nothing(real_run, registry):
+    workflow, _, cfg = real_run
+    root = workflow.root
+    import shutil
+
+    shutil.rmtree(root / "data" / "staging")
+    assert workflow.jobs("--config", cfg) == {}  # staging is the job's scratch space, not an output
+    for name in registry:
+        load_dataset(name, root=root, verify=True)
+    verify = subprocess.run([sys.executable, "-m", "pbuf_data", "--root", str(root), "verify"], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout

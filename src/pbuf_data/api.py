@@ -14,6 +14,7 @@ import os
 import time
 from pathlib import Path
 
+from . import layout
 from .dataset import Dataset, load_dataset
 from .errors import PbufDataError
 
@@ -21,7 +22,7 @@ PROFILE = Path("profiles") / "default" / "config.yaml"
 
 
 def _targets(name: str) -> set[str]:
-    return {f"data/derived/{name}.npz", f"data/derived/{name}.json"}
+    return {layout.receipt(name)}
 
 
 def running_snakemake(root: str | Path) -> list[int]:
@@ -92,7 +93,7 @@ def _failure(root: Path, name: str, exc: Exception) -> str:
     from .logs import last_error
 
     for step in ("derive", "validate", "publish"):
-        message = last_error(root / "data" / "logs" / step / f"{name}.log")
+        message = last_error(root / layout.job_log(step, name))
         if message:
             return message
     return str(exc)
@@ -107,7 +108,7 @@ def prepare_dataset(name: str, cores: int = 1, force: bool = False, root: str | 
     """
     root = Path(root).resolve()
     config = {"raw_dir": str(Path(raw_dir).resolve())} if raw_dir else {}
-    forcerun = {f"data/staging/{name}.npz"} if force else set()
+    forcerun = _targets(name) if force else set()
     try:
         run_workflow(root, _targets(name), cores=cores, config=config, forcerun=forcerun)
     except Exception as exc:  # Snakemake reports job failures as exceptions of its own

@@ -11,9 +11,10 @@ import json
 import sys
 from pathlib import Path
 
+from . import layout
 from .errors import PbufDataError
 
-DEFAULT_BACKUP_DIR = "data/backups"
+DEFAULT_BACKUP_DIR = layout.BACKUPS
 
 
 def _config(root: Path) -> dict:
@@ -109,7 +110,7 @@ def cmd_certify(args) -> int:
 def cmd_trends(args) -> int:
     from .logs import processing_trends
 
-    trends = processing_trends(Path(args.root) / "data" / "logs")
+    trends = processing_trends(Path(args.root) / layout.LOGS)
     if args.json:
         print(json.dumps(trends, indent=2))
         return 0
@@ -133,7 +134,7 @@ def cmd_reprocess(args) -> int:
         print("ERROR: no dataset named", file=sys.stderr)
         return 2
     config = {"raw_dir": str(Path(args.raw_dir).resolve())} if args.raw_dir else {}
-    forcerun = {f"data/staging/{name}.npz" for name in names}
+    forcerun = {layout.receipt(name) for name in names}
     print("equivalent: snakemake --cores {} {}--forcerun {}".format(
         args.cores, f"--config raw_dir={args.raw_dir} " if args.raw_dir else "", " ".join(sorted(forcerun))))
     try:

@@ -13,27 +13,41 @@ A derived dataset ``<name>`` is two files in the derived folder:
 ``<name>.json``
     ``format_version``, ``name``, ``metadata`` (kind, citation, units,
     selection, ...), ``provenance`` (raw files with sha256, conversions,
-    parameters, software versions, time) and ``npz_sha256``, the checksum of
-    the archive it describes.
+    parameters, software versions, time), ``npz_file``, the archive it
+    describes (relative to its folder), and ``npz_sha256``, its checksum.
 
 Float64 values round-trip exactly because they never pass through text.
+
+Publication (:func:`publish`) never removes or rewrites a published file in
+place: the archive goes to a content-named file ``.versions/<name>-<sha16>.npz``
+first, then the document naming it replaces ``<name>.json`` by one rename,
+then ``<name>.npz`` (a copy of the versioned file, for numpy-only readers)
+is replaced by one rename. :func:`load_dataset` reads the document
+and opens exactly the archive it names, so it sees the old dataset or the new
+one, never a missing file or a mixed pair. The last two versions of each
+dataset are kept, so a reader that read the previous document still finds
+its archive.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import layout
 from .atomic import atomic_file
 from .errors import PbufDataError
 from .integrity import HashingWriter, sha256_file
 
 FORMAT_VERSION = 1
 CORE_ARRAYS = ("z", "observable", "uncertainty", "covariance", "observable_type")
+_VERSIONED = re.compile(rf"^{re.escape(layout.VERSIONS)}/(?P<name>[a-z][a-z0-9_]*)-[0-9a-f]{{16}}\.npz$")
 
 
 @dataclass
@@ -119,66 +133,187 @@ class Dataset:
 
 
 def load_dataset(name: str, root: str | Path = ".", *, verify: bool = False) -> Dataset:
-    """Load the derived dataset ``name`` from ``<root>/data/derived``.
+    """Load the published dataset ``name`` from ``<root>/data/derived``.
 
-    With ``verify=True`` the archive's sha256 is checked against the one
-    recorded in its JSON document.
+    Reads the dataset document once and then opens exactly the archive it
+    names, so a concurrent republication is never seen half-way. With
+    ``verify=True`` the archive's sha256 is checked against the one recorded
+    in its document.
     """
-    folder = Path(root) / "data" / "derived"
-    json_path, npz_path = folder / f"{name}.json", folder / f"{name}.npz"
-    return read_dataset(npz_path, json_path, verify=verify)
+    folder = Path(root) / layout.DERIVED
+    json_path = folder / f"{name}.json"
+    document = _read_document(json_path, name)
+    return _read_arrays(document, folder / _archive_name(document, json_path), json_path, verify)
 
 
 def read_dataset(npz_path: str | Path, json_path: str | Path, *, verify: bool = False) -> Dataset:
+    """A dataset from an explicit pair of files (e.g. the staged copy of a derivation)."""
     npz_path, json_path = Path(npz_path), Path(json_path)
-    for path in (json_path, npz_path):
-        if not path.exists():
-            raise PbufDataError(
-                "derived dataset not found (run the workflow for it first)",
-                dataset=npz_path.stem,
-                file=str(path),
-                check="exists",
-            )
+    document = _read_document(json_path, npz_path.stem)
+    return _read_arrays(document, npz_path, json_path, verify)
+
+
+def _missing(name, path) -> PbufDataError:
+    return PbufDataError("derived dataset not found (run the workflow for it first)", dataset=name, file=str(path),
+                         check="exists")
+
+
+def _read_document(json_path: Path, name: str) -> dict:
     try:
-        document = json.loads(json_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PbufDataError(f"unreadable dataset document: {exc}", dataset=json_path.stem, file=str(json_path)) from None
+        text = json_path.read_text()
+    except FileNotFoundError:
+        raise _missing(name, json_path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PbufDataError(f"unreadable dataset document: {exc}", dataset=name, file=str(json_path)) from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PbufDataError(f"unreadable dataset document: {exc}", dataset=name, file=str(json_path)) from None
     required = {"format_version", "name", "npz_sha256", "metadata", "provenance"}
     if not isinstance(document, dict) or not required <= set(document):
         missing = sorted(required - set(document)) if isinstance(document, dict) else sorted(required)
-        raise PbufDataError(f"dataset document lacks {missing}", dataset=json_path.stem, file=str(json_path), check="document")
+        raise PbufDataError(f"dataset document lacks {missing}", dataset=name, file=str(json_path), check="document")
     if document.get("format_version") != FORMAT_VERSION:
         raise PbufDataError(
             f"format_version {document.get('format_version')!r} is not {FORMAT_VERSION}",
-            dataset=json_path.stem,
+            dataset=name,
             file=str(json_path),
             check="format version",
         )
+    return document
+
+
+def _archive_name(document: dict, json_path: Path) -> str:
+    """The archive a published document names: its sibling ``<name>.npz`` or its own versioned file."""
+    name = document["name"]
+    member = document.get("npz_file", f"{name}.npz")
+    match = _VERSIONED.match(member) if isinstance(member, str) else None
+    if member != f"{name}.npz" and not (match and match["name"] == name):
+        raise PbufDataError(f"npz_file {member!r} is not this dataset's archive", dataset=name, file=str(json_path),
+                            check="document")
+    return member
+
+
+def _read_arrays(document: dict, npz_path: Path, json_path: Path, verify: bool) -> Dataset:
+    name = document["name"]
     if verify:
-        actual = sha256_file(npz_path)
+        try:
+            actual = sha256_file(npz_path)
+        except FileNotFoundError:
+            raise _missing(name, npz_path) from None
         if actual != document["npz_sha256"]:
             raise PbufDataError(
                 f"sha256 {actual} differs from the recorded {document['npz_sha256']}",
-                dataset=document["name"],
+                dataset=name,
                 file=str(npz_path),
                 check="sha256",
             )
     try:
         with np.load(npz_path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
+    except FileNotFoundError:
+        raise _missing(name, npz_path) from None
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise PbufDataError(f"unreadable array archive: {exc}", dataset=document.get("name"), file=str(npz_path)) from None
+        raise PbufDataError(f"unreadable array archive: {exc}", dataset=name, file=str(npz_path)) from None
     missing = [key for key in CORE_ARRAYS if key not in arrays]
     if missing:
-        raise PbufDataError(f"archive lacks arrays {missing}", dataset=document.get("name"), file=str(npz_path))
+        raise PbufDataError(f"archive lacks arrays {missing}", dataset=name, file=str(npz_path))
     return Dataset(
-        name=document["name"],
+        name=name,
         **{key: arrays[key] for key in CORE_ARRAYS},
         metadata=document["metadata"],
         provenance=document["provenance"],
         columns={k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("column.")},
         aux={k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("aux.")},
     )
+
+
+def published_archive(folder: str | Path, name: str) -> tuple[str, str] | None:
+    """(versioned archive relative to ``folder``, its sha256) as ``<name>.json`` names them, if it names one."""
+    try:
+        document = _read_document(Path(folder) / f"{name}.json", name)
+        member = _archive_name(document, Path(folder) / f"{name}.json")
+    except PbufDataError:
+        return None
+    return (member, document["npz_sha256"]) if _VERSIONED.match(member) else None
+
+
+def publish(npz_path: str | Path, json_path: str | Path, folder: str | Path) -> dict:
+    """Publish a validated dataset (its staged pair of files) into ``folder`` without removing anything first.
+
+    1. the archive is copied to ``.versions/<name>-<sha16>.npz`` and to a temporary file beside
+       ``<name>.npz`` (both fsynced); the bytes copied must have the sha256 its document records; the
+       versioned file is renamed into place;
+    2. the document, now naming the versioned file, replaces ``<name>.json`` (fsynced, one rename);
+    3. the copy replaces ``<name>.npz`` (one rename);
+    4. versions other than the new one and the one it replaced are removed (two are kept).
+
+    (``<name>.npz`` is a copy, not a hard link, so that tar-based backups store and check it as a file.)
+    A failure at any step (disk full, ...) raises a PbufDataError and leaves every published file as it
+    was, except that after step 2 ``<name>.npz`` may still hold the previous version (the document, which
+    ``load_dataset`` follows, already names the new one). Returns ``{path relative to folder: sha256}`` of
+    the published files.
+    """
+    folder, npz_path, json_path = Path(folder), Path(npz_path), Path(json_path)
+    document = _read_document(json_path, npz_path.stem)
+    name, sha256 = document["name"], document["npz_sha256"]
+    previous = (published_archive(folder, name) or (None,))[0]
+    member = layout.version(name, sha256)
+    target = folder / member
+    plain = folder / f".{name}.npz.{os.getpid()}.tmp"
+    try:
+        with open(npz_path, "rb") as src, atomic_file(target) as versioned:
+            try:
+                with open(plain, "wb") as copy:
+                    hashing = HashingWriter(versioned)
+                    while chunk := src.read(1 << 20):
+                        hashing.write(chunk)
+                        copy.write(chunk)
+                    if hashing.hexdigest() != sha256:
+                        raise PbufDataError(
+                            f"staged archive has sha256 {hashing.hexdigest()}, its document records {sha256}: "
+                            "not published", dataset=name, file=str(npz_path), check="sha256")
+                    copy.flush()
+                    os.fsync(copy.fileno())
+            except OSError as exc:
+                raise PbufDataError(f"cannot write {plain}: {exc.strerror or exc} (the published version is "
+                                    "unchanged)", dataset=name, file=str(plain), check="write") from None
+        _sync_folder(target.parent)
+
+        document = dict(document, npz_file=member)
+        text = json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n"
+        json_sha = _atomic_write(folder / f"{name}.json", lambda fh: fh.write(text.encode()))
+        _sync_folder(folder)
+        try:
+            os.chmod(plain, 0o644)
+            os.replace(plain, folder / f"{name}.npz")
+        except OSError as exc:
+            raise PbufDataError(f"cannot replace {name}.npz: {exc.strerror or exc} (the document already names "
+                                f"{member}; {name}.npz still holds the previous version)", dataset=name,
+                                file=str(folder / f"{name}.npz"), check="write") from None
+        _sync_folder(folder)
+    finally:
+        plain.unlink(missing_ok=True)
+
+    kept = {member, previous}
+    for old in sorted((folder / layout.VERSIONS).glob(f"{name}-*.npz")):
+        relative = f"{layout.VERSIONS}/{old.name}"
+        if _VERSIONED.match(relative) and relative not in kept:
+            old.unlink(missing_ok=True)
+    return {member: sha256, f"{name}.npz": sha256, f"{name}.json": json_sha}
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder, so that the renames in it are on disk."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise PbufDataError(f"cannot write {folder}: {exc.strerror or exc} (the previous version, if any, is "
+                            "unchanged)", file=str(folder), check="write") from None
 
 
 def _atomic_write(path: Path, write) -> str:

@@ -12,13 +12,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import layout
 from .errors import PbufDataError
 
 CHUNK = 1 << 20
 _LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
-DERIVED_MANIFEST = "data/manifests/derived.sha256"
-WATCHED_DIRS = ("data/derived", "data/validation")
+DERIVED_MANIFEST = layout.DERIVED_MANIFEST
+WATCHED_DIRS = layout.WATCHED
 
 
 def sha256_file(path: str | Path) -> str:
@@ -53,15 +54,18 @@ def manifest_text(entries: dict[str, str]) -> str:
     return "".join(f"{digest}  {path}\n" for path, digest in sorted(entries.items()))
 
 
-def write_manifest(paths, manifest: str | Path, root: str | Path = ".") -> dict[str, str]:
-    """Hash ``paths`` (relative to ``root``) and write the manifest atomically."""
+def write_manifest(paths, manifest: str | Path, root: str | Path = ".", recorded: dict | None = None) -> dict[str, str]:
+    """Hash ``paths`` (relative to ``root``) and write the manifest atomically.
+
+    ``recorded`` gives the checksums of paths already known (recorded when they were written); they are
+    not rehashed."""
     from .atomic import write_text
 
-    root = Path(root)
+    root, recorded = Path(root), recorded or {}
     links = [str(p) for p in paths if (root / p).is_symlink()]
     if links:
         raise PbufDataError(f"symbolic links among published files: {links}", check="regular files only")
-    entries = {str(Path(p)): sha256_file(root / p) for p in paths}
+    entries = {str(Path(p)): recorded.get(str(p)) or sha256_file(root / p) for p in paths}
     write_text(root / manifest, manifest_text(entries))
     return entries
 

@@ -18,7 +18,9 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-LOGS_DIR = Path("data/logs")
+from . import layout
+
+LOGS_DIR = Path(layout.LOGS)
 ROTATE_BYTES = 5_000_000
 ROTATE_KEEP = 5
 

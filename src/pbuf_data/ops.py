@@ -13,6 +13,7 @@ import stat
 import time
 from pathlib import Path
 
+from . import layout
 from .errors import PbufDataError
 
 DEFAULT_HEALTH = {"memory_percent": 85.0, "disk_percent": 90.0, "cpu_percent": 90.0, "log_file_mb": 100.0}
@@ -36,7 +37,7 @@ def load_config(root: Path) -> dict:
 
 def _log_sizes(root: Path) -> dict[str, int]:
     """Sizes of the aggregate logs (processing, errors, audit, their rotations) in data/logs."""
-    logs = root / "data" / "logs"
+    logs = root / layout.LOGS
     files = [p for p in logs.glob("*") if p.is_file() and not p.name.endswith(".lock")] if logs.exists() else []
     return {p.name: p.stat().st_size for p in sorted(files)}
 
@@ -46,7 +47,7 @@ def snakemake_state(root: Path) -> dict:
     meta = root / ".snakemake"
     locks = sorted(p.name for p in (meta / "locks").glob("*")) if (meta / "locks").exists() else []
     incomplete = sum(1 for _ in (meta / "incomplete").rglob("*") if _.is_file()) if (meta / "incomplete").exists() else 0
-    summary_path = root / "data" / "validation" / "summary.json"
+    summary_path = root / layout.SUMMARY_JSON
     try:
         summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
     except (OSError, ValueError):
@@ -70,7 +71,7 @@ def check_health(root: str | Path = ".", thresholds: dict | None = None, cpu_int
 
     root = Path(root)
     limits = dict(DEFAULT_HEALTH, **(thresholds or {}))
-    data = root / "data"
+    data = root / layout.DATA
     memory = psutil.virtual_memory()
     disk = psutil.disk_usage(str(data if data.exists() else root))
     cpu = psutil.cpu_percent(interval=cpu_interval)
@@ -178,7 +179,7 @@ def certify(root: str | Path = ".", raw_dir: str | None = None, quick: bool = Fa
                 except PbufDataError as exc:
                     problems.append(str(exc))
                     continue
-                report_path = root / "data" / "validation" / f"{name}.json"
+                report_path = root / layout.report(name, "json")
                 try:
                     verdict = json.loads(report_path.read_text())["verdict"]
                 except FileNotFoundError:
@@ -198,7 +199,7 @@ def certify(root: str | Path = ".", raw_dir: str | None = None, quick: bool = Fa
             return passed, f"{len(snapshots)} snapshots verified; newest {snapshots[-1].name}" if passed else details
 
         def permissions_check():
-            bad = [str(p.relative_to(root)) for p in (root / "data").rglob("*") if p.stat().st_mode & stat.S_IWOTH and not p.is_symlink()]
+            bad = [str(p.relative_to(root)) for p in (root / layout.DATA).rglob("*") if p.stat().st_mode & stat.S_IWOTH and not p.is_symlink()]
             return not bad, bad or "no world-writable file or folder under data/"
 
         def log_size_check():
@@ -226,7 +227,7 @@ def certify(root: str | Path = ".", raw_dir: str | None = None, quick: bool = Fa
     }
     now = time.time()
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now * 1e6) % 1000000:06d}Z"
-    path = root / "data" / "logs" / f"certification_report_{stamp}.json"
+    path = root / layout.LOGS / f"certification_report_{stamp}.json"
     write_text(path, json.dumps(report, indent=2, default=str) + "\n")
     report["report_file"] = str(path)
     return report

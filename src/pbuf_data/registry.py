@@ -12,11 +12,12 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from . import layout
 from .errors import PbufDataError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-MOCK_RAW_DIR = "data/mock/raw"  # generated raw files of the embedded default
-RETRIEVE_DIR = "data/raw_cache"  # raw files downloaded because raw_dir lacks them
+MOCK_RAW_DIR = layout.MOCK_RAW  # generated raw files of the embedded default
+RETRIEVE_DIR = layout.RAW_CACHE  # raw files downloaded because raw_dir lacks them
 SCHEMA_DIR = PROJECT_ROOT / "config" / "schemas"
 
 

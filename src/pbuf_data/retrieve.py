@@ -9,27 +9,14 @@ names the file, the URL and where to put the file by hand instead.
 from __future__ import annotations
 
 import hashlib
-import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse
 
 from .atomic import atomic_file
 from .errors import PbufDataError
 
 TIMEOUT = 30
-
-
-def reachable(url: str, timeout: float = 3.0) -> bool:
-    """Can a TCP connection to the URL's host be opened (a cheap offline test)?"""
-    parts = urlparse(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parts.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def download(url: str, destination: str | Path, sha256: str, *, dataset: str, name: str, mirror_hint: str) -> str:

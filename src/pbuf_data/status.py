@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from . import layout
 from .integrity import sha256_file
 from .logs import last_error
 from .registry import active_registry_files, load_registry, raw_location
@@ -25,7 +26,7 @@ def _changed_keys(old, new, prefix=""):
 
 
 def _last_failure(root: Path, name: str) -> str | None:
-    summaries = sorted((root / "data" / "logs" / "transformations").glob(f"{name}_processing_summary_*.json"))
+    summaries = sorted((root / layout.LOGS / "transformations").glob(f"{name}_processing_summary_*.json"))
     if not summaries:
         return None
     try:
@@ -40,7 +41,7 @@ def dataset_status(root: Path, name: str, entry: dict, raw_dir: str, mock: bool,
     from .derive import code_fingerprint
 
     reasons = []
-    document_path = root / "data" / "derived" / f"{name}.json"
+    document_path = root / layout.published(name, "json")
     if not document_path.exists():
         reasons.append("not derived yet: no published dataset")
     provenance = None
@@ -56,9 +57,9 @@ def dataset_status(root: Path, name: str, entry: dict, raw_dir: str, mock: bool,
         if not path.exists():
             if mock:
                 reasons.append(f"mock raw file {spec['path']} will be generated")
-            elif retrieve and spec.get("url"):
+            elif retrieve and spec.get("url") and spec.get("sha256"):  # as the workflow decides (common.smk)
                 reasons.append(f"raw file {spec['path']} is missing: it will be downloaded from {spec['url']}")
-                failure = last_error(root / "data" / "logs" / "retrieve" / f"{spec['path']}.log")
+                failure = last_error(root / layout.job_log("retrieve", spec["path"]))
                 if failure:
                     reasons.append(f"its last download failed: {failure}")
             else:
@@ -82,7 +83,7 @@ def dataset_status(root: Path, name: str, entry: dict, raw_dir: str, mock: bool,
             reasons.append(f"options changed in the registry: {', '.join(changed)}")
         if provenance.get("code_fingerprint") != code_fingerprint(entry["format"]):
             reasons.append(f"the code that derives format '{entry['format']}' changed")
-        if not (root / "data" / "validation" / f"{name}.json").exists():
+        if not (root / layout.report(name, "json")).exists():
             reasons.append("no validation report")
     failure = _last_failure(root, name)
     if failure:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
+from . import layout
 from .atomic import write_text
 from .errors import PbufDataError
 
@@ -122,61 +123,161 @@ def derive(name, entry, paths, npz, json_path, max_bytes=None, code=None):
         write_processing_summary(summary)
 
 
-def validate(npz, json_path, report_json, report_txt, expected_points=None, thresholds=None):
+def validate(npz, json_path, expected_points=None, thresholds=None):
+    """The validation report of a staged dataset (read back from its files, archive checksum verified)."""
     from .dataset import read_dataset
     from .validation import report_text, validate_dataset
 
     dataset = read_dataset(npz, json_path, verify=True)
     report = validate_dataset(dataset, expected_points=expected_points, thresholds=thresholds)
-    text = report_text(report)
-    for line in text.splitlines():
+    for line in report_text(report).splitlines():
         log.info("%s", line)
-    if report["verdict"] == "failed":
-        failed = [c["name"] for c in report["checks"] if c["verdict"] == "error"]
-        raise PbufDataError(f"validation failed: {failed} (full report in this rule's log)", dataset=dataset.name,
-                            file=str(npz), check=",".join(failed))
-    write_text(report_json, json.dumps(report, indent=2) + "\n")
-    write_text(report_txt, text)
     return report
 
 
-def summarize_validation(report_paths, summary_json, summary_txt):
-    from .validation import summarize
+def prepare(name, entry, paths, logs, receipt, *, max_bytes=None, code=None, expected_points=None, thresholds=None,
+            missing=()):
+    """One dataset's job: derive into staging, validate, publish; then write the receipt (the job's output).
 
-    reports = [json.loads(Path(p).read_text()) for p in report_paths]
-    summary = summarize(reports)
-    lines = [f"{summary['n_passed']}/{summary['n_datasets']} datasets passed validation "
-             f"({summary['n_with_warnings']} with warnings, {summary['n_failed']} failed)"]
-    for name, item in summary["datasets"].items():
-        extra = f" warnings: {', '.join(item['warnings'])}" if item["warnings"] else ""
-        lines.append(f"  {name:28s} {item['verdict']:22s} {item['n_points']:6d} points{extra}")
+    The validation report (``data/validation/<name>.json``, ``.txt``) is written whatever happens and says
+    which state the dataset reached (published, failed derive, failed validation, failed publication) and
+    why; it is not a Snakemake output, so a failed job cannot remove it. Publication is the gate: nothing is
+    published unless validation passed. A failure raises after the report is written, so the job fails,
+    its receipt is gone and the dataset is retried by the next run. ``missing`` lists raw files that are
+    neither present nor retrievable (with where to put each): the job then fails at once, naming them.
+    """
+
+    npz, doc = layout.staged(name, "npz"), layout.staged(name, "json")
+    report = {"dataset": name, "kind": entry["kind"], "verdict": "not validated", "n_points": 0, "n_errors": 0,
+              "n_warnings": 0, "checks": []}
+    try:
+        if missing:
+            raise PbufDataError(f"{len(missing)} raw file(s) missing and not retrievable:\n  " + "\n  ".join(missing),
+                                dataset=name, check="raw files present")
+        derive(name, entry, paths, npz, doc, max_bytes=max_bytes, code=code)
+    except PbufDataError as exc:
+        _write_report(name, dict(report, state="failed derive", reason=str(exc)))
+        raise
+    try:
+        with _logging_to(logs["validate"]):
+            report = validate(npz, doc, expected_points=expected_points, thresholds=thresholds)
+    except PbufDataError as exc:
+        _write_report(name, dict(report, state="failed validation", reason=str(exc)))
+        raise
+    if report["verdict"] == "failed":
+        failed = [c["name"] for c in report["checks"] if c["verdict"] == "error"]
+        error = PbufDataError(f"validation failed: {failed} (full report in {layout.report(name, 'txt')})",
+                              dataset=name, file=npz, check=",".join(failed))
+        _write_report(name, dict(report, state="failed validation", reason=str(error)))
+        raise error
+    try:
+        with _logging_to(logs["publish"]):
+            files = publish(name, npz, doc)
+    except PbufDataError as exc:
+        _write_report(name, dict(report, state="failed publication", reason=str(exc)))
+        raise
+    _write_report(name, dict(report, state="published", reason=None, npz_sha256=files[f"{layout.DERIVED}/{name}.npz"]))
+    write_text(receipt, json.dumps({"dataset": name, "files": files}, indent=2) + "\n")
+    return report
+
+
+def _write_report(name, report):
+    from .validation import report_text
+
+    text = report_text(report)
+    if report["state"] != "published":
+        text += f"state: {report['state']}: {report['reason']}\n"
+    write_text(layout.report(name, "json"), json.dumps(report, indent=2) + "\n")
+    write_text(layout.report(name, "txt"), text)
+
+
+@contextmanager
+def _logging_to(path):
+    """Send the log of a block to its own file (a job with one log per phase)."""
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.handlers = [handler]
+    try:
+        yield
+    finally:
+        root.handlers = saved
+        handler.close()
+
+
+def summarize_validation(datasets, summary_json, summary_txt):
+    """The state of every dataset (published, failed derive/validation/publication, not run) and why."""
+    from .validation import summarize, summary_text
+
+    states = {}
+    for name in datasets:
+        try:
+            report = json.loads(Path(layout.report(name, "json")).read_text())
+        except FileNotFoundError:
+            report = None
+        except (OSError, ValueError) as exc:
+            report = {"dataset": name, "state": "not run", "reason": f"unreadable validation report: {exc}"}
+        published_copy = Path(layout.published(name, "json")).exists()
+        if report is None or report.get("state") == "published" and not Path(layout.receipt(name)).exists():
+            why = _upstream_failure(name) or "its job did not run in the last run (stopped before it)"
+            states[name] = {"state": "not run", "reason": why, "report": report, "published_copy": published_copy}
+        else:
+            states[name] = {"state": report.get("state", "not run"), "reason": report.get("reason"), "report": report,
+                            "published_copy": published_copy}
+    summary = summarize(states)
+    text = summary_text(summary)
     write_text(summary_json, json.dumps(summary, indent=2) + "\n")
-    write_text(summary_txt, "\n".join(lines) + "\n")
+    write_text(summary_txt, text)
+    for line in text.splitlines():
+        log.info("%s", line)
     return summary
 
 
-def publish(sources, targets):
-    """Copy validated files to their published names, atomically."""
-    from .atomic import atomic_file
+def _upstream_failure(name):
+    """The error of a failed job before a dataset's own (retrieving or generating one of its raw files)."""
+    from .logs import last_error
 
-    for source, target in zip(sources, targets):
-        with open(source, "rb") as src, atomic_file(target) as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-        log.info("published %s", target)
+    for step in ("retrieve", "mock"):
+        for path in sorted(Path(layout.LOGS, step, name).glob("*.log")):
+            message = last_error(path)
+            if message:
+                return f"{step} of a raw file failed: {message}"
+    return None
 
 
-def manifest(paths, manifest_path):
-    """Manifest of the whole published tree: this run's outputs and any other file in the checked folders
-    (e.g. the datasets of the other registry, mock or real), so that verify knows every file."""
-    from .integrity import WATCHED_DIRS, write_manifest
+def publish(name, npz, json_path):
+    """Publish a validated staged dataset (see :func:`pbuf_data.dataset.publish`); {path: sha256} published."""
+    from .dataset import publish as publish_dataset
 
-    present = {
+    files = {f"{layout.DERIVED}/{p}": d for p, d in publish_dataset(npz, json_path, layout.DERIVED).items()}
+    for path in files:
+        log.info("%s: published %s", name, path)
+    return files
+
+
+def manifest(manifest_path):
+    """Manifest of the whole published tree: every file in the checked folders (this run's datasets and any
+    other, e.g. those of the other registry, mock or real) and the versioned archive each document names.
+
+    An archive's checksum is the one its document recorded at publication, not a rehash of what is on disk,
+    so a damaged archive stays damaged in the eyes of verify."""
+    from .dataset import published_archive
+    from .integrity import write_manifest
+
+    present = sorted(
         str(p)
-        for folder in WATCHED_DIRS
+        for folder in layout.WATCHED
         for p in Path(folder).glob("*")
         if (p.is_file() or p.is_symlink()) and not p.name.startswith(".")
-    }
-    entries = write_manifest(sorted(set(map(str, paths)) | present), manifest_path)
+    )
+    recorded = {}
+    for path in map(Path, present):
+        archive = path.parent == Path(layout.DERIVED) and path.suffix == ".json" and published_archive(path.parent, path.stem)
+        if archive:
+            member, sha256 = archive
+            recorded[f"{layout.DERIVED}/{member}"] = sha256
+    entries = write_manifest(sorted(set(present) | set(recorded)), manifest_path, recorded=recorded)
     log.info("manifest %s: %d files", manifest_path, len(entries))
     return entries
 
@@ -191,8 +292,13 @@ def backup(manifest_path, config_files, backup_dir, keep, record_path):
     return record
 
 
-def plots(npz, json_path, fiducial, observable_png, correlation_png):
-    from .dataset import read_dataset
+def plots(name, fiducial, observable_png, correlation_png, provenance_json, validation_txt):
+    """The report's figures of a published dataset, and copies of its document (provenance) and
+    validation report for the report."""
+    from .atomic import write_bytes
+    from .dataset import load_dataset
     from .plots import save_figures
 
-    save_figures(read_dataset(npz, json_path), fiducial, observable_png, correlation_png)
+    save_figures(load_dataset(name), fiducial, observable_png, correlation_png)
+    write_bytes(provenance_json, Path(layout.published(name, "json")).read_bytes())
+    write_bytes(validation_txt, Path(layout.report(name, "txt")).read_bytes())

@@ -205,20 +205,48 @@ def report_text(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summarize(reports: list[dict]) -> dict:
-    """Validation summary across datasets."""
+STATES = ("published", "failed derive", "failed validation", "failed publication", "not run")
+
+
+def summarize(datasets: dict[str, dict]) -> dict:
+    """Summary across datasets. ``datasets`` maps each name to ``{"state", "reason", "report",
+    "published_copy"}``: its state (one of STATES), why (for any state but published), its validation
+    report (None if it has none) and whether a published copy exists (for a failure: the one kept)."""
+    items = {}
+    for name, item in datasets.items():
+        report = item.get("report") or {}
+        checks = report.get("checks", [])
+        items[name] = {
+            "state": item["state"],
+            "reason": item.get("reason"),
+            "verdict": report.get("verdict", "not validated"),
+            "n_points": report.get("n_points", 0),
+            "warnings": [c["name"] for c in checks if c["verdict"] == "warn"],
+            "errors": [c["name"] for c in checks if c["verdict"] == "error"],
+            "published_copy": bool(item.get("published_copy")),
+        }
+    states = [item["state"] for item in items.values()]
     return {
-        "n_datasets": len(reports),
-        "n_passed": sum(r["verdict"] != "failed" for r in reports),
-        "n_failed": sum(r["verdict"] == "failed" for r in reports),
-        "n_with_warnings": sum(r["verdict"] == "passed with warnings" for r in reports),
-        "datasets": {
-            r["dataset"]: {
-                "verdict": r["verdict"],
-                "n_points": r["n_points"],
-                "warnings": [c["name"] for c in r["checks"] if c["verdict"] == "warn"],
-                "errors": [c["name"] for c in r["checks"] if c["verdict"] == "error"],
-            }
-            for r in reports
-        },
+        "n_datasets": len(items),
+        "n_published": states.count("published"),
+        "n_failed": sum(state.startswith("failed") for state in states),
+        "n_not_run": states.count("not run"),
+        "n_passed": sum(item["verdict"] in ("passed", "passed with warnings") for item in items.values()),
+        "n_with_warnings": sum(item["verdict"] == "passed with warnings" for item in items.values()),
+        "datasets": items,
     }
+
+
+def summary_text(summary: dict) -> str:
+    """The summary as a table: one line per dataset with its state, and the reason of every failure."""
+    lines = [f"{summary['n_published']}/{summary['n_datasets']} datasets published: {summary['n_failed']} failed, "
+             f"{summary['n_not_run']} not run ({summary['n_with_warnings']} with warnings)"]
+    for name, item in summary["datasets"].items():
+        line = f"  {name:28s} {item['state']:18s} {item['n_points']:6d} points"
+        if item["warnings"]:
+            line += f" warnings: {', '.join(item['warnings'])}"
+        if item["state"] != "published":
+            kept = "; the previously published copy is kept" if item["published_copy"] else "; nothing published"
+            line += f" -- {item['reason']}{kept}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"

@@ -337,3 +337,12 @@ def test_growth():
     z = np.linspace(0.0, 2.0, 9)
     omega_m_z = FIDUCIAL.Omega_m * (1 + z) ** 3 / (FIDUCIAL.Omega_m * (1 + z) ** 3 + 1 - FIDUCIAL.Omega_m)
     assert np.allclose(FIDUCIAL.growth_rate(z), omega_m_z**0.55, rtol=0.01)  # Linder 2005, gamma = 0.55
+
+
+def test_unknown_role_is_named(tmp_path):
+    from pbuf_data.errors import PbufDataError
+
+    entry = MOCKS["mock_sn_pantheon_plus"]
+    with pytest.raises(PbufDataError, match=r"roles \['covariance', 'table'\], asked for 'inverse_covariance'"):
+        write_mock_file(entry, "inverse_covariance", tmp_path / "x.txt", FIDUCIAL_BLOCK, 1)
+    assert not list(tmp_path.iterdir())

@@ -71,12 +71,12 @@ def test_sentinels_are_not_numbers(real):
 
 @pytest.mark.parametrize("n, keep", [(1, 0.0), (2, 0.5), (9, 0.5), (300, 0.93), (300, 0.1), (64, 1.0)])
 def test_in_place_subselection_equals_fancy_indexing(n, keep):
-    from pbuf_data.derive.sn import _take_square
+    from pbuf_data.matrix import take_square
 
     rng = np.random.default_rng(n)
     matrix = rng.standard_normal((n, n))
     index = np.flatnonzero(rng.uniform(size=n) < keep) if keep < 1 else np.arange(n)
     expected = matrix[np.ix_(index, index)].copy()
-    taken = _take_square(matrix, index)
+    taken = take_square(matrix, index)
     assert taken.shape == expected.shape and np.array_equal(taken, expected)
     assert np.shares_memory(taken, matrix) or taken.size == 0  # no second N x N array

@@ -81,3 +81,12 @@ def test_not_positive_definite_is_an_error_without_a_condition_number():
     names = {c["name"]: c["verdict"] for c in report["checks"]}
     assert names["covariance_positive_definite"] == "error" and "covariance_condition_number" not in names
     assert report["verdict"] == "failed"
+
+
+def test_symmetry_check_measures_the_largest_asymmetry():
+    matrix = sn_like(700, 9)
+    matrix[650, 3] += 2e-9  # one entry off by 2e-9 among 700^2, beyond the first block of rows
+    report = validate_dataset(dataset_with(matrix))
+    check = next(c for c in report["checks"] if c["name"] == "covariance_symmetric")
+    assert check["value"] == pytest.approx(np.max(np.abs(matrix - matrix.T)) / np.max(np.abs(matrix)), rel=1e-12)
+    assert check["verdict"] == "error"

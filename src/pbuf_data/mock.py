@@ -46,11 +46,12 @@ def write_mock_file(entry: dict, role: str, path, fiducial: dict, seed: int) -> 
     The file is written atomically: a temporary file in the same folder, then
     ``os.replace``.
     """
+    if role not in entry["files"]:
+        raise PbufDataError(f"the registry entry has roles {sorted(entry['files'])}, asked for '{role}'", check="mock role")
     texts = mock_files(entry, fiducial, seed, roles={role})
-    if role not in entry["files"] or role not in texts:
+    if role not in texts:
         raise PbufDataError(
-            f"the mock generator of format '{entry['format']}' writes roles {sorted(texts)}; "
-            f"the registry entry has {sorted(entry['files'])}, asked for '{role}'",
+            f"the mock generator of format '{entry['format']}' writes roles {sorted(texts)}, asked for '{role}'",
             check="mock role",
         )
     write_bytes(path, texts[role].encode("utf-8"))

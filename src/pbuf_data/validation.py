@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .dataset import Dataset
+from .matrix import max_abs_asymmetry
 
 # Physically sensible ranges per observable type (inclusive).
 PHYSICAL_RANGES = {
@@ -153,7 +154,7 @@ def validate_dataset(dataset: Dataset, *, expected_points: int | None = None, th
     add("covariance_square", square, list(cov.shape), [n, n], "covariance is N x N")
     if square and n and np.isfinite(cov).all():
         scale = float(np.max(np.abs(cov))) or 1.0
-        asym = float(np.max(np.abs(cov - cov.T))) / scale
+        asym = max_abs_asymmetry(cov) / scale
         add("covariance_symmetric", asym <= t["symmetry_rtol"], asym, t["symmetry_rtol"], "max |C - C^T| / max |C|")
         try:
             factor = np.linalg.cholesky(cov)

@@ -35,7 +35,7 @@ FORMATS = {
 
 
 # source files, relative to the package, whose code makes every dataset
-_COMMON_CODE = ("errors.py", "textio.py", "dataset.py", "integrity.py", "registry.py", "derive/__init__.py")
+_COMMON_CODE = ("errors.py", "textio.py", "matrix.py", "dataset.py", "integrity.py", "registry.py", "derive/__init__.py")
 
 
 def code_fingerprint(fmt: str) -> str:

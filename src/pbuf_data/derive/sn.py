@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..matrix import max_abs_asymmetry, symmetrize, take_square
 from ..textio import Line
 from . import Result, conversion
 
@@ -33,40 +34,6 @@ DEFAULT_COLUMNS = {
 }
 # largest |m_b_corr - mu - M_B| accepted on a row: the release writes 6 significant digits (1e-4 mag at mu ~ 40)
 M_B_TOLERANCE = 5e-4
-
-
-_BLOCK = 256  # rows per block when comparing or symmetrizing a large matrix (no full-size temporaries)
-
-
-def _max_asymmetry(matrix: np.ndarray) -> float:
-    worst = 0.0
-    for i in range(0, matrix.shape[0], _BLOCK):
-        worst = max(worst, float(np.max(np.abs(matrix[i : i + _BLOCK, i:] - matrix[i:, i : i + _BLOCK].T))))
-    return worst
-
-
-def _symmetrize(matrix: np.ndarray) -> None:
-    """(C + C^T) / 2 in place, block by block."""
-    for i in range(0, matrix.shape[0], _BLOCK):
-        mean = 0.5 * (matrix[i : i + _BLOCK, i:] + matrix[i:, i : i + _BLOCK].T)
-        matrix[i : i + _BLOCK, i:] = mean
-        matrix[i:, i : i + _BLOCK] = mean.T
-
-
-def _take_square(matrix: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """``matrix[np.ix_(index, index)]`` for an ascending ``index``, written into the front of ``matrix``'s own
-    buffer (the result is a view of it): no second N x N array.
-
-    Row j of the result goes to flat positions [j m, (j + 1) m); the rows still to be read start at
-    index[j + 1] N >= (j + 1) m, so no write reaches them.
-    """
-    n, m = matrix.shape[0], index.size
-    if m == n:
-        return matrix
-    flat = matrix.reshape(-1)
-    for j, i in enumerate(index.tolist()):
-        flat[j * m : (j + 1) * m] = matrix[i, index]
-    return flat[: m * m].reshape(m, m)
 
 
 def derive_sn_table(options, files) -> Result:
@@ -160,10 +127,10 @@ def derive_sn_table(options, files) -> Result:
     ]
     if "covariance" in files:
         full = files["covariance"].counted_matrix(n_rows)
-        asymmetry = _max_asymmetry(full)
-        covariance = _take_square(full, index)  # (C + C^T)[idx, idx] = C[idx, idx] + C[idx, idx]^T exactly
+        asymmetry = max_abs_asymmetry(full)
+        covariance = take_square(full, index)  # (C + C^T)[idx, idx] = C[idx, idx] + C[idx, idx]^T exactly
         del full
-        _symmetrize(covariance)
+        symmetrize(covariance)
         covariance_info = {
             "source": "release STAT+SYS covariance",
             "file": files["covariance"].name,

@@ -18,10 +18,14 @@ DEFAULT_BACKUP_DIR = "data/backups"
 
 def _config(root: Path) -> dict:
     """The configuration read leniently (no schema): verify and restore must work even when it is broken."""
-    import yaml
+    from .registry import read_yaml
 
     path = root / "config" / "config.yaml"
-    return yaml.safe_load(path.read_text()) if path.exists() else {}
+    try:
+        config = read_yaml(path, "configuration file")
+    except PbufDataError:
+        return {}
+    return config if isinstance(config, dict) else {}
 
 
 def _backup_dir(args) -> str:

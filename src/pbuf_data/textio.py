@@ -70,12 +70,12 @@ def open_confined(root: str | Path, relative: str) -> int:
     mode = os.fstat(inner).st_mode
     if not stat.S_ISREG(mode):
         os.close(inner)
-        raise OSError(errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL, _kind(mode))
+        raise OSError(errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL, file_kind(mode))
     os.set_blocking(inner, True)
     return inner
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
     for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
                        (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
         if test(mode):

@@ -134,7 +134,7 @@ def derive_pantheon_plus(options, files) -> Result:
             )
         )
     else:
-        covariance = np.diag(unc[index] ** 2)
+        covariance = unc[index] ** 2  # the variances: a diagonal covariance is kept without its N x N zeros
         covariance_info = {
             "source": "diagonal",
             "warning": (

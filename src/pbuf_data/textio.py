@@ -10,11 +10,20 @@ regular file, hashed while it is read into memory, and parsed from that same
 buffer. The bytes parsed are therefore the bytes whose sha256 is compared with
 the registry pin, whatever happens to the file on disk meanwhile.
 
-Memory: a parse holds the file's bytes plus what it builds from them. For the
-largest layout, the Pantheon+ covariance (one value per line, at least two
-bytes per value), the N x N float64 matrix and its selected copy take at most
-4 bytes of memory per file byte each, so a parse needs at most 9 times the
-file size (typically 2 times: release values take about 20 bytes each).
+Memory of a parse, as a multiple of the file size B (measured in
+tests/test_bad_input.py):
+
+* line-by-line readers (:meth:`RawFile.text`, ``lines``, ``table``,
+  ``matrix``: every table and small matrix) hold Python strings for every
+  field, at most 30 B; they accept files up to ``MAX_TEXT_BYTES`` (256 MiB);
+* the Pantheon+ covariance reader (:meth:`RawFile.counted_matrix`: line 1 N,
+  then one value per line, at least 2 bytes a value) holds the bytes, the
+  N x N float64 matrix (at most 4 B) and the derivation's selected copy (at
+  most 4 B): at most 9 B plus 64 MiB of parser buffers; release files, about
+  20 bytes a value, need about 2 B.
+
+With the default ``max_raw_bytes`` (config/config.yaml: sn 1.8 GB) a parse
+stays below 17 GB, inside a 24 GiB machine.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ _NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)\Z", re.IGNORECASE)
 _COUNT = re.compile(r"[0-9]+\Z")
 _BOM = b"\xef\xbb\xbf"
 _CHUNK = 1 << 20
+MAX_TEXT_BYTES = 256 << 20  # largest file parsed line by line (about 30 bytes of memory per file byte)
 
 
 def _quote(token: str, limit: int = 40) -> str:
@@ -84,18 +94,22 @@ def file_kind(mode: int) -> str:
 
 
 def read_limited(fd: int, limit: int | None) -> tuple[bytes, str]:
-    """All bytes of an open file and their sha256, refusing more than ``limit`` bytes
-    (checked while reading, so a file that grows after its size was looked at is caught too)."""
-    digest = hashlib.sha256()
-    chunks, total = [], 0
-    with open(fd, "rb", buffering=0, closefd=False) as fh:
-        while chunk := fh.read(_CHUNK):
-            total += len(chunk)
-            if limit is not None and total > limit:
-                raise ValueError(total)
-            digest.update(chunk)
-            chunks.append(chunk)
-    return b"".join(chunks), digest.hexdigest()
+    """All bytes of an open file and their sha256, refusing more than ``limit`` bytes.
+
+    The file is read with one call into one buffer of its size (no copies: the
+    memory is the file size), then hashed; a file that grows after its size was
+    looked at is still held to the limit."""
+    size = os.fstat(fd).st_size
+    want = size if limit is None else min(size, limit)
+    parts = [os.read(fd, want + 1)]  # the extra byte shows a file that grew
+    total = len(parts[0])
+    while parts[-1]:
+        if limit is not None and total > limit:
+            raise ValueError(total)
+        parts.append(os.read(fd, _CHUNK))
+        total += len(parts[-1])
+    data = parts[0] if len(parts) <= 2 else b"".join(parts)
+    return data, hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -151,13 +165,20 @@ class RawFile:
         return PbufDataError(message, dataset=self.dataset, file=self.name, **where)
 
     def stream(self) -> io.BytesIO:
-        """The bytes read (a UTF-8 byte-order mark removed), as a binary stream."""
-        view = memoryview(self.data)
-        return io.BytesIO(view[len(_BOM):] if self.data.startswith(_BOM) else view)
+        """The bytes read, as a binary stream (sharing the buffer), after any UTF-8 byte-order mark."""
+        stream = io.BytesIO(self.data)
+        stream.seek(len(_BOM) if self.data.startswith(_BOM) else 0)
+        return stream
 
     # -- whole-file access -------------------------------------------------
     def text(self) -> str:
         """The file's text (UTF-8; a leading byte-order mark is not part of it)."""
+        if len(self.data) > MAX_TEXT_BYTES:
+            raise self.error(
+                f"file is {len(self.data)} bytes; files read line by line are limited to {MAX_TEXT_BYTES} "
+                "(their parse takes up to 30 times the file size in memory)",
+                check="size limit",
+            )
         data = self.data[len(_BOM):] if self.data.startswith(_BOM) else self.data
         if not data.strip():
             raise self.error("file is empty", check="non-empty")

@@ -71,7 +71,12 @@ def open_confined(root: str | Path, relative: str) -> int:
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for part in parts[:-1]:
-            inner = os.open(part, nofollow | os.O_DIRECTORY, dir_fd=fd)
+            try:
+                inner = os.open(part, nofollow | os.O_DIRECTORY, dir_fd=fd)
+            except NotADirectoryError:  # O_NOFOLLOW | O_DIRECTORY on a link: say it is a link
+                if stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP)) from None
+                raise
             os.close(fd)
             fd = inner
         inner = os.open(parts[-1], nofollow | os.O_NONBLOCK, dir_fd=fd)

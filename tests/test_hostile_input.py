@@ -479,6 +479,37 @@ def test_sn_parse_memory_is_within_the_documented_multiple(sn_files):
     assert int(proc.stdout) <= 9 * size + (64 << 20), (int(proc.stdout), size)
 
 
+_MEASURE_LINES = """
+import resource, sys
+import numpy
+from pbuf_data.textio import RawFile
+raw = RawFile.read(sys.argv[1], "d/one_per_line.txt", "x")
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+raw.table(1)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+"""
+
+
+def test_line_reader_memory_is_within_the_documented_multiple(tmp_path):
+    """Worst case of the line-by-line readers: one short value per line. Peak <= 150 x file (textio.py)."""
+    (tmp_path / "d").mkdir()
+    path = tmp_path / "d" / "one_per_line.txt"
+    path.write_text("".join(f"{10 + i % 90}\n" for i in range(1_000_000)))
+    proc = subprocess.run([sys.executable, "-c", _MEASURE_LINES, str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout) <= 150 * path.stat().st_size, (int(proc.stdout), path.stat().st_size)
+
+
+def test_files_read_line_by_line_are_size_limited(tmp_path, monkeypatch):
+    from pbuf_data import textio
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "t.txt").write_text("1 2\n" * 1000)
+    monkeypatch.setattr(textio, "MAX_TEXT_BYTES", 3000)
+    with pytest.raises(PbufDataError, match="files read line by line are limited to 3000"):
+        textio.RawFile.read(tmp_path, "d/t.txt", "x").table(2)
+
+
 # -- logs, summaries, manifests ------------------------------------------------------------------------------
 
 def _job(tmp_path, monkeypatch, capsys, log_file=None):

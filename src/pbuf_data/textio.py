@@ -11,19 +11,21 @@ buffer. The bytes parsed are therefore the bytes whose sha256 is compared with
 the registry pin, whatever happens to the file on disk meanwhile.
 
 Memory of a parse, as a multiple of the file size B (measured in
-tests/test_bad_input.py):
+tests/test_hostile_input.py):
 
 * line-by-line readers (:meth:`RawFile.text`, ``lines``, ``table``,
   ``matrix``: every table and small matrix) hold Python strings for every
-  field, at most 30 B; they accept files up to ``MAX_TEXT_BYTES`` (256 MiB);
+  field: about 30 B for rows of several values, at most 150 B for one short
+  value per line; they accept files up to ``MAX_TEXT_BYTES`` (64 MiB);
 * the Pantheon+ covariance reader (:meth:`RawFile.counted_matrix`: line 1 N,
   then one value per line, at least 2 bytes a value) holds the bytes, the
   N x N float64 matrix (at most 4 B) and the derivation's selected copy (at
   most 4 B): at most 9 B plus 64 MiB of parser buffers; release files, about
   20 bytes a value, need about 2 B.
 
-With the default ``max_raw_bytes`` (config/config.yaml: sn 1.8 GB) a parse
-stays below 17 GB, inside a 24 GiB machine.
+With the default ``max_raw_bytes`` (config/config.yaml: sn 1.8 GB, bao 10 MB)
+an SN derivation stays below 17 GB for its covariance plus 2 GB for a table
+that matches it (N rows for N*N values), inside a 24 GiB machine.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ _NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)\Z", re.IGNORECASE)
 _COUNT = re.compile(r"[0-9]+\Z")
 _BOM = b"\xef\xbb\xbf"
 _CHUNK = 1 << 20
-MAX_TEXT_BYTES = 256 << 20  # largest file parsed line by line (about 30 bytes of memory per file byte)
+MAX_TEXT_BYTES = 64 << 20  # largest file parsed line by line (up to 150 bytes of memory per file byte)
 
 
 def _quote(token: str, limit: int = 40) -> str:
@@ -117,7 +119,7 @@ def read_limited(fd: int, limit: int | None) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Line:
     number: int  # 1-based line number in the file
     fields: list[str]
@@ -181,7 +183,7 @@ class RawFile:
         if len(self.data) > MAX_TEXT_BYTES:
             raise self.error(
                 f"file is {len(self.data)} bytes; files read line by line are limited to {MAX_TEXT_BYTES} "
-                "(their parse takes up to 30 times the file size in memory)",
+                "(their parse takes up to 150 times the file size in memory)",
                 check="size limit",
             )
         data = self.data[len(_BOM):] if self.data.startswith(_BOM) else self.data

@@ -5,9 +5,18 @@
 #   snakemake -n                                         # preview what would be (re)processed, and why
 
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
+from pbuf_data.errors import PbufDataError
+from pbuf_data.registry import read_yaml
+
 min_version("9.27")
+
+try:  # refuse duplicated keys, alias bombs, FIFOs... before Snakemake's own YAML loader reads it
+    read_yaml("config/config.yaml", "configuration file")
+except PbufDataError as exc:
+    raise WorkflowError(str(exc)) from None
 
 
 configfile: "config/config.yaml"

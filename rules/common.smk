@@ -181,7 +181,12 @@ def report_metadata(wildcards):
         "raw_files": [
             {
                 "path": spec["path"],
-                "sha256": spec.get("sha256", "generated (mock)"),
+                "sha256": spec.get("sha256")
+                or (
+                    "generated (mock)"
+                    if "mock" in entry
+                    else "UNPINNED (allow_unpinned)"
+                ),
                 "url": spec.get("url"),
             }
             for spec in entry["files"].values()

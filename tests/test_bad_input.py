@@ -73,6 +73,7 @@ def unpinned(registry):
     for entry in entries.values():
         for spec in entry["files"].values():
             spec.pop("sha256", None)
+            spec["allow_unpinned"] = True
     return entries
 
 

@@ -40,6 +40,7 @@ def clean_run(tmp_path_factory, raw_dir):
         for spec in entry["files"].values():
             spec.pop("sha256", None)
             spec.pop("url", None)
+            spec["allow_unpinned"] = True
     (root / "config" / "registry.yaml").write_text(yaml.safe_dump(registry, sort_keys=False))
     raw = base / "raw"
     shutil.copytree(raw_dir, raw)

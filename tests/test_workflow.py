@@ -147,7 +147,10 @@ def test_new_release_is_a_registry_entry_alone(real_run, registry):
         "title": "DESI DR1 LRG bins",
         "citation": "DESI Collaboration 2024 (arXiv:2404.03002)",
         "expected_points": 4,
-        "files": {"mean": {"path": "bao_desi_dr1_lrg_only/mean.txt"}, "covariance": {"path": "bao_desi_dr1_lrg_only/cov.txt"}},
+        "files": {  # pinned as README says: the sha256sum of each file
+            role: {"path": f"bao_desi_dr1_lrg_only/{name}", "sha256": hashlib.sha256((release / name).read_bytes()).hexdigest()}
+            for role, name in (("mean", "mean.txt"), ("covariance", "cov.txt"))
+        },
         "options": {"labels": {"DM_over_rs": {"observable_type": "DM_over_rd"}, "DH_over_rs": {"observable_type": "DH_over_rd"}}},
     }
     extra = workflow.root / "config" / "extra.yaml"

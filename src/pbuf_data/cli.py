@@ -19,10 +19,14 @@ DEFAULT_BACKUP_DIR = layout.BACKUPS
 
 def _config(root: Path) -> dict:
     """The configuration read leniently (no schema): verify and restore must work even when it is broken."""
-    import yaml
+    from .registry import read_yaml
 
     path = root / "config" / "config.yaml"
-    return yaml.safe_load(path.read_text()) if path.exists() else {}
+    try:
+        config = read_yaml(path, "configuration file")
+    except PbufDataError:
+        return {}
+    return config if isinstance(config, dict) else {}
 
 
 def _backup_dir(args) -> str:
@@ -110,7 +114,10 @@ def cmd_certify(args) -> int:
 def cmd_trends(args) -> int:
     from .logs import processing_trends
 
-    trends = processing_trends(Path(args.root) / layout.LOGS)
+    problems: list[str] = []
+    trends = processing_trends(Path(args.root) / layout.LOGS, problems)
+    for problem in problems:
+        print(f"WARNING: processing summary left out: {problem}", file=sys.stderr)
     if args.json:
         print(json.dumps(trends, indent=2))
         return 0

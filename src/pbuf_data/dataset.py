@@ -5,9 +5,14 @@ A derived dataset ``<name>`` is two files in the derived folder:
 ``<name>.npz``
     An uncompressed NumPy archive (readable with ``numpy.load``, no pickles):
     ``z``, ``observable``, ``uncertainty`` (float64, length N), ``covariance``
-    (float64, N x N), ``observable_type`` (unicode, length N) and optional
-    per-point columns stored as ``column.<name>`` (e.g. ``column.omega_m_ref``)
-    and auxiliary arrays as ``aux.<name>`` (e.g. a chi-square table). The
+    (float64, N x N) or, when the covariance is diagonal, ``covariance_diagonal``
+    (float64, length N: the variances, without the N x N - N zeros;
+    ``numpy.diag(f["covariance_diagonal"])`` is the matrix), ``observable_type``
+    (unicode, length N) and optional per-point columns stored as
+    ``column.<name>`` (e.g. ``column.omega_m_ref``) and auxiliary arrays as
+    ``aux.<name>`` (e.g. a chi-square table). Per-point strings (types, ids)
+    are at most ``MAX_STRING_CHARS`` characters, so one odd value cannot make
+    a fixed-width string array large. The
     archive is written deterministically (fixed member timestamps), so the
     same inputs give byte-identical files.
 ``<name>.json``
@@ -48,10 +53,16 @@ from .integrity import HashingWriter, sha256_file
 FORMAT_VERSION = 1
 CORE_ARRAYS = ("z", "observable", "uncertainty", "covariance", "observable_type")
 _VERSIONED = re.compile(rf"^{re.escape(layout.VERSIONS)}/(?P<name>[a-z][a-z0-9_]*)-[0-9a-f]{{16}}\.npz$")
+MAX_STRING_CHARS = 64  # longest per-point string (numpy stores N x the longest one, 4 bytes a character)
+MAX_DENSE_POINTS = 20_000  # a diagonal covariance is expanded to N x N (8 N^2 bytes) only up to this N
 
 
 @dataclass
 class Dataset:
+    """A standard dataset. ``covariance`` is given N x N, or as a length-N vector of
+    variances for a diagonal covariance, which is then kept as that vector
+    (:attr:`covariance_diagonal`); reading ``covariance`` always gives the N x N matrix."""
+
     name: str
     z: np.ndarray
     observable: np.ndarray
@@ -67,20 +78,60 @@ class Dataset:
         self.z = np.asarray(self.z, dtype=np.float64)
         self.observable = np.asarray(self.observable, dtype=np.float64)
         self.uncertainty = np.asarray(self.uncertainty, dtype=np.float64)
-        self.covariance = np.asarray(self.covariance, dtype=np.float64)
+        covariance = np.asarray(self.covariance, dtype=np.float64)
+        if covariance.ndim == 1:  # the variances of a diagonal covariance: the matrix is built when read
+            del self.covariance
+            self._variances = covariance
+        else:
+            self.covariance = covariance
         self.observable_type = np.asarray(self.observable_type, dtype=np.str_)
         n = self.z.shape[0] if self.z.ndim == 1 else -1
         problems = []
         for key in ("z", "observable", "uncertainty", "observable_type"):
             if getattr(self, key).shape != (n,):
                 problems.append(f"{key} has shape {getattr(self, key).shape}, expected ({n},)")
-        if self.covariance.shape != (n, n):
+        if "covariance" in self.__dict__ and self.covariance.shape != (n, n):
             problems.append(f"covariance has shape {self.covariance.shape}, expected ({n}, {n})")
+        if "covariance" not in self.__dict__ and self._variances.shape != (n,):
+            problems.append(f"covariance diagonal has shape {self._variances.shape}, expected ({n},)")
         for key, col in self.columns.items():
             if np.asarray(col).shape[:1] != (n,):
                 problems.append(f"column '{key}' has {np.asarray(col).shape[:1]} rows, expected {n}")
         if problems:
             raise PbufDataError("; ".join(problems), dataset=self.name, check="shapes")
+        for key, values in [("observable_type", self.observable_type), *((f"column '{k}'", np.asarray(v)) for k, v in self.columns.items())]:
+            if values.dtype.kind == "U" and values.dtype.itemsize > 4 * MAX_STRING_CHARS:
+                lengths = np.char.str_len(values)
+                i = int(np.argmax(lengths))
+                raise PbufDataError(
+                    f"{key}: point {i + 1} holds a string of {lengths[i]} characters ({str(values[i])[:20]!r}...); "
+                    f"per-point strings are limited to {MAX_STRING_CHARS}",
+                    dataset=self.name,
+                    check="string length",
+                )
+
+    def __getattr__(self, key):
+        # only reached for attributes not set: ``covariance`` of a diagonal dataset
+        variances = self.__dict__.get("_variances")
+        if key != "covariance" or variances is None:
+            raise AttributeError(key)
+        if variances.size > MAX_DENSE_POINTS:
+            raise PbufDataError(
+                f"diagonal covariance of {variances.size} points: the N x N matrix would take "
+                f"{8 * variances.size**2 / 2**30:.0f} GiB; use covariance_diagonal (at most {MAX_DENSE_POINTS} points are expanded)",
+                dataset=self.name,
+                check="covariance size",
+            )
+        return np.diag(variances)
+
+    @property
+    def covariance_diagonal(self) -> np.ndarray | None:
+        """The variances when the covariance is diagonal (as given, or a dense matrix with zero off-diagonal), else None."""
+        if "covariance" not in self.__dict__:
+            return self._variances
+        dense = self.__dict__["covariance"]
+        diagonal = np.diagonal(dense)
+        return diagonal.copy() if np.count_nonzero(dense) == np.count_nonzero(diagonal) else None
 
     def __len__(self) -> int:
         return self.z.shape[0]
@@ -110,7 +161,13 @@ class Dataset:
 
     # -- file layout ------------------------------------------------------
     def arrays(self) -> dict[str, np.ndarray]:
-        out = {key: getattr(self, key) for key in CORE_ARRAYS}
+        diagonal = self.covariance_diagonal
+        out = {}
+        for key in CORE_ARRAYS:
+            if key == "covariance" and diagonal is not None:
+                out["covariance_diagonal"] = diagonal
+            else:
+                out[key] = getattr(self, key)
         out.update({f"column.{k}": np.asarray(v) for k, v in self.columns.items()})
         out.update({f"aux.{k}": np.asarray(v) for k, v in self.aux.items()})
         return out
@@ -215,6 +272,8 @@ def _read_arrays(document: dict, npz_path: Path, json_path: Path, verify: bool) 
         raise _missing(name, npz_path) from None
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise PbufDataError(f"unreadable array archive: {exc}", dataset=name, file=str(npz_path)) from None
+    if "covariance_diagonal" in arrays:
+        arrays["covariance"] = arrays.pop("covariance_diagonal")  # Dataset takes the variances as they are
     missing = [key for key in CORE_ARRAYS if key not in arrays]
     if missing:
         raise PbufDataError(f"archive lacks arrays {missing}", dataset=name, file=str(npz_path))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+MAX_REASON_CHARS = 2000
+
 
 class PbufDataError(Exception):
     """A problem with a raw file, a registry entry or a derived dataset.
@@ -21,6 +23,8 @@ class PbufDataError(Exception):
         column: int | str | None = None,
         check: str | None = None,
     ):
+        if len(message) > MAX_REASON_CHARS:  # never echo a huge value (a whole file, an expanded alias bomb)
+            message = f"{message[:MAX_REASON_CHARS]}... ({len(message) - MAX_REASON_CHARS} more characters not shown)"
         self.reason = message
         self.dataset = dataset
         self.file = file

@@ -77,6 +77,10 @@ def read_manifest(manifest: str | Path) -> dict[str, str]:
         text = manifest.read_text()
     except UnicodeDecodeError:
         raise PbufDataError("manifest is not text", file=str(manifest), check="manifest format") from None
+    except FileNotFoundError:
+        raise PbufDataError("manifest is missing", file=str(manifest), check="exists") from None
+    except OSError as exc:  # a folder in its place, unreadable
+        raise PbufDataError(f"cannot read the manifest: {exc.strerror or exc}", file=str(manifest), check="manifest format") from None
     for number, line in enumerate(text.splitlines(), start=1):
         match = _LINE.match(line)
         if not match:

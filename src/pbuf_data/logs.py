@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import getpass
 import json
+import math
 import os
 import socket
 import time
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import layout
+from .errors import PbufDataError
 
 LOGS_DIR = Path(layout.LOGS)
 ROTATE_BYTES = 5_000_000
@@ -45,23 +47,30 @@ def _rotate(path: Path, keep: int) -> None:
 
 
 def append_lines(path: str | Path, lines: list[str], *, rotate_bytes: int | None = ROTATE_BYTES, keep: int = ROTATE_KEEP):
-    """Append whole lines under a lock; rotate first when the file is over ``rotate_bytes``."""
+    """Append whole lines under a lock; rotate first when the file is over ``rotate_bytes``.
+
+    A log that cannot be written (read-only or full disk, a folder in its place)
+    raises a PbufDataError naming it."""
     path = Path(path)
-    with _locked(path):
-        if rotate_bytes and path.exists() and path.stat().st_size > rotate_bytes:
-            _rotate(path, keep)
-        with open(path, "a") as fh:
-            fh.write("".join(line.rstrip("\n") + "\n" for line in lines))
-            fh.flush()
-            os.fsync(fh.fileno())
+    try:
+        with _locked(path):
+            if rotate_bytes and path.exists() and path.stat().st_size > rotate_bytes:
+                _rotate(path, keep)
+            with open(path, "a") as fh:
+                fh.write("".join(line.rstrip("\n") + "\n" for line in lines))
+                fh.flush()
+                os.fsync(fh.fileno())
+    except OSError as exc:
+        raise PbufDataError(f"cannot write the log: {exc.strerror or exc}", file=str(path), check="logging") from None
 
 
 def last_error(log: str | Path) -> str | None:
     """The last ERROR message a job wrote to its log (the clear dataset/file/line message), if any."""
-    log = Path(log)
-    if not log.exists():
+    try:
+        text = Path(log).read_text(errors="replace")
+    except OSError:  # missing, a folder, unreadable: no message to show
         return None
-    errors = [line.split(" ERROR ", 1)[1] for line in log.read_text().splitlines() if " ERROR " in line]
+    errors = [line.split(" ERROR ", 1)[1] for line in text.split("\n") if " ERROR " in line]
     return errors[-1] if errors else None
 
 
@@ -112,13 +121,34 @@ def write_processing_summary(summary: dict, logs_dir=LOGS_DIR) -> Path:
     return path
 
 
-def processing_trends(logs_dir=LOGS_DIR) -> dict:
-    """Mean and max duration and peak memory per dataset, and failure counts, over all summaries."""
+def _summary_problem(item) -> str | None:
+    """Why a parsed processing summary cannot be counted, or None."""
+    if not isinstance(item, dict) or not isinstance(item.get("dataset"), str):
+        return "not a processing summary (no 'dataset' name)"
+    for key in ("processing_duration", "peak_memory_mb"):
+        value = item.get(key, 0.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"'{key}' is not a finite number"
+    return None
+
+
+def processing_trends(logs_dir=LOGS_DIR, problems: list | None = None) -> dict:
+    """Mean and max duration and peak memory per dataset, and failure counts, over all summaries.
+
+    A summary that cannot be read or is malformed is left out; ``problems``, if
+    given, receives one ``"<file>: <why>"`` line for each."""
     per: dict[str, dict] = {}
     for path in sorted((Path(logs_dir) / "transformations").glob("*_processing_summary_*.json")):
         try:
             item = json.loads(path.read_text())
-        except (json.JSONDecodeError, OSError):
+            why = _summary_problem(item)
+        except OSError as exc:
+            why = f"unreadable: {exc.strerror or exc}"
+        except ValueError as exc:  # not JSON, not UTF-8
+            why = f"not JSON: {str(exc)[:80]}"
+        if why:
+            if problems is not None:
+                problems.append(f"{path}: {why}")
             continue
         stats = per.setdefault(item["dataset"], {"runs": 0, "failures": 0, "durations": [], "memory_mb": []})
         stats["runs"] += 1

@@ -21,17 +21,10 @@ DEFAULT_HEALTH = {"memory_percent": 85.0, "disk_percent": 90.0, "cpu_percent": 9
 
 def load_config(root: Path) -> dict:
     """config/config.yaml, validated against its schema (defaults filled)."""
-    import yaml
-
-    from .registry import load_schema, validate
+    from .registry import load_schema, read_yaml, validate
 
     path = root / "config" / "config.yaml"
-    try:
-        config = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise PbufDataError("configuration file is missing", file=str(path), check="exists") from None
-    except yaml.YAMLError as exc:
-        raise PbufDataError(f"not valid YAML: {exc}", file=str(path)) from None
+    config = read_yaml(path, "configuration file")
     return validate(config, load_schema("config.schema.yaml"), what=f"config '{path}'")
 
 

@@ -7,6 +7,8 @@ The registry is YAML validated against ``config/schemas/registry.schema.yaml``
 from __future__ import annotations
 
 import copy
+import os
+import stat
 from pathlib import Path
 
 import jsonschema
@@ -77,27 +79,115 @@ def _construct_mapping(loader, node, deep=False):
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def read_yaml(path: str | Path) -> dict:
-    path = Path(path)
+YAML_MAX_BYTES = 4 << 20  # a configuration or registry file larger than 4 MiB is refused unread
+YAML_MAX_NODES = 200_000  # values after expanding aliases (a 600-byte alias bomb expands to ~10^9)
+
+
+def _expanded_size(root) -> int:
+    """Number of values ``root`` stands for once every alias is expanded, counted without
+    expanding anything (shared nodes are counted once per use; a recursive alias is refused)."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            active.discard(key)
+            children = node.value if isinstance(node, yaml.SequenceNode) else [n for pair in node.value for n in pair]
+            sizes[key] = min(1 + sum(sizes[id(c)] for c in children), YAML_MAX_NODES + 1)
+            continue
+        if key in sizes:
+            continue
+        if key in active:
+            raise ValueError("a recursive alias (a value that contains itself)")
+        if isinstance(node, yaml.ScalarNode):
+            sizes[key] = 1
+            continue
+        active.add(key)
+        stack.append((node, True))
+        children = node.value if isinstance(node, yaml.SequenceNode) else [n for pair in node.value for n in pair]
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
+
+
+def _read_small_file(path: Path, what: str) -> str:
+    """Text of a regular file of at most YAML_MAX_BYTES (a FIFO or a folder is refused, not waited on)."""
+    import errno
+
+    from .textio import file_kind, read_limited
+
     try:
-        text = path.read_text()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise PbufDataError("registry file is missing", file=str(path), check="exists") from None
+        raise PbufDataError(f"{what} is missing", file=str(path), check="exists") from None
+    except OSError as exc:
+        if exc.errno == errno.EISDIR:
+            raise PbufDataError(f"{what} is a directory, not a file", file=str(path), check="regular file") from None
+        raise PbufDataError(f"cannot open the {what}: {exc.strerror}", file=str(path), check="readable") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise PbufDataError(f"{what} is {file_kind(mode)}, not a regular file", file=str(path), check="regular file")
+        os.set_blocking(fd, True)
+        try:
+            data, _ = read_limited(fd, YAML_MAX_BYTES)
+        except ValueError:
+            raise PbufDataError(f"{what} is larger than {YAML_MAX_BYTES} bytes", file=str(path), check="size limit") from None
+        except OSError as exc:
+            raise PbufDataError(f"cannot read the {what}: {exc.strerror}", file=str(path), check="readable") from None
+    finally:
+        os.close(fd)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PbufDataError(
+            f"{what} is not UTF-8 text (binary data at byte {exc.start})",
+            file=str(path),
+            line=data[: exc.start].count(b"\n") + 1,
+            check="utf-8",
+        ) from None
+
+
+def read_yaml(path: str | Path, what: str = "registry file"):
+    """A YAML document read safely: regular file, size-limited, no duplicated keys, aliases bounded.
+
+    The document is composed first and its size with every alias expanded is
+    counted (without expanding) before any Python object is built, so an alias
+    bomb fails at once with a short message.
+    """
+    path = Path(path)
+    text = _read_small_file(path, what)
     try:
         loader = _UniqueKeyLoader(text)
         loader.name = str(path)
         try:
-            return loader.get_single_data()
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            try:
+                size = _expanded_size(node)
+            except ValueError as exc:
+                raise PbufDataError(f"{what} holds {exc}", file=str(path), check="yaml size") from None
+            if size > YAML_MAX_NODES:
+                raise PbufDataError(
+                    f"{what} expands to more than {YAML_MAX_NODES} values (anchors and aliases used as an alias bomb?)",
+                    file=str(path),
+                    check="yaml size",
+                )
+            return loader.construct_document(node)
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise PbufDataError(
-            f"not valid YAML: {getattr(exc, 'problem', exc)}",
+            f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
             file=str(path),
             line=mark.line + 1 if mark else None,
             column=mark.column + 1 if mark else None,
         ) from None
+    except RecursionError:
+        raise PbufDataError(f"{what} nests too deeply", file=str(path), check="yaml size") from None
 
 
 def load_registry(*paths: str | Path) -> dict:

@@ -32,12 +32,18 @@ def run_step(log_file, step, *args, dataset=None, rule=None, inputs=(), outputs=
     from .logs import record_job
 
     os.umask(0o022)
-    logging.basicConfig(
-        filename=str(log_file) if log_file else None,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
+    logging.raiseExceptions = False  # a log line that cannot be written must not print a traceback
+    try:
+        logging.basicConfig(
+            filename=str(log_file) if log_file else None,
+            level=logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            force=True,
+        )
+    except OSError as exc:  # read-only or full disk, a folder in the log's place
+        print(f"ERROR: {PbufDataError(f'cannot write the job log: {exc.strerror or exc}', dataset=dataset, file=str(log_file), check='logging')}",
+              file=sys.stderr)
+        sys.exit(1)
     start = time.perf_counter()
     status, message, result = "success", "", None
     try:
@@ -49,7 +55,11 @@ def run_step(log_file, step, *args, dataset=None, rule=None, inputs=(), outputs=
         status, message = "failed", f"internal error in {step.__name__}: {exc!r} (traceback in {log_file})"
         log.exception("internal error")
     seconds = time.perf_counter() - start
-    record_job(rule or step.__name__, status, seconds, dataset=dataset, message=message, inputs=inputs, outputs=outputs)
+    try:
+        record_job(rule or step.__name__, status, seconds, dataset=dataset, message=message, inputs=inputs, outputs=outputs)
+    except PbufDataError as exc:  # the audit trail could not be written: the job fails, saying why
+        status, message = "failed", f"{message + '; ' if message else ''}{exc.with_context(dataset=dataset)}"
+        log.error("%s", exc)
     if status != "success":
         print(f"ERROR: {message}", file=sys.stderr)
         sys.exit(1)

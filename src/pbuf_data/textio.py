@@ -3,20 +3,123 @@
 Every reader works on a :class:`RawFile`, which knows the dataset it belongs to
 and the name the registry gives it, so each failure is reported as
 ``dataset 'x' (file 'x/y.txt', line 3, column 2): ...``.
+
+A raw file is read once, by :meth:`RawFile.read`: opened without following
+symbolic links (in any component below the raw folder), refused unless it is a
+regular file, hashed while it is read into memory, and parsed from that same
+buffer. The bytes parsed are therefore the bytes whose sha256 is compared with
+the registry pin, whatever happens to the file on disk meanwhile.
+
+Memory of a parse, as a multiple of the file size B (measured in
+tests/test_hostile_input.py):
+
+* line-by-line readers (:meth:`RawFile.text`, ``lines``, ``table``,
+  ``matrix``: every table and small matrix) hold Python strings for every
+  field: about 30 B for rows of several values, at most 150 B for one short
+  value per line; they accept files up to ``MAX_TEXT_BYTES`` (64 MiB);
+* the Pantheon+ covariance reader (:meth:`RawFile.counted_matrix`: line 1 N,
+  then one value per line, at least 2 bytes a value) holds the bytes, the
+  N x N float64 matrix (at most 4 B) and the derivation's selected copy (at
+  most 4 B): at most 9 B plus 64 MiB of parser buffers; release files, about
+  20 bytes a value, need about 2 B.
+
+With the default ``max_raw_bytes`` (config/config.yaml: sn 1.8 GB, bao 10 MB)
+an SN derivation stays below 17 GB for its covariance plus 2 GB for a table
+that matches it (N rows for N*N values), inside a 24 GiB machine.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import io
 import math
-from dataclasses import dataclass
+import os
+import re
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .errors import PbufDataError
 
+# a number as the releases write it: ASCII digits, optional sign, point and exponent. Python's
+# float() also takes Unicode digits, '_' separators and surrounding whitespace; none is a number here.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+_NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)\Z", re.IGNORECASE)
+_COUNT = re.compile(r"[0-9]+\Z")
+_BOM = b"\xef\xbb\xbf"
+_CHUNK = 1 << 20
+MAX_TEXT_BYTES = 64 << 20  # largest file parsed line by line (up to 150 bytes of memory per file byte)
 
-@dataclass(frozen=True)
+
+def _quote(token: str, limit: int = 40) -> str:
+    """A token for an error message, shortened (a message never echoes a huge value)."""
+    return token if len(token) <= limit else f"{token[:limit]}... ({len(token)} characters)"
+
+
+def open_confined(root: str | Path, relative: str) -> int:
+    """File descriptor of ``root/relative``, opened without following any link below ``root``.
+
+    Each folder component is opened relative to the previous one with
+    O_NOFOLLOW, so a link swapped in at any level (even after a check) cannot
+    lead the read out of the raw folder. The file is opened non-blocking (a FIFO
+    does not hang) and must be a regular file. Raises OSError (ELOOP for a link,
+    EISDIR/EINVAL for a non-regular file).
+    """
+    parts = Path(relative).parts
+    nofollow = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts[:-1]:
+            try:
+                inner = os.open(part, nofollow | os.O_DIRECTORY, dir_fd=fd)
+            except NotADirectoryError:  # O_NOFOLLOW | O_DIRECTORY on a link: say it is a link
+                if stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP)) from None
+                raise
+            os.close(fd)
+            fd = inner
+        inner = os.open(parts[-1], nofollow | os.O_NONBLOCK, dir_fd=fd)
+    finally:
+        os.close(fd)
+    mode = os.fstat(inner).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(inner)
+        raise OSError(errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL, file_kind(mode))
+    os.set_blocking(inner, True)
+    return inner
+
+
+def file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def read_limited(fd: int, limit: int | None) -> tuple[bytes, str]:
+    """All bytes of an open file and their sha256, refusing more than ``limit`` bytes.
+
+    The file is read with one call into one buffer of its size (no copies: the
+    memory is the file size), then hashed; a file that grows after its size was
+    looked at is still held to the limit."""
+    size = os.fstat(fd).st_size
+    want = size if limit is None else min(size, limit)
+    parts = [os.read(fd, want + 1)]  # the extra byte shows a file that grew
+    total = len(parts[0])
+    while parts[-1]:
+        if limit is not None and total > limit:
+            raise ValueError(total)
+        parts.append(os.read(fd, _CHUNK))
+        total += len(parts[-1])
+    data = parts[0] if len(parts) <= 2 else b"".join(parts)
+    return data, hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
 class Line:
     number: int  # 1-based line number in the file
     fields: list[str]
@@ -24,23 +127,66 @@ class Line:
 
 @dataclass(frozen=True)
 class RawFile:
-    """A raw input file: where it is, what the registry calls it, whose it is."""
+    """A raw input file as read: where it was, what the registry calls it, whose it is, its bytes."""
 
     path: Path
     name: str
     dataset: str
+    data: bytes = field(repr=False, compare=False)
+    sha256: str = ""
+
+    @classmethod
+    def read(cls, root: str | Path, relative: str, dataset: str, *, max_bytes: int | None = None) -> "RawFile":
+        """Open ``root/relative`` once (see :func:`open_confined`), hash it while reading it into memory."""
+
+        def fail(message, check):
+            return PbufDataError(message, dataset=dataset, file=relative, check=check)
+
+        try:
+            fd = open_confined(root, relative)
+        except FileNotFoundError:
+            raise fail("raw file is missing (see the README: raw_dir and retrieval)", "exists") from None
+        except NotADirectoryError:
+            raise fail("a folder on the raw path is not a folder", "exists") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise fail("raw path has a symbolic link below the raw folder; links are not followed", "path confinement") from None
+            if exc.errno in (errno.EISDIR, errno.EINVAL):
+                raise fail(f"raw file is {exc.strerror}, not a regular file", "regular file") from None
+            raise fail(f"cannot open file: {exc.strerror}", "readable") from None
+        try:
+            size = os.fstat(fd).st_size
+            if max_bytes is not None and size > max_bytes:
+                raise fail(f"file is {size} bytes, above the limit of {max_bytes} for this kind", "size limit")
+            try:
+                data, sha256 = read_limited(fd, max_bytes)
+            except ValueError:
+                raise fail(f"file grew above the limit of {max_bytes} bytes for this kind while read", "size limit") from None
+            except OSError as exc:
+                raise fail(f"cannot read file: {exc.strerror}", "readable") from None
+        finally:
+            os.close(fd)
+        return cls(Path(root) / relative, relative, dataset, data, sha256)
 
     def error(self, message: str, **where) -> PbufDataError:
         return PbufDataError(message, dataset=self.dataset, file=self.name, **where)
 
+    def stream(self) -> io.BytesIO:
+        """The bytes read, as a binary stream (sharing the buffer), after any UTF-8 byte-order mark."""
+        stream = io.BytesIO(self.data)
+        stream.seek(len(_BOM) if self.data.startswith(_BOM) else 0)
+        return stream
+
     # -- whole-file access -------------------------------------------------
     def text(self) -> str:
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            raise self.error("file is missing", check="exists") from None
-        except OSError as exc:
-            raise self.error(f"cannot read file: {exc.strerror}", check="readable") from None
+        """The file's text (UTF-8; a leading byte-order mark is not part of it)."""
+        if len(self.data) > MAX_TEXT_BYTES:
+            raise self.error(
+                f"file is {len(self.data)} bytes; files read line by line are limited to {MAX_TEXT_BYTES} "
+                "(their parse takes up to 150 times the file size in memory)",
+                check="size limit",
+            )
+        data = self.data[len(_BOM):] if self.data.startswith(_BOM) else self.data
         if not data.strip():
             raise self.error("file is empty", check="non-empty")
         try:
@@ -53,10 +199,15 @@ class RawFile:
                 check="utf-8",
             ) from None
 
+    def numbered_lines(self) -> list[tuple[int, str]]:
+        """``(line number, text)`` of every line. Only ``\\n`` ends a line (a ``\\r`` before it is
+        dropped), so a form feed or U+2028 inside a line does not shift the numbers."""
+        return [(number, raw.removesuffix("\r")) for number, raw in enumerate(self.text().split("\n"), start=1)]
+
     def lines(self, comment: str | None = "#", split: str | None = None) -> list[Line]:
         """Non-blank, non-comment lines split into fields (CRLF and tabs accepted)."""
         out = []
-        for number, raw in enumerate(self.text().splitlines(), start=1):
+        for number, raw in self.numbered_lines():
             stripped = raw.strip()
             if not stripped or (comment and stripped.startswith(comment)):
                 continue
@@ -69,13 +220,14 @@ class RawFile:
 
     # -- typed access ------------------------------------------------------
     def number(self, token: str, line: int, column: int | str, *, finite: bool = True) -> float:
-        try:
-            value = float(token)
-        except ValueError:
-            raise self.error(f"'{token}' is not a number", line=line, column=column) from None
-        if finite and not math.isfinite(value):
-            raise self.error(f"non-finite value '{token}'", line=line, column=column, check="finite")
-        return value
+        """A number written in ASCII (``1``, ``-0.5``, ``1e-3``); ``nan``/``inf`` only when not ``finite``."""
+        if _NUMBER.match(token):
+            return float(token)
+        if _NON_FINITE.match(token):
+            if finite:
+                raise self.error(f"non-finite value '{token}'", line=line, column=column, check="finite")
+            return float(token)
+        raise self.error(f"'{_quote(token)}' is not a number", line=line, column=column) from None
 
     def table(self, ncols: int, numeric: range | list[int] | None = None, comment: str | None = "#"):
         """Rows of exactly ``ncols`` fields; columns in ``numeric`` (0-based) parsed as floats.
@@ -124,16 +276,19 @@ class RawFile:
         The fast path parses with pandas' C reader; if that fails the file is
         scanned line by line to name the first offending line.
         """
-        with open(self.path, "rb") as fh:
-            first = fh.readline()
-        try:
-            n = int(first.strip())
-        except ValueError:
-            raise self.error(f"first line must be the matrix size N, found {first.strip()[:40]!r}", line=1) from None
+        first = self.stream().readline().strip()
+        if not _COUNT.match(first.decode("latin-1")):
+            raise self.error(f"first line must be the matrix size N, found {first[:40]!r}", line=1)
+        n = int(first)
         if n != n_expected:
             raise self.error(
                 f"matrix size N={n} on line 1 does not match the {n_expected} rows of the table",
                 line=1,
+                check="covariance size",
+            )
+        if 2 * n * n > len(self.data):  # every value takes a digit and a newline at least
+            raise self.error(
+                f"found at most {len(self.data) // 2} values after line 1, expected N*N = {n * n} (N={n})",
                 check="covariance size",
             )
         values = self._fast_column(skip=1, count=n * n)
@@ -150,7 +305,7 @@ class RawFile:
         pos = 0
         try:
             with pd.read_csv(
-                self.path, header=None, skiprows=skip, sep=r"\s+", dtype=np.float64, engine="c", chunksize=1 << 22
+                self.stream(), header=None, skiprows=skip, sep=r"\s+", dtype=np.float64, engine="c", chunksize=1 << 22
             ) as reader:
                 for chunk in reader:
                     if chunk.shape[1] != 1 or pos + len(chunk) > count:
@@ -164,7 +319,7 @@ class RawFile:
     def _locate_problem(self, n: int):
         expected = n * n
         count = 0
-        with open(self.path, "rb") as fh:
+        with self.stream() as fh:
             fh.readline()
             for number, raw in enumerate(fh, start=2):
                 try:

@@ -138,6 +138,9 @@ def validate_dataset(dataset: Dataset, *, expected_points: int | None = None, th
     add("positive_uncertainty", n and bool((dataset.uncertainty > 0).all()), float(np.min(dataset.uncertainty)) if n else None, "> 0",
         "every uncertainty is positive")
 
+    variances = dataset.covariance_diagonal
+    if variances is None:
+        variances = np.diagonal(dataset.covariance) if dataset.covariance.shape == (n, n) else np.zeros(n)
     for otype in sorted(set(dataset.observable_type.tolist())):
         sel = dataset.observable_type == otype
         values = dataset.observable[sel]
@@ -148,6 +151,10 @@ def validate_dataset(dataset: Dataset, *, expected_points: int | None = None, th
         inside = bool(((values >= bounds[0]) & (values <= bounds[1])).all())
         add(f"physical_range[{otype}]", inside, [float(values.min()), float(values.max())], list(bounds),
             f"{otype} values within physical bounds")
+        # an error bar wider than the whole physical range is not a measurement (e.g. sigma = 1e150)
+        widest = float(np.max(np.maximum(dataset.uncertainty[sel], np.sqrt(np.abs(variances[sel])))))
+        add(f"uncertainty_range[{otype}]", bool(widest <= bounds[1] - bounds[0]), widest, bounds[1] - bounds[0],
+            f"{otype} uncertainties (sigma and sqrt of the covariance diagonal) at most the width of the physical range")
 
     cov = dataset.covariance
     square = cov.ndim == 2 and cov.shape == (n, n)
@@ -179,6 +186,10 @@ def validate_dataset(dataset: Dataset, *, expected_points: int | None = None, th
     cov_info = dataset.metadata.get("covariance", {})
     if cov_info.get("warning"):
         add("covariance_complete", False, cov_info.get("source"), "full covariance", cov_info["warning"], "warn")
+    unpinned = dataset.metadata.get("unpinned_raw_files")
+    if unpinned:
+        add("raw_files_pinned", False, unpinned, "every raw file pinned by sha256",
+            "derived from unpinned raw files (allow_unpinned in the registry)", "warn")
     if dataset.metadata.get("likelihood"):
         add("gaussian_likelihood", False, dataset.metadata["likelihood"], "Gaussian", dataset.metadata["likelihood"], "warn")
 

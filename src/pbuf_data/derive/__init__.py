@@ -18,7 +18,6 @@ import numpy as np
 
 from .. import __version__
 from ..dataset import Dataset
-from ..integrity import sha256_file
 from ..errors import PbufDataError
 from ..textio import RawFile
 
@@ -74,11 +73,20 @@ def conversion(name: str, description: str, citation: str, **parameters) -> dict
     return {"name": name, "description": description, "citation": citation, "parameters": parameters}
 
 
-def raw_files(name: str, entry: dict, raw_dir: str | Path | None = None, paths: dict | None = None) -> dict[str, RawFile]:
-    """The dataset's raw files, each confined to its raw folder.
+def raw_files(
+    name: str,
+    entry: dict,
+    raw_dir: str | Path | None = None,
+    paths: dict | None = None,
+    max_bytes: int | None = None,
+) -> dict[str, RawFile]:
+    """The dataset's raw files, each confined to its raw folder and read once into memory.
 
     Either ``raw_dir`` (paths are the registry's, relative to it) or ``paths``
     (role -> path ending with the registry path, as Snakemake passes them).
+    Each file is opened without following links, must be a regular file of at
+    most ``max_bytes`` and is hashed while it is read (:meth:`RawFile.read`);
+    the derivation parses exactly these bytes.
     """
     from ..registry import resolve_raw_path  # imported here: jsonschema and yaml are not needed to derive
 
@@ -92,30 +100,35 @@ def raw_files(name: str, entry: dict, raw_dir: str | Path | None = None, paths: 
             if not given.endswith(rel):
                 raise PbufDataError(f"input {given} does not end with the registry path", dataset=name, file=rel)
             root = Path(given[: len(given) - len(rel)] or ".")
-        files[role] = RawFile(resolve_raw_path(root, rel, dataset=name), rel, name)
+        resolve_raw_path(root, rel, dataset=name)
+        files[role] = RawFile.read(root, rel, name, max_bytes=max_bytes)
     return files
 
 
-def check_pins(name: str, entry: dict, files: dict[str, RawFile], max_bytes: int | None = None) -> list[dict]:
-    """sha256 of every raw file, compared with its pin; returns the provenance records."""
+def check_pins(name: str, entry: dict, files: dict[str, RawFile]) -> list[dict]:
+    """The sha256 of the bytes read, compared with each file's pin; returns the provenance records.
+
+    A real (non-mock) file without a pin is refused unless its registry spec
+    says ``allow_unpinned: true``; its record then says ``"pinned": false``.
+    """
     records = []
     for role, raw in files.items():
         spec = entry["files"][role]
-        if not raw.path.exists():
-            raise raw.error("raw file is missing (see the README: raw_dir and retrieval)", check="exists")
-        size = raw.path.stat().st_size
-        if max_bytes is not None and size > max_bytes:
-            raise raw.error(f"file is {size} bytes, above the limit of {max_bytes} for this kind", check="size limit")
-        actual = sha256_file(raw.path)
         pinned = spec.get("sha256")
-        if pinned and actual != pinned:
-            raise raw.error(f"sha256 {actual} differs from the registry pin {pinned}", check="sha256 pin")
+        if pinned and raw.sha256 != pinned:
+            raise raw.error(f"sha256 {raw.sha256} differs from the registry pin {pinned}", check="sha256 pin")
+        if not pinned and "mock" not in entry and not spec.get("allow_unpinned"):
+            raise raw.error(
+                f"no sha256 pin in the registry (the file's sha256 is {raw.sha256}); add it as files.{role}.sha256, "
+                f"or set files.{role}.allow_unpinned: true to derive from unpinned content",
+                check="sha256 pin",
+            )
         records.append(
             {
                 "role": role,
                 "path": spec["path"],
-                "sha256": actual,
-                "bytes": size,
+                "sha256": raw.sha256,
+                "bytes": len(raw.data),
                 "pinned": bool(pinned),
                 "url": spec.get("url"),
             }
@@ -154,10 +167,10 @@ def derive_dataset(
     """Derive dataset ``name`` described by its registry ``entry`` from its raw files.
 
     The files are found under ``raw_dir`` or given as ``paths`` (role -> path).
-    Each is checked against its sha256 pin before anything is parsed.
+    Each is read once and checked against its sha256 pin before anything is parsed.
     """
-    files = raw_files(name, entry, raw_dir, paths)
-    records = check_pins(name, entry, files, max_bytes=max_bytes)
+    files = raw_files(name, entry, raw_dir, paths, max_bytes=max_bytes)
+    records = check_pins(name, entry, files)
     module_name, function = FORMATS[entry["format"]]
     module = importlib.import_module(f"{__name__}.{module_name}")
     try:
@@ -178,6 +191,7 @@ def derive_dataset(
         "release": entry.get("release"),
         "mock": "mock" in entry,
         "n_points": int(len(result.z)),
+        "unpinned_raw_files": [r["path"] for r in records if not r["pinned"] and "mock" not in entry],
         "observable_types": sorted(set(result.observable_type.tolist())),
         "units": result.units,
         **result.metadata,

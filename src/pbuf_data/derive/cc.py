@@ -19,7 +19,7 @@ from . import Result, conversion
 def _systematics_table(raw):
     """Header ``# z IMF stlib mod mod_ooo`` (a comment line) then rows of numbers."""
     header = None
-    for number, line in enumerate(raw.text().splitlines(), start=1):
+    for number, line in raw.numbered_lines():
         stripped = line.strip()
         if stripped.startswith("#"):
             fields = stripped.lstrip("#").split()

@@ -25,7 +25,7 @@ _CITE = re.compile(r"\\cite\{([^}]*)\}")
 def _reference_table(raw):
     """Data rows of the LaTeX tabular: (line, z, fs8, sigma, omega_m_ref, cite keys)."""
     rows = []
-    for number, line in enumerate(raw.text().splitlines(), start=1):
+    for number, line in raw.numbered_lines():
         match = _ROW.match(line)
         if not match or "$" in match.group(1):
             continue  # header or non-data line

@@ -146,7 +146,7 @@ def derive_sn_table(options, files) -> Result:
             )
         )
     else:
-        covariance = np.diag(unc[index] ** 2)
+        covariance = unc[index] ** 2  # the variances: a diagonal covariance is kept without its N x N zeros
         covariance_info = {
             "source": "diagonal",
             "warning": (

@@ -75,7 +75,7 @@ def raw_inputs(wildcards):
 
 
 def retrieval_spec(wildcards):
-    """Registry entry of a file to retrieve: its URL and pin."""
+    """Registry entry of a file to retrieve: its URL, pin and size cap."""
     wanted = f"{wildcards.dataset}/{wildcards.filename}"
     for spec in REGISTRY[wildcards.dataset]["files"].values():
         if spec["path"] == wanted:
@@ -84,6 +84,7 @@ def retrieval_spec(wildcards):
                 "url": spec["url"],
                 "sha256": spec["sha256"],
                 "mirror_hint": f"{RAW_DIR}/{wanted}",
+                "max_bytes": config["max_raw_bytes"][REGISTRY[wildcards.dataset]["kind"]],
             }
     raise WorkflowError(f"{wanted} is not a registry file")
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_file
-from .errors import PbufDataError
+from .errors import PbufDataError, suggest
 from .integrity import HashingWriter, sha256_file
 
 FORMAT_VERSION = 1
@@ -99,14 +99,21 @@ class Dataset:
         _atomic_write(json_path, lambda fh: fh.write(text.encode()))
 
 
-def load_dataset(name: str, root: str | Path = ".", *, verify: bool = False) -> Dataset:
+def load_dataset(name: str, root: str | Path | None = None, *, verify: bool = False) -> Dataset:
     """Load the derived dataset ``name`` from ``<root>/data/derived``.
 
-    With ``verify=True`` the archive's sha256 is checked against the one
-    recorded in its JSON document.
+    ``root`` defaults to the project containing the current folder. With
+    ``verify=True`` the archive's sha256 is checked against the one recorded in
+    its JSON document.
     """
-    folder = Path(root) / "data" / "derived"
+    from .locate import find_project
+
+    folder = find_project(root) / "data" / "derived"
     json_path, npz_path = folder / f"{name}.json", folder / f"{name}.npz"
+    if not json_path.exists():
+        hint = suggest(name, sorted(p.stem for p in folder.glob("*.json")))
+        if hint:
+            raise PbufDataError(f"derived dataset not found{hint}", dataset=name, file=str(json_path), check="exists")
     return read_dataset(npz_path, json_path, verify=verify)
 
 

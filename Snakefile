@@ -5,9 +5,23 @@
 #   snakemake -n                                         # preview what would be (re)processed, and why
 
 
+import os
+import sys
+
 from snakemake.utils import min_version
 
 min_version("9.27")
+
+# The rules and the jobs' scripts run this folder's package (src/), also in a conda
+# environment of envs/, where it is not installed: first on the path of this process,
+# and through PYTHONPATH (inherited) on the path of every job.
+SRC = f"{workflow.basedir}/src"
+if SRC not in sys.path:
+    sys.path.insert(0, SRC)
+_inherited = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join([SRC, *(p for p in _inherited if p and p != SRC)])
+)
 
 
 configfile: "config/config.yaml"

@@ -147,4 +147,9 @@ def test_http_error_and_garbage_reply_are_clear_errors(server, garbage_server, t
         _get(f"{server}/absent.txt", dest)
     with pytest.raises(PbufDataError, match="the server's reply is not a valid HTTP response"):
         _get(f"{garbage_server}/table.txt", dest)
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    with pytest.raises(PbufDataError, match=rf"cannot connect to 127.0.0.1:{port}\); put the file at RAW/cc_x/table.txt"):
+        _get(f"http://127.0.0.1:{port}/table.txt", dest)
     assert _left_behind(dest.parent) == []

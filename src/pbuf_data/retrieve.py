@@ -113,18 +113,33 @@ class _BoundedDownloader:
             os.fsync(out.fileno())
 
 
-def _reason(exc: BaseException) -> str:
+def _causes(exc: BaseException):
+    """The exception and those it wraps (requests wraps urllib3's, which wraps http.client's)."""
+    stack, seen = [exc], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        stack += [a for a in current.args if isinstance(a, BaseException)]
+        stack += [c for c in (current.__cause__, current.__context__) if c is not None]
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    import http.client
+
     import requests
+    import urllib3
 
     if isinstance(exc, _Refused):
         return str(exc)
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         return f"HTTP {exc.response.status_code} {exc.response.reason}"
     if isinstance(exc, requests.ConnectionError):
-        text = str(exc)
-        if "BadStatusLine" in text or "RemoteDisconnected" in text or "InvalidChunkLength" in text or "ProtocolError" in text:
+        if any(isinstance(c, (http.client.HTTPException, urllib3.exceptions.ProtocolError)) for c in _causes(exc)):
             return "the server's reply is not a valid HTTP response"
-        return f"cannot connect: {exc.__class__.__name__}"
+        return f"cannot connect to {urlparse(url).netloc}"
     if isinstance(exc, requests.Timeout):
         return "the server stopped answering"
     if isinstance(exc, requests.RequestException):
@@ -171,7 +186,7 @@ def download(
         ) from None
     except (_Refused, requests.RequestException, OSError) as exc:
         raise PbufDataError(
-            f"download from {url} failed ({_reason(exc)}); put the file at {mirror_hint} instead",
+            f"download from {url} failed ({_reason(exc, url)}); put the file at {mirror_hint} instead",
             dataset=dataset,
             file=name,
             check="retrieve",

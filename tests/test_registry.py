@@ -89,6 +89,11 @@ def test_cross_field_rules(tmp_path, real_document):
     del document["datasets"]["bao_boss_dr12"]["options"]["rs_fid"]
     with pytest.raises(PbufDataError, match="rs_fid"):
         load_registry(_write(tmp_path, document))
+    del document["datasets"]["cc_moresco"]["files"]["systematics"]
+    with pytest.raises(PbufDataError) as err:  # every entry's mistake, at once
+        load_registry(_write(tmp_path, document))
+    assert "2 registry errors" in str(err.value)
+    assert "dataset 'bao_boss_dr12'" in str(err.value) and "dataset 'cc_moresco'" in str(err.value)
 
 
 def test_symlink_escape_is_refused(tmp_path):

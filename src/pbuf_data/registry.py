@@ -183,8 +183,16 @@ def load_registry(*paths: str | Path) -> dict:
                 raise PbufDataError("dataset defined twice (also in an earlier registry)", dataset=name, file=str(path))
         validate(document, schema, what=f"registry '{path}'")
         merged.update(document["datasets"])
+    problems = []
     for name, entry in merged.items():
-        check_entry(name, entry)
+        try:
+            check_entry(name, entry)
+        except PbufDataError as exc:
+            problems.append(exc)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise PbufDataError(f"{len(problems)} registry errors:\n" + "\n".join(f"  - {p}" for p in problems), check="registry")
     return merged
 
 

@@ -99,15 +99,21 @@ def _failure(root: Path, name: str, exc: Exception) -> str:
     return str(exc)
 
 
-def _check_name(root: Path, name: str, raw_dir) -> None:
-    """Refuse a name the active registry does not define, suggesting the nearest ones."""
-    from .errors import suggest
+def active_datasets(root: Path, raw_dir: str | Path | None) -> list[str]:
+    """Names of the active registry: the real one with a raw folder, else the configured default."""
     from .ops import load_config
     from .registry import active_registry_files, load_registry
 
     config = load_config(root)
     raw = str(raw_dir) if raw_dir else config["raw_dir"]
-    known = sorted(load_registry(*[root / f for f in active_registry_files(config, raw)]))
+    return sorted(load_registry(*[root / f for f in active_registry_files(config, raw)]))
+
+
+def _check_name(root: Path, name: str, raw_dir) -> None:
+    """Refuse a name the active registry does not define, suggesting the nearest ones."""
+    from .errors import suggest
+
+    known = active_datasets(root, raw_dir)
     if name not in known:
         raise PbufDataError(f"not in the active registry{suggest(name, known)}; known: {', '.join(known)}", dataset=name)
 

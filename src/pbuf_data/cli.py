@@ -111,19 +111,9 @@ def cmd_trends(args) -> int:
     return 0
 
 
-def _active_datasets(root: Path, raw_dir: str | None) -> list[str]:
-    """Names of the active registry: the real one with a raw folder, else the mock default."""
-    from .ops import load_config
-    from .registry import active_registry_files, load_registry
-
-    config = load_config(root)
-    raw = raw_dir if raw_dir is not None else config["raw_dir"]
-    return sorted(load_registry(*[root / f for f in active_registry_files(config, raw)]))
-
-
 def cmd_reprocess(args) -> int:
     """Rederive the named datasets (e.g. after a corruption), then everything that depends on them."""
-    from .api import run_workflow
+    from .api import active_datasets, run_workflow
 
     names = list(args.datasets)
     if args.from_file:
@@ -131,7 +121,7 @@ def cmd_reprocess(args) -> int:
     if not names:
         print("ERROR: no dataset named", file=sys.stderr)
         return 2
-    known = _active_datasets(Path(args.root), args.raw_dir)
+    known = active_datasets(Path(args.root), args.raw_dir)
     unknown = [name for name in names if name not in known]
     if unknown:
         listed = "; ".join(f"'{name}'{suggest(name, known)}" for name in unknown)

@@ -5,18 +5,41 @@
 #   snakemake -n                                         # preview what would be (re)processed, and why
 
 
+import os
+import sys
+
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
+
+min_version("9.27")
+
+# The rules and the jobs' scripts run this folder's package (src/), also in a conda
+# environment of envs/, where it is not installed: first on the path of this process,
+# and through PYTHONPATH (inherited) on the path of every job.
+SRC = f"{workflow.basedir}/src"
+if SRC not in sys.path:
+    sys.path.insert(0, SRC)
+_inherited = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join([SRC, *(p for p in _inherited if p and p != SRC)])
+)
 
 from pbuf_data.errors import PbufDataError
 from pbuf_data.registry import read_yaml
 
-min_version("9.27")
+
+class UserError(WorkflowError):
+    """A mistake in the configuration, the registry or the raw folder. Snakemake prints
+    it as one block: its message, without the location and frames of this file (they
+    point at the check, not at the mistake; the message names the key or file)."""
+
+    __traceback__ = property(lambda self: None, lambda self, value: None)
+
 
 try:  # refuse duplicated keys, alias bombs, FIFOs... before Snakemake's own YAML loader reads it
     read_yaml("config/config.yaml", "configuration file")
 except PbufDataError as exc:
-    raise WorkflowError(str(exc)) from None
+    raise UserError(str(exc)) from None
 
 
 configfile: "config/config.yaml"

@@ -4,19 +4,25 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 from pbuf_data import layout
 from pbuf_data.derive import code_fingerprint
-from pbuf_data.errors import PbufDataError
+from pbuf_data.errors import PbufDataError, suggest
 from pbuf_data.registry import (
     active_registry_files,
     load_registry,
+    load_schema,
     raw_location,
     resolve_raw_path,
+    validate,
 )
 
-validate(config, "../config/schemas/config.schema.yaml")
+# UserError (the Snakefile): a user's mistake, printed as one block without frames.
+
+try:
+    validate(config, load_schema("config.schema.yaml"), what="configuration")
+except PbufDataError as exc:
+    raise UserError(str(exc)) from None
 
 USE_MOCK = not config["raw_dir"]
 RAW_DIR = layout.MOCK_RAW if USE_MOCK else config["raw_dir"].rstrip("/")
@@ -27,14 +33,25 @@ try:
         for _spec in _entry["files"].values():
             resolve_raw_path(RAW_DIR, _spec["path"], dataset=_name)
 except PbufDataError as exc:
-    raise WorkflowError(str(exc)) from None
+    raise UserError(str(exc)) from None
 
-_unknown = sorted(set(config["datasets"]) - set(REGISTRY))
-if _unknown:
-    raise WorkflowError(
-        f"config 'datasets' names {_unknown}, which the active registry does not define "
-        f"({'mock default' if USE_MOCK else 'raw_dir=' + RAW_DIR}); known: {sorted(REGISTRY)}"
+
+def unknown_datasets_message(names, what):
+    """Names the active registry does not define, each with the nearest known names."""
+    unknown = [name for name in names if name not in REGISTRY]
+    if not unknown:
+        return None
+    listed = "; ".join(f"'{name}'{suggest(name, REGISTRY)}" for name in unknown)
+    registry = "mock default" if USE_MOCK else f"raw_dir={RAW_DIR}"
+    return (
+        f"{what} {listed}: not in the active registry ({registry}); "
+        f"known: {', '.join(sorted(REGISTRY))}"
     )
+
+
+_unknown = unknown_datasets_message(config["datasets"], "config 'datasets' names")
+if _unknown:
+    raise UserError(_unknown)
 DATASETS = config["datasets"] or list(REGISTRY)
 MOCK_DATASETS = [name for name, entry in REGISTRY.items() if "mock" in entry]
 
@@ -57,9 +74,7 @@ def registry_entry(name):
     try:
         return REGISTRY[name]
     except KeyError:
-        raise WorkflowError(
-            f"no dataset '{name}' in the active registry; known: {sorted(REGISTRY)}"
-        ) from None
+        raise UserError(unknown_datasets_message([name], "no dataset")) from None
 
 
 def raw_path(spec):
@@ -102,7 +117,7 @@ def raw_inputs(wildcards):
 
 
 def retrieval_spec(wildcards):
-    """Registry entry of a file to retrieve: its URL and pin."""
+    """Registry entry of a file to retrieve: its URL, pin and size cap."""
     wanted = f"{wildcards.dataset}/{wildcards.filename}"
     for spec in REGISTRY[wildcards.dataset]["files"].values():
         if spec["path"] == wanted:
@@ -111,6 +126,9 @@ def retrieval_spec(wildcards):
                 "url": spec["url"],
                 "sha256": spec["sha256"],
                 "mirror_hint": f"{RAW_DIR}/{wanted}",
+                "max_bytes": config["max_raw_bytes"][
+                    REGISTRY[wildcards.dataset]["kind"]
+                ],
             }
     raise WorkflowError(f"{wanted} is not a registry file")
 

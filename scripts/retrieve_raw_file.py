@@ -3,4 +3,4 @@
 from pbuf_data.steps import retrieve, run_job
 
 spec = snakemake.params.spec
-run_job(snakemake, retrieve, snakemake.wildcards.dataset, spec["path"], spec["url"], spec["sha256"], snakemake.output[0], spec["mirror_hint"])
+run_job(snakemake, retrieve, snakemake.wildcards.dataset, spec["path"], spec["url"], spec["sha256"], snakemake.output[0], spec["mirror_hint"], spec["max_bytes"])

@@ -73,5 +73,12 @@ def test_shape_mismatch_is_refused():
 
 
 def test_load_dataset_names_the_missing_dataset(tmp_path):
+    (tmp_path / "config").mkdir()
+    (tmp_path / "Snakefile").write_text("")
+    (tmp_path / "config" / "config.yaml").write_text("")
     with pytest.raises(PbufDataError, match="not found"):
         load_dataset("bao_nowhere", root=tmp_path)
+    _dataset(np.random.default_rng(5)).save(tmp_path / "data/derived/bao_boss_dr12.npz", tmp_path / "data/derived/bao_boss_dr12.json")
+    with pytest.raises(PbufDataError, match=r"not found \(did you mean 'bao_boss_dr12'\?\)"):
+        load_dataset("bao_bos_dr12", root=tmp_path / "data")  # from a sub-folder too
+    assert len(load_dataset("bao_boss_dr12", root=tmp_path / "data" / "derived")) == 50

@@ -90,6 +90,11 @@ def test_cross_field_rules(tmp_path, real_document):
     del document["datasets"]["bao_boss_dr12"]["options"]["rs_fid"]
     with pytest.raises(PbufDataError, match="rs_fid"):
         load_registry(_write(tmp_path, document))
+    del document["datasets"]["cc_moresco"]["files"]["systematics"]
+    with pytest.raises(PbufDataError) as err:  # every entry's mistake, at once
+        load_registry(_write(tmp_path, document))
+    assert "2 registry errors" in str(err.value)
+    assert "dataset 'bao_boss_dr12'" in str(err.value) and "dataset 'cc_moresco'" in str(err.value)
 
 
 def test_symlink_escape_is_refused(tmp_path):
@@ -113,3 +118,27 @@ def test_config_schema_accepts_the_shipped_config_and_rejects_typos():
     bad["raw_dri"] = "x"
     with pytest.raises(PbufDataError, match="raw_dri"):
         validate(bad, schema, what="config")
+
+
+def test_schema_errors_are_words_and_all_reported_at_once(tmp_path, real_document):
+    """Three mistakes in three entries: one error lists the three, each at its key, in words (no regex)."""
+    document = copy.deepcopy(real_document)
+    document["datasets"]["bao_6dfgs"]["files"]["table"]["path"] = "../outside/6dfgs.txt"
+    document["datasets"]["cc_moresco"]["kind"] = "cosmic"
+    document["datasets"]["bao_boss_dr12"]["optons"] = {}
+    with pytest.raises(PbufDataError) as err:
+        load_registry(_write(tmp_path, document))
+    message = str(err.value)
+    assert "schema errors:" in message
+    assert "at 'datasets.bao_6dfgs.files.table.path': path must stay inside the raw folder: '..'" in message
+    assert "at 'datasets.cc_moresco.kind': 'cosmic' is not one of sn, bao, cmb, cc, rsd" in message
+    assert "at 'datasets.bao_boss_dr12': unknown key 'optons' (did you mean 'options'?)" in message
+    assert "^" not in message and "[A-Za-z" not in message  # no raw regular expression
+    assert "Traceback" not in message
+
+
+def test_kind_that_contradicts_the_format_is_explained(tmp_path, real_document):
+    document = copy.deepcopy(real_document)
+    document["datasets"]["cc_moresco"]["kind"] = "bao"
+    with pytest.raises(PbufDataError, match="kind 'bao' does not go with format 'cc_hz_table', which is of kind 'cc'"):
+        load_registry(_write(tmp_path, document))

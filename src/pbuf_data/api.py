@@ -17,6 +17,7 @@ from pathlib import Path
 from . import layout
 from .dataset import Dataset, load_dataset
 from .errors import PbufDataError
+from .locate import find_project
 
 PROFILE = Path("profiles") / "default" / "config.yaml"
 
@@ -99,14 +100,35 @@ def _failure(root: Path, name: str, exc: Exception) -> str:
     return str(exc)
 
 
-def prepare_dataset(name: str, cores: int = 1, force: bool = False, root: str | Path = ".",
+def active_datasets(root: Path, raw_dir: str | Path | None) -> list[str]:
+    """Names of the active registry: the real one with a raw folder, else the configured default."""
+    from .ops import load_config
+    from .registry import active_registry_files, load_registry
+
+    config = load_config(root)
+    raw = str(raw_dir) if raw_dir else config["raw_dir"]
+    return sorted(load_registry(*[root / f for f in active_registry_files(config, raw)]))
+
+
+def _check_name(root: Path, name: str, raw_dir) -> None:
+    """Refuse a name the active registry does not define, suggesting the nearest ones."""
+    from .errors import suggest
+
+    known = active_datasets(root, raw_dir)
+    if name not in known:
+        raise PbufDataError(f"not in the active registry{suggest(name, known)}; known: {', '.join(known)}", dataset=name)
+
+
+def prepare_dataset(name: str, cores: int = 1, force: bool = False, root: str | Path | None = None,
                     raw_dir: str | Path | None = None) -> Dataset:
     """Bring dataset ``name`` up to date (only stale jobs; ``force`` rederives it) and load it.
 
-    ``raw_dir`` selects the real registry (as ``--config raw_dir=...``); without
-    it the workflow's configured default is used.
+    ``root`` defaults to the project containing the current folder. ``raw_dir``
+    selects the real registry (as ``--config raw_dir=...``); without it the
+    workflow's configured default is used.
     """
-    root = Path(root).resolve()
+    root = find_project(root)
+    _check_name(root, name, raw_dir)
     config = {"raw_dir": str(Path(raw_dir).resolve())} if raw_dir else {}
     forcerun = _targets(name) if force else set()
     try:
@@ -116,7 +138,7 @@ def prepare_dataset(name: str, cores: int = 1, force: bool = False, root: str | 
     return load_dataset(name, root=root)
 
 
-def prepare_datasets(names, cores: int = 1, force: bool = False, root: str | Path = ".",
+def prepare_datasets(names, cores: int = 1, force: bool = False, root: str | Path | None = None,
                      raw_dir: str | Path | None = None) -> dict[str, dict]:
     """Prepare several datasets; a failure is recorded and the next dataset is still processed."""
     results = {}

@@ -1,7 +1,8 @@
 """Command line: ``pbuf-data <command>`` (also ``python -m pbuf_data``).
 
-Commands that operate on the project take ``--root`` (default: the current
-folder). Exit status: 0 fine, 1 a problem was found or refused, 2 usage error.
+Commands work from anywhere inside the project (the folder with Snakefile and
+config/config.yaml is found upwards) or take ``--root``; outside a project they
+refuse. Exit status: 0 fine, 1 a problem was found or refused, 2 usage error.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import sys
 from pathlib import Path
 
 from . import layout
-from .errors import PbufDataError
+from .errors import PbufDataError, suggest
+from .locate import find_project
 
 DEFAULT_BACKUP_DIR = layout.BACKUPS
 
@@ -132,13 +134,19 @@ def cmd_trends(args) -> int:
 
 def cmd_reprocess(args) -> int:
     """Rederive the named datasets (e.g. after a corruption), then everything that depends on them."""
-    from .api import run_workflow
+    from .api import active_datasets, run_workflow
 
     names = list(args.datasets)
     if args.from_file:
         names += [line.strip() for line in Path(args.from_file).read_text().splitlines() if line.strip() and not line.startswith("#")]
     if not names:
         print("ERROR: no dataset named", file=sys.stderr)
+        return 2
+    known = active_datasets(Path(args.root), args.raw_dir)
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        listed = "; ".join(f"'{name}'{suggest(name, known)}" for name in unknown)
+        print(f"ERROR: unknown dataset {listed}; known: {', '.join(known)}", file=sys.stderr)
         return 2
     config = {"raw_dir": str(Path(args.raw_dir).resolve())} if args.raw_dir else {}
     forcerun = {layout.receipt(name) for name in names}
@@ -193,7 +201,7 @@ def cmd_status(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pbuf-data", description="PBUF data preparation: operations")
-    parser.add_argument("--root", default=".", help="project folder (default: current folder)")
+    parser.add_argument("--root", help="project folder (default: the one containing the current folder)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("verify", help="recompute every recorded checksum; report missing, extra, corrupted files")
@@ -248,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        args.root = str(find_project(args.root))
         return args.func(args)
     except PbufDataError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)

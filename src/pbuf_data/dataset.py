@@ -47,7 +47,7 @@ import numpy as np
 
 from . import layout
 from .atomic import atomic_file
-from .errors import PbufDataError
+from .errors import PbufDataError, suggest
 from .integrity import HashingWriter, sha256_file
 
 FORMAT_VERSION = 1
@@ -189,16 +189,22 @@ class Dataset:
         _atomic_write(json_path, lambda fh: fh.write(text.encode()))
 
 
-def load_dataset(name: str, root: str | Path = ".", *, verify: bool = False) -> Dataset:
+def load_dataset(name: str, root: str | Path | None = None, *, verify: bool = False) -> Dataset:
     """Load the published dataset ``name`` from ``<root>/data/derived``.
 
-    Reads the dataset document once and then opens exactly the archive it
-    names, so a concurrent republication is never seen half-way. With
-    ``verify=True`` the archive's sha256 is checked against the one recorded
-    in its document.
+    ``root`` defaults to the project containing the current folder. Reads the
+    dataset document once and then opens exactly the archive it names, so a
+    concurrent republication is never seen half-way. With ``verify=True`` the
+    archive's sha256 is checked against the one recorded in its document.
     """
-    folder = Path(root) / layout.DERIVED
+    from .locate import find_project
+
+    folder = find_project(root) / layout.DERIVED
     json_path = folder / f"{name}.json"
+    if not json_path.exists():
+        hint = suggest(name, sorted(p.stem for p in folder.glob("*.json")))
+        if hint:
+            raise PbufDataError(f"derived dataset not found{hint}", dataset=name, file=str(json_path), check="exists")
     document = _read_document(json_path, name)
     return _read_arrays(document, folder / _archive_name(document, json_path), json_path, verify)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 MAX_REASON_CHARS = 2000
 
 
@@ -61,3 +63,9 @@ class PbufDataError(Exception):
             if fields.get(key) is None:
                 fields[key] = value
         return PbufDataError(self.reason, **fields)
+
+
+def suggest(word: str, known) -> str:
+    """' (did you mean 'x'?)' with the nearest of the ``known`` names, or '' when none is near."""
+    close = difflib.get_close_matches(str(word), [str(k) for k in known], n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""

@@ -1,47 +1,182 @@
-"""Retrieval of raw files from their upstream URL, guarded by the registry's sha256 pin.
+"""Retrieval of raw files from their upstream URL with pooch, guarded by the registry's sha256 pin.
 
-A file is streamed to a temporary name beside its destination while being
-hashed (:mod:`pbuf_data.atomic`); only a file whose sha256 equals the pin is renamed into place. A
-mismatch, an HTTP error or an unreachable host leaves nothing behind and
-names the file, the URL and where to put the file by hand instead.
+``pooch.retrieve`` streams the file to a temporary name beside its destination,
+checks it against ``known_hash`` and only then renames it into place; a
+mismatch leaves nothing behind. Around it, this module bounds the download:
+no more bytes than the kind's ``max_raw_bytes`` (announced length or bytes
+received), no longer than an overall deadline (a server that trickles bytes
+is stopped too), and every failure — HTTP error, unreachable host, a reply
+that is not HTTP, oversize, too slow, wrong content — is one clear message
+naming the file, the URL and where to put the file by hand instead.
 """
 
 from __future__ import annotations
 
 import hashlib
-import urllib.error
-import urllib.request
+import os
+import threading
+import time
 from pathlib import Path
+from urllib.parse import urlparse
 
-from .atomic import atomic_file
 from .errors import PbufDataError
 
-TIMEOUT = 30
+TIMEOUT = 30  # seconds the server may stay silent
+DEADLINE = 900  # seconds for a whole download
 
 
-def download(url: str, destination: str | Path, sha256: str, *, dataset: str, name: str, mirror_hint: str) -> str:
+class _Refused(Exception):
+    """The download was stopped by one of its bounds (size, deadline)."""
+
+
+class _BoundedSink:
+    """Write side of a download: hashes what it writes and refuses bytes past the cap or the deadline."""
+
+    def __init__(self, out, max_bytes: int, deadline: float):
+        self.out = out
+        self.max_bytes = max_bytes
+        self.deadline = deadline
+        self.size = 0
+        self.digest = hashlib.sha256()
+        self.abandoned = False
+
+    def write(self, block: bytes) -> None:
+        if self.abandoned:
+            raise _Refused("abandoned")
+        self.size += len(block)
+        if self.size > self.max_bytes:
+            raise _Refused(f"more than the limit of {self.max_bytes} bytes received")
+        self.digest.update(block)
+        self.out.write(block)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+class _BoundedDownloader:
+    """A pooch downloader: pooch's HTTPDownloader run under a size cap and an overall deadline."""
+
+    def __init__(self, max_bytes: int, deadline: float, timeout: float):
+        self.max_bytes = max_bytes
+        self.deadline = deadline
+        self.timeout = timeout
+        self.sink: _BoundedSink | None = None
+
+    def _check_length(self, response, *args, **kwargs):
+        announced = response.headers.get("Content-Length", "")
+        if announced.isdigit() and int(announced) > self.max_bytes:
+            response.close()
+            raise _Refused(f"the server announces {int(announced)} bytes, above the limit of {self.max_bytes}")
+
+    def __call__(self, url, output_file, pooch_instance):
+        import pooch
+
+        http = pooch.HTTPDownloader(
+            progressbar=False,
+            chunk_size=1 << 16,
+            timeout=min(self.timeout, self.deadline),
+            hooks={"response": self._check_length},
+        )
+        outcome: dict = {}
+
+        def fetch():
+            try:
+                http(url, self.sink, pooch_instance)
+            except BaseException as exc:  # handed to the waiting thread below
+                outcome["error"] = exc
+
+        with open(output_file, "wb") as out:
+            self.sink = _BoundedSink(out, self.max_bytes, time.monotonic() + self.deadline)
+            # A blocking read cannot be interrupted from inside: the transfer runs in a daemon
+            # thread and is abandoned at the deadline (its next write fails, its file is removed).
+            worker = threading.Thread(target=fetch, daemon=True)
+            worker.start()
+            worker.join(self.deadline)
+            if worker.is_alive():
+                self.sink.abandoned = True
+                raise _Refused(f"not complete within the deadline of {self.deadline:g} s ({self.sink.size} bytes received)")
+            if "error" in outcome:
+                raise outcome["error"]
+            out.flush()
+            os.fsync(out.fileno())
+
+
+def _causes(exc: BaseException):
+    """The exception and those it wraps (requests wraps urllib3's, which wraps http.client's)."""
+    stack, seen = [exc], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        stack += [a for a in current.args if isinstance(a, BaseException)]
+        stack += [c for c in (current.__cause__, current.__context__) if c is not None]
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    import http.client
+
+    import requests
+    import urllib3
+
+    if isinstance(exc, _Refused):
+        return str(exc)
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code} {exc.response.reason}"
+    if isinstance(exc, requests.ConnectionError):
+        if any(isinstance(c, (http.client.HTTPException, urllib3.exceptions.ProtocolError)) for c in _causes(exc)):
+            return "the server's reply is not a valid HTTP response"
+        return f"cannot connect to {urlparse(url).netloc}"
+    if isinstance(exc, requests.Timeout):
+        return "the server stopped answering"
+    if isinstance(exc, requests.RequestException):
+        return f"{exc.__class__.__name__}: the reply could not be read"
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+def download(
+    url: str,
+    destination: str | Path,
+    sha256: str,
+    *,
+    dataset: str,
+    name: str,
+    mirror_hint: str,
+    max_bytes: int,
+    deadline: float = DEADLINE,
+    timeout: float = TIMEOUT,
+) -> str:
     """Fetch ``url`` to ``destination`` if and only if its content has the pinned ``sha256``."""
-    digest = hashlib.sha256()
-    with atomic_file(destination) as out:
-        try:
-            with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
-                while block := response.read(1 << 20):
-                    digest.update(block)
-                    out.write(block)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = f"HTTP {exc.code} {exc.reason}" if isinstance(exc, urllib.error.HTTPError) else getattr(exc, "reason", exc)
-            raise PbufDataError(
-                f"download from {url} failed ({reason}); put the file at {mirror_hint} instead",
-                dataset=dataset,
-                file=name,
-                check="retrieve",
-            ) from None
-        actual = digest.hexdigest()
-        if actual != sha256:
-            raise PbufDataError(
-                f"downloaded file from {url} has sha256 {actual}, the registry pins {sha256}: not kept",
-                dataset=dataset,
-                file=name,
-                check="sha256 pin",
-            )
-    return actual
+    import pooch
+    import requests
+
+    destination = Path(destination)
+    downloader = _BoundedDownloader(max_bytes, deadline, timeout)
+    try:
+        pooch.retrieve(
+            url,
+            known_hash=f"sha256:{sha256}",
+            fname=destination.name,
+            path=destination.parent,
+            downloader=downloader,
+            progressbar=False,
+        )
+    except ValueError as exc:  # pooch: the content does not match known_hash
+        if downloader.sink is None or "hash" not in str(exc):
+            raise
+        actual = downloader.sink.digest.hexdigest()
+        raise PbufDataError(
+            f"downloaded file from {url} has sha256 {actual}, the registry pins {sha256}: not kept",
+            dataset=dataset,
+            file=name,
+            check="sha256 pin",
+        ) from None
+    except (_Refused, requests.RequestException, OSError) as exc:
+        raise PbufDataError(
+            f"download from {url} failed ({_reason(exc, url)}); put the file at {mirror_hint} instead",
+            dataset=dataset,
+            file=name,
+            check="retrieve",
+        ) from None
+    return sha256

@@ -81,10 +81,10 @@ def run_job(smk, step, *args, **kwargs):
     )
 
 
-def retrieve(name, path_in_registry, url, sha256, output, mirror_hint):
+def retrieve(name, path_in_registry, url, sha256, output, mirror_hint, max_bytes):
     from .retrieve import download
 
-    download(url, output, sha256, dataset=name, name=path_in_registry, mirror_hint=mirror_hint)
+    download(url, output, sha256, dataset=name, name=path_in_registry, mirror_hint=mirror_hint, max_bytes=max_bytes)
     log.info("%s: retrieved %s from %s (sha256 matches the pin)", name, path_in_registry, url)
 
 

@@ -55,6 +55,7 @@ include: "rules/derive.smk"
 include: "rules/validate.smk"
 include: "rules/integrity.smk"
 include: "rules/report.smk"
+include: "rules/export.smk"
 
 
 onerror:
@@ -64,12 +65,13 @@ onerror:
 rule all:
     default_target: True
     input:
-        expand(layout.receipt("{dataset}"), dataset=DATASETS),
+        expand(layout.receipt("{dataset}"), dataset=PUBLISHED),
         layout.SUMMARY_TXT,
         layout.DERIVED_MANIFEST,
         layout.BACKUP_RECORD,
+        expand(layout.export_receipt("{dataset}"), dataset=PUBLISHED),
         expand(
             layout.plot("{dataset}", "{figure}"),
-            dataset=DATASETS,
+            dataset=PUBLISHED,
             figure=["observable", "correlation"],
         ),

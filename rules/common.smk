@@ -7,6 +7,7 @@ from snakemake.exceptions import WorkflowError
 
 from pbuf_data import layout
 from pbuf_data.derive import code_fingerprint
+from pbuf_data.combine import check_combination
 from pbuf_data.errors import PbufDataError, suggest
 from pbuf_data.registry import (
     active_registry_files,
@@ -55,6 +56,23 @@ if _unknown:
 DATASETS = config["datasets"] or list(REGISTRY)
 MOCK_DATASETS = [name for name, entry in REGISTRY.items() if "mock" in entry]
 
+# Combinations (config "combinations"): joint datasets, refused before any job when two members
+# share a survey sample without an allow_overlap reason. They are published, validated, plotted
+# and exported like datasets.
+COMBINATIONS = config["combinations"]
+if set(COMBINATIONS) & set(REGISTRY):
+    raise UserError(
+        f"combination names {sorted(set(COMBINATIONS) & set(REGISTRY))} are dataset names too"
+    )
+try:
+    OVERLAPS = {
+        name: check_combination(name, spec, REGISTRY)
+        for name, spec in COMBINATIONS.items()
+    }
+except PbufDataError as exc:
+    raise UserError(str(exc)) from None
+PUBLISHED = DATASETS + list(COMBINATIONS)
+
 
 def wildcard_choice(names):
     """Regex accepting exactly these names (wildcard constraint of the small mock and retrieval sets)."""
@@ -64,7 +82,13 @@ def wildcard_choice(names):
 # Dataset wildcard of the per-dataset rules: the registry's name pattern. (An alternation of every
 # name would be scanned for each job: quadratic in the number of datasets.) Unknown names are
 # refused by the input functions.
-DATASET_NAME = "(?!summary$)[a-z][a-z0-9_]*"  # "summary" is the validation summary, a reserved name
+# "summary" is the validation summary, a reserved name. PUBLISHED_NAME: a dataset or a combination
+# (figures, exports); DATASET_NAME: a dataset (combinations have a rule of their own).
+# (A wildcard's pattern is matched inside the whole path: a name ends where no name character follows.)
+PUBLISHED_NAME = "(?!summary(?![a-z0-9_]))[a-z][a-z0-9_]*"
+DATASET_NAME = (
+    f"(?!(?:summary|{wildcard_choice(COMBINATIONS)})(?![a-z0-9_]))[a-z][a-z0-9_]*"
+)
 CODE_FINGERPRINTS = {
     entry["format"]: code_fingerprint(entry["format"]) for entry in REGISTRY.values()
 }
@@ -162,11 +186,11 @@ def rebuild_after_failure():
     """
     from pbuf_data.steps import manifest, summarize_validation
 
-    if all(Path(layout.receipt(name)).exists() for name in DATASETS):
+    if all(Path(layout.receipt(name)).exists() for name in PUBLISHED):
         return  # no dataset failed (e.g. the verify target did): nothing to record, nothing to rehash
     try:
         summary = summarize_validation(
-            DATASETS, layout.SUMMARY_JSON, layout.SUMMARY_TXT
+            PUBLISHED, layout.SUMMARY_JSON, layout.SUMMARY_TXT
         )
         manifest(layout.DERIVED_MANIFEST)
     except PbufDataError as exc:
@@ -190,7 +214,22 @@ def report_metadata(wildcards):
     """Title, citation and pinned raw files of a dataset, for its report caption (from the
     registry, so that the caption does not change when the data do; the full provenance
     is the dataset's JSON document, also in the report)."""
-    entry = registry_entry(wildcards.dataset)
+    return dataset_metadata(wildcards.dataset)
+
+
+def dataset_metadata(name):
+    if name in COMBINATIONS:
+        members = [dataset_metadata(m) for m in COMBINATIONS[name]["datasets"]]
+        reasons = [f"{' + '.join(o['pair'])}: {o['reason']}" for o in OVERLAPS[name]]
+        return {
+            "title": "combination of " + ", ".join(COMBINATIONS[name]["datasets"]),
+            "kind": "combination",
+            "citation": "; ".join(m["citation"] for m in members)
+            + (f" (allowed overlaps: {'; '.join(reasons)})" if reasons else ""),
+            "n_points": sum(m["n_points"] for m in members if m["n_points"] != "?"),
+            "raw_files": [f for m in members for f in m["raw_files"]],
+        }
+    entry = registry_entry(name)
     return {
         "title": entry["title"],
         "kind": entry["kind"],

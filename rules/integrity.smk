@@ -4,7 +4,8 @@
 
 rule manifest:
     input:
-        expand(layout.receipt("{dataset}"), dataset=DATASETS),
+        expand(layout.receipt("{dataset}"), dataset=PUBLISHED),
+        expand(layout.export_receipt("{dataset}"), dataset=PUBLISHED),
         layout.SUMMARY_JSON,
         layout.SUMMARY_TXT,
     output:

@@ -37,7 +37,7 @@ rule plot_dataset:
     log:
         layout.job_log("plots", "{dataset}"),
     wildcard_constraints:
-        dataset=DATASET_NAME,
+        dataset=PUBLISHED_NAME,
     conda:
         "../envs/pbuf.yaml"
     params:

@@ -3,7 +3,7 @@
 
 rule validation_summary:
     input:
-        expand(layout.receipt("{dataset}"), dataset=DATASETS),
+        expand(layout.receipt("{dataset}"), dataset=PUBLISHED),
     output:
         json=layout.SUMMARY_JSON,
         text=report(
@@ -17,6 +17,6 @@ rule validation_summary:
     conda:
         "../envs/pbuf.yaml"
     params:
-        datasets=DATASETS,
+        datasets=PUBLISHED,
     script:
         "../scripts/validation_summary.py"

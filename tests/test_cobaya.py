@@ -297,11 +297,12 @@ def test_readme_cobaya_example_runs_with_cobaya_run_and_camb(real, tmp_path):
     assert row["chi2__pbuf_data.cobaya.Dataset"] == pytest.approx(ds.chi2(theory), rel=1e-5)  # chain: 8 digits
 
 
-def test_an_export_folder_holds_one_export(real, tmp_path):
-    folder = tmp_path / "exports" / "bao_desi_dr1"
-    folder.mkdir(parents=True)
+def test_an_export_folder_holds_one_export_per_dataset(real, tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
     (folder / "bao_desi_dr1.lcparam.txt").write_text("left over from an earlier export\n")
-    written = write_exports(real("bao_desi_dr1"), folder, "data/exports/bao_desi_dr1")
-    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in written)
+    (folder / "cc_moresco.cobaya.yaml").write_text("another dataset's export\n")
+    written = write_exports(real("bao_desi_dr1"), folder, "data/exports")
     assert {p.name for p in written} == {"bao_desi_dr1.bao_mean.txt", "bao_desi_dr1.bao_cov.txt",
                                          "bao_desi_dr1.cobaya.yaml", "bao_desi_dr1.sacc.fits"}
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*(p.name for p in written), "cc_moresco.cobaya.yaml"])

@@ -69,8 +69,21 @@ def test_lcparam_with_a_covariance_takes_sigma_from_it(tmp_path, registry):
     (folder / "covmat.txt").write_text(f"{n}\n" + "\n".join(repr(float(v)) for v in cov.ravel()) + "\n")
     entry = copy.deepcopy(registry["sn_pantheon"])
     entry["expected_points"] = n
-    entry["files"] = {"table": {"path": "sn_toy/lcparam.txt"}, "covariance": {"path": "sn_toy/covmat.txt"}}
+    entry["files"] = {"table": {"path": "sn_toy/lcparam.txt", "allow_unpinned": True},
+                      "covariance": {"path": "sn_toy/covmat.txt", "allow_unpinned": True}}
     ds = derive_dataset("sn_toy", entry, tmp_path / "raw")
     np.testing.assert_allclose(ds.covariance, cov, rtol=0, atol=1e-15)
     np.testing.assert_allclose(ds.uncertainty, np.sqrt(np.diag(cov)), rtol=1e-15)
     np.testing.assert_array_equal(ds.observable, 20 + np.arange(n))
+
+
+def test_des_sn5yr_deweighted_points_warn_but_pass_validation(real):
+    """SOURCES.md: MUERR_FINAL up to 449.6 mag de-weights unlikely SNe Ia; that is data (a warning), while an
+    error bar beyond ten times the physical range (sigma = 1e150) is not a measurement (an error)."""
+    from pbuf_data.validation import validate_dataset
+
+    report = validate_dataset(real("sn_des5yr"), expected_points=1829)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert report["verdict"] == "passed with warnings"
+    assert checks["uncertainty_range[mu_offset_free]"]["verdict"] == "warn"
+    assert checks["uncertainty_range[mu_offset_free]"]["value"] == pytest.approx(449.6, abs=0.05)

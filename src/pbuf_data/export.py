@@ -136,13 +136,14 @@ def write_sacc(ds, path: str | Path) -> Path:
 
 
 def write_exports(ds, folder: str | Path, rel_folder: str) -> list[Path]:
-    """All exports of ``ds`` in its own folder (Cobaya files and the SACC file); files of an earlier export that this
-    one does not write again are removed afterwards, so the folder always holds one consistent export."""
+    """All exports of ``ds`` (Cobaya files and the SACC file, each named ``<name>.*``) in ``folder``; files of
+    an earlier export of the same dataset that this one does not write again are removed afterwards, so the
+    folder holds one consistent export per dataset."""
     folder = Path(folder)
     written = write_cobaya_export(ds, folder, rel_folder)
     written.append(write_sacc(ds, folder / f"{ds.name}.sacc.fits"))
     keep = {p.name for p in written}
-    for path in folder.iterdir():
-        if path.is_file() and path.name not in keep and not path.name.startswith("."):
+    for path in folder.glob(f"{ds.name}.*"):
+        if path.is_file() and path.name not in keep:
             path.unlink()
     return written

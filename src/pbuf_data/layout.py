@@ -29,8 +29,9 @@ MOCK_RAW = f"{DATA}/mock/raw"  # generated raw files of the embedded default
 BACKUP_RECORD = f"{LOGS}/backup/last_backup.json"
 SUMMARY_JSON = f"{VALIDATION}/summary.json"
 SUMMARY_TXT = f"{VALIDATION}/summary.txt"
+EXPORTS = f"{DATA}/exports"  # files fitting codes read: Cobaya's own classes, SACC (pbuf_data.export)
 # folders whose every file is in the manifest (verify reports any other file there)
-WATCHED = (DERIVED, VALIDATION)
+WATCHED = (DERIVED, VALIDATION, EXPORTS)
 
 
 def published(name: str, ext: str) -> str:
@@ -54,6 +55,11 @@ def report(name: str, ext: str) -> str:
 
 def receipt(name: str) -> str:
     return f"{STATE}/{name}.json"
+
+
+def export_receipt(name: str) -> str:
+    """Receipt of a dataset's exports (the export job's output; the files are in EXPORTS, named ``<name>.*``)."""
+    return f"{STATE}/{name}.exports.json"
 
 
 def job_log(step: str, name: str) -> str:

@@ -168,6 +168,30 @@ def prepare(name, entry, paths, logs, receipt, *, max_bytes=None, code=None, exp
     except PbufDataError as exc:
         _write_report(name, dict(report, state="failed derive", reason=str(exc)))
         raise
+    return _validate_and_publish(name, npz, doc, report, logs, receipt, expected_points, thresholds)
+
+
+def prepare_combination(name, spec, overlaps, logs, receipt, *, thresholds=None):
+    """A combination's job: join its published members (:func:`pbuf_data.combine.combine`), then validate and
+    publish it like a dataset (same report, states and receipt). ``overlaps`` are the allowed shared samples
+    with their reasons (checked before any job), recorded in its provenance."""
+    from .combine import combine
+    from .dataset import load_dataset
+
+    npz, doc = layout.staged(name, "npz"), layout.staged(name, "json")
+    report = {"dataset": name, "kind": "combination", "verdict": "not validated", "n_points": 0, "n_errors": 0,
+              "n_warnings": 0, "checks": []}
+    try:
+        joint = combine(name, [load_dataset(member) for member in spec["datasets"]], overlaps)
+        joint.save(npz, doc)
+    except PbufDataError as exc:
+        _write_report(name, dict(report, state="failed derive", reason=str(exc)))
+        raise
+    return _validate_and_publish(name, npz, doc, report, logs, receipt, len(joint), thresholds)
+
+
+def _validate_and_publish(name, npz, doc, report, logs, receipt, expected_points, thresholds):
+    """Validate a staged dataset and publish it only if no error-level check failed; report and receipt."""
     try:
         with _logging_to(logs["validate"]):
             report = validate(npz, doc, expected_points=expected_points, thresholds=thresholds)
@@ -300,6 +324,17 @@ def backup(manifest_path, config_files, backup_dir, keep, record_path):
              record["new_blobs"], record["bytes"], record["pruned"])
     write_record(record_path, record)
     return record
+
+
+def export(name, folder, receipt):
+    """The files fitting codes read for a published dataset (:mod:`pbuf_data.export`), and their receipt."""
+    from .dataset import load_dataset
+    from .export import write_exports
+    from .integrity import sha256_file
+
+    files = write_exports(load_dataset(name), folder, folder)
+    write_text(receipt, json.dumps({"dataset": name, "files": {str(p): sha256_file(p) for p in files}}, indent=2) + "\n")
+    log.info("%s: exported %s", name, ", ".join(p.name for p in files))
 
 
 def plots(name, fiducial, observable_png, correlation_png, provenance_json, validation_txt):

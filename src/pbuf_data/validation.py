@@ -21,6 +21,8 @@ from .dataset import Dataset
 from .matrix import max_abs_asymmetry
 
 # Physically sensible ranges per observable type (inclusive).
+# SN magnitudes, whose releases may de-weight points by inflating their errors
+DEWEIGHTED_TYPES = frozenset({"mu", "m_b_corr", "mu_offset_free"})
 PHYSICAL_RANGES = {
     "mu": (20.0, 55.0),
     "m_b_corr": (0.0, 40.0),
@@ -151,10 +153,19 @@ def validate_dataset(dataset: Dataset, *, expected_points: int | None = None, th
         inside = bool(((values >= bounds[0]) & (values <= bounds[1])).all())
         add(f"physical_range[{otype}]", inside, [float(values.min()), float(values.max())], list(bounds),
             f"{otype} values within physical bounds")
-        # an error bar wider than the whole physical range is not a measurement (e.g. sigma = 1e150)
+        # an error bar wider than the whole physical range is not a measurement (e.g. sigma = 1e150): an error;
+        # SN compilations de-weight unlikely SNe Ia by inflating their errors (DES-SN5YR: up to 450 mag), so for
+        # SN magnitudes only beyond ten times the range is an error, and beyond the range a warning
         widest = float(np.max(np.maximum(dataset.uncertainty[sel], np.sqrt(np.abs(variances[sel])))))
-        add(f"uncertainty_range[{otype}]", bool(widest <= bounds[1] - bounds[0]), widest, bounds[1] - bounds[0],
-            f"{otype} uncertainties (sigma and sqrt of the covariance diagonal) at most the width of the physical range")
+        width = bounds[1] - bounds[0]
+        if otype in DEWEIGHTED_TYPES:
+            add(f"uncertainty_range[{otype}]", bool(widest <= width), widest, [width, 10 * width],
+                f"{otype} uncertainties at most the width of the physical range (warn: de-weighted points), "
+                "at most ten times it (error)", "error" if widest > 10 * width else "warn")
+        else:
+            add(f"uncertainty_range[{otype}]", bool(widest <= width), widest, width,
+                f"{otype} uncertainties (sigma and sqrt of the covariance diagonal) at most the width of the "
+                "physical range")
 
     cov = dataset.covariance
     square = cov.ndim == 2 and cov.shape == (n, n)

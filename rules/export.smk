@@ -1,0 +1,44 @@
+# Fit-ready exports of every published dataset and combination: the files Cobaya's own likelihood
+# classes read (bao.generic, sn.pantheon) with their YAML blocks, this package's Cobaya class block,
+# and a SACC file. Rebuilt only when their dataset is republished. The job's output is a receipt;
+# the files (data/exports/<name>.*) are replaced one by one, atomically.
+
+
+rule export_dataset:
+    input:
+        layout.receipt("{dataset}"),
+    output:
+        layout.export_receipt("{dataset}"),
+    log:
+        layout.job_log("export", "{dataset}"),
+    wildcard_constraints:
+        dataset=PUBLISHED_NAME,
+    conda:
+        "../envs/pbuf.yaml"
+    params:
+        folder=layout.EXPORTS,
+    script:
+        "../scripts/export_dataset.py"
+
+
+# A combination (config "combinations"): its published members joined, validated and published.
+
+
+rule combine_datasets:
+    input:
+        lambda w: [layout.receipt(m) for m in COMBINATIONS[w.dataset]["datasets"]],
+    output:
+        layout.receipt("{dataset}"),
+    log:
+        validate=layout.job_log("validate", "{dataset}"),
+        publish=layout.job_log("publish", "{dataset}"),
+    wildcard_constraints:
+        dataset=wildcard_choice(COMBINATIONS),
+    conda:
+        "../envs/pbuf.yaml"
+    params:
+        spec=lambda w: COMBINATIONS[w.dataset],
+        overlaps=lambda w: OVERLAPS[w.dataset],
+        thresholds=config["validation"],
+    script:
+        "../scripts/combine_datasets.py"

@@ -37,6 +37,7 @@ def make_project(root: Path, seed: int = 0, big: int = 2 << 20) -> Path:
     for rel, data in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(data)
+    (root / "Snakefile").write_text("# a project folder: Snakefile and config/config.yaml\n")
     write_manifest(sorted(r for r in files if r.startswith("data/")), MANIFEST, root)
     return root
 

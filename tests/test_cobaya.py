@@ -180,9 +180,12 @@ def _cobaya_chi2s(root, likelihood_block, cosmologies, fixed=None):
 
 
 def _publish(ds, root):
-    folder = root / "data" / "derived"
-    folder.mkdir(parents=True, exist_ok=True)
-    ds.save(folder / f"{ds.name}.npz", folder / f"{ds.name}.json")
+    """Publish ``ds`` under ``root`` the way the workflow does (staged pair, then versioned publication)."""
+    from pbuf_data.dataset import publish
+
+    staged = root / "data" / "staging"
+    ds.save(staged / f"{ds.name}.npz", staged / f"{ds.name}.json")
+    publish(staged / f"{ds.name}.npz", staged / f"{ds.name}.json", root / "data" / "derived")
 
 
 REAL = ["sn_pantheon", "sn_des5yr", "cmb_planck2018", "bao_boss_dr12", "bao_boss_dr12_fs", "bao_desi_dr1", "bao_6dfgs", "rsd_fsigma8", "sn_pantheon_plus", "cc_moresco", "bao_sdss_mgs"]

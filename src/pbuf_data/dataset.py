@@ -192,14 +192,17 @@ class Dataset:
 def load_dataset(name: str, root: str | Path | None = None, *, verify: bool = False) -> Dataset:
     """Load the published dataset ``name`` from ``<root>/data/derived``.
 
-    ``root`` defaults to the project containing the current folder. Reads the
-    dataset document once and then opens exactly the archive it names, so a
-    concurrent republication is never seen half-way. With ``verify=True`` the
-    archive's sha256 is checked against the one recorded in its document.
+    ``root`` defaults to the project containing the current folder; it may also
+    be any folder holding published data (``data/derived``), such as a copy of
+    a project's results. Reads the dataset document once and then opens exactly
+    the archive it names, so a concurrent republication is never seen half-way.
+    With ``verify=True`` the archive's sha256 is checked against the one
+    recorded in its document.
     """
     from .locate import find_project
 
-    folder = find_project(root) / layout.DERIVED
+    given = Path(root) if root is not None else None
+    folder = (given if given is not None and (given / layout.DERIVED).is_dir() else find_project(root)) / layout.DERIVED
     json_path = folder / f"{name}.json"
     if not json_path.exists():
         hint = suggest(name, sorted(p.stem for p in folder.glob("*.json")))

@@ -28,8 +28,11 @@ def tree_digest(root):
 def test_manifest_is_accepted_by_sha256sum(project):
     proc = subprocess.run(["sha256sum", "-c", "data/manifests/derived.sha256"], cwd=project, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    # per dataset npz, its versioned archive, json, report json, report txt; summary json, txt
-    assert proc.stdout.count(": OK") == N_REAL * 5 + 2
+    # per dataset npz, its versioned archive, json, report json, report txt; summary json, txt; and the exports
+    listed = (project / "data/manifests/derived.sha256").read_text().splitlines()
+    exports = [line for line in listed if "  data/exports/" in line]
+    assert len(exports) >= 2 * N_REAL  # at least each dataset's Cobaya YAML and SACC file
+    assert proc.stdout.count(": OK") == len(listed) == N_REAL * 5 + 2 + len(exports)
     snapshot = newest_snapshot(project)
     proc = subprocess.run(["sha256sum", "-c", snapshot.name + ".sha256"], cwd=snapshot.parent, capture_output=True, text=True)
     assert proc.returncode == 0

@@ -98,6 +98,7 @@ def large_sn(n: int, seed: int = 10_000) -> tuple[Path, dict]:
     entry["title"] = f"benchmark SN table of {n} light curves with a dense covariance"
     for spec in entry["files"].values():
         spec["path"] = f"{name}/{spec['path'].split('/', 1)[1]}"
+        spec["allow_unpinned"] = True  # generated benchmark data (not a mock entry any more: no mock block)
     if (raw / ".complete").exists():
         return raw, entry
     from pbuf_data.mock import SN_COLUMNS, SN_INTEGER_COLUMNS, SN_REDSHIFT_COLUMNS

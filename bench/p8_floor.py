@@ -80,11 +80,15 @@ class Case:
         return result
 
     def _data_files(self) -> dict[Path, int]:
-        """Files written under data/ (logs aside), counted by folder: backup names carry the time."""
+        """Files written under data/ (logs aside), counted by folder: backup names carry the time, and the backup
+        store's sub-folders are named by content hashes (blobs/<sha[:2]>, snapshots/<project id>): counted as one."""
         counts = defaultdict(int)
         for path in (self.project / "data").rglob("*"):
             if path.is_file() and "logs" not in path.parts:
-                counts[path.parent.relative_to(self.project)] += 1
+                folder = path.parent.relative_to(self.project)
+                if folder.parts[:2] == ("data", "backups"):
+                    folder = Path(*folder.parts[:3])
+                counts[folder] += 1
         return dict(counts)
 
     def _metadata_walls(self) -> dict[tuple, float]:

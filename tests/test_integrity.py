@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 import subprocess
 
 import pytest
@@ -70,6 +71,13 @@ def test_clean_tree_verifies(project, raw_dir):
         (lambda r: flip_byte(sn_blob(r), 1000), "CORRUPTED"),
         (lambda r: flip_byte(newest_snapshot(r), 100), "CORRUPTED"),
         (lambda r: (r / "data/manifests/derived.sha256").write_text("garbage\n"), "PROBLEM"),
+        # planted in the published folders: a folder, a FIFO, a hidden file, an unlisted versioned archive
+        (lambda r: (r / "data/derived/planted").mkdir(), "data/derived/planted is a folder"),
+        (lambda r: os.mkfifo(r / "data/validation/planted.txt"), "data/validation/planted.txt is not a regular file"),
+        (lambda r: (r / "data/derived/.hidden.npz").write_bytes(b"x"), "EXTRA      data/derived/.hidden.npz"),
+        (lambda r: (r / "data/derived/.versions/x-0000000000000000.npz").write_bytes(b"x"),
+         "EXTRA      data/derived/.versions/x-0000000000000000.npz"),
+        (lambda r: (r / "data/exports/bao_desi_dr1.sacc.fits").write_bytes(b"x"), "CORRUPTED  data/exports/bao_desi_dr1.sacc.fits"),
     ],
 )
 def test_verify_catches_every_injected_fault(project, damage, expected):

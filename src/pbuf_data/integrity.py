@@ -173,10 +173,18 @@ def verify_tree(root: str | Path = ".") -> VerifyReport:
         listed.update(entries)
         check_entries(entries, root, report)
     for folder in WATCHED_DIRS:
-        for path in sorted((root / folder).glob("*")):
+        paths = sorted((root / folder).glob("*")) + sorted((root / folder).glob(".*"))
+        if folder == layout.DERIVED:  # the versioned archives, each listed by the manifest
+            paths += sorted((root / folder / layout.VERSIONS).glob("*"))
+        for path in paths:
             rel = str(path.relative_to(root))
             if path.is_symlink():
                 report.problems.append(f"{rel} is a symbolic link; published folders hold regular files only")
-            elif path.is_file() and not path.name.startswith(".") and rel not in listed:
-                report.extra.append(rel)
+            elif path.is_dir():
+                if not (folder == layout.DERIVED and path.name == layout.VERSIONS):
+                    report.problems.append(f"{rel} is a folder; published folders hold regular files only")
+            elif not path.is_file():
+                report.problems.append(f"{rel} is not a regular file (a FIFO, socket or device)")
+            elif rel not in listed and not (path.name.startswith(".") and path.name.endswith(".tmp")):
+                report.extra.append(rel)  # (a .tmp dotfile is an atomic write in progress)
     return report

@@ -127,16 +127,16 @@ class Likelihood:
     @cached_property
     def _factor(self):
         """(kind, factor): the diagonal's square root, or the lower Cholesky factor, computed once."""
-        cov = self.dataset.covariance
-        if _is_diagonal(cov):
-            sigma = np.sqrt(np.diag(cov))
+        variances = self.dataset.covariance_diagonal  # no N x N matrix for a diagonal covariance
+        if variances is not None:
+            sigma = np.sqrt(variances)
             if not (sigma > 0).all():
                 raise PbufDataError("covariance has a non-positive variance", dataset=self.name, check="covariance")
             return "diag", sigma
         from scipy.linalg import cholesky
 
         try:
-            return "chol", cholesky(cov, lower=True, check_finite=False)
+            return "chol", cholesky(self.dataset.covariance, lower=True, check_finite=False)
         except np.linalg.LinAlgError:
             raise PbufDataError("covariance is not positive definite", dataset=self.name, check="cholesky") from None
 
@@ -215,18 +215,6 @@ def _offset_columns(dataset) -> np.ndarray | None:
         if names:
             return np.stack([(members == m) & rows for m in names], axis=1).astype(np.float64)
     return None
-
-
-def _is_diagonal(cov: np.ndarray) -> bool:
-    """Whether a large matrix is diagonal, row block by row block (no N x N temporary)."""
-    n = cov.shape[0]
-    step = max(1, (1 << 22) // max(n, 1))
-    for start in range(0, n, step):
-        block = cov[start : start + step]
-        diagonal = block[np.arange(block.shape[0]), np.arange(start, start + block.shape[0])]
-        if np.count_nonzero(block) != np.count_nonzero(diagonal):
-            return False
-    return True
 
 
 def _table_axes(dataset):

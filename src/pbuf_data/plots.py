@@ -176,14 +176,14 @@ def _point_labels(dataset: Dataset) -> list[str]:
 
 
 def correlation_figure(dataset: Dataset):
-    cov = dataset.covariance
     n = len(dataset)
-    if not np.count_nonzero(cov - np.diag(np.diag(cov))):
+    if dataset.covariance_diagonal is not None:
         fig, ax = plt.subplots(figsize=(5.5, 1.6))
         ax.axis("off")
         ax.text(0.5, 0.5, f"{dataset.name}: diagonal covariance\n{n} independent point{'s' * (n != 1)}, no correlation map",
                 ha="center", va="center", fontsize=11)
         return fig
+    cov = dataset.covariance
     sigma = np.sqrt(np.diag(cov))
     corr = cov / np.outer(sigma, sigma)
     fig, ax = plt.subplots(figsize=(6.5, 5.6))

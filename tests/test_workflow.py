@@ -124,14 +124,22 @@ def test_partial_failure_is_in_plain_sight_and_verify_stays_true(real_run):
     assert relabelled.any() and (load_dataset("bao_desi_dr1", root=root).observable_type[relabelled] == "DM_over_rd").all()
     verify = subprocess.run([sys.executable, "-m", "pbuf_data", "--root", str(root), "verify"], capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout
-    # real damage is still reported: a flipped byte in a published archive
-    target = root / "data" / "derived" / "bao_boss_dr12.npz"
-    data = bytearray(target.read_bytes())
-    data[200] ^= 1
-    target.write_bytes(bytes(data))
+    # the version the republished document replaced is kept for its readers, and listed (its own checksum)
+    kept = sorted((root / "data" / "derived" / ".versions").glob("bao_desi_dr1-*.npz"))
+    listed = (root / "data" / "manifests" / "derived.sha256").read_text()
+    assert len(kept) == 2 and all(f"  data/derived/.versions/{p.name}\n" in listed for p in kept)
+    assert all(hashlib.sha256(p.read_bytes()).hexdigest().startswith(p.stem.split("-")[1]) for p in kept)
+    # real damage is still reported: a flipped byte in a published archive and in the kept previous version
+    current = json.loads((root / "data" / "derived" / "bao_desi_dr1.json").read_text())["npz_file"]
+    previous = next(p for p in kept if current != f".versions/{p.name}")
+    for target in (root / "data" / "derived" / "bao_boss_dr12.npz", previous):
+        data = bytearray(target.read_bytes())
+        data[200] ^= 1
+        target.write_bytes(bytes(data))
     verify = subprocess.run([sys.executable, "-m", "pbuf_data", "--root", str(root), "verify"], capture_output=True, text=True)
     assert verify.returncode == 1
-    assert [line.split()[1] for line in verify.stdout.splitlines() if line.startswith("CORRUPTED")] == ["data/derived/bao_boss_dr12.npz"]
+    corrupted = sorted(line.split()[1] for line in verify.stdout.splitlines() if line.startswith("CORRUPTED"))
+    assert corrupted == ["data/derived/.versions/" + previous.name, "data/derived/bao_boss_dr12.npz"]
 
 
 def test_new_release_is_a_registry_entry_alone(real_run, registry):

@@ -292,12 +292,14 @@ def publish(name, npz, json_path):
 
 def manifest(manifest_path):
     """Manifest of the whole published tree: every file in the checked folders (this run's datasets and any
-    other, e.g. those of the other registry, mock or real) and the versioned archive each document names.
+    other, e.g. those of the other registry, mock or real), the versioned archive each document names, and
+    the previous version publication keeps for readers of the previous document.
 
     An archive's checksum is the one its document recorded at publication, not a rehash of what is on disk,
-    so a damaged archive stays damaged in the eyes of verify."""
+    so a damaged archive stays damaged in the eyes of verify. A kept previous version is listed only if its
+    content still has the checksum its name begins with, so a damaged or planted one is reported by verify."""
     from .dataset import published_archive
-    from .integrity import write_manifest
+    from .integrity import sha256_file, write_manifest
 
     present = sorted(
         str(p)
@@ -311,6 +313,11 @@ def manifest(manifest_path):
         if archive:
             member, sha256 = archive
             recorded[f"{layout.DERIVED}/{member}"] = sha256
+    for path in sorted(Path(layout.DERIVED, layout.VERSIONS).glob("*-*.npz")):
+        rel = f"{layout.DERIVED}/{layout.VERSIONS}/{path.name}"
+        named = path.stem.rpartition("-")[2]
+        if rel not in recorded and path.is_file() and not path.is_symlink() and sha256_file(path)[:16] == named:
+            present.append(rel)
     entries = write_manifest(sorted(set(present) | set(recorded)), manifest_path, recorded=recorded)
     log.info("manifest %s: %d files", manifest_path, len(entries))
     return entries

@@ -65,13 +65,13 @@ onerror:
 rule all:
     default_target: True
     input:
-        expand(layout.receipt("{dataset}"), dataset=PUBLISHED),
-        layout.SUMMARY_TXT,
-        layout.DERIVED_MANIFEST,
-        layout.BACKUP_RECORD,
-        expand(layout.export_receipt("{dataset}"), dataset=PUBLISHED),
+        expand(TREE.receipt("{dataset}"), dataset=PUBLISHED),
+        TREE.summary_txt,
+        TREE.derived_manifest,
+        TREE.backup_record,
+        expand(TREE.export_receipt("{dataset}"), dataset=PUBLISHED),
         expand(
-            layout.plot("{dataset}", "{figure}"),
+            TREE.plot("{dataset}", "{figure}"),
             dataset=PUBLISHED,
             figure=["observable", "correlation"],
         ),

@@ -6,35 +6,29 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from pbuf_data import layout
-from pbuf_data.derive import code_fingerprint
 from pbuf_data.combine import check_combination
+from pbuf_data.derive import code_fingerprint
 from pbuf_data.errors import PbufDataError, suggest
-from pbuf_data.registry import (
-    active_registry_files,
-    load_registry,
-    load_schema,
-    raw_location,
-    resolve_raw_path,
-    validate,
-)
+from pbuf_data.project import Project
+from pbuf_data.registry import load_schema, raw_location, resolve_raw_path, validate
 
 # UserError (the Snakefile): a user's mistake, printed as one block without frames.
 
 try:
     validate(config, load_schema("config.schema.yaml"), what="configuration")
-except PbufDataError as exc:
-    raise UserError(str(exc)) from None
-
-USE_MOCK = not config["raw_dir"]
-RAW_DIR = layout.MOCK_RAW if USE_MOCK else config["raw_dir"].rstrip("/")
-
-try:
-    REGISTRY = load_registry(*active_registry_files(config, config["raw_dir"]))
+    PROJECT = Project(".", config)  # corpus, result tree, raw folder, registries
+    REGISTRY = PROJECT.registry
     for _name, _entry in REGISTRY.items():
         for _spec in _entry["files"].values():
-            resolve_raw_path(RAW_DIR, _spec["path"], dataset=_name)
+            resolve_raw_path(PROJECT.raw_dir, _spec["path"], dataset=_name)
 except PbufDataError as exc:
     raise UserError(str(exc)) from None
+
+USE_MOCK = PROJECT.use_mock
+RAW_DIR = PROJECT.raw_dir
+TREE = PROJECT.tree  # every path of this corpus's results (pbuf_data.layout.Tree)
+if workflow.is_main_process:
+    print(f"pbuf-data: {PROJECT.describe()}", file=sys.stderr)
 
 
 def unknown_datasets_message(names, what):
@@ -43,9 +37,8 @@ def unknown_datasets_message(names, what):
     if not unknown:
         return None
     listed = "; ".join(f"'{name}'{suggest(name, REGISTRY)}" for name in unknown)
-    registry = "mock default" if USE_MOCK else f"raw_dir={RAW_DIR}"
     return (
-        f"{what} {listed}: not in the active registry ({registry}); "
+        f"{what} {listed}: not in the active registry ({PROJECT.describe()}); "
         f"known: {', '.join(sorted(REGISTRY))}"
     )
 
@@ -53,13 +46,13 @@ def unknown_datasets_message(names, what):
 _unknown = unknown_datasets_message(config["datasets"], "config 'datasets' names")
 if _unknown:
     raise UserError(_unknown)
-DATASETS = config["datasets"] or list(REGISTRY)
+DATASETS = PROJECT.datasets
 MOCK_DATASETS = [name for name, entry in REGISTRY.items() if "mock" in entry]
 
 # Combinations (config "combinations"): joint datasets, refused before any job when two members
 # share a survey sample without an allow_overlap reason. They are published, validated, plotted
 # and exported like datasets.
-COMBINATIONS = config["combinations"]
+COMBINATIONS = PROJECT.combinations
 if set(COMBINATIONS) & set(REGISTRY):
     raise UserError(
         f"combination names {sorted(set(COMBINATIONS) & set(REGISTRY))} are dataset names too"
@@ -186,17 +179,15 @@ def rebuild_after_failure():
     """
     from pbuf_data.steps import manifest, summarize_validation
 
-    if all(Path(layout.receipt(name)).exists() for name in PUBLISHED):
+    if all(Path(TREE.receipt(name)).exists() for name in PUBLISHED):
         return  # no dataset failed (e.g. the verify target did): nothing to record, nothing to rehash
     try:
-        summary = summarize_validation(
-            PUBLISHED, layout.SUMMARY_JSON, layout.SUMMARY_TXT
-        )
-        manifest(layout.DERIVED_MANIFEST)
+        summary = summarize_validation(TREE, PUBLISHED)
+        manifest(TREE)
     except PbufDataError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return
-    print(f"{layout.SUMMARY_TXT}:", file=sys.stderr)
+    print(f"{TREE.summary_txt}:", file=sys.stderr)
     for name, item in summary["datasets"].items():
         if item["state"] != "published":
             print(f"  {name}: {item['state']}: {item['reason']}", file=sys.stderr)

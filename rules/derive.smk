@@ -14,18 +14,19 @@ rule derive_dataset:
     input:
         unpack(raw_inputs),
     output:
-        layout.receipt("{dataset}"),
+        TREE.receipt("{dataset}"),
     log:
-        derive=layout.job_log("derive", "{dataset}"),
-        validate=layout.job_log("validate", "{dataset}"),
-        publish=layout.job_log("publish", "{dataset}"),
+        derive=TREE.job_log("derive", "{dataset}"),
+        validate=TREE.job_log("validate", "{dataset}"),
+        publish=TREE.job_log("publish", "{dataset}"),
     benchmark:
-        layout.benchmark("derive", "{dataset}")
+        TREE.benchmark("derive", "{dataset}")
     wildcard_constraints:
         dataset=DATASET_NAME,
     conda:
         "../envs/pbuf.yaml"
     params:
+        corpus=TREE.corpus,
         settings=dataset_settings,
     script:
         "../scripts/derive_dataset.py"

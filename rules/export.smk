@@ -1,22 +1,22 @@
 # Fit-ready exports of every published dataset and combination: the files Cobaya's own likelihood
 # classes read (bao.generic, sn.pantheon) with their YAML blocks, this package's Cobaya class block,
 # and a SACC file. Rebuilt only when their dataset is republished. The job's output is a receipt;
-# the files (data/exports/<name>.*) are replaced one by one, atomically.
+# the files (<tree>/exports/<name>.*) are replaced one by one, atomically.
 
 
 rule export_dataset:
     input:
-        layout.receipt("{dataset}"),
+        TREE.receipt("{dataset}"),
     output:
-        layout.export_receipt("{dataset}"),
+        TREE.export_receipt("{dataset}"),
     log:
-        layout.job_log("export", "{dataset}"),
+        TREE.job_log("export", "{dataset}"),
     wildcard_constraints:
         dataset=PUBLISHED_NAME,
     conda:
         "../envs/pbuf.yaml"
     params:
-        folder=layout.EXPORTS,
+        corpus=TREE.corpus,
     script:
         "../scripts/export_dataset.py"
 
@@ -26,17 +26,18 @@ rule export_dataset:
 
 rule combine_datasets:
     input:
-        lambda w: [layout.receipt(m) for m in COMBINATIONS[w.dataset]["datasets"]],
+        lambda w: [TREE.receipt(m) for m in COMBINATIONS[w.dataset]["datasets"]],
     output:
-        layout.receipt("{dataset}"),
+        TREE.receipt("{dataset}"),
     log:
-        validate=layout.job_log("validate", "{dataset}"),
-        publish=layout.job_log("publish", "{dataset}"),
+        validate=TREE.job_log("validate", "{dataset}"),
+        publish=TREE.job_log("publish", "{dataset}"),
     wildcard_constraints:
         dataset=wildcard_choice(COMBINATIONS),
     conda:
         "../envs/pbuf.yaml"
     params:
+        corpus=TREE.corpus,
         spec=lambda w: COMBINATIONS[w.dataset],
         overlaps=lambda w: OVERLAPS[w.dataset],
         thresholds=config["validation"],

@@ -4,31 +4,34 @@
 
 rule manifest:
     input:
-        expand(layout.receipt("{dataset}"), dataset=PUBLISHED),
-        expand(layout.export_receipt("{dataset}"), dataset=PUBLISHED),
-        layout.SUMMARY_JSON,
-        layout.SUMMARY_TXT,
+        expand(TREE.receipt("{dataset}"), dataset=PUBLISHED),
+        expand(TREE.export_receipt("{dataset}"), dataset=PUBLISHED),
+        TREE.summary_json,
+        TREE.summary_txt,
     output:
-        layout.DERIVED_MANIFEST,
+        TREE.derived_manifest,
     log:
-        layout.job_log("integrity", "manifest"),
+        TREE.job_log("integrity", "manifest"),
     conda:
         "../envs/pbuf.yaml"
+    params:
+        corpus=TREE.corpus,
     script:
         "../scripts/write_manifest.py"
 
 
 rule backup:
     input:
-        manifest=layout.DERIVED_MANIFEST,
+        manifest=TREE.derived_manifest,
         config=CONFIG_FILES,
     output:
-        layout.BACKUP_RECORD,
+        TREE.backup_record,
     log:
-        layout.job_log("backup", "backup"),
+        TREE.job_log("backup", "backup"),
     conda:
         "../envs/pbuf.yaml"
     params:
+        corpus=TREE.corpus,
         backup_dir=config["backup"]["dir"],
         keep=config["backup"]["keep"],
     script:
@@ -37,12 +40,13 @@ rule backup:
 
 rule verify:
     log:
-        layout.job_log("integrity", "verify"),
+        TREE.job_log("integrity", "verify"),
     conda:
         "../envs/pbuf.yaml"
     # no output: runs whenever it is asked for (snakemake --cores 1 verify), like the cron command `pbuf-data verify`
     params:
         backup_dir=config["backup"]["dir"],
         raw=[] if USE_MOCK else ["--raw-dir", RAW_DIR],
+        corpus=TREE.corpus,
     shell:
-        "pbuf-data verify --backup-dir {params.backup_dir:q} {params.raw:q} 2>&1 | tee {log:q}"
+        "pbuf-data verify --corpus {params.corpus:q} --backup-dir {params.backup_dir:q} {params.raw:q} 2>&1 | tee {log:q}"

@@ -5,12 +5,13 @@ rule generate_mock_file:
     output:
         f"{layout.MOCK_RAW}/{{dataset}}/{{filename}}",
     log:
-        layout.job_log("mock", "{dataset}/{filename}"),
+        TREE.job_log("mock", "{dataset}/{filename}"),
     wildcard_constraints:
         dataset=wildcard_choice(MOCK_DATASETS),
     conda:
         "../envs/pbuf.yaml"
     params:
+        corpus=TREE.corpus,
         entry=lambda w: REGISTRY[w.dataset],
         role=mock_role,
         seed=lambda w: REGISTRY[w.dataset]["mock"]["seed"],

@@ -4,43 +4,44 @@
 
 rule plot_dataset:
     input:
-        layout.receipt("{dataset}"),
+        TREE.receipt("{dataset}"),
     output:
         observable=report(
-            layout.plot("{dataset}", "observable"),
+            TREE.plot("{dataset}", "observable"),
             caption="../report/observable.rst",
             category="Datasets",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "observable vs z"},
         ),
         correlation=report(
-            layout.plot("{dataset}", "correlation"),
+            TREE.plot("{dataset}", "correlation"),
             caption="../report/correlation.rst",
             category="Datasets",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "correlation matrix"},
         ),
         provenance=report(
-            layout.plot("{dataset}", "provenance", "json"),
+            TREE.plot("{dataset}", "provenance", "json"),
             caption="../report/provenance.rst",
             category="Datasets",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "provenance (JSON)"},
         ),
         validation=report(
-            layout.plot("{dataset}", "validation", "txt"),
+            TREE.plot("{dataset}", "validation", "txt"),
             caption="../report/validation.rst",
             category="Datasets",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "validation report"},
         ),
     log:
-        layout.job_log("plots", "{dataset}"),
+        TREE.job_log("plots", "{dataset}"),
     wildcard_constraints:
         dataset=PUBLISHED_NAME,
     conda:
         "../envs/pbuf.yaml"
     params:
+        corpus=TREE.corpus,
         fiducial=config["fiducial_cosmology"],
         meta=report_metadata,
     script:

@@ -10,12 +10,13 @@ rule retrieve_raw_file:
     output:
         f"{layout.RAW_CACHE}/{{dataset}}/{{filename}}",
     log:
-        layout.job_log("retrieve", "{dataset}/{filename}"),
+        TREE.job_log("retrieve", "{dataset}/{filename}"),
     wildcard_constraints:
         dataset=wildcard_choice([] if USE_MOCK else REGISTRY),
     conda:
         "../envs/pbuf.yaml"
     params:
+        corpus=TREE.corpus,
         spec=retrieval_spec,
     script:
         "../scripts/retrieve_raw_file.py"

@@ -3,20 +3,21 @@
 
 rule validation_summary:
     input:
-        expand(layout.receipt("{dataset}"), dataset=PUBLISHED),
+        expand(TREE.receipt("{dataset}"), dataset=PUBLISHED),
     output:
-        json=layout.SUMMARY_JSON,
+        json=TREE.summary_json,
         text=report(
-            layout.SUMMARY_TXT,
+            TREE.summary_txt,
             caption="../report/summary.rst",
             category="Overview",
             labels={"figure": "validation summary"},
         ),
     log:
-        layout.job_log("validate", "summary"),
+        TREE.job_log("validate", "summary"),
     conda:
         "../envs/pbuf.yaml"
     params:
+        corpus=TREE.corpus,
         datasets=PUBLISHED,
     script:
         "../scripts/validation_summary.py"

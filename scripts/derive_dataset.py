@@ -1,11 +1,13 @@
 """Snakemake rule derive_dataset: raw files of one dataset -> derived, validated and published; a receipt."""
 
+from pbuf_data.layout import Tree
 from pbuf_data.steps import prepare, run_job
 
 settings = snakemake.params.settings
 run_job(
     snakemake,
     prepare,
+    Tree(snakemake.params.corpus),
     snakemake.wildcards.dataset,
     settings["entry"],
     dict(snakemake.input.items()),

@@ -1,5 +1,6 @@
 """Snakemake rule export_dataset: Cobaya and SACC files of one published dataset (or combination)."""
 
+from pbuf_data.layout import Tree
 from pbuf_data.steps import export, run_job
 
-run_job(snakemake, export, snakemake.wildcards.dataset, snakemake.params.folder, snakemake.output[0])
+run_job(snakemake, export, Tree(snakemake.params.corpus), snakemake.wildcards.dataset, snakemake.output[0])

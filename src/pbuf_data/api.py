@@ -14,16 +14,11 @@ import os
 import time
 from pathlib import Path
 
-from . import layout
 from .dataset import Dataset, load_dataset
 from .errors import PbufDataError
-from .locate import find_project
+from .project import Project
 
 PROFILE = Path("profiles") / "default" / "config.yaml"
-
-
-def _targets(name: str) -> set[str]:
-    return {layout.receipt(name)}
 
 
 def running_snakemake(root: str | Path) -> list[int]:
@@ -89,63 +84,48 @@ def run_workflow(root: str | Path, targets: set[str], *, cores: int = 1, config:
         )
 
 
-def _failure(root: Path, name: str, exc: Exception) -> str:
+def _failure(project: Project, name: str, exc: Exception) -> str:
     """The clear error a failed job logged (dataset, file, line/check), else the exception."""
     from .logs import last_error
 
     for step in ("derive", "validate", "publish"):
-        message = last_error(root / layout.job_log(step, name))
+        message = last_error(project.root / project.tree.job_log(step, name))
         if message:
             return message
     return str(exc)
 
 
-def active_datasets(root: Path, raw_dir: str | Path | None) -> list[str]:
-    """Names of the active registry: the real one with a raw folder, else the configured default."""
-    from .ops import load_config
-    from .registry import active_registry_files, load_registry
-
-    config = load_config(root)
-    raw = str(raw_dir) if raw_dir else config["raw_dir"]
-    return sorted(load_registry(*[root / f for f in active_registry_files(config, raw)]))
-
-
-def _check_name(root: Path, name: str, raw_dir) -> None:
-    """Refuse a name the active registry does not define, suggesting the nearest ones."""
-    from .errors import suggest
-
-    known = active_datasets(root, raw_dir)
-    if name not in known:
-        raise PbufDataError(f"not in the active registry{suggest(name, known)}; known: {', '.join(known)}", dataset=name)
-
-
 def prepare_dataset(name: str, cores: int = 1, force: bool = False, root: str | Path | None = None,
-                    raw_dir: str | Path | None = None) -> Dataset:
+                    raw_dir: str | Path | None = None, corpus: str | None = None) -> Dataset:
     """Bring dataset ``name`` up to date (only stale jobs; ``force`` rederives it) and load it.
 
     ``root`` defaults to the project containing the current folder. ``raw_dir``
     selects the real registry (as ``--config raw_dir=...``); without it the
-    workflow's configured default is used.
+    workflow's configured default is used. ``corpus`` as ``--config corpus=...``.
     """
-    root = find_project(root)
-    _check_name(root, name, raw_dir)
-    config = {"raw_dir": str(Path(raw_dir).resolve())} if raw_dir else {}
-    forcerun = _targets(name) if force else set()
+    from .errors import suggest
+
+    project = Project.open(root, raw_dir=raw_dir, corpus=corpus)
+    known = sorted(project.registry)
+    if name not in known:
+        raise PbufDataError(f"not in the active registry ({project.describe()}){suggest(name, known)}; "
+                            f"known: {', '.join(known)}", dataset=name)
+    targets = {project.tree.receipt(name)}
     try:
-        run_workflow(root, _targets(name), cores=cores, config=config, forcerun=forcerun)
+        run_workflow(project.root, targets, cores=cores, config=project.overrides(), forcerun=targets if force else set())
     except Exception as exc:  # Snakemake reports job failures as exceptions of its own
-        raise PbufDataError(f"preparation failed: {_failure(root, name, exc)}", dataset=name) from None
-    return load_dataset(name, root=root)
+        raise PbufDataError(f"preparation failed: {_failure(project, name, exc)}", dataset=name) from None
+    return load_dataset(name, root=project.root / project.tree.base)
 
 
 def prepare_datasets(names, cores: int = 1, force: bool = False, root: str | Path | None = None,
-                     raw_dir: str | Path | None = None) -> dict[str, dict]:
+                     raw_dir: str | Path | None = None, corpus: str | None = None) -> dict[str, dict]:
     """Prepare several datasets; a failure is recorded and the next dataset is still processed."""
     results = {}
     for name in names:
         start = time.perf_counter()
         try:
-            dataset = prepare_dataset(name, cores=cores, force=force, root=root, raw_dir=raw_dir)
+            dataset = prepare_dataset(name, cores=cores, force=force, root=root, raw_dir=raw_dir, corpus=corpus)
             results[name] = {"status": "success", "data_points": len(dataset), "processing_time": time.perf_counter() - start}
         except PbufDataError as exc:
             results[name] = {"status": "failed", "error": str(exc), "processing_time": time.perf_counter() - start}

@@ -11,9 +11,9 @@ An unchanged file costs one blob however many snapshots list it. Retention
 removes this project's oldest snapshots, then every blob that no snapshot in
 the store (of any project) references.
 
-A project is known by a random id created once in its data tree
-(``data/project/identity.json``); beside it, ``data/project/snapshots.sha256``
-is the project's own record of the snapshots it wrote (their sha256). Listing,
+A project is known by a random id created once in its result tree
+(``results/<corpus>/project/identity.json``: each corpus of a project folder is a
+project of its own here); beside it, ``snapshots.sha256`` is the project's own record of the snapshots it wrote (their sha256). Listing,
 pruning and restoring only ever touch the snapshots of the project's id, and a
 snapshot whose checksum differs from that record is refused even if it is
 internally consistent.
@@ -44,22 +44,22 @@ import zstandard
 
 from .atomic import FILE_MODE, atomic_file, write_text
 from .errors import PbufDataError
-from .integrity import CHUNK, DERIVED_MANIFEST, WATCHED_DIRS, VerifyReport, manifest_text, read_manifest
+from . import layout
+from .integrity import CHUNK, VerifyReport, manifest_text, read_manifest
 
 ZSTD_LEVEL = 2
 FORMAT = "pbuf-snapshot/1"
-PROJECT_DIR = "data/project"
-IDENTITY = f"{PROJECT_DIR}/identity.json"
-RECORD = f"{PROJECT_DIR}/snapshots.sha256"
+IDENTITY = "identity.json"  # in the tree's project folder
+RECORD = "snapshots.sha256"  # in the tree's project folder
 # Where a backup store must not live: folders a restore replaces or the workflow may delete.
-DATA_FOLDERS = (*WATCHED_DIRS, str(Path(DERIVED_MANIFEST).parent), PROJECT_DIR, "data/staging", "config")
+DATA_FOLDERS = (layout.RESULTS, "config")
 
 
 # -- the project --------------------------------------------------------------------------------
 
-def project_id(root: Path, *, create: bool = False) -> str | None:
-    """The project's id from its data tree (created once, by the first backup, when ``create``)."""
-    path = root / IDENTITY
+def project_id(root: Path, tree: layout.Tree, *, create: bool = False) -> str | None:
+    """The project's id from its result tree (created once, by the first backup, when ``create``)."""
+    path = root / tree.project / IDENTITY
     try:
         identity = json.loads(path.read_text())
         if not isinstance(identity, dict) or not _is_id(identity.get("id")):
@@ -75,19 +75,20 @@ def project_id(root: Path, *, create: bool = False) -> str | None:
     return new
 
 
-def adopt_project(root: Path, backup_dir: Path, pid: str) -> list[str]:
+def adopt_project(root: Path, tree: layout.Tree, backup_dir: Path, pid: str) -> list[str]:
     """Make ``pid`` this project's id (after losing the data tree) and record its snapshots from their sidecars."""
     if not _is_id(pid):
         raise PbufDataError(f"{pid!r} is not a project id (32 hex digits)", check="project identity")
-    current = project_id(root)
+    current = project_id(root, tree)
     if current is not None and current != pid:
-        raise PbufDataError(f"this project already has the id {current}; not adopting {pid}", file=str(root / IDENTITY), check="project identity")
+        raise PbufDataError(f"this project already has the id {current}; not adopting {pid}",
+                            file=str(root / tree.project / IDENTITY), check="project identity")
     names = [p.name for p in _snapshot_files(backup_dir, pid)]
     if not names:
         raise PbufDataError(f"no snapshot of project {pid} in this store", file=str(backup_dir), check="project identity")
     record = {name: digest for name, digest in _sidecars(backup_dir, pid).items() if name in names}
-    write_text(root / IDENTITY, json.dumps({"id": pid, "created": _utc(), "adopted": True}, indent=2) + "\n")
-    write_text(root / RECORD, manifest_text(record))
+    write_text(root / tree.project / IDENTITY, json.dumps({"id": pid, "created": _utc(), "adopted": True}, indent=2) + "\n")
+    write_text(root / tree.project / RECORD, manifest_text(record))
     return sorted(record)
 
 
@@ -128,14 +129,15 @@ def snapshot_members(root: Path, manifest: str, extra_files: list[str]) -> list[
     return sorted(set(read_manifest(root / manifest)) | {manifest} | set(extra_files))
 
 
-def create_backup(root: str | Path, backup_dir: str | Path, manifest: str, extra_files: list[str], keep: int) -> dict:
-    """A new snapshot of the manifest's files (each checked against the manifest while read), then retention."""
+def create_backup(root: str | Path, tree: layout.Tree, backup_dir: str | Path, extra_files: list[str], keep: int) -> dict:
+    """A new snapshot of the tree manifest's files (each checked against the manifest while read), then retention."""
     root = Path(root).resolve()
     store = check_backup_dir(root, backup_dir)
+    manifest = tree.derived_manifest
     expected = read_manifest(root / manifest)
-    pid = project_id(root, create=True)
+    pid = project_id(root, tree, create=True)
     with locked(store):
-        cleaned = _recover(store, root, pid)
+        cleaned = _recover(store, root, tree, pid)
         files, added = [], 0
         for rel in snapshot_members(root, manifest, extra_files):
             entry, new = _store_file(store, root, rel, expected.get(rel))
@@ -149,7 +151,7 @@ def create_backup(root: str | Path, backup_dir: str | Path, manifest: str, extra
             added += new
         snapshot = {
             "format": FORMAT,
-            "project": {"id": pid, "root": str(root)},
+            "project": {"id": pid, "root": str(root), "corpus": tree.corpus},
             "time": _utc(),
             "manifest": manifest,
             "files": files,
@@ -164,10 +166,10 @@ def create_backup(root: str | Path, backup_dir: str | Path, manifest: str, extra
         with atomic_file(folder / name) as fh:
             fh.write(data)
         write_text(folder / f"{name}.sha256", f"{digest}  {name}\n")
-        record = _record(root)
+        record = _record(root, tree)
         record[name] = digest
-        write_text(root / RECORD, manifest_text(record))
-        removed = prune(store, root, pid, keep)
+        write_text(root / tree.project / RECORD, manifest_text(record))
+        removed = prune(store, root, tree, pid, keep)
     return {
         "snapshot": name,
         "sha256": digest,
@@ -248,15 +250,15 @@ def blob_digest(blob: Path, size: int) -> str | None:
 
 # -- reading, retention, verification -----------------------------------------------------------
 
-def list_snapshots(store: Path, root: Path, pid: str | None) -> list[Path]:
+def list_snapshots(store: Path, root: Path, tree: layout.Tree, pid: str | None) -> list[Path]:
     """This project's snapshots that its record confirms, oldest first (names start with their UTC time)."""
     if pid is None:
         return []
-    record = _record(root) if (root / RECORD).exists() else _sidecars(store, pid)
+    record = _record(root, tree) if (root / tree.project / RECORD).exists() else _sidecars(store, pid)
     return [p for p in _snapshot_files(store, pid) if p.name in record]
 
 
-def load_snapshot(store: Path, root: Path, pid: str, name: str) -> dict:
+def load_snapshot(store: Path, root: Path, tree: layout.Tree, pid: str, name: str) -> dict:
     """A snapshot of this project, checked against its sidecar and the project's record; raises if either differs."""
     path = store / "snapshots" / pid / name
     if not path.is_file():
@@ -265,7 +267,7 @@ def load_snapshot(store: Path, root: Path, pid: str, name: str) -> dict:
     actual = hashlib.sha256(data).hexdigest()
     sidecar = Path(f"{path}.sha256")
     pinned = read_manifest(sidecar).get(name) if sidecar.is_file() else None
-    recorded = _record(root).get(name) if (root / RECORD).exists() else pinned
+    recorded = _record(root, tree).get(name) if (root / tree.project / RECORD).exists() else pinned
     if recorded is None:
         raise PbufDataError("snapshot is not in this project's record of its backups (an interrupted backup, or not "
                             f"written by this project): refusing it", file=str(path), check="project record")
@@ -284,12 +286,12 @@ def load_snapshot(store: Path, root: Path, pid: str, name: str) -> dict:
     return snapshot
 
 
-def prune(store: Path, root: Path, pid: str, keep: int) -> list[str]:
+def prune(store: Path, root: Path, tree: layout.Tree, pid: str, keep: int) -> list[str]:
     """Keep this project's newest ``keep`` snapshots; then drop blobs no snapshot in the store references."""
-    removed = [p.name for p in list_snapshots(store, root, pid)[:-keep]] if keep > 0 else []
+    removed = [p.name for p in list_snapshots(store, root, tree, pid)[:-keep]] if keep > 0 else []
     if removed:
-        record = _record(root)
-        write_text(root / RECORD, manifest_text({n: d for n, d in record.items() if n not in removed}))
+        record = _record(root, tree)
+        write_text(root / tree.project / RECORD, manifest_text({n: d for n, d in record.items() if n not in removed}))
         for name in removed:  # the record first: an interruption leaves unconfirmed snapshots, cleaned next time
             (store / "snapshots" / pid / name).unlink(missing_ok=True)
             (store / "snapshots" / pid / f"{name}.sha256").unlink(missing_ok=True)
@@ -297,26 +299,26 @@ def prune(store: Path, root: Path, pid: str, keep: int) -> list[str]:
     return removed
 
 
-def verify_store(root: Path, backup_dir: str | Path, report: VerifyReport) -> None:
+def verify_store(root: Path, tree: layout.Tree, backup_dir: str | Path, report: VerifyReport) -> None:
     """Check this project's snapshots against their sidecars and its record, and every blob they reference."""
     try:
-        _verify_store(root, check_backup_dir(root, backup_dir), report)
+        _verify_store(root, tree, check_backup_dir(root, backup_dir), report)
     except PbufDataError as exc:  # an unreadable identity, record or sidecar
         report.problems.append(str(exc))
 
 
-def _verify_store(root: Path, store: Path, report: VerifyReport) -> None:
-    pid = project_id(root)
+def _verify_store(root: Path, tree: layout.Tree, store: Path, report: VerifyReport) -> None:
+    pid = project_id(root, tree)
     if pid is None:
         return
     folder = store / "snapshots" / pid
     present = {p.name for p in _snapshot_files(store, pid)}
-    if (root / RECORD).exists():
-        record = _record(root)
+    if (root / tree.project / RECORD).exists():
+        record = _record(root, tree)
     else:
         record = _sidecars(store, pid)
         if present:
-            report.problems.append(f"{RECORD} (this project's record of its snapshots) is missing: snapshots are checked "
+            report.problems.append(f"{tree.project}/{RECORD} (this project's record of its snapshots) is missing: snapshots are checked "
                                    f"against their sidecars only; `pbuf-data restore --project {pid}` rebuilds it from them (and restores)")
     for name in sorted(set(record) - present):
         report.checked += 1
@@ -329,7 +331,7 @@ def _verify_store(root: Path, store: Path, report: VerifyReport) -> None:
             continue
         report.checked += 1
         try:
-            snapshot = load_snapshot(store, root, pid, name)
+            snapshot = load_snapshot(store, root, tree, pid, name)
         except PbufDataError as exc:
             if exc.check == "sha256":
                 actual = hashlib.sha256((folder / name).read_bytes()).hexdigest()
@@ -366,8 +368,8 @@ def _snapshot_files(store: Path, pid: str) -> list[Path]:
     return sorted(p for p in (store / "snapshots" / pid).glob("*.json") if not p.name.startswith("."))
 
 
-def _record(root: Path) -> dict[str, str]:
-    path = root / RECORD
+def _record(root: Path, tree: layout.Tree) -> dict[str, str]:
+    path = root / tree.project / RECORD
     return read_manifest(path) if path.exists() else {}
 
 
@@ -381,15 +383,15 @@ def _sidecars(store: Path, pid: str) -> dict[str, str]:
     return found
 
 
-def _recover(store: Path, root: Path, pid: str) -> list[str]:
+def _recover(store: Path, root: Path, tree: layout.Tree, pid: str) -> list[str]:
     """Under the store's lock: remove what interrupted writes left (temporary files, unconfirmed snapshots)."""
     cleaned = []
     for tmp in sorted(store.rglob(".*.tmp")):
         tmp.unlink(missing_ok=True)
         cleaned.append(str(tmp.relative_to(store)))
-    if not (root / RECORD).exists():
+    if not (root / tree.project / RECORD).exists():
         return cleaned  # without the record nothing tells unconfirmed from confirmed: keep every snapshot
-    record = _record(root)
+    record = _record(root, tree)
     folder = store / "snapshots" / pid
     for path in sorted(folder.glob("*.json*")):
         name = path.name.removesuffix(".sha256")

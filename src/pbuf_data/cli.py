@@ -2,7 +2,10 @@
 
 Commands work from anywhere inside the project (the folder with Snakefile and
 config/config.yaml is found upwards) or take ``--root``; outside a project they
-refuse. Exit status: 0 fine, 1 a problem was found or refused, 2 usage error.
+refuse. Each works on one corpus's result tree (``results/<corpus>/``): the
+configured one, ``--raw-dir`` (as ``--config raw_dir=...``: the real corpus) or
+``--corpus NAME``; the first line it prints names the tree.
+Exit status: 0 fine, 1 a problem was found or refused, 2 usage error.
 """
 
 from __future__ import annotations
@@ -14,31 +17,31 @@ from pathlib import Path
 
 from . import layout
 from .errors import PbufDataError, suggest
-from .locate import find_project
+from .project import Project
 
 DEFAULT_BACKUP_DIR = layout.BACKUPS
 
 
-def _config(root: Path) -> dict:
-    """The configuration read leniently (no schema): verify and restore must work even when it is broken."""
-    from .registry import read_yaml
-
-    path = root / "config" / "config.yaml"
-    try:
-        config = read_yaml(path, "configuration file")
-    except PbufDataError:
-        return {}
-    return config if isinstance(config, dict) else {}
-
-
 def _backup_dir(args) -> str:
-    return args.backup_dir or _config(Path(args.root)).get("backup", {}).get("dir", DEFAULT_BACKUP_DIR)
+    backup = args.project.config.get("backup")
+    return args.backup_dir or (backup.get("dir") if isinstance(backup, dict) else None) or DEFAULT_BACKUP_DIR
+
+
+def _say_tree(args, *, file=sys.stdout) -> None:
+    """The first line of a command: which corpus and result tree it works on."""
+    project = args.project
+    note = ""
+    if not (project.root / project.tree.base).is_dir():
+        note = f" (no results yet{project.missing_tree_hint()})"
+    print(f"{project.describe()}{note}", file=file)
 
 
 def cmd_verify(args) -> int:
     from .verify import verify_project
 
-    report = verify_project(args.root, backup_dir=_backup_dir(args), raw_dir=args.raw_dir)
+    if not args.json:
+        _say_tree(args)
+    report = verify_project(args.root, args.project.tree, backup_dir=_backup_dir(args), raw_dir=args.raw_dir)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
@@ -55,14 +58,16 @@ def cmd_restore(args) -> int:
     if pids:
         print(f"ERROR: a run is in progress here (pid {', '.join(map(str, pids))}); restore when it has finished", file=sys.stderr)
         return 1
+    _say_tree(args)
     backup_dir = _backup_dir(args)
-    result = restore(args.root, backup_dir, args.snapshot, with_config=args.with_config, project=args.project)
+    result = restore(args.root, args.project.tree, backup_dir, args.snapshot, with_config=args.with_config,
+                     project=args.project_id)
     if "finished" in result:
         print(f"finished the interrupted restore of {', '.join(result['finished'])} (run restore again for another snapshot)")
     else:
         print(f"restored {result['files']} files from {result['snapshot']} into {', '.join(result['restored'])}; "
               f"checked against {result['trusted']}; the swap is resumable: if interrupted, `pbuf-data restore` finishes it")
-    report = verify_project(args.root, backup_dir=backup_dir)
+    report = verify_project(args.root, args.project.tree, backup_dir=backup_dir)
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 
@@ -70,14 +75,15 @@ def cmd_restore(args) -> int:
 def cmd_backups(args) -> int:
     from .backup import check_backup_dir, list_snapshots, load_snapshot, project_id, projects
 
-    root = Path(args.root).resolve()
+    _say_tree(args)
+    root, tree = Path(args.root).resolve(), args.project.tree
     store = check_backup_dir(root, _backup_dir(args))
-    pid = project_id(root)
+    pid = project_id(root, tree)
     print(f"project {pid or '(no identity yet: no backup written)'}; store {store}")
     status = 0
-    for path in list_snapshots(store, root, pid):
+    for path in list_snapshots(store, root, tree, pid):
         try:
-            snapshot = load_snapshot(store, root, pid, path.name)
+            snapshot = load_snapshot(store, root, tree, pid, path.name)
             state = f"{len(snapshot['files']):4d} files {sum(e['size'] for e in snapshot['files']):>12d} bytes  ok"
         except PbufDataError as exc:
             state, status = f"BAD: {exc.reason}", 1
@@ -93,7 +99,7 @@ def cmd_health(args) -> int:
 
     try:
         thresholds = load_config(Path(args.root)).get("health")
-        report = check_health(args.root, thresholds, cpu_interval=args.cpu_interval)
+        report = check_health(args.root, args.project.tree, thresholds, cpu_interval=args.cpu_interval)
     except Exception as exc:  # the check itself could not run: status 2 for cron
         print(json.dumps({"error": str(exc)}))
         return 2
@@ -104,7 +110,8 @@ def cmd_health(args) -> int:
 def cmd_certify(args) -> int:
     from .ops import certify
 
-    report = certify(args.root, raw_dir=args.raw_dir, quick=args.health_check)
+    _say_tree(args)
+    report = certify(args.project, quick=args.health_check)
     for check in report["checks"]:
         mark = "PASS" if check["passed"] else "FAIL"
         details = check["details"] if isinstance(check["details"], str) else json.dumps(check["details"])
@@ -117,7 +124,7 @@ def cmd_trends(args) -> int:
     from .logs import processing_trends
 
     problems: list[str] = []
-    trends = processing_trends(Path(args.root) / layout.LOGS, problems)
+    trends = processing_trends(Path(args.root) / args.project.tree.logs, problems)
     for problem in problems:
         print(f"WARNING: processing summary left out: {problem}", file=sys.stderr)
     if args.json:
@@ -134,7 +141,7 @@ def cmd_trends(args) -> int:
 
 def cmd_reprocess(args) -> int:
     """Rederive the named datasets (e.g. after a corruption), then everything that depends on them."""
-    from .api import active_datasets, run_workflow
+    from .api import run_workflow
 
     names = list(args.datasets)
     if args.from_file:
@@ -142,20 +149,20 @@ def cmd_reprocess(args) -> int:
     if not names:
         print("ERROR: no dataset named", file=sys.stderr)
         return 2
-    known = active_datasets(Path(args.root), args.raw_dir)
+    _say_tree(args)
+    known = sorted(args.project.registry)
     unknown = [name for name in names if name not in known]
     if unknown:
         listed = "; ".join(f"'{name}'{suggest(name, known)}" for name in unknown)
         print(f"ERROR: unknown dataset {listed}; known: {', '.join(known)}", file=sys.stderr)
         return 2
-    config = {"raw_dir": str(Path(args.raw_dir).resolve())} if args.raw_dir else {}
-    forcerun = {layout.receipt(name) for name in names}
-    print("equivalent: snakemake --cores {} {}--forcerun {}".format(
-        args.cores, f"--config raw_dir={args.raw_dir} " if args.raw_dir else "", " ".join(sorted(forcerun))))
+    config = args.project.overrides()
+    forcerun = {args.project.tree.receipt(name) for name in names}
+    print("equivalent: snakemake --cores {} {}--forcerun {}".format(args.cores, _config_flag(config), " ".join(sorted(forcerun))))
     try:
         run_workflow(args.root, {"all"}, cores=args.cores, config=config, forcerun=forcerun)
     except Exception as exc:
-        print(f"ERROR: reprocessing failed: {exc} (see data/logs/errors.log)", file=sys.stderr)
+        print(f"ERROR: reprocessing failed: {exc} (see {args.project.tree.logs}/errors.log)", file=sys.stderr)
         return 1
     return 0
 
@@ -169,16 +176,16 @@ def cmd_resume(args) -> int:
     if pids:
         print(f"ERROR: a run is in progress here (pid {', '.join(map(str, pids))}); not touching its lock", file=sys.stderr)
         return 1
-    config = {"raw_dir": str(Path(args.raw_dir).resolve())} if args.raw_dir else {}
+    _say_tree(args)
+    config = args.project.overrides()
     if any((root / ".snakemake" / "locks").glob("*")):
         print("stale lock found (no Snakemake process runs here): unlocking")
         run_workflow(root, {"all"}, config=config, unlock=True)
-    print(f"equivalent: snakemake --unlock && snakemake --cores {args.cores} --rerun-incomplete"
-          + (f" --config raw_dir={args.raw_dir}" if args.raw_dir else ""))
+    print(f"equivalent: snakemake --unlock && snakemake --cores {args.cores} --rerun-incomplete {_config_flag(config)}".rstrip())
     try:
         run_workflow(root, {"all"}, cores=args.cores, config=config)
     except Exception as exc:
-        print(f"ERROR: the resumed run failed: {exc} (see data/logs/errors.log)", file=sys.stderr)
+        print(f"ERROR: the resumed run failed: {exc} (see {args.project.tree.logs}/errors.log)", file=sys.stderr)
         return 1
     return 0
 
@@ -186,7 +193,9 @@ def cmd_resume(args) -> int:
 def cmd_status(args) -> int:
     from .status import UP_TO_DATE, workflow_status
 
-    report = workflow_status(args.root, raw_dir=args.raw_dir)
+    if not args.json:
+        _say_tree(args)
+    report = workflow_status(args.project)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -199,64 +208,104 @@ def cmd_status(args) -> int:
     return 0
 
 
+def _config_flag(config: dict) -> str:
+    return ("--config " + " ".join(f"{k}={v}" for k, v in config.items()) + " ") if config else ""
+
+
+def cmd_prune(args) -> int:
+    """Outputs of datasets the active registry no longer defines: listed (dry run) or removed (--apply)."""
+    from .prune import prune_tree
+
+    _say_tree(args)
+    project = args.project
+    removed = prune_tree(project.root, project.tree, set(project.datasets) | set(project.combinations), apply=args.apply)
+    for name, paths in removed.items():
+        print(f"{name}: {len(paths)} files" + ("" if args.apply else " (would be removed)"))
+        for path in paths:
+            print(f"    {path}")
+    total = sum(map(len, removed.values()))
+    if not removed:
+        print("nothing to prune: every dataset with outputs here is registered")
+    elif args.apply:
+        print(f"removed {total} files of {len(removed)} unregistered datasets; manifest and summary rebuilt")
+    else:
+        print(f"dry run: {total} files of {len(removed)} unregistered datasets; `pbuf-data prune --apply` removes them")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pbuf-data", description="PBUF data preparation: operations")
     parser.add_argument("--root", help="project folder (default: the one containing the current folder)")
+    tree = argparse.ArgumentParser(add_help=False)  # every command works on one corpus's result tree
+    tree.add_argument("--corpus", help="the corpus whose result tree (results/<corpus>/) to use (default: config corpus, "
+                                       "else 'real' with --raw-dir or a configured raw_dir, 'mock' without)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("verify", help="recompute every recorded checksum; report missing, extra, corrupted files")
-    p.add_argument("--raw-dir", help="also check the registry's raw files there against their pins")
+    def command(name, help, raw_dir=None):
+        p = sub.add_parser(name, help=help, parents=[tree])
+        p.add_argument("--raw-dir", help=raw_dir or "as --config raw_dir=... (selects the real corpus)")
+        return p
+
+    p = command("verify", "recompute every recorded checksum; report missing, extra, corrupted files",
+                "also check the registry's raw files there against their pins (and use the real corpus)")
     p.add_argument("--backup-dir", help=f"backup folder (default: config backup.dir or {DEFAULT_BACKUP_DIR})")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser("restore", help="check a snapshot of this project fully, swap it in, verify the result")
-    p.add_argument("snapshot", nargs="?", help="snapshot name (default: this project's newest; see pbuf-data backups)")
+    p = command("restore", "check a snapshot of this result tree fully, swap it in, verify the result")
+    p.add_argument("snapshot", nargs="?", help="snapshot name (default: the tree's newest; see pbuf-data backups)")
     p.add_argument("--backup-dir")
     p.add_argument("--with-config", action="store_true", help="also restore config/ (registries, config.yaml)")
-    p.add_argument("--project", help="after losing data/: the project id whose snapshots are this project's")
+    p.add_argument("--project", dest="project_id", help="after losing the result tree: the project id whose snapshots are its own")
     p.set_defaults(func=cmd_restore)
 
-    p = sub.add_parser("backups", help="list this project's snapshots and check each against its checksums")
+    p = command("backups", "list this result tree's snapshots and check each against its checksums")
     p.add_argument("--backup-dir")
     p.set_defaults(func=cmd_backups)
 
-    p = sub.add_parser("health", help="psutil health report (JSON); exit 0 healthy, 1 alerts, 2 error")
+    p = command("health", "psutil health report (JSON); exit 0 healthy, 1 alerts, 2 error")
     p.add_argument("--cpu-interval", type=float, default=1.0, help="seconds over which CPU use is measured")
     p.set_defaults(func=cmd_health)
 
-    p = sub.add_parser("certify", help="system certification: run every check, write data/logs/certification_report_<time>.json")
+    p = command("certify", "system certification: run every check, write <tree>/logs/certification_report_<time>.json",
+                "raw folder to check against the pins (default: config raw_dir)")
     p.add_argument("--health-check", action="store_true", help="quick mode: configuration and health only")
-    p.add_argument("--raw-dir", help="raw folder to check against the pins (default: config raw_dir)")
     p.set_defaults(func=cmd_certify)
 
-    p = sub.add_parser("trends", help="processing time and memory per dataset over all processing summaries")
+    p = command("trends", "processing time and memory per dataset over all processing summaries")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_trends)
 
-    p = sub.add_parser("reprocess", help="rederive the given datasets and everything downstream")
+    p = command("reprocess", "rederive the given datasets and everything downstream")
     p.add_argument("datasets", nargs="*")
     p.add_argument("--from-file", help="file with one dataset name per line")
     p.add_argument("--cores", type=int, default=1)
-    p.add_argument("--raw-dir", help="as --config raw_dir=...")
     p.set_defaults(func=cmd_reprocess)
 
-    p = sub.add_parser("status", help="per dataset: up to date, or why it would be reprocessed")
-    p.add_argument("--raw-dir", help="as --config raw_dir=... (default: config raw_dir, empty = mock default)")
+    p = command("status", "per dataset: up to date, or why it would be reprocessed",
+                "as --config raw_dir=... (default: config raw_dir, empty = mock default)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("resume", help="after a crash: clear a stale lock and finish the interrupted run")
+    p = command("resume", "after a crash: clear a stale lock and finish the interrupted run")
     p.add_argument("--cores", type=int, default=1)
-    p.add_argument("--raw-dir", help="as --config raw_dir=...")
     p.set_defaults(func=cmd_resume)
+
+    p = command("prune", "list (dry run) or remove (--apply) the outputs of datasets no longer registered")
+    p.add_argument("--apply", action="store_true", help="remove them, then rebuild the manifest and the summary")
+    p.set_defaults(func=cmd_prune)
     return parser
+
+
+# commands that must work with a broken configuration (they only read what was recorded)
+LENIENT = {"verify", "restore", "backups", "health", "trends", "certify"}
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.root = str(find_project(args.root))
+        args.project = Project.open(args.root, raw_dir=args.raw_dir, corpus=args.corpus, lenient=args.command in LENIENT)
+        args.root = str(args.project.root)
         return args.func(args)
     except PbufDataError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)

@@ -189,20 +189,19 @@ class Dataset:
         _atomic_write(json_path, lambda fh: fh.write(text.encode()))
 
 
-def load_dataset(name: str, root: str | Path | None = None, *, verify: bool = False) -> Dataset:
-    """Load the published dataset ``name`` from ``<root>/data/derived``.
+def load_dataset(name: str, root: str | Path | None = None, *, corpus: str | None = None,
+                 verify: bool = False) -> Dataset:
+    """Load the published dataset ``name`` from a result tree (``results/<corpus>/derived``).
 
-    ``root`` defaults to the project containing the current folder; it may also
-    be any folder holding published data (``data/derived``), such as a copy of
-    a project's results. Reads the dataset document once and then opens exactly
-    the archive it names, so a concurrent republication is never seen half-way.
-    With ``verify=True`` the archive's sha256 is checked against the one
-    recorded in its document.
+    ``root`` may be a result tree itself (any folder holding ``derived/``, such as a copy of a project's
+    results), or a project folder or one of its sub-folders (default: the current folder). In a project,
+    ``corpus`` names the tree; without it, the one tree that holds ``name`` is used (mock and real dataset
+    names differ), and a name published in several trees is refused, naming them.
+    Reads the dataset document once and then opens exactly the archive it names, so a concurrent
+    republication is never seen half-way. With ``verify=True`` the archive's sha256 is checked against the
+    one recorded in its document.
     """
-    from .locate import find_project
-
-    given = Path(root) if root is not None else None
-    folder = (given if given is not None and (given / layout.DERIVED).is_dir() else find_project(root)) / layout.DERIVED
+    folder = _derived_folder(name, root, corpus)
     json_path = folder / f"{name}.json"
     if not json_path.exists():
         hint = suggest(name, sorted(p.stem for p in folder.glob("*.json")))
@@ -210,6 +209,28 @@ def load_dataset(name: str, root: str | Path | None = None, *, verify: bool = Fa
             raise PbufDataError(f"derived dataset not found{hint}", dataset=name, file=str(json_path), check="exists")
     document = _read_document(json_path, name)
     return _read_arrays(document, folder / _archive_name(document, json_path), json_path, verify)
+
+
+def _derived_folder(name: str, root: str | Path | None, corpus: str | None) -> Path:
+    """The derived folder ``load_dataset`` reads: of the tree given, named, or the one holding ``name``."""
+    from .locate import find_project
+
+    if root is not None and corpus is None and (Path(root) / "derived").is_dir():
+        return Path(root) / "derived"
+    project = find_project(root)
+    if corpus is not None:
+        return project / layout.Tree(corpus).derived
+    trees = layout.trees(project)
+    holding = [t for t in trees if (project / t.published(name, "json")).exists()]
+    if len(holding) > 1:
+        raise PbufDataError(f"published in several result trees ({', '.join(t.base for t in holding)}): pass corpus=",
+                            dataset=name, check="corpus")
+    if holding:
+        return project / holding[0].derived
+    known = sorted({p.stem for t in trees for p in (project / t.derived).glob("*.json")})
+    where = ", ".join(t.base for t in trees) or f"no result tree in {project / layout.RESULTS}"
+    raise PbufDataError(f"derived dataset not found in {where} (run the workflow for it first){suggest(name, known)}",
+                        dataset=name, check="exists")
 
 
 def read_dataset(npz_path: str | Path, json_path: str | Path, *, verify: bool = False) -> Dataset:

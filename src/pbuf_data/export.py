@@ -72,7 +72,8 @@ def write_cobaya_export(ds, folder: str | Path, rel_folder: str) -> list[Path]:
         write_text(folder / filename, text)
         written.append(folder / filename)
 
-    likelihood = {f"pbuf_{name}": {"class": "pbuf_data.cobaya.Dataset", "dataset": name, "root": "."}}
+    tree = str(Path(rel_folder).parent)  # the result tree the exports belong to (load_dataset reads a tree directly)
+    likelihood = {f"pbuf_{name}": {"class": "pbuf_data.cobaya.Dataset", "dataset": name, "root": tree}}
     native = cobaya_native_kind(ds)
     if native == "bao.generic":
         put(f"{name}.bao_mean.txt", "# z value observable\n" + "".join(

@@ -18,8 +18,6 @@ from .errors import PbufDataError
 CHUNK = 1 << 20
 _LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
-DERIVED_MANIFEST = layout.DERIVED_MANIFEST
-WATCHED_DIRS = layout.WATCHED
 
 
 def sha256_file(path: str | Path) -> str:
@@ -156,14 +154,14 @@ def check_entries(entries: dict[str, str], root: Path, report: VerifyReport) -> 
             report.corrupted.append((rel, expected, actual))
 
 
-def verify_tree(root: str | Path = ".") -> VerifyReport:
-    """Recompute every checksum of the published data's manifest; report files it does not list."""
+def verify_tree(root: str | Path, tree: layout.Tree) -> VerifyReport:
+    """Recompute every checksum of a result tree's manifest; report files it does not list."""
     root = Path(root)
     report = VerifyReport()
-    manifest = root / DERIVED_MANIFEST
+    manifest = root / tree.derived_manifest
     listed: set[str] = set()
     if not manifest.exists():
-        report.missing.append(DERIVED_MANIFEST)
+        report.missing.append(tree.derived_manifest)
     else:
         try:
             entries = read_manifest(manifest)
@@ -172,16 +170,16 @@ def verify_tree(root: str | Path = ".") -> VerifyReport:
             entries = {}
         listed.update(entries)
         check_entries(entries, root, report)
-    for folder in WATCHED_DIRS:
+    for folder in tree.watched:
         paths = sorted((root / folder).glob("*")) + sorted((root / folder).glob(".*"))
-        if folder == layout.DERIVED:  # the versioned archives, each listed by the manifest
+        if folder == tree.derived:  # the versioned archives, each listed by the manifest
             paths += sorted((root / folder / layout.VERSIONS).glob("*"))
         for path in paths:
             rel = str(path.relative_to(root))
             if path.is_symlink():
                 report.problems.append(f"{rel} is a symbolic link; published folders hold regular files only")
             elif path.is_dir():
-                if not (folder == layout.DERIVED and path.name == layout.VERSIONS):
+                if not (folder == tree.derived and path.name == layout.VERSIONS):
                     report.problems.append(f"{rel} is a folder; published folders hold regular files only")
             elif not path.is_file():
                 report.problems.append(f"{rel} is not a regular file (a FIFO, socket or device)")

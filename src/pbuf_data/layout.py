@@ -1,74 +1,120 @@
-"""The data folder's layout: every path the workflow and the library write or read under ``data/``.
+"""Where everything lives: the inputs under ``data/`` and one result tree per corpus under ``results/``.
 
-Paths are relative to the project root, as Snakemake's rules use them. The
-functions take a dataset name; the rules pass ``"{dataset}"`` to get a
-wildcard pattern.
+Paths are relative to the project root, as Snakemake's rules use them.
 
-``derived/<name>.json`` names the archive it describes (``npz_file``), a
-content-named file ``derived/.versions/<name>-<sha256[:16]>.npz``;
-``derived/<name>.npz`` is a copy of that file for readers using numpy
-alone. ``state/<name>.json`` is the receipt of a dataset's last successful
-job (the job's declared output; never a published file).
+Inputs, shared by every corpus (their content is pinned or generated, never published):
+``data/raw_cache`` (raw files downloaded because the raw folder lacks them),
+``data/mock/raw`` (the generated raw files of the embedded default) and the
+default backup store ``data/backups``.
+
+Results: a *corpus* is one set of raw files with its registries (the embedded
+mock surveys, the real releases of a raw folder, ...); config ``corpus`` names
+it (default ``mock`` without a raw folder, ``real`` with one). Each corpus
+publishes into its own tree ``results/<corpus>/`` (:class:`Tree`) with its own
+summary, manifest, backups record, logs and figures, so that a mock run can
+neither see nor overwrite the results of a real one, and the other way round.
+
+In a tree, ``derived/<name>.json`` names the archive it describes
+(``npz_file``), a content-named file ``derived/.versions/<name>-<sha256[:16]>.npz``;
+``derived/<name>.npz`` is a copy of that file for readers using numpy alone.
+``state/<name>.json`` is the receipt of a dataset's last successful job (the
+job's declared output; never a published file).
 """
 
 from __future__ import annotations
 
+import re
+
 DATA = "data"
-DERIVED = f"{DATA}/derived"
-VERSIONS = ".versions"  # inside DERIVED
-STAGING = f"{DATA}/staging"
-VALIDATION = f"{DATA}/validation"
-STATE = f"{DATA}/state"
-MANIFESTS = f"{DATA}/manifests"
-DERIVED_MANIFEST = f"{MANIFESTS}/derived.sha256"
-LOGS = f"{DATA}/logs"
-BACKUPS = f"{DATA}/backups"
-PLOTS = f"{DATA}/plots"
 RAW_CACHE = f"{DATA}/raw_cache"  # raw files downloaded because raw_dir lacks them
 MOCK_RAW = f"{DATA}/mock/raw"  # generated raw files of the embedded default
-BACKUP_RECORD = f"{LOGS}/backup/last_backup.json"
-SUMMARY_JSON = f"{VALIDATION}/summary.json"
-SUMMARY_TXT = f"{VALIDATION}/summary.txt"
-EXPORTS = f"{DATA}/exports"  # files fitting codes read: Cobaya's own classes, SACC (pbuf_data.export)
-# folders whose every file is in the manifest (verify reports any other file there)
-WATCHED = (DERIVED, VALIDATION, EXPORTS)
+BACKUPS = f"{DATA}/backups"  # the default backup store (config backup.dir), shared by the corpora
+RESULTS = "results"
+VERSIONS = ".versions"  # inside a tree's derived folder
+MOCK_CORPUS, REAL_CORPUS = "mock", "real"
+CORPUS_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
 
-def published(name: str, ext: str) -> str:
-    """``ext`` is ``npz`` or ``json``."""
-    return f"{DERIVED}/{name}.{ext}"
+def default_corpus(raw_dir: str | None) -> str:
+    """The corpus a run uses when config ``corpus`` is empty: mock surveys without a raw folder, else the real one."""
+    return REAL_CORPUS if raw_dir else MOCK_CORPUS
 
 
 def version(name: str, sha256: str) -> str:
-    """The content-named archive, relative to DERIVED (as the dataset document names it)."""
+    """The content-named archive, relative to the derived folder (as the dataset document names it)."""
     return f"{VERSIONS}/{name}-{sha256[:16]}.npz"
 
 
-def staged(name: str, ext: str) -> str:
-    return f"{STAGING}/{name}.{ext}"
+class Tree:
+    """The result tree of one corpus, ``results/<corpus>/``: every path a run of that corpus writes.
+
+    The functions take a dataset name; the rules pass ``"{dataset}"`` to get a wildcard pattern.
+    """
+
+    def __init__(self, corpus: str):
+        if not isinstance(corpus, str) or not CORPUS_NAME.match(corpus):
+            raise ValueError(f"corpus {corpus!r}: a name of lower-case letters, digits, '_' and '-', starting with a letter")
+        self.corpus = corpus
+        self.base = f"{RESULTS}/{corpus}"
+        self.derived = f"{self.base}/derived"
+        self.staging = f"{self.base}/staging"
+        self.validation = f"{self.base}/validation"
+        self.state = f"{self.base}/state"
+        self.manifests = f"{self.base}/manifests"
+        self.derived_manifest = f"{self.manifests}/derived.sha256"
+        self.logs = f"{self.base}/logs"
+        self.plots = f"{self.base}/plots"
+        self.exports = f"{self.base}/exports"  # files fitting codes read: Cobaya's own classes, SACC
+        self.project = f"{self.base}/project"  # the tree's identity for backups and its record of snapshots
+        self.backup_record = f"{self.logs}/backup/last_backup.json"
+        self.summary_json = f"{self.validation}/summary.json"
+        self.summary_txt = f"{self.validation}/summary.txt"
+        # folders whose every file is in the manifest (verify reports any other file there)
+        self.watched = (self.derived, self.validation, self.exports)
+
+    def __repr__(self) -> str:
+        return f"Tree({self.corpus!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Tree) and other.corpus == self.corpus
+
+    def __hash__(self) -> int:
+        return hash(self.corpus)
+
+    def published(self, name: str, ext: str) -> str:
+        """``ext`` is ``npz`` or ``json``."""
+        return f"{self.derived}/{name}.{ext}"
+
+    def staged(self, name: str, ext: str) -> str:
+        return f"{self.staging}/{name}.{ext}"
+
+    def report(self, name: str, ext: str) -> str:
+        """Validation report (``json`` or ``txt``)."""
+        return f"{self.validation}/{name}.{ext}"
+
+    def receipt(self, name: str) -> str:
+        return f"{self.state}/{name}.json"
+
+    def export_receipt(self, name: str) -> str:
+        """Receipt of a dataset's exports (the export job's output; the files are in ``exports``, named ``<name>.*``)."""
+        return f"{self.state}/{name}.exports.json"
+
+    def job_log(self, step: str, name: str) -> str:
+        return f"{self.logs}/{step}/{name}.log"
+
+    def benchmark(self, step: str, name: str) -> str:
+        return f"{self.logs}/benchmarks/{step}/{name}.tsv"
+
+    def plot(self, name: str, figure: str, ext: str = "png") -> str:
+        return f"{self.plots}/{name}_{figure}.{ext}"
 
 
-def report(name: str, ext: str) -> str:
-    """Validation report (``json`` or ``txt``)."""
-    return f"{VALIDATION}/{name}.{ext}"
+def trees(root) -> list[Tree]:
+    """The result trees present in a project folder."""
+    from pathlib import Path
 
-
-def receipt(name: str) -> str:
-    return f"{STATE}/{name}.json"
-
-
-def export_receipt(name: str) -> str:
-    """Receipt of a dataset's exports (the export job's output; the files are in EXPORTS, named ``<name>.*``)."""
-    return f"{STATE}/{name}.exports.json"
-
-
-def job_log(step: str, name: str) -> str:
-    return f"{LOGS}/{step}/{name}.log"
-
-
-def benchmark(step: str, name: str) -> str:
-    return f"{LOGS}/benchmarks/{step}/{name}.tsv"
-
-
-def plot(name: str, figure: str, ext: str = "png") -> str:
-    return f"{PLOTS}/{name}_{figure}.{ext}"
+    found = []
+    for folder in sorted(Path(root, RESULTS).glob("*")):
+        if folder.is_dir() and not folder.is_symlink() and CORPUS_NAME.match(folder.name):
+            found.append(Tree(folder.name))
+    return found

@@ -19,10 +19,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import layout
 from .errors import PbufDataError
 
-LOGS_DIR = Path(layout.LOGS)
 ROTATE_BYTES = 5_000_000
 ROTATE_KEEP = 5
 
@@ -78,7 +76,7 @@ def now_utc() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def record_job(step: str, status: str, seconds: float, *, dataset=None, message="", inputs=(), outputs=(), logs_dir=LOGS_DIR):
+def record_job(step: str, status: str, seconds: float, *, dataset=None, message="", inputs=(), outputs=(), logs_dir):
     """Aggregate log line(s) and one audit record for a finished job."""
     from .derive import software_versions
     from .integrity import sha256_file
@@ -110,7 +108,7 @@ def record_job(step: str, status: str, seconds: float, *, dataset=None, message=
     append_lines(logs_dir / "audit.jsonl", [json.dumps(audit, sort_keys=True)], rotate_bytes=None)
 
 
-def write_processing_summary(summary: dict, logs_dir=LOGS_DIR) -> Path:
+def write_processing_summary(summary: dict, logs_dir) -> Path:
     """``transformations/<dataset>_processing_summary_<time>.json`` (history kept for trends)."""
     from .atomic import write_text
 
@@ -132,7 +130,7 @@ def _summary_problem(item) -> str | None:
     return None
 
 
-def processing_trends(logs_dir=LOGS_DIR, problems: list | None = None) -> dict:
+def processing_trends(logs_dir, problems: list | None = None) -> dict:
     """Mean and max duration and peak memory per dataset, and failure counts, over all summaries.
 
     A summary that cannot be read or is malformed is left out; ``problems``, if

@@ -3,7 +3,7 @@
 Health answers "can this machine run the workflow now?" (memory, disk of the
 data folder, CPU, log sizes, workflow state) against thresholds from the
 configuration. Certification runs real checks of the whole installation and
-writes ``data/logs/certification_report_<time>.json``.
+writes ``results/<corpus>/logs/certification_report_<time>.json``.
 """
 
 from __future__ import annotations
@@ -21,26 +21,24 @@ DEFAULT_HEALTH = {"memory_percent": 85.0, "disk_percent": 90.0, "cpu_percent": 9
 
 def load_config(root: Path) -> dict:
     """config/config.yaml, validated against its schema (defaults filled)."""
-    from .registry import load_schema, read_yaml, validate
+    from .project import read_config
 
-    path = root / "config" / "config.yaml"
-    config = read_yaml(path, "configuration file")
-    return validate(config, load_schema("config.schema.yaml"), what=f"config '{path}'")
+    return read_config(Path(root))
 
 
-def _log_sizes(root: Path) -> dict[str, int]:
-    """Sizes of the aggregate logs (processing, errors, audit, their rotations) in data/logs."""
-    logs = root / layout.LOGS
+def _log_sizes(root: Path, tree: layout.Tree) -> dict[str, int]:
+    """Sizes of the aggregate logs (processing, errors, audit, their rotations) in the tree's logs."""
+    logs = root / tree.logs
     files = [p for p in logs.glob("*") if p.is_file() and not p.name.endswith(".lock")] if logs.exists() else []
     return {p.name: p.stat().st_size for p in sorted(files)}
 
 
-def snakemake_state(root: Path) -> dict:
+def snakemake_state(root: Path, tree: layout.Tree) -> dict:
     """What Snakemake's own state says: a lock (a run in progress or a crash), incomplete outputs, last verdicts."""
     meta = root / ".snakemake"
     locks = sorted(p.name for p in (meta / "locks").glob("*")) if (meta / "locks").exists() else []
     incomplete = sum(1 for _ in (meta / "incomplete").rglob("*") if _.is_file()) if (meta / "incomplete").exists() else 0
-    summary_path = root / layout.SUMMARY_JSON
+    summary_path = root / tree.summary_json
     try:
         summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
     except (OSError, ValueError):
@@ -58,18 +56,18 @@ def snakemake_state(root: Path) -> dict:
     }
 
 
-def check_health(root: str | Path = ".", thresholds: dict | None = None, cpu_interval: float = 0.5) -> dict:
+def check_health(root: str | Path, tree: layout.Tree, thresholds: dict | None = None, cpu_interval: float = 0.5) -> dict:
     """The operations document's health report, with alerts against ``thresholds``."""
     import psutil
 
     root = Path(root)
     limits = dict(DEFAULT_HEALTH, **(thresholds or {}))
-    data = root / layout.DATA
+    data = root / tree.base
     memory = psutil.virtual_memory()
     disk = psutil.disk_usage(str(data if data.exists() else root))
     cpu = psutil.cpu_percent(interval=cpu_interval)
-    logs = _log_sizes(root)
-    status = snakemake_state(root)
+    logs = _log_sizes(root, tree)
+    status = snakemake_state(root, tree)
     try:
         import pbuf_data.derive  # noqa: F401  (the derivation code imports)
 
@@ -122,39 +120,39 @@ def _check(name, func):
     return {"check": name, "passed": bool(passed), "details": details}
 
 
-def certify(root: str | Path = ".", raw_dir: str | None = None, quick: bool = False) -> dict:
-    """Run every check for real and write the certification report; nothing is assumed."""
+def certify(project, quick: bool = False) -> dict:
+    """Run every check of a project's result tree for real and write the certification report; nothing is assumed.
+
+    ``project`` (:class:`pbuf_data.project.Project`) may have been read leniently: the configuration is checked
+    against its schema here, with the project's overrides (raw folder, corpus)."""
+    from .atomic import write_text
     from .backup import check_backup_dir, list_snapshots, project_id
     from .dataset import load_dataset
-    from .registry import MOCK_RAW_DIR, active_registry_files, load_registry
-    from .atomic import write_text
+    from .project import Project
     from .verify import verify_project
 
-    root = Path(root)
+    root, tree = project.root, project.tree
     checks = []
     state: dict = {}
 
     def config_check():
-        state["config"] = load_config(root)
-        cfg = state["config"]
-        raw = raw_dir if raw_dir is not None else cfg["raw_dir"]
-        state["raw_dir"] = raw
-        registry_files = active_registry_files(cfg, raw)
-        state["registry"] = load_registry(*[root / f for f in registry_files])
-        return True, f"config valid; {len(state['registry'])} datasets in {', '.join(registry_files)}"
+        overrides = {k: project.config[k] for k in ("raw_dir", "corpus") if project.config.get(k)}
+        active = Project(root, dict(load_config(root), **overrides))
+        state.update(config=active.config, project=active, registry=active.registry)
+        return True, f"config valid; {len(state['registry'])} datasets in {', '.join(active.registry_files)}"
 
     checks.append(_check("config_schema", config_check))
     health_limits = state.get("config", {}).get("health")
-    health = check_health(root, health_limits)
+    health = check_health(root, tree, health_limits)
     # a momentary CPU peak is no defect of the installation: it is reported, not certified against
     lasting = [msg for kind, msg in zip(health["alert_kinds"], health["alerts"]) if kind != "cpu"]
     checks.append({"check": "health", "passed": not lasting, "details": lasting or "no lasting alerts (memory, disk, logs, workflow)"})
 
     if not quick and "registry" in state:
-        registry, raw, config = state["registry"], state["raw_dir"], state["config"]
+        registry, active, config = state["registry"], state["project"], state["config"]
         try:  # the one verification (published data, backups, raw files), reported below as three checks
-            verified = verify_project(root, backup_dir=config["backup"]["dir"], raw_dir=root / (raw or MOCK_RAW_DIR),
-                                      registry=config["registry"] if raw else config["mock_registry"])
+            verified = verify_project(root, tree, backup_dir=config["backup"]["dir"], raw_dir=root / active.raw_dir,
+                                      registry=config["mock_registry"] if active.use_mock else config["registry"])
         except (PbufDataError, OSError, ValueError) as exc:
             verified = exc
 
@@ -168,11 +166,11 @@ def certify(root: str | Path = ".", raw_dir: str | None = None, quick: bool = Fa
             problems = []
             for name in registry:
                 try:
-                    load_dataset(name, root=root, verify=True)
+                    load_dataset(name, root=root / tree.base, verify=True)
                 except PbufDataError as exc:
                     problems.append(str(exc))
                     continue
-                report_path = root / layout.report(name, "json")
+                report_path = root / tree.report(name, "json")
                 try:
                     verdict = json.loads(report_path.read_text())["verdict"]
                 except FileNotFoundError:
@@ -185,19 +183,20 @@ def certify(root: str | Path = ".", raw_dir: str | None = None, quick: bool = Fa
 
         def backup_check():
             store = check_backup_dir(root, config["backup"]["dir"])
-            snapshots = list_snapshots(store, root, project_id(root))
+            snapshots = list_snapshots(store, root, tree, project_id(root, tree))
             if not snapshots:
                 return False, f"no snapshot of this project in {store}"
             passed, details = part_check("backups")
             return passed, f"{len(snapshots)} snapshots verified; newest {snapshots[-1].name}" if passed else details
 
         def permissions_check():
-            bad = [str(p.relative_to(root)) for p in (root / layout.DATA).rglob("*") if p.stat().st_mode & stat.S_IWOTH and not p.is_symlink()]
-            return not bad, bad or "no world-writable file or folder under data/"
+            bad = [str(p.relative_to(root)) for folder in (layout.DATA, tree.base) for p in (root / folder).rglob("*")
+                   if not p.is_symlink() and p.stat().st_mode & stat.S_IWOTH]
+            return not bad, bad or f"no world-writable file or folder under {layout.DATA}/ and {tree.base}/"
 
         def log_size_check():
             limit = dict(DEFAULT_HEALTH, **(health_limits or {}))["log_file_mb"] * 1e6
-            big = {k: v for k, v in _log_sizes(root).items() if v > limit}
+            big = {k: v for k, v in _log_sizes(root, tree).items() if v > limit}
             return not big, big or f"all aggregate logs below {limit / 1e6:.0f} MB"
 
         for name, func in [
@@ -220,7 +219,7 @@ def certify(root: str | Path = ".", raw_dir: str | None = None, quick: bool = Fa
     }
     now = time.time()
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now * 1e6) % 1000000:06d}Z"
-    path = root / layout.LOGS / f"certification_report_{stamp}.json"
+    path = root / tree.logs / f"certification_report_{stamp}.json"
     write_text(path, json.dumps(report, indent=2, default=str) + "\n")
     report["report_file"] = str(path)
     return report

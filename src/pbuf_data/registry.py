@@ -18,7 +18,6 @@ from . import layout
 from .errors import PbufDataError, suggest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-MOCK_RAW_DIR = layout.MOCK_RAW  # generated raw files of the embedded default
 RETRIEVE_DIR = layout.RAW_CACHE  # raw files downloaded because raw_dir lacks them
 SCHEMA_DIR = PROJECT_ROOT / "config" / "schemas"
 

@@ -6,7 +6,7 @@
 2. Every member must be a regular file (no links, devices or FIFOs) with a
    relative, normalized path under a folder a restore may write (the published
    folders, the manifest's folder, ``config/``), listed exactly once.
-3. Members are decompressed into a fresh ``data/.restore-*`` folder, each
+3. Members are decompressed into a fresh ``results/<corpus>/.restore-*`` folder, each
    checked against its sha256 and size; the snapshot's manifest must list
    exactly the data members, with the same hashes.
 4. Only then is a journal written, and the folders are swapped in by rename.
@@ -43,53 +43,61 @@ from .backup import (
     projects,
 )
 from .errors import PbufDataError
-from .integrity import CHUNK, DERIVED_MANIFEST, WATCHED_DIRS, read_manifest
+from . import layout
+from .integrity import CHUNK, read_manifest
 
 STAGING_PREFIX = ".restore-"
 JOURNAL = "journal.json"
-DATA_UNITS = (*WATCHED_DIRS, str(PurePosixPath(DERIVED_MANIFEST).parent))  # folders swapped as a whole
 CONFIG_DIR = "config"
 ENTRY_KEYS = {"path", "sha256", "size", "mode", "mtime_ns"}
 
 
-def restore(root: str | Path, backup_dir: str | Path, snapshot: str | None = None, *,
+def data_units(tree: layout.Tree) -> tuple[str, ...]:
+    """The folders of a result tree a restore swaps as a whole: the published folders and the manifests."""
+    return (*tree.watched, tree.manifests)
+
+
+def restore(root: str | Path, tree: layout.Tree, backup_dir: str | Path, snapshot: str | None = None, *,
             with_config: bool = False, project: str | None = None) -> dict:
-    """Restore ``snapshot`` (default: this project's newest), or finish an interrupted restore first."""
+    """Restore ``snapshot`` (default: the tree's newest) into its result tree, or finish an interrupted restore first."""
     root = Path(root).resolve()
     store = check_backup_dir(root, backup_dir)
-    if (root / "data").is_symlink():
-        raise PbufDataError("data/ is a symbolic link; refusing to restore through it", file=str(root / "data"), check="regular folders only")
-    (root / "data").mkdir(exist_ok=True)
-    with _restore_lock(root):
-        finished = finish_interrupted(root)
+    base = root / tree.base
+    for folder in (root / layout.RESULTS, base):
+        if folder.is_symlink():
+            raise PbufDataError(f"{folder.relative_to(root)}/ is a symbolic link; refusing to restore through it",
+                                file=str(folder), check="regular folders only")
+    base.mkdir(parents=True, exist_ok=True)
+    with _restore_lock(base):
+        finished = finish_interrupted(root, tree)
         if finished:
             return {"finished": finished}
         trust = "this project's record of its snapshots"
         if project is not None:
-            adopted = adopt_project(root, store, project)
+            adopted = adopt_project(root, tree, store, project)
             trust = f"the store's sidecars (project {project} adopted with {len(adopted)} snapshots)"
-        pid = project_id(root)
+        pid = project_id(root, tree)
         if pid is None:
             others = projects(store)
             listing = "; ".join(f"{k} ({v['snapshots']} snapshots, written at {v['root']})" for k, v in others.items())
             raise PbufDataError(
-                "this project has no identity yet (data/project/identity.json), so no snapshot is its own"
+                f"this project has no identity yet ({tree.project}/identity.json), so no snapshot is its own"
                 + (f"; projects in this store: {listing}. If one is this project's, pass --project ID" if others else ""),
                 file=str(store),
                 check="project identity",
             )
-        if not (root / RECORD).exists():
+        if not (root / tree.project / RECORD).exists():
             trust = "the store's sidecars only (this project's record is missing)"
         with locked(store, fcntl.LOCK_SH):
-            name = _choose(store, root, pid, snapshot)
-            snap = load_snapshot(store, root, pid, name)
-            entries = check_members(snap)
-            staging = Path(tempfile.mkdtemp(dir=root / "data", prefix=STAGING_PREFIX))
+            name = _choose(store, root, tree, pid, snapshot)
+            snap = load_snapshot(store, root, tree, pid, name)
+            entries = check_members(snap, tree)
+            staging = Path(tempfile.mkdtemp(dir=base, prefix=STAGING_PREFIX))
             try:
                 for entry in entries:
                     _stage(store, staging / "new", entry)
                 check_manifest(staging / "new", snap["manifest"], entries)
-                units = sorted({_unit(e["path"]) for e in entries if with_config or not _is_config(e["path"])})
+                units = sorted({_unit(e["path"], tree) for e in entries if with_config or not _is_config(e["path"])})
                 journal = {"snapshot": name, "units": units, "files": {e["path"]: e["sha256"] for e in entries}}
                 write_text(staging / JOURNAL, json.dumps(journal, indent=1) + "\n")  # from here on: resumable
             except BaseException:
@@ -99,10 +107,10 @@ def restore(root: str | Path, backup_dir: str | Path, snapshot: str | None = Non
     return {"snapshot": name, "restored": units, "files": len(entries), "trusted": trust}
 
 
-def finish_interrupted(root: Path) -> list[str]:
-    """Finish every journaled restore under ``data/`` and remove the leftovers of unjournaled ones."""
+def finish_interrupted(root: Path, tree: layout.Tree) -> list[str]:
+    """Finish every journaled restore of the tree and remove the leftovers of unjournaled ones."""
     finished = []
-    for staging in sorted((root / "data").glob(f"{STAGING_PREFIX}*")):
+    for staging in sorted((root / tree.base).glob(f"{STAGING_PREFIX}*")):
         journal = staging / JOURNAL
         if staging.is_dir() and not staging.is_symlink() and journal.is_file():
             try:
@@ -119,12 +127,12 @@ def finish_interrupted(root: Path) -> list[str]:
     return finished
 
 
-def interrupted(root: Path) -> list[tuple[str, bool]]:
-    """``data/.restore-*`` folders: (name, True if a swap was under way — the tree may be mixed)."""
-    return [(p.name, (p / JOURNAL).is_file()) for p in sorted((root / "data").glob(f"{STAGING_PREFIX}*"))]
+def interrupted(root: Path, tree: layout.Tree) -> list[tuple[str, bool]]:
+    """The tree's ``.restore-*`` folders: (path, True if a swap was under way — the tree may be mixed)."""
+    return [(f"{tree.base}/{p.name}", (p / JOURNAL).is_file()) for p in sorted((root / tree.base).glob(f"{STAGING_PREFIX}*"))]
 
 
-def check_members(snapshot: dict) -> list[dict]:
+def check_members(snapshot: dict, tree: layout.Tree) -> list[dict]:
     """The snapshot's members, each checked against what a restore may write; raises on the first that may not."""
     entries, seen = [], set()
     for number, entry in enumerate(snapshot["files"], start=1):
@@ -133,7 +141,7 @@ def check_members(snapshot: dict) -> list[dict]:
             raise _refused(f"{where}: fields {sorted(entry) if isinstance(entry, dict) else entry!r}, expected "
                            f"{sorted(ENTRY_KEYS)} (members are regular files only)")
         path, sha, size, mode = entry["path"], entry["sha256"], entry["size"], entry["mode"]
-        _check_path(path, where)
+        _check_path(path, where, tree)
         if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
             raise _refused(f"{where} {path!r}: sha256 {sha!r} is not 64 hex digits")
         for key, value in (("size", size), ("mtime_ns", entry["mtime_ns"])):
@@ -155,8 +163,8 @@ def check_members(snapshot: dict) -> list[dict]:
             if str(parent) in seen:
                 raise _refused(f"member {path!r} lies inside member {str(parent)!r}")
     manifest = snapshot.get("manifest")
-    if not isinstance(manifest, str) or manifest not in seen or _is_config(manifest):
-        raise _refused(f"manifest {snapshot.get('manifest')!r} is not a data member of the snapshot")
+    if manifest != tree.derived_manifest or manifest not in seen:
+        raise _refused(f"manifest {snapshot.get('manifest')!r} is not the manifest of {tree.base} among the snapshot's members")
     return entries
 
 
@@ -172,7 +180,7 @@ def check_manifest(staged: Path, manifest: str, entries: list[dict]) -> None:
                        f"listed files the snapshot lacks {absent}, different sha256 {differ}")
 
 
-def _check_path(path, where: str) -> None:
+def _check_path(path, where: str, tree: layout.Tree) -> None:
     if not isinstance(path, str) or not path or "\\" in path or "\0" in path or path.startswith("/"):
         raise _refused(f"{where}: path {path!r} is not a relative path")
     parts = path.split("/")
@@ -180,19 +188,20 @@ def _check_path(path, where: str) -> None:
         raise _refused(f"{where}: path {path!r} is not normalized or leaves its folder ('..', '.', '//')")
     if _is_config(path):
         return
-    if not any(path.startswith(f"{folder}/") for folder in DATA_UNITS):
-        raise _refused(f"{where}: path {path!r} is outside the folders a restore writes ({', '.join(DATA_UNITS)}, {CONFIG_DIR}/*.yaml)")
+    units = data_units(tree)
+    if not any(path.startswith(f"{folder}/") for folder in units):
+        raise _refused(f"{where}: path {path!r} is outside the folders a restore writes ({', '.join(units)}, {CONFIG_DIR}/*.yaml)")
 
 
 def _is_config(path: str) -> bool:
     return path.startswith(f"{CONFIG_DIR}/") and path.endswith((".yaml", ".yml"))
 
 
-def _unit(path: str) -> str:
+def _unit(path: str, tree: layout.Tree) -> str:
     """What is swapped in for a member: its published folder as a whole, or the configuration file itself."""
     if _is_config(path):
         return path
-    return next(folder for folder in DATA_UNITS if path.startswith(f"{folder}/"))
+    return next(folder for folder in data_units(tree) if path.startswith(f"{folder}/"))
 
 
 def _stage(store: Path, staged: Path, entry: dict) -> None:
@@ -250,8 +259,8 @@ def _roll_forward(root: Path, staging: Path, journal: dict) -> None:
     shutil.rmtree(staging)
 
 
-def _choose(store: Path, root: Path, pid: str, snapshot: str | None) -> str:
-    names = [p.name for p in list_snapshots(store, root, pid)]
+def _choose(store: Path, root: Path, tree: layout.Tree, pid: str, snapshot: str | None) -> str:
+    names = [p.name for p in list_snapshots(store, root, tree, pid)]
     if snapshot is None:
         if not names:
             raise PbufDataError(f"no snapshot of this project (id {pid}) to restore", file=str(store), check="exists")
@@ -265,15 +274,15 @@ def _refused(reason: str, file: str | None = None) -> PbufDataError:
 
 
 @contextmanager
-def _restore_lock(root: Path):
-    """One restore at a time per project (a second one would take the first one's staging for a leftover);
-    the lock is held on the data folder itself, so it leaves no file behind."""
-    fd = os.open(root / "data", os.O_RDONLY | os.O_DIRECTORY)
+def _restore_lock(base: Path):
+    """One restore at a time per result tree (a second one would take the first one's staging for a leftover);
+    the lock is held on the tree's folder itself, so it leaves no file behind."""
+    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise PbufDataError("another restore is running in this project", file=str(root / "data"), check="lock") from None
+            raise PbufDataError("another restore is running in this result tree", file=str(base), check="lock") from None
         yield
     finally:
         os.close(fd)

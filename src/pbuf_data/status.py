@@ -13,7 +13,7 @@ from pathlib import Path
 from . import layout
 from .integrity import sha256_file
 from .logs import last_error
-from .registry import active_registry_files, load_registry, raw_location
+from .registry import raw_location
 
 UP_TO_DATE = "up to date"
 
@@ -25,8 +25,8 @@ def _changed_keys(old, new, prefix=""):
     return [prefix.rstrip(".")] if old != new else []
 
 
-def _last_failure(root: Path, name: str) -> str | None:
-    summaries = sorted((root / layout.LOGS / "transformations").glob(f"{name}_processing_summary_*.json"))
+def _last_failure(root: Path, tree: layout.Tree, name: str) -> str | None:
+    summaries = sorted((root / tree.logs / "transformations").glob(f"{name}_processing_summary_*.json"))
     if not summaries:
         return None
     try:
@@ -36,12 +36,12 @@ def _last_failure(root: Path, name: str) -> str | None:
     return last.get("error") if last.get("status") != "success" else None
 
 
-def dataset_status(root: Path, name: str, entry: dict, raw_dir: str, mock: bool, retrieve: bool) -> list[str]:
+def dataset_status(root: Path, tree: layout.Tree, name: str, entry: dict, raw_dir: str, mock: bool, retrieve: bool) -> list[str]:
     """Reasons the dataset would be reprocessed (empty: up to date)."""
     from .derive import code_fingerprint
 
     reasons = []
-    document_path = root / layout.published(name, "json")
+    document_path = root / tree.published(name, "json")
     if not document_path.exists():
         reasons.append("not derived yet: no published dataset")
     provenance = None
@@ -59,7 +59,7 @@ def dataset_status(root: Path, name: str, entry: dict, raw_dir: str, mock: bool,
                 reasons.append(f"mock raw file {spec['path']} will be generated")
             elif retrieve and spec.get("url") and spec.get("sha256"):  # as the workflow decides (common.smk)
                 reasons.append(f"raw file {spec['path']} is missing: it will be downloaded from {spec['url']}")
-                failure = last_error(root / layout.job_log("retrieve", spec["path"]))
+                failure = last_error(root / tree.job_log("retrieve", spec["path"]))
                 if failure:
                     reasons.append(f"its last download failed: {failure}")
             else:
@@ -83,25 +83,19 @@ def dataset_status(root: Path, name: str, entry: dict, raw_dir: str, mock: bool,
             reasons.append(f"options changed in the registry: {', '.join(changed)}")
         if provenance.get("code_fingerprint") != code_fingerprint(entry["format"]):
             reasons.append(f"the code that derives format '{entry['format']}' changed")
-        if not (root / layout.report(name, "json")).exists():
+        if not (root / tree.report(name, "json")).exists():
             reasons.append("no validation report")
-    failure = _last_failure(root, name)
+    failure = _last_failure(root, tree, name)
     if failure:
         reasons.append(f"the last derivation failed ({failure})")
     return reasons
 
 
-def workflow_status(root: str | Path = ".", raw_dir: str | None = None) -> dict[str, list[str]]:
-    """Reasons per dataset of the active registry (mock default when no raw_dir)."""
-    from .ops import load_config
-    from .registry import MOCK_RAW_DIR
-
-    root = Path(root)
-    config = load_config(root)
-    raw = raw_dir if raw_dir is not None else config["raw_dir"]
-    mock = not raw
-    files = active_registry_files(config, raw)
-    registry = load_registry(*[root / f for f in files])
-    names = config["datasets"] or list(registry)
-    raw_root = MOCK_RAW_DIR if mock else raw.rstrip("/")
-    return {name: dataset_status(root, name, registry[name], raw_root, mock, config["retrieve"]) for name in names}
+def workflow_status(project) -> dict[str, list[str]]:
+    """Reasons per dataset of the active project (a :class:`pbuf_data.project.Project`) and its result tree."""
+    root, config = project.root, project.config
+    return {
+        name: dataset_status(root, project.tree, name, project.registry[name], project.raw_dir, project.use_mock,
+                             config["retrieve"])
+        for name in project.datasets
+    }

@@ -21,7 +21,7 @@ from .errors import PbufDataError
 log = logging.getLogger("pbuf_data")
 
 
-def run_step(log_file, step, *args, dataset=None, rule=None, inputs=(), outputs=(), **kwargs):
+def run_step(log_file, step, *args, logs_dir, dataset=None, rule=None, inputs=(), outputs=(), **kwargs):
     """Run one workflow step as a job.
 
     Logs go to the job's ``log_file``; the aggregate logs and the audit trail
@@ -56,7 +56,8 @@ def run_step(log_file, step, *args, dataset=None, rule=None, inputs=(), outputs=
         log.exception("internal error")
     seconds = time.perf_counter() - start
     try:
-        record_job(rule or step.__name__, status, seconds, dataset=dataset, message=message, inputs=inputs, outputs=outputs)
+        record_job(rule or step.__name__, status, seconds, dataset=dataset, message=message, inputs=inputs, outputs=outputs,
+                   logs_dir=logs_dir)
     except PbufDataError as exc:  # the audit trail could not be written: the job fails, saying why
         status, message = "failed", f"{message + '; ' if message else ''}{exc.with_context(dataset=dataset)}"
         log.error("%s", exc)
@@ -68,11 +69,13 @@ def run_step(log_file, step, *args, dataset=None, rule=None, inputs=(), outputs=
 
 
 def run_job(smk, step, *args, **kwargs):
-    """:func:`run_step` for a Snakemake job: log, dataset, inputs and outputs come from the ``snakemake`` object."""
+    """:func:`run_step` for a Snakemake job: log, dataset, inputs, outputs and the result tree whose aggregate
+    logs record it (``params.corpus``) come from the ``snakemake`` object."""
     return run_step(
         smk.log[0] if smk.log else None,
         step,
         *args,
+        logs_dir=Path(layout.Tree(smk.params.corpus).logs),
         dataset=smk.wildcards.get("dataset"),
         rule=smk.rule,
         inputs=list(smk.input),
@@ -99,7 +102,7 @@ def mock_file(name, entry, role, output, fiducial, seed):
     log.info("%s: mock %s (seed %d) -> %s", name, role, seed, output)
 
 
-def derive(name, entry, paths, npz, json_path, max_bytes=None, code=None):
+def derive(tree, name, entry, paths, npz, json_path, max_bytes=None, code=None):
     """Derive one dataset into staging, and write its processing summary (also when it fails)."""
     import resource
 
@@ -130,7 +133,7 @@ def derive(name, entry, paths, npz, json_path, max_bytes=None, code=None):
     finally:
         summary["processing_duration"] = round(time.perf_counter() - start, 4)
         summary["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        write_processing_summary(summary)
+        write_processing_summary(summary, logs_dir=Path(tree.logs))
 
 
 def validate(npz, json_path, expected_points=None, thresholds=None):
@@ -145,11 +148,11 @@ def validate(npz, json_path, expected_points=None, thresholds=None):
     return report
 
 
-def prepare(name, entry, paths, logs, receipt, *, max_bytes=None, code=None, expected_points=None, thresholds=None,
+def prepare(tree, name, entry, paths, logs, receipt, *, max_bytes=None, code=None, expected_points=None, thresholds=None,
             missing=()):
     """One dataset's job: derive into staging, validate, publish; then write the receipt (the job's output).
 
-    The validation report (``data/validation/<name>.json``, ``.txt``) is written whatever happens and says
+    The validation report (``<tree>/validation/<name>.json``, ``.txt``) is written whatever happens and says
     which state the dataset reached (published, failed derive, failed validation, failed publication) and
     why; it is not a Snakemake output, so a failed job cannot remove it. Publication is the gate: nothing is
     published unless validation passed. A failure raises after the report is written, so the job fails,
@@ -157,72 +160,72 @@ def prepare(name, entry, paths, logs, receipt, *, max_bytes=None, code=None, exp
     neither present nor retrievable (with where to put each): the job then fails at once, naming them.
     """
 
-    npz, doc = layout.staged(name, "npz"), layout.staged(name, "json")
+    npz, doc = tree.staged(name, "npz"), tree.staged(name, "json")
     report = {"dataset": name, "kind": entry["kind"], "verdict": "not validated", "n_points": 0, "n_errors": 0,
               "n_warnings": 0, "checks": []}
     try:
         if missing:
             raise PbufDataError(f"{len(missing)} raw file(s) missing and not retrievable:\n  " + "\n  ".join(missing),
                                 dataset=name, check="raw files present")
-        derive(name, entry, paths, npz, doc, max_bytes=max_bytes, code=code)
+        derive(tree, name, entry, paths, npz, doc, max_bytes=max_bytes, code=code)
     except PbufDataError as exc:
-        _write_report(name, dict(report, state="failed derive", reason=str(exc)))
+        _write_report(tree, name, dict(report, state="failed derive", reason=str(exc)))
         raise
-    return _validate_and_publish(name, npz, doc, report, logs, receipt, expected_points, thresholds)
+    return _validate_and_publish(tree, name, npz, doc, report, logs, receipt, expected_points, thresholds)
 
 
-def prepare_combination(name, spec, overlaps, logs, receipt, *, thresholds=None):
+def prepare_combination(tree, name, spec, overlaps, logs, receipt, *, thresholds=None):
     """A combination's job: join its published members (:func:`pbuf_data.combine.combine`), then validate and
     publish it like a dataset (same report, states and receipt). ``overlaps`` are the allowed shared samples
     with their reasons (checked before any job), recorded in its provenance."""
     from .combine import combine
     from .dataset import load_dataset
 
-    npz, doc = layout.staged(name, "npz"), layout.staged(name, "json")
+    npz, doc = tree.staged(name, "npz"), tree.staged(name, "json")
     report = {"dataset": name, "kind": "combination", "verdict": "not validated", "n_points": 0, "n_errors": 0,
               "n_warnings": 0, "checks": []}
     try:
-        joint = combine(name, [load_dataset(member) for member in spec["datasets"]], overlaps)
+        joint = combine(name, [load_dataset(member, root=tree.base) for member in spec["datasets"]], overlaps)
         joint.save(npz, doc)
     except PbufDataError as exc:
-        _write_report(name, dict(report, state="failed derive", reason=str(exc)))
+        _write_report(tree, name, dict(report, state="failed derive", reason=str(exc)))
         raise
-    return _validate_and_publish(name, npz, doc, report, logs, receipt, len(joint), thresholds)
+    return _validate_and_publish(tree, name, npz, doc, report, logs, receipt, len(joint), thresholds)
 
 
-def _validate_and_publish(name, npz, doc, report, logs, receipt, expected_points, thresholds):
+def _validate_and_publish(tree, name, npz, doc, report, logs, receipt, expected_points, thresholds):
     """Validate a staged dataset and publish it only if no error-level check failed; report and receipt."""
     try:
         with _logging_to(logs["validate"]):
             report = validate(npz, doc, expected_points=expected_points, thresholds=thresholds)
     except PbufDataError as exc:
-        _write_report(name, dict(report, state="failed validation", reason=str(exc)))
+        _write_report(tree, name, dict(report, state="failed validation", reason=str(exc)))
         raise
     if report["verdict"] == "failed":
         failed = [c["name"] for c in report["checks"] if c["verdict"] == "error"]
-        error = PbufDataError(f"validation failed: {failed} (full report in {layout.report(name, 'txt')})",
+        error = PbufDataError(f"validation failed: {failed} (full report in {tree.report(name, 'txt')})",
                               dataset=name, file=npz, check=",".join(failed))
-        _write_report(name, dict(report, state="failed validation", reason=str(error)))
+        _write_report(tree, name, dict(report, state="failed validation", reason=str(error)))
         raise error
     try:
         with _logging_to(logs["publish"]):
-            files = publish(name, npz, doc)
+            files = publish(tree, name, npz, doc)
     except PbufDataError as exc:
-        _write_report(name, dict(report, state="failed publication", reason=str(exc)))
+        _write_report(tree, name, dict(report, state="failed publication", reason=str(exc)))
         raise
-    _write_report(name, dict(report, state="published", reason=None, npz_sha256=files[f"{layout.DERIVED}/{name}.npz"]))
+    _write_report(tree, name, dict(report, state="published", reason=None, npz_sha256=files[tree.published(name, "npz")]))
     write_text(receipt, json.dumps({"dataset": name, "files": files}, indent=2) + "\n")
     return report
 
 
-def _write_report(name, report):
+def _write_report(tree, name, report):
     from .validation import report_text
 
     text = report_text(report)
     if report["state"] != "published":
         text += f"state: {report['state']}: {report['reason']}\n"
-    write_text(layout.report(name, "json"), json.dumps(report, indent=2) + "\n")
-    write_text(layout.report(name, "txt"), text)
+    write_text(tree.report(name, "json"), json.dumps(report, indent=2) + "\n")
+    write_text(tree.report(name, "txt"), text)
 
 
 @contextmanager
@@ -240,57 +243,57 @@ def _logging_to(path):
         handler.close()
 
 
-def summarize_validation(datasets, summary_json, summary_txt):
+def summarize_validation(tree, datasets):
     """The state of every dataset (published, failed derive/validation/publication, not run) and why."""
     from .validation import summarize, summary_text
 
     states = {}
     for name in datasets:
         try:
-            report = json.loads(Path(layout.report(name, "json")).read_text())
+            report = json.loads(Path(tree.report(name, "json")).read_text())
         except FileNotFoundError:
             report = None
         except (OSError, ValueError) as exc:
             report = {"dataset": name, "state": "not run", "reason": f"unreadable validation report: {exc}"}
-        published_copy = Path(layout.published(name, "json")).exists()
-        if report is None or report.get("state") == "published" and not Path(layout.receipt(name)).exists():
-            why = _upstream_failure(name) or "its job did not run in the last run (stopped before it)"
+        published_copy = Path(tree.published(name, "json")).exists()
+        if report is None or report.get("state") == "published" and not Path(tree.receipt(name)).exists():
+            why = _upstream_failure(tree, name) or "its job did not run in the last run (stopped before it)"
             states[name] = {"state": "not run", "reason": why, "report": report, "published_copy": published_copy}
         else:
             states[name] = {"state": report.get("state", "not run"), "reason": report.get("reason"), "report": report,
                             "published_copy": published_copy}
     summary = summarize(states)
     text = summary_text(summary)
-    write_text(summary_json, json.dumps(summary, indent=2) + "\n")
-    write_text(summary_txt, text)
+    write_text(tree.summary_json, json.dumps(summary, indent=2) + "\n")
+    write_text(tree.summary_txt, text)
     for line in text.splitlines():
         log.info("%s", line)
     return summary
 
 
-def _upstream_failure(name):
+def _upstream_failure(tree, name):
     """The error of a failed job before a dataset's own (retrieving or generating one of its raw files)."""
     from .logs import last_error
 
     for step in ("retrieve", "mock"):
-        for path in sorted(Path(layout.LOGS, step, name).glob("*.log")):
+        for path in sorted(Path(tree.logs, step, name).glob("*.log")):
             message = last_error(path)
             if message:
                 return f"{step} of a raw file failed: {message}"
     return None
 
 
-def publish(name, npz, json_path):
+def publish(tree, name, npz, json_path):
     """Publish a validated staged dataset (see :func:`pbuf_data.dataset.publish`); {path: sha256} published."""
     from .dataset import publish as publish_dataset
 
-    files = {f"{layout.DERIVED}/{p}": d for p, d in publish_dataset(npz, json_path, layout.DERIVED).items()}
+    files = {f"{tree.derived}/{p}": d for p, d in publish_dataset(npz, json_path, tree.derived).items()}
     for path in files:
         log.info("%s: published %s", name, path)
     return files
 
 
-def manifest(manifest_path):
+def manifest(tree):
     """Manifest of the whole published tree: every file in the checked folders (this run's datasets and any
     other, e.g. those of the other registry, mock or real), the versioned archive each document names, and
     the previous version publication keeps for readers of the previous document.
@@ -303,54 +306,54 @@ def manifest(manifest_path):
 
     present = sorted(
         str(p)
-        for folder in layout.WATCHED
+        for folder in tree.watched
         for p in Path(folder).glob("*")
         if (p.is_file() or p.is_symlink()) and not p.name.startswith(".")
     )
     recorded = {}
     for path in map(Path, present):
-        archive = path.parent == Path(layout.DERIVED) and path.suffix == ".json" and published_archive(path.parent, path.stem)
+        archive = path.parent == Path(tree.derived) and path.suffix == ".json" and published_archive(path.parent, path.stem)
         if archive:
             member, sha256 = archive
-            recorded[f"{layout.DERIVED}/{member}"] = sha256
-    for path in sorted(Path(layout.DERIVED, layout.VERSIONS).glob("*-*.npz")):
-        rel = f"{layout.DERIVED}/{layout.VERSIONS}/{path.name}"
+            recorded[f"{tree.derived}/{member}"] = sha256
+    for path in sorted(Path(tree.derived, layout.VERSIONS).glob("*-*.npz")):
+        rel = f"{tree.derived}/{layout.VERSIONS}/{path.name}"
         named = path.stem.rpartition("-")[2]
         if rel not in recorded and path.is_file() and not path.is_symlink() and sha256_file(path)[:16] == named:
             present.append(rel)
-    entries = write_manifest(sorted(set(present) | set(recorded)), manifest_path, recorded=recorded)
-    log.info("manifest %s: %d files", manifest_path, len(entries))
+    entries = write_manifest(sorted(set(present) | set(recorded)), tree.derived_manifest, recorded=recorded)
+    log.info("manifest %s: %d files", tree.derived_manifest, len(entries))
     return entries
 
 
-def backup(manifest_path, config_files, backup_dir, keep, record_path):
+def backup(tree, config_files, backup_dir, keep):
     from .backup import create_backup, write_record
 
-    record = create_backup(".", backup_dir, str(manifest_path), list(config_files), keep)
+    record = create_backup(".", tree, backup_dir, list(config_files), keep)
     log.info("backup %s: %d files (%d new blobs), %d bytes, pruned %s", record["snapshot"], record["files"],
              record["new_blobs"], record["bytes"], record["pruned"])
-    write_record(record_path, record)
+    write_record(tree.backup_record, record)
     return record
 
 
-def export(name, folder, receipt):
+def export(tree, name, receipt):
     """The files fitting codes read for a published dataset (:mod:`pbuf_data.export`), and their receipt."""
     from .dataset import load_dataset
     from .export import write_exports
     from .integrity import sha256_file
 
-    files = write_exports(load_dataset(name), folder, folder)
+    files = write_exports(load_dataset(name, root=tree.base), tree.exports, tree.exports)
     write_text(receipt, json.dumps({"dataset": name, "files": {str(p): sha256_file(p) for p in files}}, indent=2) + "\n")
     log.info("%s: exported %s", name, ", ".join(p.name for p in files))
 
 
-def plots(name, fiducial, observable_png, correlation_png, provenance_json, validation_txt):
+def plots(tree, name, fiducial, observable_png, correlation_png, provenance_json, validation_txt):
     """The report's figures of a published dataset, and copies of its document (provenance) and
     validation report for the report."""
     from .atomic import write_bytes
     from .dataset import load_dataset
     from .plots import save_figures
 
-    save_figures(load_dataset(name), fiducial, observable_png, correlation_png)
-    write_bytes(provenance_json, Path(layout.published(name, "json")).read_bytes())
-    write_bytes(validation_txt, Path(layout.report(name, "txt")).read_bytes())
+    save_figures(load_dataset(name, root=tree.base), fiducial, observable_png, correlation_png)
+    write_bytes(provenance_json, Path(tree.published(name, "json")).read_bytes())
+    write_bytes(validation_txt, Path(tree.report(name, "txt")).read_bytes())

@@ -10,28 +10,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import layout
 from .backup import verify_store
 from .integrity import VerifyReport, verify_tree
 from .raw import verify_raw
 from .restore import interrupted
 
 
-def verify_project(root: str | Path = ".", *, backup_dir: str | Path | None = None,
+def verify_project(root: str | Path, tree: layout.Tree, *, backup_dir: str | Path | None = None,
                    raw_dir: str | Path | None = None, registry: str | None = None) -> VerifyReport:
-    """Recompute every checksum the project recorded; ``backup_dir``/``raw_dir`` add those parts."""
+    """Recompute every checksum the project recorded in a result tree; ``backup_dir``/``raw_dir`` add those parts."""
     root = Path(root)
-    published = verify_tree(root)
-    for name, swapping in interrupted(root):
+    published = verify_tree(root, tree)
+    for name, swapping in interrupted(root, tree):
         if swapping:
-            published.problems.append(f"data/{name}: a restore was interrupted while swapping folders (the published "
+            published.problems.append(f"{name}: a restore was interrupted while swapping folders (the published "
                                       "folders may be mixed); `pbuf-data restore` finishes it")
         else:
-            published.notes.append(f"data/{name}: leftover of a restore interrupted before it changed anything; "
+            published.notes.append(f"{name}: leftover of a restore interrupted before it changed anything; "
                                    "removed by the next `pbuf-data restore`")
     parts = {"published": published}
     if backup_dir is not None:
         parts["backups"] = VerifyReport()
-        verify_store(root, backup_dir, parts["backups"])
+        verify_store(root, tree, backup_dir, parts["backups"])
     if raw_dir is not None:
         parts["raw"] = VerifyReport()
         verify_raw(root, raw_dir, parts["raw"], **({"registry": registry} if registry else {}))

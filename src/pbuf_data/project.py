@@ -1,0 +1,109 @@
+"""The active project: its folder, configuration, corpus and result tree, raw folder, registries and datasets.
+
+Built once from the configuration and used by every part that needs to know
+what a run works on: the workflow's rules (``rules/common.smk``), the CLI,
+``status``, certification and the Python API. ``--config`` overrides of a run
+(``raw_dir``, ``corpus``, ...) have their counterpart in :meth:`Project.open`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import layout
+from .errors import PbufDataError
+from .locate import find_project
+
+CONFIG = "config/config.yaml"
+
+
+def read_config(root: Path, *, lenient: bool = False) -> dict:
+    """``config/config.yaml`` validated against its schema (defaults filled); ``lenient`` reads it without the
+    schema and never raises (verify and restore must work even when the configuration is broken)."""
+    from .registry import load_schema, read_yaml, validate
+
+    path = root / CONFIG
+    if lenient:
+        try:
+            config = read_yaml(path, "configuration file")
+        except PbufDataError:
+            return {}
+        return config if isinstance(config, dict) else {}
+    return validate(read_yaml(path, "configuration file"), load_schema("config.schema.yaml"), what=f"config '{path}'")
+
+
+class Project:
+    """What a run of this project works on, from its (validated) configuration."""
+
+    def __init__(self, root: str | Path, config: dict):
+        self.root = Path(root)
+        self.config = config
+        raw = (config.get("raw_dir") or "").rstrip("/")
+        self.use_mock = not raw
+        self.raw_dir = layout.MOCK_RAW if self.use_mock else raw
+        corpus = config.get("corpus") or layout.default_corpus(raw)
+        try:
+            self.tree = layout.Tree(corpus)
+        except ValueError as exc:
+            raise PbufDataError(str(exc), file=str(self.root / CONFIG), check="corpus") from None
+        self.corpus = corpus
+        self._registry = None
+
+    @classmethod
+    def open(cls, root: str | Path | None = None, *, raw_dir: str | Path | None = None, corpus: str | None = None,
+             lenient: bool = False) -> "Project":
+        """The project at or above ``root`` (default: the current folder), with the overrides of a run:
+        ``raw_dir`` as ``--config raw_dir=...`` (the real registry), ``corpus`` as ``--config corpus=...``."""
+        root = find_project(root)
+        config = dict(read_config(root, lenient=lenient))
+        if raw_dir:
+            config["raw_dir"] = str(Path(raw_dir).resolve())
+        if corpus:
+            config["corpus"] = corpus
+        return cls(root, config)
+
+    @property
+    def registry_files(self) -> list[str]:
+        """Registry files in force: the mock registry for the embedded default, else the real ones."""
+        from .registry import active_registry_files
+
+        return active_registry_files(self.config, "" if self.use_mock else self.raw_dir)
+
+    @property
+    def registry(self) -> dict:
+        """The active registry, validated (raises PbufDataError naming every error)."""
+        if self._registry is None:
+            from .registry import load_registry
+
+            self._registry = load_registry(*[self.root / f for f in self.registry_files])
+        return self._registry
+
+    @property
+    def datasets(self) -> list[str]:
+        """The datasets a run derives: config ``datasets``, else every dataset of the active registry."""
+        return list(self.config.get("datasets") or self.registry)
+
+    @property
+    def combinations(self) -> dict:
+        return dict(self.config.get("combinations") or {})
+
+    def overrides(self) -> dict:
+        """The ``--config`` values a Snakemake run of this project needs (raw folder and corpus)."""
+        values = {}
+        if not self.use_mock:
+            values["raw_dir"] = self.raw_dir
+        if self.config.get("corpus"):
+            values["corpus"] = self.config["corpus"]
+        return values
+
+    def describe(self) -> str:
+        """One line a person reads: which corpus, which result tree, which raw files."""
+        raw = "mock surveys generated in " + layout.MOCK_RAW if self.use_mock else f"raw folder {self.raw_dir}"
+        return f"corpus '{self.corpus}': results in {self.tree.base}/, {raw}"
+
+    def missing_tree_hint(self) -> str:
+        """Said when this corpus has no results yet although others have."""
+        others = [t.corpus for t in layout.trees(self.root) if t != self.tree]
+        if not others:
+            return ""
+        return f"; results exist for corpus {', '.join(repr(c) for c in others)}: pass --corpus NAME"

@@ -183,9 +183,9 @@ def _publish(ds, root):
     """Publish ``ds`` under ``root`` the way the workflow does (staged pair, then versioned publication)."""
     from pbuf_data.dataset import publish
 
-    staged = root / "data" / "staging"
+    staged = root / "results" / "real" / "staging"
     ds.save(staged / f"{ds.name}.npz", staged / f"{ds.name}.json")
-    publish(staged / f"{ds.name}.npz", staged / f"{ds.name}.json", root / "data" / "derived")
+    publish(staged / f"{ds.name}.npz", staged / f"{ds.name}.json", root / "results" / "real" / "derived")
 
 
 REAL = ["sn_pantheon", "sn_des5yr", "cmb_planck2018", "bao_boss_dr12", "bao_boss_dr12_fs", "bao_desi_dr1", "bao_6dfgs", "rsd_fsigma8", "sn_pantheon_plus", "cc_moresco", "bao_sdss_mgs"]
@@ -206,7 +206,7 @@ def mock_datasets(tmp_path_factory):
 
 def _check(ds, root):
     _publish(ds, root)
-    rel = "data/exports/cobaya"
+    rel = "results/real/exports"  # as the workflow writes them (the YAML names the tree above)
     written = write_cobaya_export(ds, root / rel, rel)
     exported = yaml.safe_load((root / rel / f"{ds.name}.cobaya.yaml").read_text())
     block, block_params = exported["likelihood"], exported.get("params", {})
@@ -305,7 +305,7 @@ def test_an_export_folder_holds_one_export_per_dataset(real, tmp_path):
     folder.mkdir()
     (folder / "bao_desi_dr1.lcparam.txt").write_text("left over from an earlier export\n")
     (folder / "cc_moresco.cobaya.yaml").write_text("another dataset's export\n")
-    written = write_exports(real("bao_desi_dr1"), folder, "data/exports")
+    written = write_exports(real("bao_desi_dr1"), folder, "results/real/exports")
     assert {p.name for p in written} == {"bao_desi_dr1.bao_mean.txt", "bao_desi_dr1.bao_cov.txt",
                                          "bao_desi_dr1.cobaya.yaml", "bao_desi_dr1.sacc.fits"}
     assert sorted(p.name for p in folder.iterdir()) == sorted([*(p.name for p in written), "cc_moresco.cobaya.yaml"])

@@ -79,5 +79,5 @@ def test_jobs_run_this_folders_package_and_print_no_empty_shell_command(workflow
     init.write_text(init.read_text().replace('__version__ = "0.1.0"', '__version__ = "0.1.0+this-copy"'))
     proc = workflow.run("--cores", "2", "--config", "datasets=[mock_bao_6dfgs]")
     assert "Shell command: None" not in proc.stdout + proc.stderr
-    document = json.loads((workflow.root / "data" / "derived" / "mock_bao_6dfgs.json").read_text())
+    document = json.loads((workflow.root / "results" / "mock" / "derived" / "mock_bao_6dfgs.json").read_text())
     assert document["provenance"]["software"]["pbuf_data"] == "0.1.0+this-copy"

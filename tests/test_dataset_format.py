@@ -79,11 +79,11 @@ def test_load_dataset_names_the_missing_dataset(tmp_path):
     (tmp_path / "config" / "config.yaml").write_text("")
     with pytest.raises(PbufDataError, match="not found"):
         load_dataset("bao_nowhere", root=tmp_path)
-    staged = tmp_path / "data" / "staging"
+    staged = tmp_path / "results" / "real" / "staging"
     dataset = _dataset(np.random.default_rng(5))
     dataset.name = "bao_boss_dr12"
     dataset.save(staged / "bao_boss_dr12.npz", staged / "bao_boss_dr12.json")
-    publish(staged / "bao_boss_dr12.npz", staged / "bao_boss_dr12.json", tmp_path / "data" / "derived")
-    with pytest.raises(PbufDataError, match=r"not found \(did you mean 'bao_boss_dr12'\?\)"):
+    publish(staged / "bao_boss_dr12.npz", staged / "bao_boss_dr12.json", tmp_path / "results" / "real" / "derived")
+    with pytest.raises(PbufDataError, match=r"not found in results/real \(run the workflow for it first\) \(did you mean 'bao_boss_dr12'\?\)"):
         load_dataset("bao_bos_dr12", root=tmp_path / "data")  # from a sub-folder too
-    assert len(load_dataset("bao_boss_dr12", root=tmp_path / "data" / "derived")) == 50
+    assert len(load_dataset("bao_boss_dr12", root=tmp_path / "results" / "real" / "derived")) == 50

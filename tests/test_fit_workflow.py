@@ -22,23 +22,23 @@ def test_real_run_exports_every_dataset_and_a_combination(workflow, raw_dir, reg
     proc = workflow.run("--cores", "2", "--config", cfg, COMBINATION, check=False)
     root = workflow.root
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    summary = (root / "data" / "validation" / "summary.txt").read_text()
+    summary = (root / "results" / "real" / "validation" / "summary.txt").read_text()
     assert "bao_desi_boss                published              18 points" in summary
     joint, desi, boss = (load_dataset(n, root=root, verify=True) for n in ("bao_desi_boss", "bao_desi_dr1", "bao_boss_dr12"))
     np.testing.assert_array_equal(joint.observable, np.concatenate([desi.observable, boss.observable]))
     theory = joint.observable * 0.98
     assert joint.chi2(theory) == pytest.approx(desi.chi2(theory[:12]) + boss.chi2(theory[12:]), rel=1e-12)
-    exports = root / "data" / "exports"
+    exports = root / "results" / "real" / "exports"
     for name in [*registry, "bao_desi_boss"]:
         block = yaml.safe_load((exports / f"{name}.cobaya.yaml").read_text())["likelihood"]
         assert block[f"pbuf_{name}"] == {"class": "pbuf_data.cobaya.Dataset", "dataset": name, "root": "."}
         back = sacc.Sacc.load_fits(str(exports / f"{name}.sacc.fits"))
         assert np.array_equal(back.mean, load_dataset(name, root=root).observable)
-        receipt = json.loads((root / "data" / "state" / f"{name}.exports.json").read_text())
-        assert f"data/exports/{name}.sacc.fits" in receipt["files"]
+        receipt = json.loads((root / "results" / "real" / "state" / f"{name}.exports.json").read_text())
+        assert f"results/real/exports/{name}.sacc.fits" in receipt["files"]
     # the exports are in the manifest (verify checks them) and a rerun does nothing
-    manifest = (root / "data" / "manifests" / "derived.sha256").read_text()
-    assert "data/exports/bao_desi_boss.bao_cov.txt" in manifest and "data/exports/sn_pantheon.lcparam.txt" in manifest
+    manifest = (root / "results" / "real" / "manifests" / "derived.sha256").read_text()
+    assert "results/real/exports/bao_desi_boss.bao_cov.txt" in manifest and "results/real/exports/sn_pantheon.lcparam.txt" in manifest
     assert workflow.jobs("--config", cfg, COMBINATION) == {}
 
 

@@ -46,7 +46,7 @@ def test_dataset_name_typo_on_the_command_line_suggests_the_nearest(workflow):
 
 
 def test_dataset_name_typo_in_the_api_suggests_the_nearest(workflow):
-    with pytest.raises(PbufDataError, match=r"not in the active registry \(did you mean 'mock_cc_moresco'\?\)"):
+    with pytest.raises(PbufDataError, match=r"not in the active registry \(corpus 'mock': results in results/mock/.*\) \(did you mean 'mock_cc_moresco'\?\)"):
         prepare_dataset("mock_cc_morseco", root=workflow.root / "config")
     assert not (workflow.root / "data").exists()
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from pbuf_data import logs, registry as registry_module
 from pbuf_data.dataset import Dataset, load_dataset, read_dataset
 from pbuf_data.derive import derive_dataset
 from pbuf_data.integrity import verify_tree
+from pbuf_data.layout import Tree
 from pbuf_data.registry import load_registry, load_schema, read_yaml, validate
 from pbuf_data.steps import run_step
 from pbuf_data.validation import validate_dataset
@@ -515,7 +517,8 @@ def test_files_read_line_by_line_are_size_limited(tmp_path, monkeypatch):
 def _job(tmp_path, monkeypatch, capsys, log_file=None):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as stop:
-        run_step(log_file or tmp_path / "job.log", lambda: None, dataset="bao_6dfgs", rule="derive_dataset")
+        run_step(log_file or tmp_path / "job.log", lambda: None, logs_dir=Path(Tree("real").logs), dataset="bao_6dfgs",
+                 rule="derive_dataset")
     err = capsys.readouterr().err
     assert stop.value.code == 1 and "Traceback" not in err
     return err
@@ -536,7 +539,7 @@ def test_read_only_log_folder_fails_the_job_cleanly(tmp_path, monkeypatch, capsy
 
     monkeypatch.setattr(logs, "open", read_only, raising=False)
     err = _job(tmp_path, monkeypatch, capsys)
-    assert "Read-only file system" in err and "data/logs" in err
+    assert "Read-only file system" in err and "results/real/logs" in err
 
 
 def test_folder_in_place_of_the_job_log_fails_cleanly(tmp_path, monkeypatch, capsys):
@@ -546,7 +549,7 @@ def test_folder_in_place_of_the_job_log_fails_cleanly(tmp_path, monkeypatch, cap
 
 
 def test_malformed_processing_summaries_are_left_out(tmp_path):
-    folder = tmp_path / "data" / "logs" / "transformations"
+    folder = tmp_path / "results" / "real" / "logs" / "transformations"
     folder.mkdir(parents=True)
     good = {"dataset": "bao_6dfgs", "status": "success", "processing_duration": 0.5, "peak_memory_mb": 80.0}
     bad = {
@@ -562,24 +565,24 @@ def test_malformed_processing_summaries_are_left_out(tmp_path):
     (folder / "f_processing_summary_1.json").mkdir()
     (folder / "g_processing_summary_1.json").write_bytes(b"\xff\xfe\x00")
     problems = []
-    trends = logs.processing_trends(tmp_path / "data" / "logs", problems)
+    trends = logs.processing_trends(tmp_path / "results" / "real" / "logs", problems)
     assert trends == {"bao_6dfgs": {"runs": 1, "failures": 0, "mean_duration_s": 0.5, "max_duration_s": 0.5,
                                     "mean_peak_memory_mb": 80.0, "max_peak_memory_mb": 80.0}}
     assert len(problems) == 7
     root = copy_project(tmp_path / "project").root
-    (root / "data").mkdir()
-    (tmp_path / "data" / "logs").rename(root / "data" / "logs")
-    proc = cli(root, "trends")
+    (root / "results" / "real").mkdir(parents=True)
+    (tmp_path / "results" / "real" / "logs").rename(root / "results" / "real" / "logs")
+    proc = cli(root, "trends", "--corpus", "real")
     assert proc.returncode == 0 and "Traceback" not in proc.stderr
     assert proc.stderr.count("processing summary left out") == 7
 
 
 def test_manifest_that_is_a_folder_is_reported(tmp_path):
     root = copy_project(tmp_path / "project").root
-    (root / "data" / "manifests" / "derived.sha256").mkdir(parents=True)
-    report = verify_tree(root)
+    (root / "results" / "real" / "manifests" / "derived.sha256").mkdir(parents=True)
+    report = verify_tree(root, Tree("real"))
     assert not report.ok and any("cannot read the manifest" in p for p in report.problems)
-    proc = cli(root, "verify")
+    proc = cli(root, "verify", "--corpus", "real")
     assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
     assert "cannot read the manifest" in proc.stdout
 

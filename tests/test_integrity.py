@@ -27,23 +27,23 @@ def tree_digest(root):
 
 
 def test_manifest_is_accepted_by_sha256sum(project):
-    proc = subprocess.run(["sha256sum", "-c", "data/manifests/derived.sha256"], cwd=project, capture_output=True, text=True)
+    proc = subprocess.run(["sha256sum", "-c", "results/real/manifests/derived.sha256"], cwd=project, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # per dataset npz, its versioned archive, json, report json, report txt; summary json, txt; and the exports
-    listed = (project / "data/manifests/derived.sha256").read_text().splitlines()
-    exports = [line for line in listed if "  data/exports/" in line]
+    listed = (project / "results/real/manifests/derived.sha256").read_text().splitlines()
+    exports = [line for line in listed if "  results/real/exports/" in line]
     assert len(exports) >= 2 * N_REAL  # at least each dataset's Cobaya YAML and SACC file
     assert proc.stdout.count(": OK") == len(listed) == N_REAL * 5 + 2 + len(exports)
     snapshot = newest_snapshot(project)
     proc = subprocess.run(["sha256sum", "-c", snapshot.name + ".sha256"], cwd=snapshot.parent, capture_output=True, text=True)
     assert proc.returncode == 0
     files = {e["path"]: e for e in json.loads(snapshot.read_text())["files"]}
-    assert "config/registry.yaml" in files and "data/manifests/derived.sha256" in files
-    sn = files["data/derived/sn_pantheon_plus.npz"]
+    assert "config/registry.yaml" in files and "results/real/manifests/derived.sha256" in files
+    sn = files["results/real/derived/sn_pantheon_plus.npz"]
     blob = project / "data" / "backups" / "blobs" / sn["sha256"][:2] / f"{sn['sha256']}.zst"
     content = subprocess.run(["zstd", "-dc", str(blob)], capture_output=True, check=True).stdout
     assert hashlib.sha256(content).hexdigest() == sn["sha256"] and len(content) == sn["size"]
-    assert content == (project / "data/derived/sn_pantheon_plus.npz").read_bytes()
+    assert content == (project / "results/real/derived/sn_pantheon_plus.npz").read_bytes()
 
 
 def newest_snapshot(root):
@@ -51,7 +51,7 @@ def newest_snapshot(root):
 
 
 def sn_blob(root):
-    sha = hashlib.sha256((root / "data/derived/sn_pantheon_plus.npz").read_bytes()).hexdigest()
+    sha = hashlib.sha256((root / "results/real/derived/sn_pantheon_plus.npz").read_bytes()).hexdigest()
     return root / "data" / "backups" / "blobs" / sha[:2] / f"{sha}.zst"
 
 
@@ -64,20 +64,20 @@ def test_clean_tree_verifies(project, raw_dir):
 @pytest.mark.parametrize(
     "damage, expected",
     [
-        (lambda r: flip_byte(r / "data/derived/bao_desi_dr1.npz"), "CORRUPTED  data/derived/bao_desi_dr1.npz"),
-        (lambda r: flip_byte(r / "data/validation/cc_moresco.txt", 5), "CORRUPTED  data/validation/cc_moresco.txt"),
-        (lambda r: (r / "data/derived/rsd_fsigma8.json").unlink(), "MISSING    data/derived/rsd_fsigma8.json"),
-        (lambda r: (r / "data/derived/stray.npz").write_bytes(b"x"), "EXTRA      data/derived/stray.npz"),
+        (lambda r: flip_byte(r / "results/real/derived/bao_desi_dr1.npz"), "CORRUPTED  results/real/derived/bao_desi_dr1.npz"),
+        (lambda r: flip_byte(r / "results/real/validation/cc_moresco.txt", 5), "CORRUPTED  results/real/validation/cc_moresco.txt"),
+        (lambda r: (r / "results/real/derived/rsd_fsigma8.json").unlink(), "MISSING    results/real/derived/rsd_fsigma8.json"),
+        (lambda r: (r / "results/real/derived/stray.npz").write_bytes(b"x"), "EXTRA      results/real/derived/stray.npz"),
         (lambda r: flip_byte(sn_blob(r), 1000), "CORRUPTED"),
         (lambda r: flip_byte(newest_snapshot(r), 100), "CORRUPTED"),
-        (lambda r: (r / "data/manifests/derived.sha256").write_text("garbage\n"), "PROBLEM"),
+        (lambda r: (r / "results/real/manifests/derived.sha256").write_text("garbage\n"), "PROBLEM"),
         # planted in the published folders: a folder, a FIFO, a hidden file, an unlisted versioned archive
-        (lambda r: (r / "data/derived/planted").mkdir(), "data/derived/planted is a folder"),
-        (lambda r: os.mkfifo(r / "data/validation/planted.txt"), "data/validation/planted.txt is not a regular file"),
-        (lambda r: (r / "data/derived/.hidden.npz").write_bytes(b"x"), "EXTRA      data/derived/.hidden.npz"),
-        (lambda r: (r / "data/derived/.versions/x-0000000000000000.npz").write_bytes(b"x"),
-         "EXTRA      data/derived/.versions/x-0000000000000000.npz"),
-        (lambda r: (r / "data/exports/bao_desi_dr1.sacc.fits").write_bytes(b"x"), "CORRUPTED  data/exports/bao_desi_dr1.sacc.fits"),
+        (lambda r: (r / "results/real/derived/planted").mkdir(), "results/real/derived/planted is a folder"),
+        (lambda r: os.mkfifo(r / "results/real/validation/planted.txt"), "results/real/validation/planted.txt is not a regular file"),
+        (lambda r: (r / "results/real/derived/.hidden.npz").write_bytes(b"x"), "EXTRA      results/real/derived/.hidden.npz"),
+        (lambda r: (r / "results/real/derived/.versions/x-0000000000000000.npz").write_bytes(b"x"),
+         "EXTRA      results/real/derived/.versions/x-0000000000000000.npz"),
+        (lambda r: (r / "results/real/exports/bao_desi_dr1.sacc.fits").write_bytes(b"x"), "CORRUPTED  results/real/exports/bao_desi_dr1.sacc.fits"),
     ],
 )
 def test_verify_catches_every_injected_fault(project, damage, expected):
@@ -90,9 +90,9 @@ def test_verify_catches_every_injected_fault(project, damage, expected):
 def test_corruption_drill_verify_restore_verify(project, raw_dir):
     """Operations document, data-corruption response: detect, restore from backup, verify."""
     clean = tree_digest(project)
-    flip_byte(project / "data" / "derived" / "sn_pantheon_plus.npz", 12345)
+    flip_byte(project / "results" / "real" / "derived" / "sn_pantheon_plus.npz", 12345)
     before = cli(project, "verify")
-    assert before.returncode == 1 and "data/derived/sn_pantheon_plus.npz" in before.stdout
+    assert before.returncode == 1 and "results/real/derived/sn_pantheon_plus.npz" in before.stdout
     restored = cli(project, "restore")
     assert restored.returncode == 0, restored.stdout + restored.stderr
     assert "verify OK" in restored.stdout
@@ -103,7 +103,7 @@ def test_corruption_drill_verify_restore_verify(project, raw_dir):
 
 
 def test_corrupted_backup_is_refused_and_nothing_changes(project):
-    flip_byte(project / "data" / "derived" / "cc_moresco.npz")
+    flip_byte(project / "results" / "real" / "derived" / "cc_moresco.npz")
     blob = sn_blob(project)
     flip_byte(blob, 2000)
     before = tree_digest(project)
@@ -127,7 +127,7 @@ def test_unchanged_backups_of_the_real_corpus_share_their_blobs(project):
     one = sum(p.stat().st_size for p in backups.rglob("*") if p.is_file())
     config = [e["path"] for e in json.loads(newest_snapshot(project).read_text())["files"] if e["path"].startswith("config/")]
     for _ in range(9):  # as the workflow's backup rule does after each run that changed nothing
-        record = create_backup(project, "data/backups", "data/manifests/derived.sha256", config, keep=10)
+        record = create_backup(project, "data/backups", "results/real/manifests/derived.sha256", config, keep=10)
         assert record["new_blobs"] == 0
     ten = sum(p.stat().st_size for p in backups.rglob("*") if p.is_file())
     assert ten < 2 * one
@@ -135,8 +135,8 @@ def test_unchanged_backups_of_the_real_corpus_share_their_blobs(project):
     distinct = {hashlib.sha256((project / e["path"]).read_bytes()).hexdigest() for e in members}
     assert {p.name.removesuffix(".zst") for p in backups.glob("blobs/*/*.zst")} == distinct  # each content once
     assert len(list_snapshots(backups, project, project_id(project))) == 10
-    flip_byte(project / "data" / "derived" / "bao_6dfgs.json", 10)
+    flip_byte(project / "results" / "real" / "derived" / "bao_6dfgs.json", 10)
     with pytest.raises(PbufDataError, match="not backing up corrupted data"):
-        create_backup(project, "data/backups", "data/manifests/derived.sha256", [], keep=2)
+        create_backup(project, "data/backups", "results/real/manifests/derived.sha256", [], keep=2)
     assert len(list_snapshots(backups, project, project_id(project))) == 10
     assert not list(backups.rglob(".*.tmp"))

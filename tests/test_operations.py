@@ -23,7 +23,7 @@ pytestmark = pytest.mark.workflow
 # -- logs ------------------------------------------------------------------------------------------
 
 def test_every_job_is_logged_and_audited(finished_run, registry):
-    logs = finished_run / "data" / "logs"
+    logs = finished_run / "results" / "real" / "logs"
     lines = (logs / "processing.log").read_text().splitlines()
     # every dataset x (derive-validate-publish, plot, export) + summary + manifest + backup
     assert len(lines) == N_REAL * 3 + 3 and all(" SUCCESS " in line for line in lines)
@@ -34,7 +34,7 @@ def test_every_job_is_logged_and_audited(finished_run, registry):
     cc = derive["cc_moresco"]
     pins = {spec["sha256"] for spec in registry["cc_moresco"]["files"].values()}
     assert set(cc["inputs"].values()) == pins
-    assert set(cc["outputs"]) == {"data/state/cc_moresco.json"}
+    assert set(cc["outputs"]) == {"results/real/state/cc_moresco.json"}
     assert {"time", "user", "host", "software"} <= set(cc) and cc["software"]["snakemake"] == "9.27.1"
     summaries = list((logs / "transformations").glob("sn_pantheon_plus_processing_summary_*.json"))
     summary = json.loads(summaries[0].read_text())
@@ -68,7 +68,7 @@ def test_aggregate_log_rotates_by_size(tmp_path):
 
 
 def test_trends_match_the_summaries(project):
-    logs = project / "data" / "logs"
+    logs = project / "results" / "real" / "logs"
     source = next((logs / "transformations").glob("bao_6dfgs_*.json"))
     extra = json.loads(source.read_text()) | {"processing_duration": 2.5, "peak_memory_mb": 500.0, "status": "failed"}
     (source.parent / "bao_6dfgs_processing_summary_29990101T000000.json").write_text(json.dumps(extra))
@@ -129,12 +129,12 @@ def _break_raw(root, raw):
 BREAKERS = {
     "config_schema": lambda root, raw: _set_config(root, backup={"dir": "data/backups", "keep": 0}),
     "raw_files_match_pins": _break_raw,
-    "datasets_derived_and_validated": lambda root, raw: (root / "data/validation/cc_moresco.json").write_text(
+    "datasets_derived_and_validated": lambda root, raw: (root / "results/real/validation/cc_moresco.json").write_text(
         json.dumps({"verdict": "failed"})
     ),
-    "manifest_verified": lambda root, raw: (root / "data/derived/extra.txt").write_text("stray"),
+    "manifest_verified": lambda root, raw: (root / "results/real/derived/extra.txt").write_text("stray"),
     "backups_present_and_verified": lambda root, raw: [p.unlink() for p in (root / "data/backups/blobs").glob("*/*.zst")],
-    "no_world_writable_files": lambda root, raw: os.chmod(root / "data/derived/bao_6dfgs.json", 0o666),
+    "no_world_writable_files": lambda root, raw: os.chmod(root / "results/real/derived/bao_6dfgs.json", 0o666),
     "log_sizes": lambda root, raw: _set_config(
         root, health={"memory_percent": 100, "disk_percent": 100, "cpu_percent": 100, "log_file_mb": 0.000001}
     ),
@@ -172,18 +172,18 @@ def test_symlink_escape_in_the_raw_folder_is_refused(workflow, writable_raw, tmp
     proc = workflow.run("--cores", "1", "--config", f"raw_dir={writable_raw}", check=False)
     assert proc.returncode != 0
     assert "dataset 'bao_6dfgs' (file 'bao_6dfgs/6dfgs_bao_beutler2011_TRANSCRIBED.txt', check 'path confinement')" in proc.stderr
-    assert not (workflow.root / "data" / "derived" / "bao_6dfgs.npz").exists()
+    assert not (workflow.root / "results" / "real" / "derived" / "bao_6dfgs.npz").exists()
 
 
 def test_oversized_raw_file_is_refused(workflow, writable_raw):
     _set_config(workflow.root, max_raw_bytes={"sn": 1000, "bao": 10_000_000, "cmb": 1_000_000, "cc": 1_000_000, "rsd": 1_000_000})
     proc = workflow.run("--cores", "1", "--config", f"raw_dir={writable_raw}", check=False)
     assert "check 'size limit'" in proc.stderr and "sn_pantheon_plus" in proc.stderr
-    assert (workflow.root / "data" / "derived" / "bao_desi_dr1.npz").exists()  # the others go on
+    assert (workflow.root / "results" / "real" / "derived" / "bao_desi_dr1.npz").exists()  # the others go on
 
 
 def test_symlink_among_published_files_is_refused(project, raw_dir):
-    (project / "data" / "derived" / "passwd.json").symlink_to("/etc/passwd")
+    (project / "results" / "real" / "derived" / "passwd.json").symlink_to("/etc/passwd")
     proc = Workflow(project).run("--cores", "1", "--forcerun", "manifest", "--config", f"raw_dir={raw_dir}", check=False)
     assert proc.returncode != 0 and "symbolic links among published files" in proc.stderr
     assert "symbolic link" in cli(project, "verify").stdout
@@ -203,7 +203,7 @@ def test_malicious_snapshot_is_refused(project):
     sha = hashlib.sha256(b"evil").hexdigest()
     (store / "blobs" / sha[:2]).mkdir(exist_ok=True)
     (store / "blobs" / sha[:2] / f"{sha}.zst").write_bytes(zstandard.ZstdCompressor().compress(b"evil"))
-    snapshot["files"].append({"path": "data/derived/../../escaped.txt", "sha256": sha, "size": 4, "mode": "0644", "mtime_ns": 0})
+    snapshot["files"].append({"path": "results/real/derived/../../escaped.txt", "sha256": sha, "size": 4, "mode": "0644", "mtime_ns": 0})
     data = json.dumps(snapshot).encode()
     path.write_bytes(data)
     line = f"{hashlib.sha256(data).hexdigest()}  {path.name}\n"
@@ -228,14 +228,14 @@ def test_published_files_are_0644_in_0755_folders(finished_run):
 def test_prepare_dataset_runs_only_stale_jobs(workflow, raw_dir):
     boss = prepare_dataset("bao_boss_dr12", root=workflow.root, raw_dir=raw_dir)
     assert boss.observable[0] == pytest.approx(10.2341, abs=5e-5)
-    derived = workflow.root / "data" / "derived" / "bao_boss_dr12.npz"
+    derived = workflow.root / "results" / "real" / "derived" / "bao_boss_dr12.npz"
     mtime = derived.stat().st_mtime_ns
     again = prepare_dataset("bao_boss_dr12", root=workflow.root, raw_dir=raw_dir)
     assert derived.stat().st_mtime_ns == mtime  # nothing was stale
     assert again.observable.tolist() == boss.observable.tolist()
     prepare_dataset("bao_boss_dr12", root=workflow.root, raw_dir=raw_dir, force=True)
     assert derived.stat().st_mtime_ns > mtime
-    assert not (workflow.root / "data" / "derived" / "cc_moresco.npz").exists()
+    assert not (workflow.root / "results" / "real" / "derived" / "cc_moresco.npz").exists()
 
 
 def test_batch_keeps_going_and_reports_per_dataset(workflow, writable_raw):
@@ -255,11 +255,11 @@ def test_resume_after_a_killed_run(workflow):
     proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=workflow.root,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
-    while time.time() < deadline and not any((workflow.root / "data" / "staging").glob("*.npz")):
+    while time.time() < deadline and not any((workflow.root / "results" / "real" / "staging").glob("*.npz")):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (workflow.root / "data" / "manifests" / "derived.sha256").exists()  # killed before the end
+    assert not (workflow.root / "results" / "real" / "manifests" / "derived.sha256").exists()  # killed before the end
     blocked = workflow.run("--cores", "2", check=False)
     assert blocked.returncode != 0 and "LockException" in blocked.stdout + blocked.stderr  # the stale lock
     resumed = cli(workflow.root, "resume", "--cores", "2")
@@ -274,11 +274,11 @@ def test_resume_after_a_killed_run(workflow):
 def test_reprocess_a_list_of_datasets(project, raw_dir):
     listing = project / "corrupted_list.txt"
     listing.write_text("# from verify\nbao_desi_dr1\ncc_moresco\n")
-    before = {p.name: p.stat().st_mtime_ns for p in (project / "data" / "derived").glob("*.npz")}
+    before = {p.name: p.stat().st_mtime_ns for p in (project / "results" / "real" / "derived").glob("*.npz")}
     proc = cli(project, "reprocess", "--from-file", str(listing), "--raw-dir", str(raw_dir))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "--forcerun data/state/bao_desi_dr1.json data/state/cc_moresco.json" in proc.stdout
-    after = {p.name: p.stat().st_mtime_ns for p in (project / "data" / "derived").glob("*.npz")}
+    assert "--forcerun results/real/state/bao_desi_dr1.json results/real/state/cc_moresco.json" in proc.stdout
+    after = {p.name: p.stat().st_mtime_ns for p in (project / "results" / "real" / "derived").glob("*.npz")}
     changed = {name for name in before if after[name] != before[name]}
     assert changed == {"bao_desi_dr1.npz", "cc_moresco.npz"}
     assert cli(project, "verify").returncode == 0

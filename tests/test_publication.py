@@ -36,19 +36,19 @@ def _stage(tmp_path, dataset, tag):
 
 
 def _published_bytes(root):
-    folder = root / "data" / "derived"
+    folder = root / "results" / "real" / "derived"
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture
 def root(tmp_path):
     root = tmp_path / "project"
-    (root / "data" / "derived").mkdir(parents=True)
+    (root / "results" / "real" / "derived").mkdir(parents=True)
     return root
 
 
 def test_publish_switches_versions_and_keeps_two(tmp_path, root):
-    folder = root / "data" / "derived"
+    folder = root / "results" / "real" / "derived"
     versions = []
     for i, scale in enumerate([1.0, 1.01, 1.02]):
         npz, doc = _stage(tmp_path, _dataset(scale), i)
@@ -69,21 +69,21 @@ def test_publish_switches_versions_and_keeps_two(tmp_path, root):
 
 def test_staged_archive_that_differs_from_its_document_is_not_published(tmp_path, root):
     npz, doc = _stage(tmp_path, _dataset(), "a")
-    publish(npz, doc, root / "data" / "derived")
+    publish(npz, doc, root / "results" / "real" / "derived")
     before = _published_bytes(root)
     npz2, doc2 = _stage(tmp_path, _dataset(1.05), "b")
     data = bytearray(npz2.read_bytes())
     data[300] ^= 1
     npz2.write_bytes(bytes(data))
     with pytest.raises(PbufDataError, match="sha256"):
-        publish(npz2, doc2, root / "data" / "derived")
+        publish(npz2, doc2, root / "results" / "real" / "derived")
     assert _published_bytes(root) == before
 
 
 def test_document_naming_a_foreign_archive_is_refused(tmp_path, root):
     npz, doc = _stage(tmp_path, _dataset(), "a")
-    publish(npz, doc, root / "data" / "derived")
-    path = root / "data" / "derived" / "bao_test.json"
+    publish(npz, doc, root / "results" / "real" / "derived")
+    path = root / "results" / "real" / "derived" / "bao_test.json"
     path.write_text(path.read_text().replace('"npz_file": ".versions/bao_test-', '"npz_file": "../../bao_test-'))
     with pytest.raises(PbufDataError, match="is not this dataset's archive"):
         load_dataset("bao_test", root=root)
@@ -91,12 +91,12 @@ def test_document_naming_a_foreign_archive_is_refused(tmp_path, root):
 
 def _count_fsyncs(tmp_path, monkeypatch):
     root = tmp_path / "count"
-    (root / "data" / "derived").mkdir(parents=True)
+    (root / "results" / "real" / "derived").mkdir(parents=True)
     npz, doc = _stage(tmp_path, _dataset(), "count")
     calls = []
     real = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd))[1])
-    publish(npz, doc, root / "data" / "derived")
+    publish(npz, doc, root / "results" / "real" / "derived")
     monkeypatch.setattr(os, "fsync", real)
     return len(calls)
 
@@ -105,7 +105,7 @@ def test_disk_full_at_any_fsync_leaves_the_published_copy(tmp_path, root, monkey
     """ENOSPC injected at each fsync of a republication in turn: the published bytes stay, readable."""
     n_fsyncs = _count_fsyncs(tmp_path, monkeypatch)
     assert n_fsyncs >= 4  # versioned copy, plain copy, document, and the folder after each rename
-    folder = root / "data" / "derived"
+    folder = root / "results" / "real" / "derived"
     original = _dataset()
     npz, doc = _stage(tmp_path, original, "first")
     publish(npz, doc, folder)

@@ -103,7 +103,7 @@ def _batches(cases):
 def test_bad_input_catalog_through_the_workflow(run_copy, clean_run, batch):
     workflow, raw = run_copy
     registry = yaml.safe_load((workflow.root / "config" / "registry.yaml").read_text())["datasets"]
-    derived = workflow.root / "data" / "derived"
+    derived = workflow.root / "results" / "real" / "derived"
     before = _digests(derived)
     for name, role, mutate, _ in batch:
         path = raw / registry[name]["files"][role]["path"]
@@ -117,7 +117,7 @@ def test_bad_input_catalog_through_the_workflow(run_copy, clean_run, batch):
         lines = [line for line in output.splitlines() if line.startswith("ERROR: ") and f"dataset '{name}'" in line]
         assert lines, f"no clear error line for {name}:\n{output[-3000:]}"
         assert any(all(f in line for f in fragments) for line in lines), lines
-    summary = json.loads((workflow.root / "data" / "validation" / "summary.json").read_text())["datasets"]
+    summary = json.loads((workflow.root / "results" / "real" / "validation" / "summary.json").read_text())["datasets"]
     for name, role, _, fragments in failing:  # the summary names every failure and its reason
         assert summary[name]["state"] in ("failed derive", "failed validation")
         assert all(f in summary[name]["reason"] for f in fragments), summary[name]
@@ -189,12 +189,12 @@ def test_sn_covariance_is_subselected_and_symmetrized(sn_mock):
 # -- interruption -----------------------------------------------------------------------------------
 
 def _every_published_file_is_whole(root):
-    for path in (root / "data" / "derived").glob("*.json"):
+    for path in (root / "results" / "real" / "derived").glob("*.json"):
         json.loads(path.read_text())
-    for path in (root / "data" / "derived").glob("*.npz"):
+    for path in (root / "results" / "real" / "derived").glob("*.npz"):
         with zipfile.ZipFile(path) as zf:
             assert zf.testzip() is None
-    for path in (root / "data" / "validation").glob("*.json"):
+    for path in (root / "results" / "real" / "validation").glob("*.json"):
         json.loads(path.read_text())
 
 
@@ -236,11 +236,11 @@ def test_random_byte_flips_are_all_detected_and_repaired(run_copy, raw_dir):
     root = workflow.root
     rng = random.Random(2024)
     targets = sorted(
-        [p for p in (root / "data" / "derived").glob("*") if p.is_file()]
-        + [p for p in (root / "data" / "validation").glob("*") if p.is_file()]
-        + [root / "data" / "manifests" / "derived.sha256"]
+        [p for p in (root / "results" / "real" / "derived").glob("*") if p.is_file()]
+        + [p for p in (root / "results" / "real" / "validation").glob("*") if p.is_file()]
+        + [root / "results" / "real" / "manifests" / "derived.sha256"]
     )
-    sn = hashlib.sha256((root / "data" / "derived" / "sn_pantheon_plus.npz").read_bytes()).hexdigest()
+    sn = hashlib.sha256((root / "results" / "real" / "derived" / "sn_pantheon_plus.npz").read_bytes()).hexdigest()
     archive = root / "data" / "backups" / "blobs" / sn[:2] / f"{sn}.zst"  # the largest blob of the backup store
     pristine_archive = archive.read_bytes()
     injected = detected = 0

@@ -24,7 +24,7 @@ def test_report_shows_every_dataset(workflow, raw_dir, registry):
     workflow.run("--cores", "2", "--config", f"raw_dir={raw_dir}")
     for name in registry:
         for figure in ("observable", "correlation"):
-            image = matplotlib.image.imread(workflow.root / "data" / "plots" / f"{name}_{figure}.png")
+            image = matplotlib.image.imread(workflow.root / "results" / "real" / "plots" / f"{name}_{figure}.png")
             assert image.shape[0] > 150 and image.shape[1] > 300
             assert image[..., :3].std() > 0.05  # not a blank canvas
     workflow.run("--report", "report.html", "--config", f"raw_dir={raw_dir}")
@@ -89,7 +89,7 @@ def test_missing_file_is_retrieved_and_checked(workflow, mirror_without_cc):
     workflow.run("--cores", "2", "--config", f"raw_dir={raw}")
     cached = workflow.root / "data" / "raw_cache" / "cc_moresco" / "HzTable_MM_BC32.txt"
     assert hashlib.sha256(cached.read_bytes()).hexdigest() == "25d2e79a3729176eaf14f634b94f46d62cc4e973f175cea4f26d31923e39995c"
-    assert (workflow.root / "data" / "derived" / "cc_moresco.npz").exists()
+    assert (workflow.root / "results" / "real" / "derived" / "cc_moresco.npz").exists()
     assert _status(workflow, raw)["cc_moresco"] == []
     assert workflow.jobs("--config", f"raw_dir={raw}") == {}
 
@@ -105,7 +105,7 @@ def test_corrupted_download_is_not_kept(workflow, mirror_without_cc, upstream):
     assert "not kept" in output
     cache = workflow.root / "data" / "raw_cache" / "cc_moresco"
     assert sorted(p.name for p in cache.iterdir()) == ["data_MM20.dat"]  # no partial or temporary file
-    assert (workflow.root / "data" / "derived" / "bao_desi_dr1.npz").exists()  # the others are done
+    assert (workflow.root / "results" / "real" / "derived" / "bao_desi_dr1.npz").exists()  # the others are done
     reasons = _status(workflow, mirror_without_cc)["cc_moresco"]
     assert any("its last download failed" in r and "sha256" in r for r in reasons)
 
@@ -134,9 +134,9 @@ def test_offline_fails_only_that_dataset_naming_each_file(workflow, mirror_witho
     assert proc.returncode != 0 and "Traceback" not in output
     for name in ("HzTable_MM_BC32.txt", "data_MM20.dat"):
         assert f"put the file at {raw}/cc_moresco/{name} instead" in output
-    derived = workflow.root / "data" / "derived"
+    derived = workflow.root / "results" / "real" / "derived"
     assert not (derived / "cc_moresco.json").exists() and (derived / "bao_desi_dr1.json").exists()  # the others go on
-    summary = (workflow.root / "data" / "validation" / "summary.txt").read_text()
+    summary = (workflow.root / "results" / "real" / "validation" / "summary.txt").read_text()
     assert summary.startswith(f"{N_REAL - 1}/{N_REAL} datasets published: 0 failed, 1 not run")
     assert re.search(r"cc_moresco +not run .*retrieve of a raw file failed: .*127\.0\.0\.1", summary)
 
@@ -151,8 +151,8 @@ def test_missing_file_without_url_fails_that_dataset_only(workflow, writable_raw
     assert proc.returncode != 0 and "Traceback" not in output
     expected = f"cc_moresco/data_MM20.dat (retrieval is off) -> put it at {writable_raw}/cc_moresco/data_MM20.dat"
     assert "dataset 'cc_moresco'" in output and expected in output
-    assert (workflow.root / "data" / "derived" / "bao_desi_dr1.json").exists()
-    report = yaml.safe_load((workflow.root / "data" / "validation" / "cc_moresco.json").read_text())
+    assert (workflow.root / "results" / "real" / "derived" / "bao_desi_dr1.json").exists()
+    report = yaml.safe_load((workflow.root / "results" / "real" / "validation" / "cc_moresco.json").read_text())
     assert report["state"] == "failed derive" and expected in report["reason"]
     assert f"raw file cc_moresco/data_MM20.dat is missing: put it at {writable_raw}/cc_moresco/data_MM20.dat" in _status(
         workflow, writable_raw)["cc_moresco"]
@@ -190,7 +190,7 @@ def test_preview_names_the_reason(workflow, writable_raw, monkeypatch):
     registry = yaml.safe_load(path.read_text())
     registry["datasets"]["bao_desi_dr1"]["options"]["labels"]["DV_over_rs"]["observable_type"] = "DM_over_rd"
     path.write_text(yaml.safe_dump(registry, sort_keys=False))
-    (workflow.root / "data" / "derived" / "rsd_fsigma8.json").unlink()
+    (workflow.root / "results" / "real" / "derived" / "rsd_fsigma8.json").unlink()
     status = _status(workflow, writable_raw)
     assert status["cc_moresco"] == [
         "raw file cc_moresco/HzTable_MM_BC32.txt changed since the dataset was derived and no longer matches "

@@ -40,8 +40,8 @@ def test_real_corpus_end_to_end(real_run, registry):
     for name in registry:
         dataset = load_dataset(name, root=root, verify=True)
         assert len(dataset) == registry[name]["expected_points"]
-        assert (root / "data" / "validation" / f"{name}.txt").exists()
-    summary = (root / "data" / "validation" / "summary.txt").read_text()
+        assert (root / "results" / "real" / "validation" / f"{name}.txt").exists()
+    summary = (root / "results" / "real" / "validation" / "summary.txt").read_text()
     # warnings: the three SN releases without their covariance files, the MGS Gaussian summary
     assert summary.startswith(f"{N_REAL}/{N_REAL} datasets published: 0 failed, 0 not run (4 with warnings)")
     boss = load_dataset("bao_boss_dr12", root=root)
@@ -87,7 +87,7 @@ def test_option_change_reruns_only_that_dataset(real_run):
 
 def test_failing_dataset_leaves_published_files_intact(real_run):
     workflow, raw, cfg = real_run
-    derived = workflow.root / "data" / "derived"
+    derived = workflow.root / "results" / "real" / "derived"
     before = _digests(derived)
     table = raw / "cc_moresco" / "HzTable_MM_BC32.txt"
     table.write_text(table.read_text().replace("0.07 69.0 19.6", "0.07 69.5 19.6"))  # breaks the pin
@@ -114,32 +114,32 @@ def test_partial_failure_is_in_plain_sight_and_verify_stays_true(real_run):
     proc = workflow.run("--cores", "2", "--config", cfg, check=False)
     assert proc.returncode != 0 and "Traceback" not in proc.stdout + proc.stderr
     assert "cc_moresco: failed derive: dataset 'cc_moresco' (file 'cc_moresco/HzTable_MM_BC32.txt', check 'sha256 pin')" in proc.stderr
-    summary = (root / "data" / "validation" / "summary.txt").read_text()
+    summary = (root / "results" / "real" / "validation" / "summary.txt").read_text()
     assert summary.startswith(f"{N_REAL - 1}/{N_REAL} datasets published: 1 failed, 0 not run")
     line = next(line for line in summary.splitlines() if line.split()[0] == "cc_moresco")
     assert "failed derive" in line and "check 'sha256 pin'" in line and "previously published copy is kept" in line
-    report = json.loads((root / "data" / "validation" / "cc_moresco.json").read_text())
+    report = json.loads((root / "results" / "real" / "validation" / "cc_moresco.json").read_text())
     assert report["state"] == "failed derive" and "sha256 pin" in report["reason"]
     relabelled = before == "DV_over_rd"
     assert relabelled.any() and (load_dataset("bao_desi_dr1", root=root).observable_type[relabelled] == "DM_over_rd").all()
     verify = subprocess.run([sys.executable, "-m", "pbuf_data", "--root", str(root), "verify"], capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout
     # the version the republished document replaced is kept for its readers, and listed (its own checksum)
-    kept = sorted((root / "data" / "derived" / ".versions").glob("bao_desi_dr1-*.npz"))
-    listed = (root / "data" / "manifests" / "derived.sha256").read_text()
-    assert len(kept) == 2 and all(f"  data/derived/.versions/{p.name}\n" in listed for p in kept)
+    kept = sorted((root / "results" / "real" / "derived" / ".versions").glob("bao_desi_dr1-*.npz"))
+    listed = (root / "results" / "real" / "manifests" / "derived.sha256").read_text()
+    assert len(kept) == 2 and all(f"  results/real/derived/.versions/{p.name}\n" in listed for p in kept)
     assert all(hashlib.sha256(p.read_bytes()).hexdigest().startswith(p.stem.split("-")[1]) for p in kept)
     # real damage is still reported: a flipped byte in a published archive and in the kept previous version
-    current = json.loads((root / "data" / "derived" / "bao_desi_dr1.json").read_text())["npz_file"]
+    current = json.loads((root / "results" / "real" / "derived" / "bao_desi_dr1.json").read_text())["npz_file"]
     previous = next(p for p in kept if current != f".versions/{p.name}")
-    for target in (root / "data" / "derived" / "bao_boss_dr12.npz", previous):
+    for target in (root / "results" / "real" / "derived" / "bao_boss_dr12.npz", previous):
         data = bytearray(target.read_bytes())
         data[200] ^= 1
         target.write_bytes(bytes(data))
     verify = subprocess.run([sys.executable, "-m", "pbuf_data", "--root", str(root), "verify"], capture_output=True, text=True)
     assert verify.returncode == 1
     corrupted = sorted(line.split()[1] for line in verify.stdout.splitlines() if line.startswith("CORRUPTED"))
-    assert corrupted == ["data/derived/.versions/" + previous.name, "data/derived/bao_boss_dr12.npz"]
+    assert corrupted == ["results/real/derived/.versions/" + previous.name, "results/real/derived/bao_boss_dr12.npz"]
 
 
 def test_new_release_is_a_registry_entry_alone(real_run, registry):
@@ -199,7 +199,7 @@ def test_readers_never_see_a_missing_or_mixed_dataset_during_a_republish(real_ru
             for name in registry:
                 try:
                     load_dataset(name, root=root, verify=True)  # the document and the archive it names agree
-                    with np.load(root / "data" / "derived" / f"{name}.npz") as plain:
+                    with np.load(root / "results" / "real" / "derived" / f"{name}.npz") as plain:
                         plain["observable"]
                 except (PbufDataError, OSError, KeyError, ValueError) as exc:
                     failures.append(f"{name}: {exc}")
@@ -226,7 +226,7 @@ def test_deleting_staging_loses_nothing(real_run, registry):
     root = workflow.root
     import shutil
 
-    shutil.rmtree(root / "data" / "staging")
+    shutil.rmtree(root / "results" / "real" / "staging")
     assert workflow.jobs("--config", cfg) == {}  # staging is the job's scratch space, not an output
     for name in registry:
         load_dataset(name, root=root, verify=True)

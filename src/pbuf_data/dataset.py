@@ -193,8 +193,9 @@ def load_dataset(name: str, root: str | Path | None = None, *, corpus: str | Non
                  verify: bool = False) -> Dataset:
     """Load the published dataset ``name`` from a result tree (``results/<corpus>/derived``).
 
-    ``root`` may be a result tree itself (any folder holding ``derived/``, such as a copy of a project's
-    results), or a project folder or one of its sub-folders (default: the current folder). In a project,
+    ``root`` may be a result tree itself (any folder holding ``derived/``), a folder holding result trees
+    (``results/<corpus>/``, such as a copy of a project's results), or a project folder or one of its
+    sub-folders (default: the current folder). In a project,
     ``corpus`` names the tree; without it, the one tree that holds ``name`` is used (mock and real dataset
     names differ), and a name published in several trees is refused, naming them.
     Reads the dataset document once and then opens exactly the archive it names, so a concurrent
@@ -217,7 +218,8 @@ def _derived_folder(name: str, root: str | Path | None, corpus: str | None) -> P
 
     if root is not None and corpus is None and (Path(root) / "derived").is_dir():
         return Path(root) / "derived"
-    project = find_project(root)
+    # a project, or a copy of its results (a folder holding results/<corpus>/derived)
+    project = Path(root) if root is not None and (Path(root) / layout.RESULTS).is_dir() else find_project(root)
     if corpus is not None:
         return project / layout.Tree(corpus).derived
     trees = layout.trees(project)

@@ -47,6 +47,7 @@ _unknown = unknown_datasets_message(config["datasets"], "config 'datasets' names
 if _unknown:
     raise UserError(_unknown)
 DATASETS = PROJECT.datasets
+
 MOCK_DATASETS = [name for name, entry in REGISTRY.items() if "mock" in entry]
 
 # Combinations (config "combinations"): joint datasets, refused before any job when two members
@@ -65,6 +66,43 @@ try:
 except PbufDataError as exc:
     raise UserError(str(exc)) from None
 PUBLISHED = DATASETS + list(COMBINATIONS)
+
+
+def _target_names(targets):
+    """Dataset names in target paths of this result tree (results/<corpus>/<folder>/<name>...)."""
+    import re
+
+    base = re.escape(TREE.base)
+    name = "[a-z][a-z0-9_]*"  # (a figure's name holds no '_'; a file name's first '.' ends the dataset name)
+    patterns = [
+        re.compile(rf"{base}/plots/({name})_[a-z0-9]+\.[a-z]+"),
+        re.compile(
+            rf"{base}/(?:derived|validation|state|staging|exports)/({name})\.[a-z_.]+"
+        ),
+    ]
+    for target in targets:
+        for pattern in patterns:
+            match = pattern.fullmatch(str(target))
+            if match and match[1] not in REGISTRY and match[1] not in COMBINATIONS:
+                if match[1] != "summary":
+                    yield match[1]
+                break
+
+
+def command_line_paths():
+    """Words of a `snakemake` command line that name files of this result tree (targets, --forcerun...);
+    the DAG settings do not exist yet at parse time."""
+    if not workflow.is_main_process:
+        return []
+    return [word for word in sys.argv[1:] if word.startswith(f"{TREE.base}/")]
+
+
+# A typo in a target path: one clean message, before the DAG.
+_unknown = unknown_datasets_message(
+    list(_target_names(command_line_paths())), "target path names"
+)
+if _unknown:
+    raise UserError(_unknown)
 
 
 def wildcard_choice(names):

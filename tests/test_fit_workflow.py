@@ -50,7 +50,7 @@ def test_the_same_release_under_another_name_is_refused_before_any_job(workflow,
     text = proc.stdout + proc.stderr
     assert proc.returncode == 1
     assert "combination 'desi_twice' would count one sample twice: 'bao_desi_dr1' and 'bao_desi_dr1_again'" in text
-    assert "Traceback" not in text and not (workflow.root / "data").exists()
+    assert "Traceback" not in text and not (workflow.root / "results").exists()
     # with a reason it runs, and the reason is recorded
     allowed = ("combinations={desi_twice: {datasets: [bao_desi_dr1, bao_desi_dr1_again], allow_overlap: "
                "[{pair: [bao_desi_dr1, bao_desi_dr1_again], reason: closure test}]}}")

@@ -42,13 +42,13 @@ def test_dataset_name_typo_on_the_command_line_suggests_the_nearest(workflow):
     assert proc.returncode == 2
     assert "unknown dataset 'mock_bao_bos_dr12' (did you mean 'mock_bao_boss_dr12'" in proc.stderr
     _clean(proc.stdout + proc.stderr)
-    assert not (workflow.root / "data").exists()  # refused before any job
+    assert not (workflow.root / "results").exists()  # refused before any job
 
 
 def test_dataset_name_typo_in_the_api_suggests_the_nearest(workflow):
     with pytest.raises(PbufDataError, match=r"not in the active registry \(corpus 'mock': results in results/mock/.*\) \(did you mean 'mock_cc_moresco'\?\)"):
         prepare_dataset("mock_cc_morseco", root=workflow.root / "config")
-    assert not (workflow.root / "data").exists()
+    assert not (workflow.root / "results").exists()
 
 
 def _snakemake_n(workflow, *args):
@@ -64,6 +64,14 @@ def test_config_typos_are_one_clean_block(workflow):
     assert "config 'datasets' names 'mock_bao_boss_dr21' (did you mean 'mock_bao_boss_dr12'" in output
     output = _snakemake_n(workflow, "--config", "raw_dri=x")
     assert "unknown key 'raw_dri' (did you mean 'raw_dir'?)" in output
+
+
+@pytest.mark.parametrize("target", ["results/mock/state/mock_cc_morseco.json", "results/mock/plots/mock_cc_morsco_observable.png",
+                                    "results/mock/exports/mock_bao_6dgfs.sacc.fits"])
+def test_a_typo_in_a_target_path_is_one_clean_block(workflow, target):
+    output = _snakemake_n(workflow, target)
+    assert "target path names '" in output and "(did you mean 'mock_" in output
+    assert "InputFunctionException" not in output and "Wildcards" not in output
 
 
 def test_registry_mistakes_are_all_listed_in_words(workflow):

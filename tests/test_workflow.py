@@ -179,7 +179,7 @@ def test_config_typo_fails_before_any_job(workflow, raw_dir):
     assert proc.returncode != 0
     output = proc.stdout + proc.stderr
     assert "bao_bos_dr12" in output and "bao_boss_dr12" in output and "Traceback" not in output
-    assert not (workflow.root / "data").exists()
+    assert not (workflow.root / "results").exists()
 
 
 def test_readers_never_see_a_missing_or_mixed_dataset_during_a_republish(real_run, registry):

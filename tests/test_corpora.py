@@ -1,0 +1,103 @@
+"""One result tree per corpus: mock and real runs cannot see or overwrite each other; retired datasets are pruned."""
+
+import hashlib
+import json
+import shutil
+
+import pytest
+import yaml
+
+from pbuf_data import PbufDataError, load_dataset
+
+from conftest import N_REAL, cli
+
+pytestmark = pytest.mark.workflow
+
+
+def digest(folder):
+    """sha256 of every file under ``folder`` (logs left out: they are history, appended to by any command)."""
+    sums = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and "logs" not in path.relative_to(folder).parts:
+            sums[str(path.relative_to(folder))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return sums
+
+
+def test_mock_and_real_results_live_in_trees_of_their_own(project, raw_dir):
+    from conftest import Workflow
+
+    workflow = Workflow(project)
+    real_before = digest(project / "results" / "real")
+    assert real_before and not (project / "results" / "mock").exists()
+    # after a real run, the embedded default is not "nothing to be done": its own tree is empty
+    dry = workflow.run("-n", "--cores", "2")
+    assert "pbuf-data: corpus 'mock': results in results/mock/" in dry.stderr
+    assert "Nothing to be done" not in dry.stdout + dry.stderr
+    workflow.run("--cores", "2")
+    assert digest(project / "results" / "real") == real_before  # the mock run changed nothing of the real results
+    mock_summary = (project / "results" / "mock" / "validation" / "summary.txt").read_text()
+    real_summary = (project / "results" / "real" / "validation" / "summary.txt").read_text()
+    assert mock_summary.startswith("10/10 datasets published") and "cc_moresco " not in mock_summary
+    assert real_summary.startswith(f"{N_REAL}/{N_REAL} datasets published") and "mock_" not in real_summary
+    mock_manifest = (project / "results" / "mock" / "manifests" / "derived.sha256").read_text()
+    assert "results/real/" not in mock_manifest and "results/mock/derived/mock_cc_moresco.json" in mock_manifest
+    # each command says which tree it uses, and each tree verifies on its own
+    for args, tree in ((("--raw-dir", str(raw_dir)), "real"), ((), "mock"), (("--corpus", "real"), "real")):
+        proc = cli(project, "verify", *args)
+        assert proc.returncode == 0, proc.stdout
+        assert proc.stdout.startswith(f"corpus '{tree}': results in results/{tree}/")
+    status = cli(project, "status")
+    assert status.stdout.startswith("corpus 'mock': results in results/mock/") and "10 of 10 datasets up to date" in status.stdout
+    # a real run after the mock one: nothing to redo, and the mock tree untouched
+    mock_before = digest(project / "results" / "mock")
+    assert workflow.jobs("--config", f"raw_dir={raw_dir}") == {}
+    workflow.run("--cores", "2", "--config", f"raw_dir={raw_dir}")
+    assert digest(project / "results" / "mock") == mock_before
+    # load_dataset finds the one tree that holds a name; a name in two trees needs corpus=
+    assert load_dataset("mock_cc_moresco", root=project).name == "mock_cc_moresco"
+    assert load_dataset("cc_moresco", root=project).name == "cc_moresco"
+    shutil.copytree(project / "results" / "real", project / "results" / "dr2")
+    with pytest.raises(PbufDataError, match=r"several result trees \(results/dr2, results/real\): pass corpus="):
+        load_dataset("cc_moresco", root=project)
+    assert len(load_dataset("cc_moresco", root=project, corpus="dr2")) == 32
+
+
+def test_a_named_corpus_gets_its_own_tree(workflow, raw_dir):
+    workflow.run("--cores", "2", "--config", f"raw_dir={raw_dir}", "corpus=dr1", "datasets=[cc_moresco]")
+    assert (workflow.root / "results" / "dr1" / "derived" / "cc_moresco.json").is_file()
+    assert not (workflow.root / "results" / "real").exists()
+    proc = cli(workflow.root, "verify", "--corpus", "dr1")
+    assert proc.returncode == 0 and proc.stdout.startswith("corpus 'dr1': results in results/dr1/"), proc.stdout
+    missing = cli(workflow.root, "verify")  # the configured default (mock) has no results: said, with the others
+    assert missing.returncode == 1
+    assert "no results yet; results exist for corpus 'dr1': pass --corpus NAME" in missing.stdout.splitlines()[0]
+    bad = workflow.run("-n", "--config", "corpus=Bad/Name", check=False)
+    assert bad.returncode != 0 and "corpus" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_prune_lists_then_removes_the_outputs_of_retired_datasets(project, raw_dir):
+    path = project / "config" / "registry.yaml"
+    registry = yaml.safe_load(path.read_text())
+    del registry["datasets"]["bao_6dfgs"]
+    path.write_text(yaml.safe_dump(registry, sort_keys=False))
+    tree = project / "results" / "real"
+    kept = {k: v for k, v in digest(tree).items() if "bao_6dfgs" not in k and not k.startswith(("validation/summary",
+                                                                                                 "manifests/"))}
+    dry = cli(project, "prune", "--raw-dir", str(raw_dir))
+    assert dry.returncode == 0, dry.stderr
+    listed = [line.strip() for line in dry.stdout.splitlines() if line.startswith("    ")]
+    assert "results/real/derived/bao_6dfgs.json" in listed and "results/real/exports/bao_6dfgs.sacc.fits" in listed
+    assert "results/real/plots/bao_6dfgs_observable.png" in listed and "results/real/state/bao_6dfgs.json" in listed
+    assert any(p.startswith("results/real/derived/.versions/bao_6dfgs-") for p in listed)
+    assert all("bao_6dfgs" in p for p in listed)  # nothing of another dataset (bao_boss_dr12 and _fs share a prefix)
+    assert (tree / "derived" / "bao_6dfgs.json").exists()  # a dry run removes nothing
+    applied = cli(project, "prune", "--apply", "--raw-dir", str(raw_dir))
+    assert applied.returncode == 0 and "removed" in applied.stdout, applied.stdout + applied.stderr
+    assert not [p for p in tree.rglob("*bao_6dfgs*") if "logs" not in p.relative_to(tree).parts]
+    assert {k: v for k, v in digest(tree).items() if k in kept} == kept  # every other file byte-identical
+    summary = json.loads((tree / "validation" / "summary.json").read_text())
+    assert "bao_6dfgs" not in summary["datasets"] and len(summary["datasets"]) == N_REAL - 1
+    verify = cli(project, "verify", "--raw-dir", str(raw_dir))
+    assert verify.returncode == 0, verify.stdout
+    again = cli(project, "prune", "--raw-dir", str(raw_dir))
+    assert "nothing to prune" in again.stdout

@@ -37,6 +37,11 @@ def big_file(mib: int) -> Path:
     return path
 
 
+from pbuf_data.layout import Tree  # noqa: E402
+
+TREE = Tree("real")
+
+
 def build_tree(root: Path) -> tuple[str, list[str]]:
     """A project tree as the backup rule sees it: derived datasets, their manifest, the configuration."""
     from _data import mock_sn
@@ -44,7 +49,7 @@ def build_tree(root: Path) -> tuple[str, list[str]]:
     from pbuf_data.integrity import write_manifest
     from pbuf_data.registry import load_registry
 
-    derived = root / "data" / "derived"
+    derived = root / TREE.derived
     derived.mkdir(parents=True)
     raw, entry = mock_sn()
     derive_dataset("mock_sn_pantheon_plus", entry, raw).save(derived / "mock_sn_pantheon_plus.npz", derived / "mock_sn_pantheon_plus.json")
@@ -52,7 +57,7 @@ def build_tree(root: Path) -> tuple[str, list[str]]:
         for name, real in load_registry(PROJECT / "config" / "registry.yaml").items():
             derive_dataset(name, real, RAW_DIR).save(derived / f"{name}.npz", derived / f"{name}.json")
     paths = sorted(str(p.relative_to(root)) for p in derived.iterdir())
-    manifest = "data/manifests/derived.sha256"
+    manifest = TREE.derived_manifest
     write_manifest(paths, manifest, root=root)
     config = []
     for src in sorted((PROJECT / "config").rglob("*.y*ml")):
@@ -75,7 +80,7 @@ def main() -> None:
         manifest, config = build_tree(root)
         raw, entry = mock_sn()
         files = [raw / spec["path"] for spec in entry["files"].values()]
-        files += sorted((root / "data" / "derived").iterdir())
+        files += sorted((root / TREE.derived).iterdir())
         if not args.quick:
             files.append(big_file(512))
         total = sum(p.stat().st_size for p in files)
@@ -95,7 +100,7 @@ def main() -> None:
 
         def backup():
             # a fresh store per run: the first snapshot of a store writes every blob (the full cost)
-            return timed(lambda: create_backup(root, f"backups/{next(counter)}", manifest, config, keep=10))
+            return timed(lambda: create_backup(root, TREE, f"backups/{next(counter)}", config, keep=10))
 
         def tar(flag: str, suffix: str):
             return lambda: run(["tar", flag, "-cf", work / f"tar{suffix}", "-C", root, *members])
@@ -111,7 +116,7 @@ def main() -> None:
         report.verdict("create_backup", zstd.a_wall, zstd.b_wall, zstd.ratio, BACKUP_TARGET, floor_name="tar --zstd",
                        note=f"{len(members)} members, {member_bytes / 1e6:.1f} MB; {zstd.spread()}")
         report.info(f"tar --gzip: {gzip.b_wall:.3f} s (create_backup / tar --gzip = {gzip.ratio:.2f})")
-        again = timed(lambda: create_backup(root, "backups/0", manifest, config, keep=10))
+        again = timed(lambda: create_backup(root, TREE, "backups/0", config, keep=10))
         report.info(f"create_backup of unchanged data into a store that has it: {again.wall:.3f} s (no new blob; "
                     f"{sum(p.stat().st_size for p in (root / 'backups' / '0' / 'snapshots').rglob('*.json'))} bytes of snapshots)")
         for label, size in sizes.items():
@@ -123,7 +128,7 @@ def main() -> None:
         if args.profile:
             from _common import profile_call
 
-            profile_call(lambda: create_backup(root, "backups/profile", manifest, config, keep=10))
+            profile_call(lambda: create_backup(root, TREE, "backups/profile", config, keep=10))
             profile_call(ours)
     report.finish()
 

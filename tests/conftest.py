@@ -104,6 +104,15 @@ def copy_project(root: Path) -> Workflow:
     return Workflow(root)
 
 
+def use_real_tree(root: Path) -> None:
+    """Configure a project copy for the real corpus (config ``corpus: real``), as a person working on the real
+    releases does: then ``pbuf-data`` commands without ``--raw-dir`` use ``results/real`` too."""
+    path = root / "config" / "config.yaml"
+    text = path.read_text()
+    assert 'corpus: ""' in text
+    path.write_text(text.replace('corpus: ""', "corpus: real", 1))
+
+
 def cli(root, *args):
     """``pbuf-data --root ROOT ARGS`` in a subprocess."""
     return subprocess.run([sys.executable, "-m", "pbuf_data", "--root", str(root), *args], capture_output=True, text=True)
@@ -118,6 +127,7 @@ def workflow(tmp_path) -> Workflow:
 def finished_run(tmp_path_factory, raw_dir) -> Path:
     """One finished real-corpus run, shared read-only by several test modules (each test works on a copy)."""
     workflow = copy_project(tmp_path_factory.mktemp("finished") / "project")
+    use_real_tree(workflow.root)
     workflow.run("--cores", "2", "--config", f"raw_dir={raw_dir}")
     return workflow.root
 

@@ -30,10 +30,11 @@ def test_mock_and_real_results_live_in_trees_of_their_own(project, raw_dir):
     real_before = digest(project / "results" / "real")
     assert real_before and not (project / "results" / "mock").exists()
     # after a real run, the embedded default is not "nothing to be done": its own tree is empty
-    dry = workflow.run("-n", "--cores", "2")
+    mock = ("--config", "corpus=mock")  # the embedded default (this project copy is configured with corpus: real)
+    dry = workflow.run("-n", "--cores", "2", *mock)
     assert "pbuf-data: corpus 'mock': results in results/mock/" in dry.stderr
     assert "Nothing to be done" not in dry.stdout + dry.stderr
-    workflow.run("--cores", "2")
+    workflow.run("--cores", "2", *mock)
     assert digest(project / "results" / "real") == real_before  # the mock run changed nothing of the real results
     mock_summary = (project / "results" / "mock" / "validation" / "summary.txt").read_text()
     real_summary = (project / "results" / "real" / "validation" / "summary.txt").read_text()
@@ -42,11 +43,11 @@ def test_mock_and_real_results_live_in_trees_of_their_own(project, raw_dir):
     mock_manifest = (project / "results" / "mock" / "manifests" / "derived.sha256").read_text()
     assert "results/real/" not in mock_manifest and "results/mock/derived/mock_cc_moresco.json" in mock_manifest
     # each command says which tree it uses, and each tree verifies on its own
-    for args, tree in ((("--raw-dir", str(raw_dir)), "real"), ((), "mock"), (("--corpus", "real"), "real")):
+    for args, tree in ((("--raw-dir", str(raw_dir)), "real"), (("--corpus", "mock"), "mock"), ((), "real")):
         proc = cli(project, "verify", *args)
         assert proc.returncode == 0, proc.stdout
         assert proc.stdout.startswith(f"corpus '{tree}': results in results/{tree}/")
-    status = cli(project, "status")
+    status = cli(project, "status", "--corpus", "mock")
     assert status.stdout.startswith("corpus 'mock': results in results/mock/") and "10 of 10 datasets up to date" in status.stdout
     # a real run after the mock one: nothing to redo, and the mock tree untouched
     mock_before = digest(project / "results" / "mock")

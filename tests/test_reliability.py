@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import PROJECT, Workflow, cli, copy_project
+from conftest import PROJECT, Workflow, cli, copy_project, use_real_tree
 from pbuf_data import PbufDataError
 from pbuf_data.derive import derive_dataset
 from test_bad_input import CASES as PARSER_CASES
@@ -46,6 +46,7 @@ def clean_run(tmp_path_factory, raw_dir):
     shutil.copytree(raw_dir, raw)
     for path in raw.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
+    use_real_tree(root)
     Workflow(root).run("--cores", "2", "--config", f"raw_dir={raw}")
     return root, raw
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import N_REAL
+from conftest import N_REAL, use_real_tree
 from pbuf_data import PbufDataError, load_dataset
 
 pytestmark = pytest.mark.workflow
@@ -30,6 +30,7 @@ def _digests(folder):
 @pytest.fixture
 def real_run(workflow, writable_raw):
     cfg = f"raw_dir={writable_raw}"
+    use_real_tree(workflow.root)
     workflow.run("--cores", "2", "--config", cfg)
     return workflow, writable_raw, cfg
 

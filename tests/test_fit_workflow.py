@@ -31,7 +31,7 @@ def test_real_run_exports_every_dataset_and_a_combination(workflow, raw_dir, reg
     exports = root / "results" / "real" / "exports"
     for name in [*registry, "bao_desi_boss"]:
         block = yaml.safe_load((exports / f"{name}.cobaya.yaml").read_text())["likelihood"]
-        assert block[f"pbuf_{name}"] == {"class": "pbuf_data.cobaya.Dataset", "dataset": name, "root": "."}
+        assert block[f"pbuf_{name}"] == {"class": "pbuf_data.cobaya.Dataset", "dataset": name, "root": "results/real"}
         back = sacc.Sacc.load_fits(str(exports / f"{name}.sacc.fits"))
         assert np.array_equal(back.mean, load_dataset(name, root=root).observable)
         receipt = json.loads((root / "results" / "real" / "state" / f"{name}.exports.json").read_text())

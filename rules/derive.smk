@@ -1,8 +1,8 @@
 # Raw release files -> standard datasets, one job per dataset.
 #
-# derive_dataset derives a dataset into data/staging, validates it and, only if
+# derive_dataset derives a dataset into <tree>/staging (results/<corpus>/staging), validates it and, only if
 # validation passed, publishes it (pbuf_data.steps.prepare). Its declared output
-# is a receipt (data/state/<name>.json), never a published file, so Snakemake's
+# is a receipt (<tree>/state/<name>.json), never a published file, so Snakemake's
 # deletion of a job's outputs (before it runs, after it fails) cannot remove
 # published data; publication replaces them by atomic renames. The validation
 # report is written whatever happens, and is not an output either. A failed

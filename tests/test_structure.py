@@ -1,4 +1,5 @@
-"""The package's import graph: no cycle, counting module-level and deferred (function-level) imports alike."""
+"""The package's import graph: no cycle and no upward import, counting module-level and deferred (function-level)
+imports alike."""
 
 from __future__ import annotations
 
@@ -77,3 +78,30 @@ def test_the_import_graph_has_no_cycle():
 
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles_of({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+
+
+# The operational layer, top to bottom: each of these imports only modules below it here, or modules of the
+# library beneath (formats, data model, registry, paths), which never import any of these.
+OPERATIONS = ["__main__", "cli", "api", "ops", "status", "prune", "project", "steps", "verify", "restore", "backup",
+              "raw", "logs"]
+
+
+def layering_violations(edges: dict[str, set[str]]) -> list[str]:
+    rank = {f"pbuf_data.{name}": i for i, name in enumerate(OPERATIONS)}
+    found = []
+    for source, targets in edges.items():
+        for target in sorted(targets & set(rank)):
+            if source not in rank or rank[target] <= rank[source]:
+                found.append(f"{source} -> {target}")
+    return found
+
+
+def test_no_module_imports_one_above_it():
+    edges = graph()
+    assert {f"pbuf_data.{name}" for name in OPERATIONS} <= set(edges)  # every name is a module
+    assert not layering_violations(edges), layering_violations(edges)
+
+
+def test_the_layering_check_finds_an_upward_import():
+    edges = {"pbuf_data.dataset": {"pbuf_data.verify"}, "pbuf_data.verify": {"pbuf_data.cli"}, "pbuf_data.cli": set()}
+    assert layering_violations(edges) == ["pbuf_data.dataset -> pbuf_data.verify", "pbuf_data.verify -> pbuf_data.cli"]

@@ -1,7 +1,7 @@
 """Checksums, ``sha256sum -c`` compatible manifests and verification of a data tree.
 
 A manifest line is ``<sha256>  <path>`` with the path relative to the project
-root, so ``sha256sum -c data/manifests/derived.sha256`` run from the project
+root, so ``sha256sum -c results/<corpus>/manifests/derived.sha256`` run from the project
 root checks the same files as :func:`verify_tree`.
 """
 

@@ -1,4 +1,4 @@
-"""Aggregate logs, the audit trail and processing summaries under ``data/logs``.
+"""Aggregate logs, the audit trail and processing summaries under a result tree's ``logs/``.
 
 Every job appends to ``processing.log`` (and ``errors.log`` when it fails) and
 one JSON line to ``audit.jsonl``; each derivation writes a processing summary

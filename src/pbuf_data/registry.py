@@ -85,7 +85,7 @@ def _describe(error, entry=None) -> str:
     if kind == "pattern":  # names: of datasets, file roles, config 'datasets' entries
         return f"name {_short(value)} should start with a lowercase letter and hold only a-z, 0-9 and '_'"
     if kind == "not" and value == "summary":
-        return "'summary' is reserved (data/validation/summary.* is the validation summary)"
+        return "'summary' is reserved (<tree>/validation/summary.* is the validation summary)"
     if kind == "const" and key == "kind" and isinstance(entry, dict):
         return f"kind {_short(value)} does not go with format {entry.get('format')!r}, which is of kind {error.validator_value!r}"
     if kind == "const":

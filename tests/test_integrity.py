@@ -20,7 +20,7 @@ def flip_byte(path, offset=300):
 
 def tree_digest(root):
     digest = hashlib.sha256()
-    for path in sorted((root / "data").rglob("*")):
+    for path in sorted([*(root / "data").rglob("*"), *(root / "results").rglob("*")]):
         if path.is_file() and "logs" not in path.parts:
             digest.update(str(path.relative_to(root)).encode() + path.read_bytes())
     return digest.hexdigest()
@@ -98,7 +98,7 @@ def test_corruption_drill_verify_restore_verify(project, raw_dir):
     assert "verify OK" in restored.stdout
     assert cli(project, "verify").returncode == 0
     assert tree_digest(project) == clean
-    assert not list((project / "data").glob(".restore-*"))
+    assert not list((project / "results" / "real").glob(".restore-*"))
     assert Workflow(project).jobs("--config", f"raw_dir={raw_dir}") == {}  # restored as written: nothing to redo
 
 
@@ -116,27 +116,30 @@ def test_corrupted_backup_is_refused_and_nothing_changes(project):
     before = tree_digest(project)
     proc = cli(project, "restore", snapshot.name)
     assert proc.returncode == 1 and "corrupted or tampered with" in proc.stderr and snapshot.name in proc.stderr
-    assert tree_digest(project) == before and not list((project / "data").glob(".restore-*"))
+    assert tree_digest(project) == before and not list((project / "results" / "real").glob(".restore-*"))
 
 
 def test_unchanged_backups_of_the_real_corpus_share_their_blobs(project):
     from pbuf_data.backup import create_backup, list_snapshots, project_id
     from pbuf_data.errors import PbufDataError
+    from pbuf_data.layout import Tree
+
+    tree = Tree("real")
 
     backups = project / "data" / "backups"
     one = sum(p.stat().st_size for p in backups.rglob("*") if p.is_file())
     config = [e["path"] for e in json.loads(newest_snapshot(project).read_text())["files"] if e["path"].startswith("config/")]
     for _ in range(9):  # as the workflow's backup rule does after each run that changed nothing
-        record = create_backup(project, "data/backups", "results/real/manifests/derived.sha256", config, keep=10)
+        record = create_backup(project, tree, "data/backups", config, keep=10)
         assert record["new_blobs"] == 0
     ten = sum(p.stat().st_size for p in backups.rglob("*") if p.is_file())
     assert ten < 2 * one
     members = json.loads(newest_snapshot(project).read_text())["files"]
     distinct = {hashlib.sha256((project / e["path"]).read_bytes()).hexdigest() for e in members}
     assert {p.name.removesuffix(".zst") for p in backups.glob("blobs/*/*.zst")} == distinct  # each content once
-    assert len(list_snapshots(backups, project, project_id(project))) == 10
+    assert len(list_snapshots(backups, project, tree, project_id(project, tree))) == 10
     flip_byte(project / "results" / "real" / "derived" / "bao_6dfgs.json", 10)
     with pytest.raises(PbufDataError, match="not backing up corrupted data"):
-        create_backup(project, "data/backups", "results/real/manifests/derived.sha256", [], keep=2)
-    assert len(list_snapshots(backups, project, project_id(project))) == 10
+        create_backup(project, tree, "data/backups", [], keep=2)
+    assert len(list_snapshots(backups, project, tree, project_id(project, tree))) == 10
     assert not list(backups.rglob(".*.tmp"))

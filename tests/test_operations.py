@@ -96,7 +96,7 @@ def test_health_exit_codes(project):
     healthy = cli(project, "health", "--cpu-interval", "0.1")
     assert healthy.returncode == 0, healthy.stdout
     report = json.loads(healthy.stdout)
-    assert report["system_resources"]["disk_path"] == str((project / "data").resolve())
+    assert report["system_resources"]["disk_path"] == str((project / "results" / "real").resolve())
     assert set(report["log_file_sizes"]) >= {"processing.log", "audit.jsonl"}
     _set_config(project, health={"memory_percent": 0, "disk_percent": 0, "cpu_percent": 100, "log_file_mb": 0.000001})
     alerts = cli(project, "health", "--cpu-interval", "0.1")
@@ -216,8 +216,9 @@ def test_malicious_snapshot_is_refused(project):
 
 
 def test_published_files_are_0644_in_0755_folders(finished_run):
-    for folder in ("derived", "validation", "state", "manifests", "backups", "staging", "project"):
-        path = finished_run / "data" / folder
+    for folder in ("results/real/derived", "results/real/validation", "results/real/state", "results/real/manifests",
+                   "data/backups", "results/real/staging", "results/real/project"):
+        path = finished_run / folder
         assert path.stat().st_mode & 0o777 == 0o755, folder
         for item in path.rglob("*"):  # derived/.versions/ included
             assert item.stat().st_mode & 0o777 == (0o755 if item.is_dir() else 0o644), item

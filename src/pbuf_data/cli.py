@@ -310,6 +310,11 @@ def main(argv=None) -> int:
     except PbufDataError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (`pbuf-data status | head`): not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ rule validation_summary:
         expand(layout.receipt("{dataset}"), dataset=PUBLISHED),
     output:
         json=layout.SUMMARY_JSON,
-        text=report(
-            layout.SUMMARY_TXT,
+        text=layout.SUMMARY_TXT,
+        html=report(
+            layout.SUMMARY_HTML,
             caption="../report/summary.rst",
             category="Overview",
             labels={"figure": "validation summary"},

@@ -29,6 +29,7 @@ MOCK_RAW = f"{DATA}/mock/raw"  # generated raw files of the embedded default
 BACKUP_RECORD = f"{LOGS}/backup/last_backup.json"
 SUMMARY_JSON = f"{VALIDATION}/summary.json"
 SUMMARY_TXT = f"{VALIDATION}/summary.txt"
+SUMMARY_HTML = f"{PLOTS}/summary.html"  # the report's page of it (a dataset's plots are <name>_<figure>.<ext>)
 EXPORTS = f"{DATA}/exports"  # files fitting codes read: Cobaya's own classes, SACC (pbuf_data.export)
 # folders whose every file is in the manifest (verify reports any other file there)
 WATCHED = (DERIVED, VALIDATION, EXPORTS)

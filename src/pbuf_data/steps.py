@@ -240,8 +240,9 @@ def _logging_to(path):
         handler.close()
 
 
-def summarize_validation(datasets, summary_json, summary_txt):
+def summarize_validation(datasets, summary_json, summary_txt, summary_html):
     """The state of every dataset (published, failed derive/validation/publication, not run) and why."""
+    from .report_pages import summary_page
     from .validation import summarize, summary_text
 
     states = {}
@@ -263,6 +264,7 @@ def summarize_validation(datasets, summary_json, summary_txt):
     text = summary_text(summary)
     write_text(summary_json, json.dumps(summary, indent=2) + "\n")
     write_text(summary_txt, text)
+    write_text(summary_html, summary_page(summary))
     for line in text.splitlines():
         log.info("%s", line)
     return summary
@@ -344,13 +346,16 @@ def export(name, folder, receipt):
     log.info("%s: exported %s", name, ", ".join(p.name for p in files))
 
 
-def plots(name, fiducial, observable_png, correlation_png, provenance_json, validation_txt):
-    """The report's figures of a published dataset, and copies of its document (provenance) and
-    validation report for the report."""
+def plots(name, fiducial, observable_png, correlation_png, validation_html, provenance_html, document_json):
+    """The report's figures of a published dataset, its validation report and provenance as HTML
+    pages, and a copy of its dataset document (for machines; the report offers it for download)."""
     from .atomic import write_bytes
     from .dataset import load_dataset
     from .plots import save_figures
+    from .report_pages import provenance_page, validation_page
 
     save_figures(load_dataset(name), fiducial, observable_png, correlation_png)
-    write_bytes(provenance_json, Path(layout.published(name, "json")).read_bytes())
-    write_bytes(validation_txt, Path(layout.report(name, "txt")).read_bytes())
+    document = Path(layout.published(name, "json")).read_bytes()
+    write_text(validation_html, validation_page(json.loads(Path(layout.report(name, "json")).read_text())))
+    write_text(provenance_html, provenance_page(json.loads(document)))
+    write_bytes(document_json, document)

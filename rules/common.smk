@@ -190,7 +190,7 @@ def rebuild_after_failure():
         return  # no dataset failed (e.g. the verify target did): nothing to record, nothing to rehash
     try:
         summary = summarize_validation(
-            PUBLISHED, layout.SUMMARY_JSON, layout.SUMMARY_TXT
+            PUBLISHED, layout.SUMMARY_JSON, layout.SUMMARY_TXT, layout.SUMMARY_HTML
         )
         manifest(layout.DERIVED_MANIFEST)
     except PbufDataError as exc:

@@ -107,6 +107,15 @@ def test_provenance_page_lists_raw_files_conversions_and_software(mocks):
     assert prov["created_utc"] in "".join(page.text)
 
 
+def test_summary_page_names_the_checks_that_did_not_pass(mocks):
+    report, _ = mocks["mock_bao_sdss_mgs"]
+    bad = dict(report, verdict="failed", checks=[*report["checks"], {"name": "covariance_symmetric", "verdict": "error", "value": 1.0,
+                                                    "threshold": 1e-10, "message": "max |C - C^T| / max |C|"}])
+    summary = summarize({"mock_bao_sdss_mgs": {"state": "failed validation", "reason": "check failed", "report": bad}})
+    row = Tables(summary_page(summary)).tables[0][1]
+    assert row[2] == "failed" and row[4] == "gaussian_likelihood (warning)covariance_symmetric (failed)"
+
+
 def test_every_value_is_escaped(mocks):
     report, document = mocks["mock_cc_moresco"]
     hostile = '<script>alert("x")</script> & <b>'
@@ -130,9 +139,9 @@ def test_summary_page_says_why_a_dataset_is_not_published(mocks):
     })
     page = Tables(summary_page(summary))
     head, *rows = page.tables[0]
-    assert head == ["dataset", "state", "verdict", "points", "warnings", "errors", "why"]
-    assert rows[0][:4] == ["mock_cc_moresco", "published", "passed", "32"]
+    assert head == ["dataset", "state", "verdict", "points", "checks that did not pass", "why"]
+    assert rows[0] == ["mock_cc_moresco", "published", "passed", "32", "", ""]
     assert rows[1][1] == "failed validation"
-    assert rows[1][6] == "check 'expected_points' failed; the previously published copy is kept"
+    assert rows[1][5] == "check 'expected_points' failed; the previously published copy is kept"
     assert page.row_classes[0] == ["", "", "row-error"]
     assert "1/2 datasets published: 1 failed" in "".join(page.text)

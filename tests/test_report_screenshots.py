@@ -17,7 +17,7 @@ from conftest import PROJECT
 from test_report_pages import Tables
 
 sys.path.insert(0, str(PROJECT / "tools"))
-from report_screenshots import find_chromium, report_data  # noqa: E402
+from report_screenshots import WINDOW, find_chromium, report_data  # noqa: E402
 
 pytestmark = pytest.mark.workflow
 
@@ -89,7 +89,7 @@ def test_the_screenshots_show_the_pages(shots):
     assert set(images) == {"overview", "summary", *(f"{d}_{v}" for d in ("mock_cc_moresco", "mock_bao_sdss_mgs")
                                                    for v in ("observable", "validation", "provenance"))}
     for name, image in images.items():
-        assert image.shape[:2] == (1000, 1600), name
+        assert image.shape[:2] == (WINDOW[1], WINDOW[0]), name
         assert image[..., :3].std() > 0.05, f"{name}.png is blank"
         if name != "overview":  # the script opened its view: not the landing page again
             assert np.abs(image[..., :3] - images["overview"][..., :3]).mean() > 0.02, name

@@ -33,7 +33,7 @@ import tempfile
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
-WINDOW = (1600, 1000)
+WINDOW = (1920, 1080)  # a common screen
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 

@@ -203,8 +203,8 @@ def provenance_page(document: dict) -> str:
 
 
 def summary_page(summary: dict) -> str:
-    """The validation summary: one row per dataset with its state, verdict, points, warnings and errors,
-    and why it is not published."""
+    """The validation summary: one row per dataset with its state, verdict, points, the checks that warned
+    or failed, and why it is not published."""
     body = [
         "<h1>Validation summary</h1>",
         f'<p class="lead">{summary["n_published"]}/{summary["n_datasets"]} datasets published: '
@@ -216,11 +216,12 @@ def summary_page(summary: dict) -> str:
         if item["state"] != "published":
             kept = "the previously published copy is kept" if item["published_copy"] else "nothing published"
             why = f"{item['reason']}; {kept}"
+        flagged = [f"{check} (warning)" for check in item["warnings"]] + [f"{check} (failed)" for check in item["errors"]]
         rows.append([
             (escape(name), "name"), _badge(item["state"]), _badge(item["verdict"]), (str(item["n_points"]), "num"),
-            escape(", ".join(item["warnings"])), escape(", ".join(item["errors"])), escape(why),
+            "<br>".join(escape(f) for f in flagged), escape(why),
         ])
         classes.append("" if item["state"] == "published" and not item["warnings"]
                        else ("row-warn" if item["state"] == "published" else "row-error"))
-    body += _table(["dataset", "state", "verdict", "points", "warnings", "errors", "why"], rows, classes)
+    body += _table(["dataset", "state", "verdict", "points", "checks that did not pass", "why"], rows, classes)
     return _page("Validation summary", body)

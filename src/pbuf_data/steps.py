@@ -240,8 +240,9 @@ def _logging_to(path):
         handler.close()
 
 
-def summarize_validation(datasets, summary_json, summary_txt, summary_html):
-    """The state of every dataset (published, failed derive/validation/publication, not run) and why."""
+def summarize_validation(datasets, summary_json, summary_txt, summary_html=None):
+    """The state of every dataset (published, failed derive/validation/publication, not run) and why;
+    also as the report's HTML page if ``summary_html`` is given."""
     from .report_pages import summary_page
     from .validation import summarize, summary_text
 
@@ -264,7 +265,8 @@ def summarize_validation(datasets, summary_json, summary_txt, summary_html):
     text = summary_text(summary)
     write_text(summary_json, json.dumps(summary, indent=2) + "\n")
     write_text(summary_txt, text)
-    write_text(summary_html, summary_page(summary))
+    if summary_html is not None:
+        write_text(summary_html, summary_page(summary))
     for line in text.splitlines():
         log.info("%s", line)
     return summary

@@ -1,5 +1,6 @@
-# Figures for `snakemake --report report.html` and copies of the dataset's document and validation
-# report for it, rebuilt only when their dataset is republished.
+# Figures for `snakemake --report report.html`, the dataset's validation report and provenance as
+# HTML pages (shown inline by the report) and a copy of its document (JSON, for download), rebuilt
+# only when their dataset is republished.
 
 
 rule plot_dataset:
@@ -20,19 +21,26 @@ rule plot_dataset:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "correlation matrix"},
         ),
-        provenance=report(
-            TREE.plot("{dataset}", "provenance", "json"),
-            caption="../report/provenance.rst",
-            category="Datasets",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "figure": "provenance (JSON)"},
-        ),
         validation=report(
-            TREE.plot("{dataset}", "validation", "txt"),
+            TREE.plot("{dataset}", "validation", "html"),
             caption="../report/validation.rst",
             category="Datasets",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "validation report"},
+        ),
+        provenance=report(
+            TREE.plot("{dataset}", "provenance", "html"),
+            caption="../report/provenance.rst",
+            category="Datasets",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "provenance"},
+        ),
+        document=report(
+            TREE.plot("{dataset}", "document", "json"),
+            caption="../report/document.rst",
+            category="Datasets",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "dataset document (JSON)"},
         ),
     log:
         TREE.job_log("plots", "{dataset}"),

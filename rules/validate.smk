@@ -6,8 +6,9 @@ rule validation_summary:
         expand(TREE.receipt("{dataset}"), dataset=PUBLISHED),
     output:
         json=TREE.summary_json,
-        text=report(
-            TREE.summary_txt,
+        text=TREE.summary_txt,
+        html=report(
+            TREE.summary_html,
             caption="../report/summary.rst",
             category="Overview",
             labels={"figure": "validation summary"},

@@ -1,4 +1,4 @@
-"""Snakemake rule plot_dataset: the report's figures, provenance and validation report of one published dataset."""
+"""Snakemake rule plot_dataset: the report's figures, validation and provenance pages of one published dataset."""
 
 from pbuf_data.layout import Tree
 from pbuf_data.steps import plots, run_job
@@ -8,9 +8,10 @@ run_job(
     plots,
     Tree(snakemake.params.corpus),
     snakemake.wildcards.dataset,
-    snakemake.params.fiducial,
-    snakemake.output.observable,
-    snakemake.output.correlation,
-    snakemake.output.provenance,
-    snakemake.output.validation,
+    fiducial=snakemake.params.fiducial,
+    observable_png=snakemake.output.observable,
+    correlation_png=snakemake.output.correlation,
+    validation_html=snakemake.output.validation,
+    provenance_html=snakemake.output.provenance,
+    document_json=snakemake.output.document,
 )

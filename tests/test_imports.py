@@ -30,6 +30,7 @@ def imported_after(statement: str) -> set[str]:
         ("import pbuf_data.cosmology", {"numpy"}),
         ("import pbuf_data.mock", {"numpy"}),  # generate_mock_file jobs
         ("import pbuf_data.plots", {"numpy", "matplotlib"}),  # plot_dataset jobs: no astropy, no scipy
+        ("import pbuf_data.report_pages", set()),  # the report's HTML pages: standard library only
         ("import pbuf_data.validation", {"numpy"}),  # scipy only once a covariance is checked
     ],
 )

@@ -69,6 +69,7 @@ class Tree:
         self.backup_record = f"{self.logs}/backup/last_backup.json"
         self.summary_json = f"{self.validation}/summary.json"
         self.summary_txt = f"{self.validation}/summary.txt"
+        self.summary_html = f"{self.plots}/summary.html"  # the report's page of it (figures are <name>_<figure>.<ext>)
         # folders whose every file is in the manifest (verify reports any other file there)
         self.watched = (self.derived, self.validation, self.exports)
 

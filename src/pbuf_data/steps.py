@@ -244,7 +244,9 @@ def _logging_to(path):
 
 
 def summarize_validation(tree, datasets):
-    """The state of every dataset (published, failed derive/validation/publication, not run) and why."""
+    """The state of every dataset (published, failed derive/validation/publication, not run) and why;
+    also as the report's HTML page."""
+    from .report_pages import summary_page
     from .validation import summarize, summary_text
 
     states = {}
@@ -266,6 +268,7 @@ def summarize_validation(tree, datasets):
     text = summary_text(summary)
     write_text(tree.summary_json, json.dumps(summary, indent=2) + "\n")
     write_text(tree.summary_txt, text)
+    write_text(tree.summary_html, summary_page(summary))
     for line in text.splitlines():
         log.info("%s", line)
     return summary
@@ -347,13 +350,16 @@ def export(tree, name, receipt):
     log.info("%s: exported %s", name, ", ".join(p.name for p in files))
 
 
-def plots(tree, name, fiducial, observable_png, correlation_png, provenance_json, validation_txt):
-    """The report's figures of a published dataset, and copies of its document (provenance) and
-    validation report for the report."""
+def plots(tree, name, fiducial, observable_png, correlation_png, validation_html, provenance_html, document_json):
+    """The report's figures of a published dataset, its validation report and provenance as HTML
+    pages, and a copy of its dataset document (for machines; the report offers it for download)."""
     from .atomic import write_bytes
     from .dataset import load_dataset
     from .plots import save_figures
+    from .report_pages import provenance_page, validation_page
 
     save_figures(load_dataset(name, root=tree.base), fiducial, observable_png, correlation_png)
-    write_bytes(provenance_json, Path(tree.published(name, "json")).read_bytes())
-    write_bytes(validation_txt, Path(tree.report(name, "txt")).read_bytes())
+    document = Path(tree.published(name, "json")).read_bytes()
+    write_text(validation_html, validation_page(json.loads(Path(tree.report(name, "json")).read_text())))
+    write_text(provenance_html, provenance_page(json.loads(document)))
+    write_bytes(document_json, document)

@@ -23,12 +23,12 @@ from .cosmology import Fiducial  # noqa: E402
 from .dataset import Dataset  # noqa: E402
 from .formats import layout  # noqa: E402
 
-# the figure, axis text and fiducial prediction of a dataset are its layout's (pbuf_data.formats)
 # Delta chi2 of the 68.3, 95.4 and 99.7 % regions of two parameters
 CONTOURS_2D = (2.30, 6.18, 11.83)
 
 
 def _layout(dataset: Dataset):
+    """The dataset's layout module: its figure, axis text and fiducial prediction (pbuf_data.formats)."""
     return layout(dataset.metadata["format"])
 
 
@@ -56,7 +56,7 @@ def _pull_axis(ax, z, pull, **style):
     ax.set_ylabel("pull [σ]")
 
 
-def _sn(dataset: Dataset, fiducial: Fiducial):
+def _hubble(dataset: Dataset, fiducial: Fiducial):
     fig, (top, middle, bottom) = plt.subplots(3, 1, figsize=(7, 7.5), sharex=True, height_ratios=(2, 1, 1))
     otype = dataset.observable_type[0]
     model = _fiducial_values(dataset, fiducial)
@@ -155,7 +155,7 @@ def observable_figure(dataset: Dataset, fiducial: Fiducial):
     return fig
 
 
-FIGURES = {"hubble": _sn, "panels": _panels, "table": _table, "likelihood": _likelihood}
+FIGURES = {"hubble": _hubble, "panels": _panels, "table": _table, "likelihood": _likelihood}
 
 
 def _point_labels(dataset: Dataset) -> list[str]:

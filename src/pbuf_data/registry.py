@@ -136,6 +136,13 @@ def _construct_mapping(loader, node, deep=False):
     seen = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if isinstance(key, (list, dict)):  # a YAML complex key ('? a:'): no registry key is a mapping or a list
+            raise PbufDataError(
+                f"a key must be a name, not a {type(key).__name__} (line {key_node.start_mark.line + 1})",
+                file=str(getattr(loader, "name", "?")),
+                line=key_node.start_mark.line + 1,
+                check="yaml keys",
+            )
         if key in seen:
             raise PbufDataError(
                 f"duplicated key '{key}' (line {key_node.start_mark.line + 1})",

@@ -41,7 +41,8 @@ def _fiducial() -> dict:
 def mock_sn() -> tuple[Path, dict]:
     """(raw folder, registry entry) of the Pantheon+-size mock; files under <raw>/<entry path>."""
     entry, fiducial = _registry_entry(SN_ENTRY), _fiducial()
-    key = file_digest([PROJECT / "src" / "pbuf_data" / "mock.py", PROJECT / "src" / "pbuf_data" / "cosmology.py"])
+    package = PROJECT / "src" / "pbuf_data"
+    key = file_digest([package / "formats" / "sn_table.py", package / "formats" / "_mock.py", package / "cosmology.py"])
     key += "-" + hashlib.sha256(json.dumps([entry, fiducial], sort_keys=True).encode()).hexdigest()[:8]
     raw = cache_dir() / f"mock_sn-{key}"
     done = raw / ".complete"
@@ -101,7 +102,7 @@ def large_sn(n: int, seed: int = 10_000) -> tuple[Path, dict]:
         spec["allow_unpinned"] = True  # generated benchmark data (not a mock entry any more: no mock block)
     if (raw / ".complete").exists():
         return raw, entry
-    from pbuf_data.mock import SN_COLUMNS, SN_INTEGER_COLUMNS, SN_REDSHIFT_COLUMNS
+    from pbuf_data.formats.sn_table import SN_COLUMNS, SN_INTEGER_COLUMNS, SN_REDSHIFT_COLUMNS
 
     rng = np.random.default_rng(seed)
     # light curves: ~12 % repeats of a SN by another survey, sorted by zHD; 4.5 % calibrators at z < 0.01

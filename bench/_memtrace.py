@@ -44,12 +44,12 @@ def main() -> None:
     threading.Thread(target=_sample, daemon=True).start()
     import pbuf_data.dataset as dataset_module
     import pbuf_data.derive as derive
-    import pbuf_data.derive.sn as sn
+    import pbuf_data.formats.sn_table as sn
     import pbuf_data.textio as textio
 
     _wrap(textio.RawFile, "_fast_column", "pandas read_csv of the covariance (textio._fast_column)")
     _wrap(textio.RawFile, "counted_matrix", "counted_matrix (textio)")
-    _wrap(sn, "derive_sn_table", "derive_sn_table (derive/sn.py)")
+    _wrap(sn, "derive", "derive_sn_table: the reader (formats/sn_table.py)")
     _wrap(derive, "check_pins", "check_pins: sha256 of the raw files (derive/__init__.py)")
     _wrap(dataset_module.Dataset, "save", "Dataset.save (dataset.py)")
     entry = json.load(open(sys.argv[1]))
@@ -63,7 +63,7 @@ def main() -> None:
     for label, t0, t1, before, after in sorted(STAGES, key=lambda s: s[1]):
         peak = max([rss for t, rss in SAMPLES if t0 <= t <= t1] + [before, after])
         print(f"  {label:58s} {t1 - t0:7.2f} s  start {before / 1e6:7.0f}  peak {peak / 1e6:7.0f}  end {after / 1e6:7.0f}")
-    spans = {label.split(" ")[0]: (t0, t1) for label, t0, t1, _, _ in STAGES}
+    spans = {label.split(" ")[0].rstrip(":"): (t0, t1) for label, t0, t1, _, _ in STAGES}
     if "counted_matrix" in spans and "derive_sn_table" in spans:
         t0, t1 = spans["counted_matrix"][1], spans["derive_sn_table"][1]
         peak = max(rss for t, rss in SAMPLES if t0 <= t <= t1)

@@ -1,11 +1,13 @@
 """CMB priors, cosmic chronometers and fsigma8 against SOURCES.md and independent computations."""
 
 import re
+import shutil
 
 import numpy as np
 import pytest
 
 from pbuf_data.derive import derive_dataset
+from pbuf_data.errors import PbufDataError
 
 
 def test_planck_priors_from_inverse_covariance(real, raw_dir):
@@ -51,11 +53,31 @@ def test_cosmic_chronometers_moresco_covariance(real, raw_dir):
     np.testing.assert_allclose(cc.covariance, expected, rtol=1e-13)
 
 
+def test_cosmic_chronometers_as_a_csv_with_named_columns_by_entry_alone(registry, raw_dir, tmp_path):
+    """The CC table in the generic table vocabulary: a CSV with a header of other names, columns reordered."""
+    entry = registry["cc_moresco"]
+    rows = [line.split() for line in (raw_dir / "cc_moresco" / "HzTable_MM_BC32.txt").read_text().splitlines() if line.strip()]
+    (tmp_path / "cc_csv").mkdir()
+    (tmp_path / "cc_csv" / "hz.csv").write_text("err_H,redshift,H_kms\r\n" + "\r\n".join(f"{s}, {z},{h}" for z, h, s in rows))
+    shutil.copy(raw_dir / "cc_moresco" / "data_MM20.dat", tmp_path / "cc_csv" / "data_MM20.dat")
+    csv = {**entry, "files": {"table": {"path": "cc_csv/hz.csv", "allow_unpinned": True},
+                              "systematics": {"path": "cc_csv/data_MM20.dat", "allow_unpinned": True}},
+           "options": {**entry["options"], "table": {"delimiter": "comma", "header": "first_line", "header_extra_names": 0},
+                       "columns": {"z": "redshift", "value": "H_kms", "sigma": "err_H"}}}
+    mine, published = derive_dataset("cc_csv", csv, tmp_path), derive_dataset("cc", entry, raw_dir)
+    np.testing.assert_array_equal(mine.z, np.array([float(r[0]) for r in rows]))
+    for key in ("z", "observable", "uncertainty", "covariance"):
+        np.testing.assert_array_equal(getattr(mine, key), getattr(published, key))
+    wrong = {**csv, "options": {**csv["options"], "columns": {"z": "redshift", "value": "H", "sigma": "err_H"}}}
+    with pytest.raises(PbufDataError, match=r"cc_csv/hz.csv', line 1.*options.columns.value: no column 'H'"):
+        derive_dataset("cc_csv", wrong, tmp_path)
+
+
 def test_cosmic_chronometers_recipe_selectable(registry, raw_dir):
     entry = registry["cc_moresco"]
-    diag = derive_dataset("cc", {**entry, "options": {"systematics": []}}, raw_dir)
+    diag = derive_dataset("cc", {**entry, "options": {**entry["options"], "systematics": []}}, raw_dir)
     np.testing.assert_array_equal(diag.covariance, np.diag(diag.columns["sigma_published"] ** 2))
-    conservative = derive_dataset("cc", {**entry, "options": {"systematics": ["IMF", "mod"]}}, raw_dir)
+    conservative = derive_dataset("cc", {**entry, "options": {**entry["options"], "systematics": ["IMF", "mod"]}}, raw_dir)
     default = derive_dataset("cc", entry, raw_dir)
     assert conservative.covariance[0, 0] > default.covariance[0, 0]
 

@@ -19,7 +19,7 @@ import yaml
 from conftest import PROJECT, cli, copy_project
 from pbuf_data import PbufDataError
 from pbuf_data import dataset as dataset_module
-from pbuf_data.derive import bao as bao_module
+from pbuf_data.formats import bao_mean_cov as bao_module
 from pbuf_data import logs, registry as registry_module
 from pbuf_data.dataset import Dataset, load_dataset, read_dataset
 from pbuf_data.derive import derive_dataset
@@ -67,13 +67,13 @@ def test_content_swapped_after_the_pin_check_is_not_parsed(registry, writable_ra
     pristine = derive_dataset(DESI, entry, writable_raw)
     path = writable_raw / DESI_MEAN
     altered = path.read_text().replace("7.92512927", "8.92512927")
-    original = bao_module.derive_bao_mean_cov
+    original = bao_module.derive
 
     def swap_then_parse(options, files):
         path.write_text(altered)  # after the read and the pin check, before the parse
         return original(options, files)
 
-    monkeypatch.setattr(bao_module, "derive_bao_mean_cov", swap_then_parse)
+    monkeypatch.setattr(bao_module, "derive", swap_then_parse)
     raced = derive_dataset(DESI, entry, writable_raw)
     _same_data(raced, pristine)
     assert raced.observable[0] == pytest.approx(7.92512927)  # the published DESI DR1 value of the file

@@ -360,7 +360,7 @@ def readme_types() -> set[str]:
 def test_readme_table_lists_every_type_the_project_knows():
     schema = load_schema("registry.schema.yaml")
     label_types = set(schema["$defs"]["label"]["properties"]["observable_type"]["enum"])
-    cmb_types = set(schema["$defs"]["options_cmb"]["properties"]["parameters"]["items"]["enum"])
+    cmb_types = set(schema["$defs"]["options_cmb_distance_priors"]["properties"]["parameters"]["items"]["enum"])
     sn_types = set(schema["$defs"]["options_sn_table"]["properties"]["observable_type"]["enum"])
     published = label_types | cmb_types | sn_types | {"H", "fsigma8"}
     assert readme_types() == set(THEORY) == published == set(PHYSICAL_RANGES)

@@ -31,7 +31,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .derive.bao import EH98_TO_CAMB
+from .formats._bao import EH98_TO_CAMB
 
 C_KM_S = 299792.458  # speed of light in km/s (exact, SI)
 # CODATA 2018 and IAU 2015, as astropy.constants: Stefan-Boltzmann (W m^-2 K^-4; 2 pi^5 k^4 / (15 h^3 c^2)
@@ -47,7 +47,7 @@ _NODES, _WEIGHTS = 0.5 * (_NODES + 1.0), 0.5 * _WEIGHTS  # on [0, 1]
 # the sound horizon is integrated in a up to this scale factor, in ln a beyond
 _A_SOUND_SPLIT = 0.01
 
-# observable types of the BAO datasets (derive/bao.py) -> Fiducial method name
+# observable types of the BAO datasets (formats/_bao.py) -> Fiducial method name
 BAO_OBSERVABLES = ("DM_over_rd", "DH_over_rd", "DV_over_rd", "rd_over_DV", "H_times_rd", "rs_EH98_over_DV")
 
 

@@ -1,9 +1,10 @@
 """Figures of a derived dataset for the HTML report.
 
-``observable_figure``: the data against redshift with the fiducial flat LCDM of the configuration, and below
-each panel the pull (data - fiducial) / sigma (SN: Hubble diagram, residuals; BAO: one panel pair per observable
-type; CC: H(z); RSD: f sigma8(z), the fiducial without the Alcock-Paczynski factor; CMB: a table of the priors with
-the fiducial and the pull). A likelihood published as a table or grid is drawn as itself: Delta chi2 against the
+``observable_figure``: the figure the dataset's layout module names (``FIGURE``, :mod:`pbuf_data.formats`), with
+its axis text (``AXIS_LABELS``) and fiducial prediction (``fiducial_prediction``): ``hubble``, a Hubble diagram,
+residuals and pulls; ``panels``, the data against redshift with the fiducial flat LCDM of the configuration and
+below each panel the pull (data - fiducial) / sigma, one panel pair per observable type; ``table``, the priors
+with the fiducial and the pull. A likelihood published as a table or grid is drawn as itself: Delta chi2 against the
 observable (1-D) or its 1, 2, 3 sigma contours (2-D), with the fiducial and the Gaussian summary.
 ``correlation_figure``: the correlation matrix C_ij / sqrt(C_ii C_jj), axes labelled by observable type and z;
 for a diagonal covariance a panel that says so instead of an empty map.
@@ -20,37 +21,24 @@ import numpy as np  # noqa: E402
 
 from .cosmology import Fiducial  # noqa: E402
 from .dataset import Dataset  # noqa: E402
+from .formats import layout  # noqa: E402
 
-LABELS = {
-    "mu": r"$\mu$ [mag]",
-    "m_b_corr": r"$m_{B,\rm corr}$ [mag]",
-    "DM_over_rd": r"$D_M/r_d$",
-    "DH_over_rd": r"$D_H/r_d$",
-    "DV_over_rd": r"$D_V/r_d$",
-    "rd_over_DV": r"$r_d/D_V$",
-    "rs_EH98_over_DV": r"$r_s^{\rm EH98}/D_V$",
-    "H_times_rd": r"$H\,r_d$ [km/s]",
-    "H": r"$H(z)$ [km/s/Mpc]",
-    "fsigma8": r"$f\sigma_8(z)$",
-    "mu_offset_free": r"$\mu$ + offset [mag]",
-}
-
-
-OFFSET_FREE = {"m_b_corr", "mu_offset_free"}  # magnitudes with a free constant: drawn with their best offset
 # Delta chi2 of the 68.3, 95.4 and 99.7 % regions of two parameters
 CONTOURS_2D = (2.30, 6.18, 11.83)
 
 
+def _layout(dataset: Dataset):
+    """The dataset's layout module: its figure, axis text and fiducial prediction (pbuf_data.formats)."""
+    return layout(dataset.metadata["format"])
+
+
+def _label(dataset: Dataset, otype: str) -> str:
+    return _layout(dataset).AXIS_LABELS.get(otype, otype)
+
+
 def _fiducial_values(dataset: Dataset, fiducial: Fiducial) -> np.ndarray:
-    """The fiducial prediction of every point; free magnitude offsets set to their best (weighted) value."""
-    model = np.empty(len(dataset))
-    for otype in set(dataset.observable_type.tolist()):
-        sel = dataset.observable_type == otype
-        model[sel] = fiducial.predict(otype, dataset.z[sel])
-        if otype in OFFSET_FREE:
-            w = 1 / dataset.uncertainty[sel] ** 2
-            model[sel] += np.sum(w * (dataset.observable[sel] - model[sel])) / np.sum(w)
-    return model
+    """The fiducial prediction of every point, as the dataset's layout makes it (free magnitude offsets at their best)."""
+    return _layout(dataset).fiducial_prediction(dataset, fiducial)
 
 
 def _model_curve(ax, fiducial: Fiducial, otype: str, z: np.ndarray, offset: float = 0.0):
@@ -68,17 +56,17 @@ def _pull_axis(ax, z, pull, **style):
     ax.set_ylabel("pull [σ]")
 
 
-def _sn(dataset: Dataset, fiducial: Fiducial):
+def _hubble(dataset: Dataset, fiducial: Fiducial):
     fig, (top, middle, bottom) = plt.subplots(3, 1, figsize=(7, 7.5), sharex=True, height_ratios=(2, 1, 1))
     otype = dataset.observable_type[0]
     model = _fiducial_values(dataset, fiducial)
-    offset = float(np.median(model - fiducial.predict(otype, dataset.z))) if otype in OFFSET_FREE else 0.0
+    offset = float(np.median(model - fiducial.predict(otype, dataset.z)))  # a free magnitude offset's best value
     top.errorbar(dataset.z, dataset.observable, dataset.uncertainty, fmt=".", ms=2, lw=0.5, alpha=0.6, label=dataset.name)
     _model_curve(top, fiducial, otype, dataset.z, offset)
     middle.errorbar(dataset.z, dataset.observable - model, dataset.uncertainty, fmt=".", ms=2, lw=0.5, alpha=0.6)
     middle.axhline(0, color="0.4", lw=1)
     _pull_axis(bottom, dataset.z, (dataset.observable - model) / dataset.uncertainty, ls="", marker=".", ms=2, alpha=0.6)
-    top.set_ylabel(LABELS.get(otype, otype) + (" (fiducial + best offset)" if otype in OFFSET_FREE else ""))
+    top.set_ylabel(_label(dataset, otype))
     middle.set_ylabel("residual [mag]")
     bottom.set_xlabel("z")
     top.set_xscale("log")
@@ -97,7 +85,7 @@ def _panels(dataset: Dataset, fiducial: Fiducial):
         z, value, sigma = dataset.z[sel], dataset.observable[sel], dataset.uncertainty[sel]
         ax.errorbar(z, value, sigma, fmt="o", ms=4, capsize=2, label=dataset.name)
         _model_curve(ax, fiducial, otype, z)
-        ax.set_ylabel(LABELS.get(otype, otype))
+        ax.set_ylabel(_label(dataset, otype))
         ax.legend(fontsize=8)
         _pull_axis(pull, z, (value - model[sel]) / sigma, ls="", marker="o", ms=4)
         pull.set_xlim(ax.get_xlim())
@@ -136,7 +124,7 @@ def _likelihood(dataset: Dataset, fiducial: Fiducial):
         ax.plot(x, gauss, color="C1", ls="--", label="Gaussian summary")
         ax.axvline(truth[0], color="0.4", lw=1, label="fiducial flat ΛCDM")
         ax.set_ylim(0, 12)
-        ax.set_xlabel(LABELS.get(types[0], types[0]) + f" at z = {dataset.z[0]:g}")
+        ax.set_xlabel(_label(dataset, types[0]) + f" at z = {dataset.z[0]:g}")
         ax.set_ylabel(r"$\Delta\chi^2 = -2\,\Delta\ln L$")
     else:
         x, y = axes
@@ -150,25 +138,24 @@ def _likelihood(dataset: Dataset, fiducial: Fiducial):
         ax.plot([], [], color="C0", label="published likelihood: 1, 2, 3 σ")
         ax.plot([], [], color="C1", ls="--", label="Gaussian summary")
         ax.plot([], [], marker="*", color="0.3", ls="", label="fiducial flat ΛCDM")
-        ax.set_xlabel(LABELS.get(types[0], types[0]) + f" at z = {dataset.z[0]:g}")
-        ax.set_ylabel(LABELS.get(types[1], types[1]))
+        ax.set_xlabel(_label(dataset, types[0]) + f" at z = {dataset.z[0]:g}")
+        ax.set_ylabel(_label(dataset, types[1]))
     ax.legend(fontsize=8)
     return fig
 
 
 def observable_figure(dataset: Dataset, fiducial: Fiducial):
-    kind = dataset.metadata.get("kind")
+    """The figure the dataset's layout names (``FIGURE``): a likelihood table or grid is drawn as itself."""
+    figure = _layout(dataset).FIGURE
     if dataset.likelihood().form != "gaussian":
-        fig = _likelihood(dataset, fiducial)
-    elif kind == "cmb":
-        fig = _table(dataset, fiducial)
-    elif kind == "sn":
-        fig = _sn(dataset, fiducial)
-    else:
-        fig = _panels(dataset, fiducial)
+        figure = "likelihood"
+    fig = FIGURES[figure](dataset, fiducial)
     fig.suptitle(dataset.metadata.get("title", dataset.name), fontsize=10)
     fig.tight_layout()
     return fig
+
+
+FIGURES = {"hubble": _hubble, "panels": _panels, "table": _table, "likelihood": _likelihood}
 
 
 def _point_labels(dataset: Dataset) -> list[str]:

@@ -135,6 +135,13 @@ def _construct_mapping(loader, node, deep=False):
     seen = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if isinstance(key, (list, dict)):  # a YAML complex key ('? a:'): no registry key is a mapping or a list
+            raise PbufDataError(
+                f"a key must be a name, not a {type(key).__name__} (line {key_node.start_mark.line + 1})",
+                file=str(getattr(loader, "name", "?")),
+                line=key_node.start_mark.line + 1,
+                check="yaml keys",
+            )
         if key in seen:
             raise PbufDataError(
                 f"duplicated key '{key}' (line {key_node.start_mark.line + 1})",
@@ -287,33 +294,10 @@ def load_registry(*paths: str | Path) -> dict:
 
 
 def check_entry(name: str, entry: dict) -> None:
-    """Cross-field rules the schema cannot express."""
-    files = entry["files"]
-    options = entry["options"]
-    fmt = entry["format"]
-    if fmt == "bao_mean_cov":
-        needs_rs = any(lab["conversion"] in ("divide_by_rs_fid", "multiply_by_rs_fid") for lab in options["labels"].values())
-        if needs_rs and "rs_fid" not in options:
-            raise PbufDataError("labels convert with r_s,fid but options.rs_fid is not given", dataset=name, check="registry")
-    if fmt == "bao_table" and ("chi2_table" in files) != ("chi2_table" in options):
-        raise PbufDataError("files.chi2_table and options.chi2_table go together", dataset=name, check="registry")
-    if fmt == "bao_table" and options.get("summary") == "chi2_curve" and "chi2_table" not in files:
-        raise PbufDataError("summary 'chi2_curve' needs files.chi2_table", dataset=name, check="registry")
-    if fmt == "cmb_distance_priors":
-        need = {"inverse_covariance": {"mean", "inverse_covariance"}, "correlation": {"mean_sigma", "correlation"}}
-        missing = need[options["covariance_from"]] - set(files)
-        if missing:
-            raise PbufDataError(
-                f"covariance_from '{options['covariance_from']}' needs files {sorted(missing)}", dataset=name, check="registry"
-            )
-    if fmt == "cc_hz_table" and options["systematics"] and "systematics" not in files:
-        raise PbufDataError("options.systematics needs files.systematics", dataset=name, check="registry")
-    if fmt == "rsd_fsigma8":
-        for block in options["blocks"]:
-            if block["file"] not in files:
-                raise PbufDataError(f"block file '{block['file']}' is not among files", dataset=name, check="registry")
-            if block["last_row"] < block["first_row"]:
-                raise PbufDataError("block last_row < first_row", dataset=name, check="registry")
+    """Cross-field rules the schema cannot express: the layout module's (:mod:`pbuf_data.formats`)."""
+    from .formats import layout
+
+    layout(entry["format"]).check_entry(name, entry)
 
 
 def resolve_raw_path(raw_dir: str | Path, relative: str, *, dataset: str) -> Path:

@@ -1,76 +1,46 @@
 """Derivations: raw release files -> a standard :class:`~pbuf_data.dataset.Dataset`.
 
-Each registry ``format`` has one function ``derive(options, files) -> Result``
-in the module of its kind. This module resolves and checks the raw files,
-calls it, and records metadata and provenance around the result.
+Each registry ``format`` is read by ``derive(options, files) -> Result`` of its layout module
+(:mod:`pbuf_data.formats`). This module resolves and checks the raw files, calls it, and records metadata and
+provenance around the result.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import platform
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from .. import __version__
 from ..dataset import Dataset
 from ..errors import PbufDataError
+from ..formats import layout, source_files
+from ..formats._common import Result, conversion  # noqa: F401  (what a layout's reader returns)
 from ..textio import RawFile
 
-# format -> (module, function); modules are imported only when used, to keep jobs light
-FORMATS = {
-    "sn_table": ("sn", "derive_sn_table"),
-    "bao_mean_cov": ("bao", "derive_bao_mean_cov"),
-    "bao_table": ("bao", "derive_bao_table"),
-    "cmb_distance_priors": ("cmb", "derive_distance_priors"),
-    "cc_hz_table": ("cc", "derive_hz_table"),
-    "rsd_fsigma8": ("rsd", "derive_fsigma8"),
-    "likelihood_table": ("likelihood_table", "derive_likelihood_table"),
-}
-
-
 # source files, relative to the package, whose code makes every dataset
-_COMMON_CODE = ("errors.py", "textio.py", "matrix.py", "dataset.py", "integrity.py", "registry.py", "derive/__init__.py")
+_COMMON_CODE = (
+    "errors.py", "textio.py", "matrix.py", "dataset.py", "integrity.py", "registry.py", "derive/__init__.py",
+    "formats/__init__.py",
+)
 
 
-def code_fingerprint(fmt: str) -> str:
+def code_fingerprint(fmt: str, package: Path | None = None) -> str:
     """sha256 (16 hex digits) over the source files that derive datasets of format ``fmt``.
 
+    The common code and the layout's files (its module and the helpers it imports,
+    :func:`pbuf_data.formats.source_files`), of the installed package or of ``package``.
     Recorded in provenance and passed to the workflow's jobs as a parameter, so
     a change of the derivation code reruns exactly the datasets it affects.
     """
     import hashlib
 
-    package = Path(__file__).resolve().parents[1]
+    package = Path(__file__).resolve().parents[1] if package is None else Path(package)
     digest = hashlib.sha256()
-    for name in (*_COMMON_CODE, f"derive/{FORMATS[fmt][0]}.py"):
-        digest.update((package / name).read_bytes())
+    for path in (*(package / name for name in _COMMON_CODE), *source_files(fmt, package / "formats")):
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
-
-
-@dataclass
-class Result:
-    """What a format's derivation returns, before metadata and provenance are attached."""
-
-    z: np.ndarray
-    observable: np.ndarray
-    uncertainty: np.ndarray
-    covariance: np.ndarray
-    observable_type: np.ndarray
-    units: dict
-    metadata: dict = field(default_factory=dict)
-    conversions: list = field(default_factory=list)
-    columns: dict = field(default_factory=dict)
-    aux: dict = field(default_factory=dict)
-
-
-def conversion(name: str, description: str, citation: str, **parameters) -> dict:
-    """A documented, cited change of a published value, recorded in provenance."""
-    return {"name": name, "description": description, "citation": citation, "parameters": parameters}
 
 
 def raw_files(
@@ -171,10 +141,8 @@ def derive_dataset(
     """
     files = raw_files(name, entry, raw_dir, paths, max_bytes=max_bytes)
     records = check_pins(name, entry, files)
-    module_name, function = FORMATS[entry["format"]]
-    module = importlib.import_module(f"{__name__}.{module_name}")
     try:
-        result: Result = getattr(module, function)(entry["options"], files)
+        result: Result = layout(entry["format"]).derive(entry["options"], files)
     except PbufDataError as exc:
         raise exc.with_context(dataset=name) from None
     expected = entry.get("expected_points")

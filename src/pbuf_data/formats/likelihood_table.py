@@ -1,4 +1,4 @@
-"""Likelihoods published as tables or grids instead of Gaussians (format ``likelihood_table``).
+"""Likelihoods published as tables or grids instead of Gaussians (reader, checks, mock, figure, prediction).
 
 Layouts (the ones Cobaya's ``bao.generic`` reads as ``prob_dist`` and ``grid_file``):
 
@@ -22,7 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Result, conversion
+from . import _bao, _mock
+from ._common import Result, conversion, predict_by_type
+
+KIND = "bao"
+FIGURE = "likelihood"  # the published likelihood itself: Delta chi2 (1-D) or contours (2-D), with the summary
+AXIS_LABELS = _bao.AXIS_LABELS
 
 TO_LNL = {
     "likelihood": ("ln L = ln(value)", np.log),
@@ -33,7 +38,11 @@ TO_LNL = {
 }
 
 
-def derive_likelihood_table(options, files) -> Result:
+def check_entry(name: str, entry: dict) -> None:
+    """Nothing beyond the schema (a 2-D grid with options.grid is refused by the reader, naming the file)."""
+
+
+def derive(options, files) -> Result:
     table = files["table"]
     types = options["observables"]
     ndim = len(types)
@@ -136,3 +145,38 @@ def _moments(axes, lnl):
     cyy = integrate(weights * (yy - my) ** 2) / norm
     cxy = integrate(weights * (xx - mx) * (yy - my)) / norm
     return np.array([mx, my]), np.array([[cxx, cxy], [cxy, cyy]])
+
+
+def fiducial_prediction(dataset, fiducial) -> np.ndarray:
+    return predict_by_type(dataset, fiducial)
+
+
+# -- mock: a Gaussian likelihood around the fiducial (plus the draw's scatter), on grids like the eBOSS DR16
+# releases' (ELG: D_V/r_d against a likelihood; Lya: a (D_M/r_d, D_H/r_d) grid of likelihood ratios) ------------
+
+MOCK_DESIGNS = {
+    1: {"sigma": (0.9,), "span": 6.0, "points": (241,)},
+    2: {"sigma": (0.85, 0.28), "rho": -0.45, "span": 6.0, "points": (81, 61)},
+}
+
+
+def mock_files(entry: dict, fid, rng, roles=None) -> dict[str, str]:
+    """A 1-D ``x likelihood`` table or a 2-D ``x y likelihood`` grid (x slowest), 8 significant digits of L."""
+    options = entry["options"]
+    types, z = options["observables"], options["z_eff"]
+    design = MOCK_DESIGNS[len(types)]
+    truth = np.array([float(np.asarray(fid.bao(t, z)).reshape(-1)[0]) for t in types])
+    sigma = np.array(design["sigma"])
+    cov = np.diag(sigma**2)
+    if len(types) == 2:
+        cov[0, 1] = cov[1, 0] = design["rho"] * sigma[0] * sigma[1]
+    centre = truth + _mock.correlated_noise(cov, rng)
+    axes = [np.linspace(c - design["span"] * s, c + design["span"] * s, n) for c, s, n in zip(truth, sigma, design["points"])]
+    grids = np.meshgrid(*axes, indexing="ij")
+    d = np.stack([g - c for g, c in zip(grids, centre)], axis=-1)
+    chi2 = np.einsum("...i,ij,...j->...", d, np.linalg.inv(cov), d)
+    likelihood = np.exp(-0.5 * chi2).ravel()
+    columns = [g.ravel() for g in grids]
+    header = "# " + " ".join(types) + " likelihood (mock: Gaussian around the fiducial plus a draw)"
+    rows = [" ".join(f"{c[i]:.6f}" for c in columns) + f" {likelihood[i]:.8e}" for i in range(likelihood.size)]
+    return {"table": _mock.lines([_mock.banner(f"{len(types)}-D likelihood table", fid), header, *rows])}

@@ -75,7 +75,7 @@ def test_a_named_corpus_gets_its_own_tree(workflow, raw_dir):
     assert missing.returncode == 1
     assert "no results yet; results exist for corpus 'dr1': pass --corpus NAME" in missing.stdout.splitlines()[0]
     bad = workflow.run("-n", "--config", "corpus=Bad/Name", check=False)
-    assert bad.returncode != 0 and "corpus" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode != 0 and "corpus" in bad.stdout + bad.stderr and "Traceback" not in bad.stdout + bad.stderr
 
 
 def test_prune_lists_then_removes_the_outputs_of_retired_datasets(project, raw_dir):

@@ -208,7 +208,7 @@ def test_malicious_snapshot_is_refused(project):
     path.write_bytes(data)
     line = f"{hashlib.sha256(data).hexdigest()}  {path.name}\n"
     Path(f"{path}.sha256").write_text(line)
-    (project / RECORD).write_text(line)
+    (project / "results" / "real" / "project" / RECORD).write_text(line)
     proc = cli(project, "restore")
     assert proc.returncode == 1 and "snapshot refused" in proc.stderr and "Traceback" not in proc.stderr
     assert "leaves its folder" in proc.stderr
@@ -256,11 +256,11 @@ def test_resume_after_a_killed_run(workflow):
     proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=workflow.root,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
-    while time.time() < deadline and not any((workflow.root / "results" / "real" / "staging").glob("*.npz")):
+    while time.time() < deadline and not any((workflow.root / "results" / "mock" / "staging").glob("*.npz")):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (workflow.root / "results" / "real" / "manifests" / "derived.sha256").exists()  # killed before the end
+    assert not (workflow.root / "results" / "mock" / "manifests" / "derived.sha256").exists()  # killed before the end
     blocked = workflow.run("--cores", "2", check=False)
     assert blocked.returncode != 0 and "LockException" in blocked.stdout + blocked.stderr  # the stale lock
     resumed = cli(workflow.root, "resume", "--cores", "2")

@@ -209,7 +209,7 @@ def test_interrupted_run_recovers(workflow, writable_raw, sig, delay):
     _every_published_file_is_whole(workflow.root)
     resumed = cli(workflow.root, "resume", "--cores", "2", "--raw-dir", str(writable_raw))
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert cli(workflow.root, "verify").returncode == 0
+    assert cli(workflow.root, "verify", "--raw-dir", str(writable_raw)).returncode == 0
     assert workflow.jobs("--config", f"raw_dir={writable_raw}") == {}
 
 

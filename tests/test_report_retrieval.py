@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from conftest import N_REAL
+from pbuf_data.project import Project
 from pbuf_data.status import workflow_status
 
 pytestmark = pytest.mark.workflow
@@ -79,7 +80,7 @@ def mirror_without_cc(workflow, writable_raw, upstream):
 
 
 def _status(workflow, raw):
-    return workflow_status(workflow.root, raw_dir=str(raw))
+    return workflow_status(Project.open(workflow.root, raw_dir=raw))
 
 
 def test_missing_file_is_retrieved_and_checked(workflow, mirror_without_cc):

@@ -14,8 +14,8 @@ rule manifest:
         layout.job_log("integrity", "manifest"),
     conda:
         "../envs/pbuf.yaml"
-    script:
-        "../scripts/write_manifest.py"
+    shell:
+        "python3 -m pbuf_data.job manifest --input {input:q} --output {output:q} --log {log:q}"
 
 
 rule backup:
@@ -29,10 +29,12 @@ rule backup:
     conda:
         "../envs/pbuf.yaml"
     params:
-        backup_dir=config["backup"]["dir"],
-        keep=config["backup"]["keep"],
-    script:
-        "../scripts/backup.py"
+        args=job_params(
+            backup_dir=config["backup"]["dir"], keep=config["backup"]["keep"]
+        ),
+    shell:
+        "python3 -m pbuf_data.job backup --params {params.args:q} --input {input.manifest:q} {input.config:q}"
+        " --output {output:q} --log {log:q}"
 
 
 rule verify:

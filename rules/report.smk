@@ -41,7 +41,9 @@ rule plot_dataset:
     conda:
         "../envs/pbuf.yaml"
     params:
-        fiducial=config["fiducial_cosmology"],
+        args=job_params(fiducial=config["fiducial_cosmology"]),
         meta=report_metadata,
-    script:
-        "../scripts/plot_dataset.py"
+    shell:
+        "python3 -m pbuf_data.job plot_dataset --dataset {wildcards.dataset} --params {params.args:q}"
+        " --input {input:q} --output {output.observable:q} {output.correlation:q}"
+        " {output.provenance:q} {output.validation:q} --log {log:q}"

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import importlib
 import os
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
 from ..dataset import Dataset
 from ..errors import PbufDataError
+from ..logs import software_versions
 from ..textio import RawFile
 
 # format -> (module, function); modules are imported only when used, to keep jobs light
@@ -134,19 +133,6 @@ def check_pins(name: str, entry: dict, files: dict[str, RawFile]) -> list[dict]:
             }
         )
     return records
-
-
-def software_versions() -> dict:
-    """Versions of the code that made the dataset (read from package metadata, nothing imported)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {"pbuf_data": __version__, "python": platform.python_version()}
-    for package in ("numpy", "pandas", "scipy", "snakemake"):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            versions[package] = None
-    return versions
 
 
 def creation_time() -> str:

@@ -130,7 +130,7 @@ def main() -> None:
     with Workdir(args, "p8") as work:
         for label, config in cases:
             case = Case(work, label, config)
-            # pairs run A B, B A, ...: a floor runs the job scripts of the last workflow run before it
+            # pairs run A B, B A, ...: a floor runs the jobs of the last workflow run before it
             result = paired(case.workflow, case.floor, args.runs, warmup=0)
             jobs = len(case.job_walls[-1])
             report.verdict(label, result.a_wall, result.b_wall, result.ratio, TARGET, floor_name="one-process floor",

@@ -13,7 +13,7 @@ from snakemake.utils import min_version
 
 min_version("9.27")
 
-# The rules and the jobs' scripts run this folder's package (src/), also in a conda
+# The rules and the jobs run this folder's package (src/), also in a conda
 # environment of envs/, where it is not installed: first on the path of this process,
 # and through PYTHONPATH (inherited) on the path of every job.
 SRC = f"{workflow.basedir}/src"
@@ -25,7 +25,17 @@ os.environ.update(
 )
 
 from pbuf_data.errors import PbufDataError
+from pbuf_data.job import job_params
 from pbuf_data.registry import read_yaml
+
+# Every job runs `python3 -m pbuf_data.job RULE ...` (pbuf_data/job.py): a process that imports only
+# its step, not Snakemake. `python3` is this interpreter (its folder first on the jobs' PATH), or the
+# environment's with --use-conda (Snakemake puts the environment's folder first).
+os.environ.update(
+    PATH=os.pathsep.join(
+        filter(None, [os.path.dirname(sys.executable), os.environ.get("PATH")])
+    )
+)
 
 
 class UserError(WorkflowError):

@@ -1,51 +1,56 @@
 #!/usr/bin/env python3
 """The one-process floor of P8: run the jobs of a finished workflow run again, in this one process.
 
-    python bench/_floor.py SCRIPTS_DIR PROJECT TIMINGS_JSON
+    python bench/_floor.py JOBS_JSON PROJECT TIMINGS_JSON
 
-SCRIPTS_DIR holds the job scripts Snakemake wrote for that run (``--skip-script-cleanup``): each is
-Snakemake's preamble (the job's ``snakemake`` object: input, output, params, wildcards, log) followed by
-the rule's script from ``scripts/``, which calls a ``pbuf_data.steps`` function through ``run_job``. They
-are executed in the order the jobs started (file modification time: a job starts after the jobs it
-depends on ended), in PROJECT reset to the state before that run. Like Snakemake, the folders of each
-job's outputs and logs are created first. So the floor does the same steps on the same files, in an
-order the workflow could have used, without the per-job interpreters, imports and scheduling; whatever
-rules and scripts the workflow has, nothing here names them.
+JOBS_JSON lists the jobs of that run as Snakemake recorded them in its metadata (rule, start time,
+outputs, logs and the shell command). Every rule's command is ``<python> -m pbuf_data.job RULE ...``;
+here its arguments go to ``pbuf_data.job.main`` in this process instead, which calls the rule's
+``pbuf_data.steps`` function. Jobs run in the order they started (a job starts after the jobs it
+depends on ended), in PROJECT reset to the state before that run, with PROJECT's ``src`` first on the
+path. Like Snakemake, the folders of each job's outputs and logs are created first. So the floor does
+the same steps on the same files, in an order the workflow could have used, without the per-job
+interpreters, imports and scheduling; whatever rules the workflow has, nothing here names them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
 
-PREAMBLE_END = b"######## snakemake preamble end #########\n"
+
+def job_arguments(command: str) -> list[str]:
+    """The arguments after ``-m pbuf_data.job`` of a job's shell command."""
+    argv = shlex.split(command)
+    for i in range(len(argv) - 1):
+        if argv[i] == "-m" and argv[i + 1] == "pbuf_data.job":
+            return argv[i + 2 :]
+    raise SystemExit(f"floor: not a pbuf_data.job command: {command[:200]}")
 
 
 def main() -> None:
-    scripts, project, timings_path = Path(sys.argv[1]).resolve(), Path(sys.argv[2]), Path(sys.argv[3]).resolve()
-    order = sorted(scripts.glob("*.py"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+    jobs_path, project, timings_path = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve(), Path(sys.argv[3]).resolve()
+    jobs = sorted(json.loads(jobs_path.read_text()), key=lambda j: j["starttime"])
     os.chdir(project)
-    base_path = list(sys.path)
+    sys.path.insert(0, str(project / "src"))
+    from pbuf_data.job import main as run_job
+
     timings = []
-    for path in order:
-        source = path.read_bytes()
-        preamble, body = source.split(PREAMBLE_END, 1)
-        namespace = {"__name__": "__main__", "__file__": str(path)}
-        exec(compile(preamble, str(path), "exec"), namespace)
-        job = namespace["snakemake"]
-        for name in [*job.output, *job.log]:
+    for job in jobs:
+        for name in [*job["output"], *job["log"]]:
             Path(name).parent.mkdir(parents=True, exist_ok=True)
+        argv = job_arguments(job["shellcmd"])
         start = time.perf_counter()
         try:
-            exec(compile(body, namespace["__file__"], "exec"), namespace)
+            run_job(argv)
         except SystemExit as exc:
             if exc.code:
-                raise SystemExit(f"floor: job of rule {job.rule} failed (exit {exc.code}; log {list(job.log)})") from None
-        timings.append({"rule": job.rule, "output": sorted(job.output), "seconds": time.perf_counter() - start})
-        sys.path[:] = base_path
+                raise SystemExit(f"floor: job of rule {job['rule']} failed (exit {exc.code}; log {job['log']})") from None
+        timings.append({"rule": job["rule"], "output": sorted(job["output"]), "seconds": time.perf_counter() - start})
     timings_path.write_text(json.dumps(timings))
 
 

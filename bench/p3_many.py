@@ -49,7 +49,7 @@ def options(parser):
 
 def audit_summary(project: Path) -> list[str]:
     """Mean in-step seconds per rule from the workflow's audit log (start-up and imports excluded)."""
-    audit = project / "data" / "logs" / "audit.jsonl"
+    audit = project / "results" / "mock" / "logs" / "audit.jsonl"
     if not audit.exists():
         return []
     per = defaultdict(list)

@@ -3,9 +3,9 @@
 
 For the real corpus (``--config raw_dir=<raw>``; --quick: two of its datasets only) and the embedded
 default (the mock surveys; in --quick only without the real corpus, two of them), in one temporary copy of the workflow per case:
-- A: a cold ``snakemake --cores 2`` run (the copy reset to its state before any run), which keeps the
-  job scripts Snakemake writes (``--skip-script-cleanup``);
-- B: the floor, ``bench/_floor.py``: the same jobs' scripts (each one a rule's script from ``scripts/``
+- A: a cold ``snakemake --cores 2`` run (the copy reset to its state before any run); the jobs it ran
+  (rule, outputs, logs, shell command) are read from Snakemake's metadata;
+- B: the floor, ``bench/_floor.py``: the same jobs' commands (each ``python -m pbuf_data.job RULE ...``,
   calling a ``pbuf_data.steps`` function) executed one after the other in one process, in the copy reset
   the same way. The jobs are the ones Snakemake ran, so the floor follows the rules whatever they are.
 A and B alternate. Targets (issue 15): A / B <= 1.5 in wall time and in CPU time (user + system of all
@@ -41,7 +41,7 @@ class Case:
         self.label, self.config = label, config
         self.project = copy_workflow(work / label)
         self.pristine = {p.relative_to(self.project) for p in self.project.rglob("*")}
-        self.scripts = work / f"{label}-scripts"
+        self.jobs = work / f"{label}-jobs.json"
         self.logs = work / f"{label}-logs"
         self.logs.mkdir()
         self.job_walls: list[dict[tuple, float]] = []
@@ -61,11 +61,10 @@ class Case:
         self.reset()
         self.runs += 1
         log = self.logs / f"workflow-{self.runs}.log"
-        result = run(snakemake_cmd("--cores", "2", "--skip-script-cleanup", *self.config), cwd=self.project, log=log)
-        self.job_walls.append(self._metadata_walls())
-        if self.scripts.exists():
-            shutil.rmtree(self.scripts)
-        shutil.move(self.project / ".snakemake" / "scripts", self.scripts)
+        result = run(snakemake_cmd("--cores", "2", *self.config), cwd=self.project, log=log)
+        walls, jobs = self._metadata_jobs()
+        self.job_walls.append(walls)
+        self.jobs.write_text(json.dumps(jobs))
         self.outputs = self._data_files()
         return result
 
@@ -73,17 +72,18 @@ class Case:
         self.reset()
         self.runs += 1
         timings = self.logs / f"floor-{self.runs}.json"
-        result = run([PY, FLOOR, self.scripts, self.project, timings], log=self.logs / f"floor-{self.runs}.log")
+        result = run([PY, FLOOR, self.jobs, self.project, timings], log=self.logs / f"floor-{self.runs}.log")
         self.floor_seconds.append({(t["rule"], tuple(t["output"])): t["seconds"] for t in json.loads(timings.read_text())})
         if self._data_files() != self.outputs:
             raise RuntimeError(f"{self.label}: the floor wrote other files than the workflow (logs in {self.logs})")
         return result
 
     def _data_files(self) -> dict[Path, int]:
-        """Files written under data/ (logs aside), counted by folder: backup names carry the time, and the backup
-        store's sub-folders are named by content hashes (blobs/<sha[:2]>, snapshots/<project id>): counted as one."""
+        """Files written under data/ and results/ (logs aside), counted by folder: backup names carry the time, and
+        the backup store's sub-folders are named by content hashes (blobs/<sha[:2]>, snapshots/<project id>):
+        counted as one."""
         counts = defaultdict(int)
-        for path in (self.project / "data").rglob("*"):
+        for path in [*(self.project / "data").rglob("*"), *(self.project / "results").rglob("*")]:
             if path.is_file() and "logs" not in path.parts:
                 folder = path.parent.relative_to(self.project)
                 if folder.parts[:2] == ("data", "backups"):
@@ -91,17 +91,20 @@ class Case:
                 counts[folder] += 1
         return dict(counts)
 
-    def _metadata_walls(self) -> dict[tuple, float]:
-        """(rule, outputs) -> wall seconds of each job, from Snakemake's per-output metadata records."""
-        jobs = defaultdict(lambda: {"outputs": []})
+    def _metadata_jobs(self) -> tuple[dict[tuple, float], list[dict]]:
+        """From Snakemake's per-output metadata records: (rule, outputs) -> wall seconds of each job, and
+        the jobs (rule, start time, outputs, logs, shell command) for the floor."""
+        jobs = defaultdict(lambda: {"output": []})
         folder = self.project / ".snakemake" / "metadata"
         for record in (p for p in folder.rglob("*") if p.is_file()):
             meta = json.loads(record.read_text())
             job = jobs[meta["job_hash"]]
             # the file name is the output path, urlsafe base64, split into folders when long
-            job["outputs"].append(base64.urlsafe_b64decode("".join(record.relative_to(folder).parts)).decode())
-            job.update(rule=meta["rule"], wall=meta["endtime"] - meta["starttime"])
-        return {(j["rule"], tuple(sorted(j["outputs"]))): j["wall"] for j in jobs.values()}
+            job["output"].append(base64.urlsafe_b64decode("".join(record.relative_to(folder).parts)).decode())
+            job.update(rule=meta["rule"], wall=meta["endtime"] - meta["starttime"], starttime=meta["starttime"],
+                       log=meta["log"], shellcmd=meta["shellcmd"])
+        walls = {(j["rule"], tuple(sorted(j["output"]))): j["wall"] for j in jobs.values()}
+        return walls, [{k: j[k] for k in ("rule", "starttime", "output", "log", "shellcmd")} for j in jobs.values()]
 
     def overheads(self) -> dict[str, list[float]]:
         """Per rule: workflow job wall minus the same job's floor seconds, over all runs (medians per job)."""
@@ -128,7 +131,7 @@ def main() -> None:
     with Workdir(args, "p8") as work:
         for label, config in cases:
             case = Case(work, label, config)
-            # pairs run A B, B A, ...: a floor runs the job scripts of the last workflow run before it
+            # pairs run A B, B A, ...: a floor runs the jobs of the last workflow run before it
             result = paired(case.workflow, case.floor, args.runs, warmup=0)
             jobs = len(case.job_walls[-1])
             report.verdict(label, result.a_wall, result.b_wall, result.ratio, TARGET, floor_name="one-process floor",

@@ -120,8 +120,9 @@ PUBLISHED_NAME = "(?!summary(?![a-z0-9_]))[a-z][a-z0-9_]*"
 DATASET_NAME = (
     f"(?!(?:summary|{wildcard_choice(COMBINATIONS)})(?![a-z0-9_]))[a-z][a-z0-9_]*"
 )
-CODE_FINGERPRINTS = {
-    entry["format"]: code_fingerprint(entry["format"]) for entry in REGISTRY.values()
+CODE_FINGERPRINTS = {  # once per format, not per entry (sources are read and hashed)
+    fmt: code_fingerprint(fmt)
+    for fmt in {entry["format"] for entry in REGISTRY.values()}
 }
 
 

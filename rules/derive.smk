@@ -26,7 +26,8 @@ rule derive_dataset:
     conda:
         "../envs/pbuf.yaml"
     params:
-        corpus=TREE.corpus,
-        settings=dataset_settings,
-    script:
-        "../scripts/derive_dataset.py"
+        args=lambda w: job_params(corpus=TREE.corpus, settings=dataset_settings(w)),
+    shell:
+        "python3 -m pbuf_data.job derive_dataset --dataset {wildcards.dataset} --params {params.args:q}"
+        " --input {input:q} --output {output:q}"
+        " --log {log.derive:q} {log.validate:q} {log.publish:q}"

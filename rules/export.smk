@@ -16,9 +16,10 @@ rule export_dataset:
     conda:
         "../envs/pbuf.yaml"
     params:
-        corpus=TREE.corpus,
-    script:
-        "../scripts/export_dataset.py"
+        args=job_params(corpus=TREE.corpus),
+    shell:
+        "python3 -m pbuf_data.job export_dataset --dataset {wildcards.dataset} --params {params.args:q}"
+        " --input {input:q} --output {output:q} --log {log:q}"
 
 
 # A combination (config "combinations"): its published members joined, validated and published.
@@ -37,9 +38,13 @@ rule combine_datasets:
     conda:
         "../envs/pbuf.yaml"
     params:
-        corpus=TREE.corpus,
-        spec=lambda w: COMBINATIONS[w.dataset],
-        overlaps=lambda w: OVERLAPS[w.dataset],
-        thresholds=config["validation"],
-    script:
-        "../scripts/combine_datasets.py"
+        args=lambda w: job_params(
+            corpus=TREE.corpus,
+            spec=COMBINATIONS[w.dataset],
+            overlaps=OVERLAPS[w.dataset],
+            thresholds=config["validation"],
+        ),
+    shell:
+        "python3 -m pbuf_data.job combine_datasets --dataset {wildcards.dataset} --params {params.args:q}"
+        " --input {input:q} --output {output:q}"
+        " --log {log.validate:q} {log.publish:q}"

@@ -15,9 +15,9 @@ rule manifest:
     conda:
         "../envs/pbuf.yaml"
     params:
-        corpus=TREE.corpus,
-    script:
-        "../scripts/write_manifest.py"
+        args=job_params(corpus=TREE.corpus),
+    shell:
+        "python3 -m pbuf_data.job manifest --params {params.args:q} --input {input:q} --output {output:q} --log {log:q}"
 
 
 rule backup:
@@ -31,11 +31,14 @@ rule backup:
     conda:
         "../envs/pbuf.yaml"
     params:
-        corpus=TREE.corpus,
-        backup_dir=config["backup"]["dir"],
-        keep=config["backup"]["keep"],
-    script:
-        "../scripts/backup.py"
+        args=job_params(
+            corpus=TREE.corpus,
+            backup_dir=config["backup"]["dir"],
+            keep=config["backup"]["keep"],
+        ),
+    shell:
+        "python3 -m pbuf_data.job backup --params {params.args:q} --input {input.manifest:q} {input.config:q}"
+        " --output {output:q} --log {log:q}"
 
 
 rule verify:

@@ -11,10 +11,13 @@ rule generate_mock_file:
     conda:
         "../envs/pbuf.yaml"
     params:
-        corpus=TREE.corpus,
-        entry=lambda w: REGISTRY[w.dataset],
-        role=mock_role,
-        seed=lambda w: REGISTRY[w.dataset]["mock"]["seed"],
-        fiducial=config["fiducial_cosmology"],
-    script:
-        "../scripts/generate_mock.py"
+        args=lambda w: job_params(
+            corpus=TREE.corpus,
+            entry=REGISTRY[w.dataset],
+            role=mock_role(w),
+            seed=REGISTRY[w.dataset]["mock"]["seed"],
+            fiducial=config["fiducial_cosmology"],
+        ),
+    shell:
+        "python3 -m pbuf_data.job generate_mock_file --dataset {wildcards.dataset} --params {params.args:q}"
+        " --output {output:q} --log {log:q}"

@@ -49,8 +49,9 @@ rule plot_dataset:
     conda:
         "../envs/pbuf.yaml"
     params:
-        corpus=TREE.corpus,
-        fiducial=config["fiducial_cosmology"],
+        args=job_params(corpus=TREE.corpus, fiducial=config["fiducial_cosmology"]),
         meta=report_metadata,
-    script:
-        "../scripts/plot_dataset.py"
+    shell:
+        "python3 -m pbuf_data.job plot_dataset --dataset {wildcards.dataset} --params {params.args:q}"
+        " --input {input:q} --output {output.observable:q} {output.correlation:q}"
+        " {output.validation:q} {output.provenance:q} {output.document:q} --log {log:q}"

@@ -16,7 +16,7 @@ rule retrieve_raw_file:
     conda:
         "../envs/pbuf.yaml"
     params:
-        corpus=TREE.corpus,
-        spec=retrieval_spec,
-    script:
-        "../scripts/retrieve_raw_file.py"
+        args=lambda w: job_params(corpus=TREE.corpus, spec=retrieval_spec(w)),
+    shell:
+        "python3 -m pbuf_data.job retrieve_raw_file --dataset {wildcards.dataset} --params {params.args:q}"
+        " --output {output:q} --log {log:q}"

@@ -18,7 +18,7 @@ rule validation_summary:
     conda:
         "../envs/pbuf.yaml"
     params:
-        corpus=TREE.corpus,
-        datasets=PUBLISHED,
-    script:
-        "../scripts/validation_summary.py"
+        args=job_params(corpus=TREE.corpus, datasets=PUBLISHED),
+    shell:
+        "python3 -m pbuf_data.job validation_summary --params {params.args:q} --input {input:q}"
+        " --output {output.json:q} {output.text:q} {output.html:q} --log {log:q}"

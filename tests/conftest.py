@@ -17,7 +17,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 RAW_DIR = Path(os.environ.get("PBUF_RAW_DIR", PROJECT.parent / "shared" / "data" / "raw")).resolve()
 REQUIRE_RAW = os.environ.get("PBUF_REQUIRE_RAW") == "1"
 N_REAL = len(load_registry(PROJECT / "config" / "registry.yaml"))  # datasets of the real registry
-WORKFLOW_FILES = ["Snakefile", "config", "rules", "scripts", "profiles", "envs", "report", "src"]
+WORKFLOW_FILES = ["Snakefile", "config", "rules", "profiles", "envs", "report", "src"]
 
 
 def _raw_available() -> bool:

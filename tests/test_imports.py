@@ -25,7 +25,10 @@ def imported_after(statement: str) -> set[str]:
     "statement, allowed",
     [
         ("import pbuf_data", set()),  # public names resolved on first use
-        ("import pbuf_data.steps", set()),  # every Snakemake script's entry point
+        ("import pbuf_data.steps", set()),  # what every job's entry point calls
+        ("import pbuf_data.job", set()),  # every job's entry point (python3 -m pbuf_data.job RULE ...): no snakemake
+        ("import pbuf_data.logs; pbuf_data.logs.software_versions()", set()),  # record_job, in every job
+        ("import pbuf_data.derive, pbuf_data.registry", {"numpy"}),  # derive jobs resolve raw paths: no jsonschema
         ("from pbuf_data import PbufDataError", set()),
         ("import pbuf_data.cosmology", {"numpy"}),
         ("import pbuf_data.mock", {"numpy"}),  # generate_mock_file jobs

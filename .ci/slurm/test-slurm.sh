@@ -8,7 +8,7 @@
 #
 # Phases: (a) local run in a fresh copy of the project, (b) start the cluster,
 # (c) the same run in a second fresh copy through --workflow-profile profiles/slurm,
-# (d) sha256 of every file under data/derived/ of both copies must match,
+# (d) sha256 of every file under results/real/derived/ of both copies must match,
 # (e) evidence that the jobs went through Slurm. Exits non-zero on any failure; the
 # cluster is stopped and the temporary folders removed on every exit.
 set -euo pipefail
@@ -88,7 +88,7 @@ trap 'exit 143' TERM
 fresh_copy() {
   local dest="$1"
   mkdir -p "$dest"
-  for item in Snakefile config rules scripts profiles envs src; do
+  for item in Snakefile config rules profiles envs src; do
     [ -e "$PROJECT/$item" ] || fail "project item missing: $item"
     cp -R "$PROJECT/$item" "$dest/"
   done
@@ -139,15 +139,15 @@ run_slurm() {
 timed slurm_run run_slurm || fail "Slurm run failed"
 
 # (d) same bytes
-digests() { (cd "$1/data/derived" && find . -type f | LC_ALL=C sort | xargs -r sha256sum); }
+digests() { (cd "$1/results/real/derived" && find . -type f | LC_ALL=C sort | xargs -r sha256sum); }
 digests "$WORK/local" > "$WORK/local.sha256"
 digests "$WORK/slurm" > "$WORK/slurm.sha256"
-[ -s "$WORK/local.sha256" ] || fail "the local run published nothing under data/derived/"
+[ -s "$WORK/local.sha256" ] || fail "the local run published nothing under results/real/derived/"
 if ! diff -u "$WORK/local.sha256" "$WORK/slurm.sha256"; then
-  fail "data/derived/ differs between the local run (-) and the Slurm run (+)"
+  fail "results/real/derived/ differs between the local run (-) and the Slurm run (+)"
 fi
-say "data/derived/: $(wc -l < "$WORK/local.sha256") files, identical sha256 in both runs"
-say "validation: $(head -n 1 "$WORK/slurm/data/validation/summary.txt" 2> /dev/null || echo 'no summary')"
+say "results/real/derived/: $(wc -l < "$WORK/local.sha256") files, identical sha256 in both runs"
+say "validation: $(head -n 1 "$WORK/slurm/results/real/validation/summary.txt" 2> /dev/null || echo 'no summary')"
 
 # (e) evidence that Slurm ran the jobs (no accounting here, so no sacct: the plugin's
 # submission lines, squeue's record of finished jobs and the per-job Slurm logs)

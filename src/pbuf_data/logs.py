@@ -76,9 +76,24 @@ def now_utc() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def software_versions() -> dict:
+    """Versions of the code that made a dataset or ran a job (read from package metadata, nothing imported)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    versions = {"pbuf_data": __version__, "python": platform.python_version()}
+    for package in ("numpy", "pandas", "scipy", "snakemake"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
 def record_job(step: str, status: str, seconds: float, *, dataset=None, message="", inputs=(), outputs=(), logs_dir):
     """Aggregate log line(s) and one audit record for a finished job."""
-    from .derive import software_versions
     from .integrity import sha256_file
 
     logs_dir = Path(logs_dir)

@@ -7,8 +7,8 @@ link to another file. Every value from a document is escaped (``html.escape``): 
 citation or file name cannot inject markup.
 
 The sources are the files the workflow publishes: a dataset's validation report
-(``pbuf_data.validation.validate``, ``layout.report(name, "json")``), its dataset document
-(``layout.published(name, "json")``) and the summary (``pbuf_data.validation.summarize``).
+(``pbuf_data.validation.validate``, ``Tree.report(name, "json")``), its dataset document
+(``Tree.published(name, "json")``) and the summary (``pbuf_data.validation.summarize``).
 """
 
 from __future__ import annotations

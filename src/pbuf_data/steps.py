@@ -1,7 +1,7 @@
-"""What each workflow step does, callable from Snakemake scripts, the API and by hand.
+"""What each workflow step does, callable from the workflow's jobs, the API and by hand.
 
-Scripts under ``scripts/`` only unpack the ``snakemake`` object and call
-:func:`run_job` with one of these functions.
+Each rule's job is ``python -m pbuf_data.job RULE ...`` (:mod:`pbuf_data.job`), which calls
+:func:`run_step` with one of these functions.
 """
 
 from __future__ import annotations
@@ -66,22 +66,6 @@ def run_step(log_file, step, *args, logs_dir, dataset=None, rule=None, inputs=()
         sys.exit(1)
     log.info("%s finished in %.3f s", step.__name__, seconds)
     return result
-
-
-def run_job(smk, step, *args, **kwargs):
-    """:func:`run_step` for a Snakemake job: log, dataset, inputs, outputs and the result tree whose aggregate
-    logs record it (``params.corpus``) come from the ``snakemake`` object."""
-    return run_step(
-        smk.log[0] if smk.log else None,
-        step,
-        *args,
-        logs_dir=Path(layout.Tree(smk.params.corpus).logs),
-        dataset=smk.wildcards.get("dataset"),
-        rule=smk.rule,
-        inputs=list(smk.input),
-        outputs=list(smk.output),
-        **kwargs,
-    )
 
 
 def retrieve(name, path_in_registry, url, sha256, output, mirror_hint, max_bytes):

@@ -8,15 +8,14 @@ provenance around the result.
 from __future__ import annotations
 
 import os
-import platform
 import time
 from pathlib import Path
 
-from .. import __version__
 from ..dataset import Dataset
 from ..errors import PbufDataError
 from ..formats import layout, source_files
 from ..formats._common import Result, conversion  # noqa: F401  (what a layout's reader returns)
+from ..logs import software_versions
 from ..textio import RawFile
 
 # source files, relative to the package, whose code makes every dataset
@@ -104,19 +103,6 @@ def check_pins(name: str, entry: dict, files: dict[str, RawFile]) -> list[dict]:
             }
         )
     return records
-
-
-def software_versions() -> dict:
-    """Versions of the code that made the dataset (read from package metadata, nothing imported)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {"pbuf_data": __version__, "python": platform.python_version()}
-    for package in ("numpy", "pandas", "scipy", "snakemake"):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            versions[package] = None
-    return versions
 
 
 def creation_time() -> str:

@@ -1,0 +1,152 @@
+"""The workflow's job entry point: ``python -m pbuf_data.job RULE ...``, run by every rule's ``shell:``.
+
+A job process imports this module, the :mod:`pbuf_data.steps` function of its rule and what that
+function needs, and nothing else: not Snakemake (whose ``script:`` directive writes a preamble that
+imports it and unpickles the job in every job). The command line carries what the job object did::
+
+    python -m pbuf_data.job RULE [--dataset NAME] [--params JSON] [--input PATH ...]
+                                 [--output PATH ...] [--log PATH ...]
+
+``--params`` is one JSON object, a rule's ``params: args=`` (:func:`job_params`), so Snakemake still
+compares it on every run ("Params have changed"). Named files are passed in the order the rule's
+``shell:`` lists them, which is the order each function below reads them in. The first log is the
+job's log (:func:`pbuf_data.steps.run_step`); a dataset's job has one log per phase after it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def job_params(**params) -> str:
+    """The ``--params`` of a job: its parameters as one JSON text (keys sorted, so it is stable)."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":"))
+
+
+class Job:
+    """What a job's function reads: rule, dataset, params, input, output and log files."""
+
+    def __init__(self, rule, dataset=None, params=None, input=(), output=(), log=()):
+        self.rule, self.dataset, self.params = rule, dataset, params or {}
+        self.input, self.output, self.log = list(input), list(output), list(log)
+
+    @property
+    def tree(self):
+        """The result tree of the job's corpus (``params.corpus``): where its step writes, and its logs."""
+        from .layout import Tree
+
+        return Tree(self.params["corpus"])
+
+    def run(self, step, *args, **kwargs):
+        from .steps import run_step
+
+        return run_step(self.log[0] if self.log else None, step, *args, logs_dir=self.tree.logs, dataset=self.dataset,
+                        rule=self.rule, inputs=self.input, outputs=self.output, **kwargs)
+
+
+def _raw_roles(name: str, entry: dict, paths: list[str]) -> dict:
+    """Raw input paths keyed by their registry role: the role whose registry path each path ends with."""
+    from .errors import PbufDataError
+
+    roles = {}
+    for path in paths:
+        found = [role for role, spec in entry["files"].items() if path == spec["path"] or path.endswith("/" + spec["path"])]
+        if len(found) != 1:
+            error = PbufDataError(f"job input matches {len(found)} registry files, not one", dataset=name, file=path,
+                                  check="job inputs")
+            raise SystemExit(f"ERROR: {error}")
+        roles[found[0]] = path
+    return roles
+
+
+def generate_mock_file(job):
+    from .steps import mock_file
+
+    p = job.params
+    job.run(mock_file, job.dataset, p["entry"], p["role"], job.output[0], p["fiducial"], p["seed"])
+
+
+def retrieve_raw_file(job):
+    from .steps import retrieve
+
+    s = job.params["spec"]
+    job.run(retrieve, job.dataset, s["path"], s["url"], s["sha256"], job.output[0], s["mirror_hint"], s["max_bytes"])
+
+
+def derive_dataset(job):
+    """Logs: derive, validate, publish."""
+    from .steps import prepare
+
+    s = job.params["settings"]
+    job.run(prepare, job.tree, job.dataset, s["entry"], _raw_roles(job.dataset, s["entry"], job.input), dict(zip(("validate", "publish"), job.log[1:])),
+            job.output[0], max_bytes=s["max_bytes"], code=s["code"], expected_points=s["entry"].get("expected_points"),
+            thresholds=s["thresholds"], missing=s["missing"])
+
+
+def combine_datasets(job):
+    """Logs: validate, publish."""
+    from .steps import prepare_combination
+
+    p = job.params
+    job.run(prepare_combination, job.tree, job.dataset, p["spec"], p["overlaps"], dict(zip(("validate", "publish"), job.log)),
+            job.output[0], thresholds=p["thresholds"])
+
+
+def validation_summary(job):
+    """Outputs: json, text, html (all at the tree's paths)."""
+    from .steps import summarize_validation
+
+    job.run(summarize_validation, job.tree, job.params["datasets"])
+
+
+def export_dataset(job):
+    from .steps import export
+
+    job.run(export, job.tree, job.dataset, job.output[0])
+
+
+def plot_dataset(job):
+    """Outputs: observable, correlation, validation, provenance, document."""
+    from .steps import plots
+
+    job.run(plots, job.tree, job.dataset, job.params["fiducial"], *job.output[:5])
+
+
+def manifest(job):
+    from .steps import manifest as write_manifest
+
+    job.run(write_manifest, job.tree)  # its output is the tree's manifest
+
+
+def backup(job):
+    """Inputs: the manifest, then the configuration files."""
+    from .steps import backup as create_backup
+
+    p = job.params
+    job.run(create_backup, job.tree, job.input[1:], p["backup_dir"], p["keep"])
+
+
+RULES = {f.__name__: f for f in (generate_mock_file, retrieve_raw_file, derive_dataset, combine_datasets,
+                                 validation_summary, export_dataset, plot_dataset, manifest, backup)}
+
+
+def parse(argv: list[str]) -> Job:
+    parser = argparse.ArgumentParser(prog="python -m pbuf_data.job", description="Run one workflow job.")
+    parser.add_argument("rule", choices=sorted(RULES))
+    parser.add_argument("--dataset")
+    parser.add_argument("--params", type=json.loads, default={})
+    for name in ("input", "output", "log"):
+        parser.add_argument(f"--{name}", nargs="*", action="extend", default=[])
+    args = parser.parse_args(argv)
+    return Job(args.rule, args.dataset, args.params, args.input, args.output, args.log)
+
+
+def main(argv: list[str] | None = None) -> None:
+    job = parse(sys.argv[1:] if argv is None else argv)
+    RULES[job.rule](job)
+
+
+if __name__ == "__main__":
+    main()

@@ -177,7 +177,16 @@ def _construct_mapping(loader, node, deep=False):
     seen = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
+        try:
+            duplicate = key in seen
+        except TypeError:  # "? {a: 1}": a mapping or a list as a key
+            raise PbufDataError(
+                f"a key must be a plain value, not a mapping or a list (line {key_node.start_mark.line + 1})",
+                file=str(getattr(loader, "name", "?")),
+                line=key_node.start_mark.line + 1,
+                check="yaml keys",
+            ) from None
+        if duplicate:
             raise PbufDataError(
                 f"duplicated key '{key}' (line {key_node.start_mark.line + 1})",
                 file=str(getattr(loader, "name", "?")),

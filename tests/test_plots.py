@@ -70,3 +70,20 @@ def test_a_two_dimensional_grid_is_drawn_as_contours(tmp_path):
     fig = observable_figure(_validated("bao_lya_toy", entry, raw, tmp_path), FIDUCIAL)
     contours = [c for c in fig.axes[0].get_children() if isinstance(c, QuadContourSet)]
     assert len(contours) == 2 and list(contours[0].levels) == [2.30, 6.18, 11.83]
+
+
+def test_a_combination_is_drawn_per_type_with_each_members_offset(real):
+    """A combination has no layout of its own: one panel per observable type, members' axis text, and each SN
+    member's free magnitude offset set to its own best value (independent of the other members)."""
+    from pbuf_data.combine import combine
+
+    sn, cc = real("sn_pantheon"), real("cc_moresco")
+    joint = combine("sn_cc", [sn, cc])
+    model = _fiducial_values(joint, FIDUCIAL)
+    np.testing.assert_allclose(model[len(sn):], FIDUCIAL.H(cc.z), rtol=1e-12)
+    own = _fiducial_values(sn, FIDUCIAL)
+    np.testing.assert_allclose(model[: len(sn)], own, rtol=1e-12)  # the same offset as the member alone
+    fig = observable_figure(joint, FIDUCIAL)
+    labels = {ax.get_ylabel() for ax in fig.axes}
+    assert len(fig.axes) == 2 * len(set(joint.observable_type.tolist())) and "pull [σ]" in labels
+    assert not labels & set(joint.observable_type.tolist())  # every panel has its layout's axis text, not the type

@@ -28,8 +28,37 @@ CONTOURS_2D = (2.30, 6.18, 11.83)
 
 
 def _layout(dataset: Dataset):
-    """The dataset's layout module: its figure, axis text and fiducial prediction (pbuf_data.formats)."""
+    """The dataset's layout module: its figure, axis text and fiducial prediction (pbuf_data.formats); for a
+    combination, :class:`_Combination`."""
+    if dataset.metadata.get("kind") == "combination":
+        return _Combination()
     return layout(dataset.metadata["format"])
+
+
+class _Combination:
+    """How a combination is drawn: a panel per observable type with the axis text its members' layouts give, and
+    the fiducial per type, each member's free magnitude offset (SN m_b_corr, offset-free mu) at its best value."""
+
+    FIGURE = "panels"
+
+    def __init__(self):
+        from .formats import names
+
+        self.AXIS_LABELS = {k: v for fmt in names() for k, v in layout(fmt).AXIS_LABELS.items()}  # the modules' name
+
+    @staticmethod
+    def fiducial_prediction(dataset: Dataset, fiducial: Fiducial) -> np.ndarray:
+        from .formats._common import predict_by_type
+        from .likelihood import OFFSET_FREE_TYPES
+
+        model = predict_by_type(dataset, fiducial)
+        members = dataset.columns["member"]
+        for member in set(members.tolist()):
+            sel = (members == member) & np.isin(dataset.observable_type, list(OFFSET_FREE_TYPES))
+            if sel.any():
+                w = 1 / dataset.uncertainty[sel] ** 2
+                model[sel] += np.sum(w * (dataset.observable[sel] - model[sel])) / np.sum(w)
+        return model
 
 
 def _label(dataset: Dataset, otype: str) -> str:

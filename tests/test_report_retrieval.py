@@ -142,7 +142,7 @@ def test_offline_fails_only_that_dataset_naming_each_file(workflow, mirror_witho
     assert re.search(r"cc_moresco +not run .*retrieve of a raw file failed: .*127\.0\.0\.1", summary)
     from test_report_pages import Tables  # the report's summary page says the same, also after a failed run
 
-    rows = {r[0]: r for r in Tables((workflow.root / "data" / "plots" / "summary.html").read_text()).tables[0][1:]}
+    rows = {r[0]: r for r in Tables((workflow.root / "results" / "real" / "plots" / "summary.html").read_text()).tables[0][1:]}
     assert rows["cc_moresco"][1] == "not run" and "retrieve of a raw file failed" in rows["cc_moresco"][5]
     assert rows["bao_desi_dr1"][1] == "published"
 

@@ -271,7 +271,7 @@ def test_duplicate_key_in_config_is_refused(tmp_path):
     text = (PROJECT / "config" / "config.yaml").read_text() + "retrieve: false\n"
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "config.yaml").write_text(text)
-    from pbuf_data.ops import load_config
+    from pbuf_data.project import read_config as load_config
 
     with pytest.raises(PbufDataError, match="duplicated key 'retrieve'") as err:
         load_config(tmp_path)

@@ -95,10 +95,11 @@ def cmd_backups(args) -> int:
 
 
 def cmd_health(args) -> int:
-    from .ops import check_health, load_config
+    from .ops import check_health
+    from .project import read_config
 
     try:
-        thresholds = load_config(Path(args.root)).get("health")
+        thresholds = read_config(Path(args.root)).get("health")
         report = check_health(args.root, args.project.tree, thresholds, cpu_interval=args.cpu_interval)
     except Exception as exc:  # the check itself could not run: status 2 for cron
         print(json.dumps({"error": str(exc)}))

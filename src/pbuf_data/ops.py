@@ -19,13 +19,6 @@ from .errors import PbufDataError
 DEFAULT_HEALTH = {"memory_percent": 85.0, "disk_percent": 90.0, "cpu_percent": 90.0, "log_file_mb": 100.0}
 
 
-def load_config(root: Path) -> dict:
-    """config/config.yaml, validated against its schema (defaults filled)."""
-    from .project import read_config
-
-    return read_config(Path(root))
-
-
 def _log_sizes(root: Path, tree: layout.Tree) -> dict[str, int]:
     """Sizes of the aggregate logs (processing, errors, audit, their rotations) in the tree's logs."""
     logs = root / tree.logs
@@ -128,7 +121,7 @@ def certify(project, quick: bool = False) -> dict:
     from .atomic import write_text
     from .backup import check_backup_dir, list_snapshots, project_id
     from .dataset import load_dataset
-    from .project import Project
+    from .project import Project, read_config
     from .verify import verify_project
 
     root, tree = project.root, project.tree
@@ -136,8 +129,7 @@ def certify(project, quick: bool = False) -> dict:
     state: dict = {}
 
     def config_check():
-        overrides = {k: project.config[k] for k in ("raw_dir", "corpus") if project.config.get(k)}
-        active = Project(root, dict(load_config(root), **overrides))
+        active = Project(root, dict(read_config(root), **project.overrides()))
         state.update(config=active.config, project=active, registry=active.registry)
         return True, f"config valid; {len(state['registry'])} datasets in {', '.join(active.registry_files)}"
 

@@ -69,24 +69,16 @@ PUBLISHED = DATASETS + list(COMBINATIONS)
 
 
 def _target_names(targets):
-    """Dataset names in target paths of this result tree (results/<corpus>/<folder>/<name>...)."""
-    import re
-
-    base = re.escape(TREE.base)
-    name = "[a-z][a-z0-9_]*"  # (a figure's name holds no '_'; a file name's first '.' ends the dataset name)
-    patterns = [
-        re.compile(rf"{base}/plots/({name})_[a-z0-9]+\.[a-z]+"),
-        re.compile(
-            rf"{base}/(?:derived|validation|state|staging|exports)/({name})\.[a-z_.]+"
-        ),
-    ]
+    """Unknown dataset names in target paths of this result tree (results/<corpus>/<folder>/<name>...)."""
     for target in targets:
-        for pattern in patterns:
-            match = pattern.fullmatch(str(target))
-            if match and match[1] not in REGISTRY and match[1] not in COMBINATIONS:
-                if match[1] != "summary":
-                    yield match[1]
-                break
+        name = TREE.dataset_of(str(target))
+        if (
+            name
+            and name not in REGISTRY
+            and name not in COMBINATIONS
+            and name != "summary"
+        ):
+            yield name
 
 
 def command_line_paths():

@@ -109,6 +109,22 @@ class Tree:
     def plot(self, name: str, figure: str, ext: str = "png") -> str:
         return f"{self.plots}/{name}_{figure}.{ext}"
 
+    def dataset_of(self, path: str) -> str | None:
+        """The dataset (or combination, or ``summary``) a file of this tree is named after, from its path relative
+        to the project root as the functions above make it; None for any other path."""
+        folder, _, filename = str(path).rpartition("/")
+        pattern = {  # a figure's name holds no '_'; elsewhere the name ends at the first '.' (or '-' of a version)
+            self.derived: r"(?P<name>[a-z][a-z0-9_]*)\.(json|npz)",
+            f"{self.derived}/{VERSIONS}": r"(?P<name>[a-z][a-z0-9_]*)-[0-9a-f]{16}\.npz",
+            self.validation: r"(?P<name>[a-z][a-z0-9_]*)\.(json|txt)",
+            self.state: r"(?P<name>[a-z][a-z0-9_]*)(\.exports)?\.json",
+            self.staging: r"(?P<name>[a-z][a-z0-9_]*)\.(json|npz)",
+            self.plots: r"(?P<name>[a-z][a-z0-9_]*)_[a-z0-9]+\.[a-z]+",
+            self.exports: r"(?P<name>[a-z][a-z0-9_]*)\.[a-z0-9_.]+",
+        }.get(folder)
+        match = re.fullmatch(pattern, filename) if pattern else None
+        return match["name"] if match else None
+
 
 def trees(root) -> list[Tree]:
     """The result trees present in a project folder."""

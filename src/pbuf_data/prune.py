@@ -11,7 +11,6 @@ and the audit trail are history and are kept; backups keep their snapshots.
 from __future__ import annotations
 
 import contextlib
-import re
 from pathlib import Path
 
 from . import layout
@@ -23,26 +22,14 @@ def outputs(root: Path, tree: layout.Tree) -> dict[str, list[str]]:
     """Every dataset with outputs in the tree: name -> its files (relative to the project root)."""
     root = Path(root)
     found: dict[str, list[str]] = {}
-
-    def add(name, path):
-        found.setdefault(name, []).append(str(path.relative_to(root)))
-
-    for folder, pattern in (
-        (tree.derived, r"(?P<name>[a-z][a-z0-9_]*)\.(json|npz)"),
-        (f"{tree.derived}/{layout.VERSIONS}", r"(?P<name>[a-z][a-z0-9_]*)-[0-9a-f]{16}\.npz"),
-        (tree.validation, r"(?P<name>[a-z][a-z0-9_]*)\.(json|txt)"),
-        (tree.state, r"(?P<name>[a-z][a-z0-9_]*)(\.exports)?\.json"),
-        (tree.staging, r"(?P<name>[a-z][a-z0-9_]*)\.(json|npz)"),
-        (tree.plots, r"(?P<name>[a-z][a-z0-9_]*)_[a-z0-9]+\.[a-z]+"),  # figure names hold no '_'
-    ):
+    folders = (tree.derived, f"{tree.derived}/{layout.VERSIONS}", tree.validation, tree.state, tree.staging, tree.plots,
+               tree.exports)
+    for folder in folders:
         for path in sorted((root / folder).glob("*")):
-            match = re.fullmatch(pattern, path.name)
-            if match and path.is_file() and match["name"] != SUMMARY:
-                add(match["name"], path)
-    for path in sorted((root / tree.exports).glob("*")):  # <name>.<suffixes>: the name ends at the first dot
-        name = path.name.split(".", 1)[0]
-        if path.is_file() and re.fullmatch(r"[a-z][a-z0-9_]*", name):
-            add(name, path)
+            rel = str(path.relative_to(root))
+            name = tree.dataset_of(rel)
+            if name and name != SUMMARY and path.is_file():
+                found.setdefault(name, []).append(rel)
     return found
 
 

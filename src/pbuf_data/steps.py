@@ -286,10 +286,11 @@ def manifest(tree):
     the previous version publication keeps for readers of the previous document.
 
     An archive's checksum is the one its document recorded at publication, not a rehash of what is on disk,
-    so a damaged archive stays damaged in the eyes of verify. A kept previous version is listed only if its
-    content still has the checksum its name begins with, so a damaged or planted one is reported by verify."""
+    so a damaged archive stays damaged in the eyes of verify. A kept previous version keeps the checksum the
+    previous manifest listed for it (recorded when it was current); one that no manifest listed is hashed
+    once and listed only if its content has the checksum its name begins with, so a planted one is reported."""
     from .dataset import published_archive
-    from .integrity import sha256_file, write_manifest
+    from .integrity import read_manifest, sha256_file, write_manifest
 
     present = sorted(
         str(p)
@@ -303,11 +304,17 @@ def manifest(tree):
         if archive:
             member, sha256 = archive
             recorded[f"{tree.derived}/{member}"] = sha256
+    try:
+        listed = read_manifest(tree.derived_manifest) if Path(tree.derived_manifest).is_file() else {}
+    except PbufDataError:
+        listed = {}
     for path in sorted(Path(tree.derived, layout.VERSIONS).glob("*-*.npz")):
         rel = f"{tree.derived}/{layout.VERSIONS}/{path.name}"
-        named = path.stem.rpartition("-")[2]
-        if rel not in recorded and path.is_file() and not path.is_symlink() and sha256_file(path)[:16] == named:
-            present.append(rel)
+        if rel in recorded or not path.is_file() or path.is_symlink():
+            continue
+        sha256 = listed.get(rel) or sha256_file(path)
+        if sha256[:16] == path.stem.rpartition("-")[2]:
+            recorded[rel] = sha256
     entries = write_manifest(sorted(set(present) | set(recorded)), tree.derived_manifest, recorded=recorded)
     log.info("manifest %s: %d files", tree.derived_manifest, len(entries))
     return entries

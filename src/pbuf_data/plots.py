@@ -12,16 +12,20 @@ for a diagonal covariance a panel that says so instead of an empty map.
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
+from .cosmology import Fiducial
+from .dataset import Dataset
+from .formats import layout
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+def _subplots(*grid, figsize, **options):
+    """A figure and its axes, as ``pyplot.subplots`` makes them, without pyplot's global figure registry:
+    figures are drawn in Snakemake's own process (``plot_dataset`` runs there), where pyplot's state would
+    be shared between jobs. A figure not registered is freed with its last reference."""
+    figure = Figure(figsize=figsize)
+    return figure, figure.subplots(*grid, **options)
 
-from .cosmology import Fiducial  # noqa: E402
-from .dataset import Dataset  # noqa: E402
-from .formats import layout  # noqa: E402
 
 # Delta chi2 of the 68.3, 95.4 and 99.7 % regions of two parameters
 CONTOURS_2D = (2.30, 6.18, 11.83)
@@ -86,7 +90,7 @@ def _pull_axis(ax, z, pull, **style):
 
 
 def _hubble(dataset: Dataset, fiducial: Fiducial):
-    fig, (top, middle, bottom) = plt.subplots(3, 1, figsize=(7, 7.5), sharex=True, height_ratios=(2, 1, 1))
+    fig, (top, middle, bottom) = _subplots(3, 1, figsize=(7, 7.5), sharex=True, height_ratios=(2, 1, 1))
     otype = dataset.observable_type[0]
     model = _fiducial_values(dataset, fiducial)
     offset = float(np.median(model - fiducial.predict(otype, dataset.z)))  # a free magnitude offset's best value
@@ -105,7 +109,7 @@ def _hubble(dataset: Dataset, fiducial: Fiducial):
 
 def _panels(dataset: Dataset, fiducial: Fiducial):
     types = sorted(set(dataset.observable_type.tolist()))
-    fig, axes = plt.subplots(2 * len(types), 1, figsize=(7, 3.4 * len(types) + 0.8), squeeze=False,
+    fig, axes = _subplots(2 * len(types), 1, figsize=(7, 3.4 * len(types) + 0.8), squeeze=False,
                              height_ratios=[2, 1] * len(types))
     model = _fiducial_values(dataset, fiducial)
     for i, otype in enumerate(types):
@@ -123,7 +127,7 @@ def _panels(dataset: Dataset, fiducial: Fiducial):
 
 
 def _table(dataset: Dataset, fiducial: Fiducial):
-    fig, ax = plt.subplots(figsize=(7.5, 0.6 + 0.45 * len(dataset)))
+    fig, ax = _subplots(figsize=(7.5, 0.6 + 0.45 * len(dataset)))
     ax.axis("off")
     corr = dataset.covariance / np.outer(dataset.uncertainty, dataset.uncertainty)
     model = _fiducial_values(dataset, fiducial)
@@ -145,7 +149,7 @@ def _likelihood(dataset: Dataset, fiducial: Fiducial):
     axes, lnl = lik.table
     truth = _fiducial_values(dataset, fiducial)
     types = dataset.observable_type.tolist()
-    fig, ax = plt.subplots(figsize=(7, 4.6))
+    fig, ax = _subplots(figsize=(7, 4.6))
     if len(axes) == 1:
         (x,) = axes
         ax.plot(x, -2 * (lnl - lnl.max()), color="C0", label=f"published likelihood ({lik.form})")
@@ -194,7 +198,7 @@ def _point_labels(dataset: Dataset) -> list[str]:
 def correlation_figure(dataset: Dataset):
     n = len(dataset)
     if dataset.covariance_diagonal is not None:
-        fig, ax = plt.subplots(figsize=(5.5, 1.6))
+        fig, ax = _subplots(figsize=(5.5, 1.6))
         ax.axis("off")
         ax.text(0.5, 0.5, f"{dataset.name}: diagonal covariance\n{n} independent point{'s' * (n != 1)}, no correlation map",
                 ha="center", va="center", fontsize=11)
@@ -202,7 +206,7 @@ def correlation_figure(dataset: Dataset):
     cov = dataset.covariance
     sigma = np.sqrt(np.diag(cov))
     corr = cov / np.outer(sigma, sigma)
-    fig, ax = plt.subplots(figsize=(6.5, 5.6))
+    fig, ax = _subplots(figsize=(6.5, 5.6))
     image = ax.imshow(corr, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
     fig.colorbar(image, ax=ax, label="correlation")
     ax.set_title(f"{dataset.name}: correlation matrix ({n} points)", fontsize=10)
@@ -227,4 +231,3 @@ def save_figures(dataset: Dataset, fiducial_block: dict, observable_png, correla
     for fig, path in ((observable_figure(dataset, fiducial), observable_png), (correlation_figure(dataset), correlation_png)):
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)

@@ -1,8 +1,11 @@
-"""The workflow's job entry point: ``python -m pbuf_data.job RULE ...``, run by every rule's ``shell:``.
+"""The workflow's job entry point: ``python -m pbuf_data.job RULE ...``.
 
-A job process imports this module, the :mod:`pbuf_data.steps` function of its rule and what that
-function needs, and nothing else: not Snakemake (whose ``script:`` directive writes a preamble that
-imports it and unpickles the job in every job). The command line carries what the job object did::
+Most rules run it from ``shell:``: a job process imports this module, the :mod:`pbuf_data.steps` function
+of its rule and what that function needs, and nothing else: not Snakemake (whose ``script:`` directive
+writes a preamble that imports it and unpickles the job in every job). The rules whose work is small next
+to the imports it needs, a dataset's figures (matplotlib) and its exports (sacc, astropy), run the same
+command line in Snakemake's own process instead (:func:`run_here`, from ``run:``), so that those imports
+are paid once per run, not once per dataset. The command line carries what the job object did::
 
     python -m pbuf_data.job RULE [--dataset NAME] [--params JSON] [--input PATH ...]
                                  [--output PATH ...] [--log PATH ...]
@@ -17,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
+import threading
 
 
 def job_params(**params) -> str:
@@ -39,16 +44,21 @@ class Job:
 
         return Tree(self.params["corpus"])
 
+    in_process = False  # True for a job run in Snakemake's process (run_here)
+    command = None  # the command line that runs the job in a process of its own (logged by a job in Snakemake's)
+
     def run(self, step, *args, **kwargs):
         from .steps import run_step
 
         return run_step(self.log[0] if self.log else None, step, *args, logs_dir=self.tree.logs, dataset=self.dataset,
-                        rule=self.rule, inputs=self.input, outputs=self.output, **kwargs)
+                        rule=self.rule, inputs=self.input, outputs=self.output, in_process=self.in_process,
+                        command=self.command, **kwargs)
 
 
 def _raw_roles(name: str, entry: dict, paths: list[str]) -> dict:
     """Raw input paths keyed by their registry role: the role whose registry path each path ends with."""
     from .errors import PbufDataError
+    from .steps import JobFailed
 
     roles = {}
     for path in paths:
@@ -56,7 +66,7 @@ def _raw_roles(name: str, entry: dict, paths: list[str]) -> dict:
         if len(found) != 1:
             error = PbufDataError(f"job input matches {len(found)} registry files, not one", dataset=name, file=path,
                                   check="job inputs")
-            raise SystemExit(f"ERROR: {error}")
+            raise JobFailed(str(error))
         roles[found[0]] = path
     return roles
 
@@ -144,8 +154,34 @@ def parse(argv: list[str]) -> Job:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """A job process: a failed step ends it with its message on stderr and exit status 1 (no traceback)."""
+    from .steps import JobFailed
+
     job = parse(sys.argv[1:] if argv is None else argv)
-    RULES[job.rule](job)
+    try:
+        RULES[job.rule](job)
+    except JobFailed as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+# Matplotlib and astropy are not thread-safe: the jobs that Snakemake runs in its own process, in threads,
+# run one at a time.
+_IN_PROCESS = threading.Lock()
+
+
+def run_here(argv: list[str]) -> None:
+    """Run a job in the calling process: the rules whose ``run:`` calls this (with Snakemake's
+    ``force-use-threads``, as the workflow's profiles set, Snakemake runs them in a thread of its own
+    process). The job does what ``python -m pbuf_data.job ARGV`` does, with the same log, audit record and
+    failure message; its log's first line is that command, which reruns the job in a process of its own.
+    A failed step raises :class:`pbuf_data.steps.JobFailed`; nothing else of the process changes (its
+    logging, its working folder)."""
+    job = parse(argv)
+    job.in_process = True
+    job.command = f"python -m pbuf_data.job {shlex.join(argv)}"
+    with _IN_PROCESS:
+        RULES[job.rule](job)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,50 +21,85 @@ from .errors import PbufDataError
 log = logging.getLogger("pbuf_data")
 
 
-def run_step(log_file, step, *args, logs_dir, dataset=None, rule=None, inputs=(), outputs=(), **kwargs):
+class JobFailed(Exception):
+    """A job's step failed: the message names the dataset and the file, line, column or check (it is in the
+    job's log too). A job process ends with it (:func:`pbuf_data.job.main`); a job in Snakemake's process
+    raises it to Snakemake."""
+
+
+_JOB_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+@contextmanager
+def _job_logging(log_file, dataset, in_process):
+    """The job's log. A job process sends every logger's records there (the root logger); a job in Snakemake's
+    process only the records of this package that its own thread emits, and leaves the process's logging as
+    it was (Snakemake's handlers, other jobs' threads)."""
+    try:
+        if not in_process:
+            logging.basicConfig(filename=str(log_file) if log_file else None, level=logging.INFO, format=_JOB_FORMAT,
+                                force=True)
+        else:
+            handler = logging.FileHandler(log_file, mode="w") if log_file else logging.StreamHandler()
+    except OSError as exc:  # read-only or full disk, a folder in the log's place
+        raise JobFailed(PbufDataError(f"cannot write the job log: {exc.strerror or exc}", dataset=dataset,
+                                      file=str(log_file), check="logging")) from None
+    if not in_process:
+        yield
+        return
+    thread = threading.get_ident()
+    handler.setFormatter(logging.Formatter(_JOB_FORMAT))
+    handler.addFilter(lambda record: record.thread == thread)
+    saved = log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(saved[0])
+        log.propagate = saved[1]
+        handler.close()
+
+
+def run_step(log_file, step, *args, logs_dir, dataset=None, rule=None, inputs=(), outputs=(), in_process=False, command=None,
+             **kwargs):
     """Run one workflow step as a job.
 
-    Logs go to the job's ``log_file``; the aggregate logs and the audit trail
-    record the outcome. A PbufDataError ends the process with its message
-    (dataset, file, line or check) and no traceback; any other exception is an
-    internal error whose traceback goes to the job's log only.
+    Logs go to the job's ``log_file``; the aggregate logs and the audit trail record the outcome. A
+    PbufDataError fails the job with its message (dataset, file, line or check) and no traceback: it raises
+    :class:`JobFailed`. Any other exception is an internal error whose traceback goes to the job's log only.
+    ``in_process``: the job runs in Snakemake's process (:func:`pbuf_data.job.run_here`), which keeps its own
+    logging; ``command``, the command line that runs it in a process of its own, is then the log's first line.
     """
     from .logs import record_job
 
     os.umask(0o022)
     logging.raiseExceptions = False  # a log line that cannot be written must not print a traceback
-    try:
-        logging.basicConfig(
-            filename=str(log_file) if log_file else None,
-            level=logging.INFO,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            force=True,
-        )
-    except OSError as exc:  # read-only or full disk, a folder in the log's place
-        print(f"ERROR: {PbufDataError(f'cannot write the job log: {exc.strerror or exc}', dataset=dataset, file=str(log_file), check='logging')}",
-              file=sys.stderr)
-        sys.exit(1)
-    start = time.perf_counter()
-    status, message, result = "success", "", None
-    try:
-        result = step(*args, **kwargs)
-    except PbufDataError as exc:
-        status, message = "failed", str(exc)
-        log.error("%s", exc)
-    except Exception as exc:  # a bug, not bad input: keep the traceback for developers, in the log
-        status, message = "failed", f"internal error in {step.__name__}: {exc!r} (traceback in {log_file})"
-        log.exception("internal error")
-    seconds = time.perf_counter() - start
-    try:
-        record_job(rule or step.__name__, status, seconds, dataset=dataset, message=message, inputs=inputs, outputs=outputs,
-                   logs_dir=logs_dir)
-    except PbufDataError as exc:  # the audit trail could not be written: the job fails, saying why
-        status, message = "failed", f"{message + '; ' if message else ''}{exc.with_context(dataset=dataset)}"
-        log.error("%s", exc)
-    if status != "success":
-        print(f"ERROR: {message}", file=sys.stderr)
-        sys.exit(1)
-    log.info("%s finished in %.3f s", step.__name__, seconds)
+    with _job_logging(log_file, dataset, in_process):
+        if command:
+            log.info("command: %s", command)
+        start = time.perf_counter()
+        status, message, result = "success", "", None
+        try:
+            result = step(*args, **kwargs)
+        except PbufDataError as exc:
+            status, message = "failed", str(exc)
+            log.error("%s", exc)
+        except Exception as exc:  # a bug, not bad input: keep the traceback for developers, in the log
+            status, message = "failed", f"internal error in {step.__name__}: {exc!r} (traceback in {log_file})"
+            log.exception("internal error")
+        seconds = time.perf_counter() - start
+        try:
+            record_job(rule or step.__name__, status, seconds, dataset=dataset, message=message, inputs=inputs,
+                       outputs=outputs, logs_dir=logs_dir)
+        except PbufDataError as exc:  # the audit trail could not be written: the job fails, saying why
+            status, message = "failed", f"{message + '; ' if message else ''}{exc.with_context(dataset=dataset)}"
+            log.error("%s", exc)
+        if status != "success":
+            raise JobFailed(message)
+        log.info("%s finished in %.3f s", step.__name__, seconds)
     return result
 
 

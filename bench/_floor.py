@@ -4,7 +4,8 @@
     python bench/_floor.py JOBS_JSON PROJECT TIMINGS_JSON
 
 JOBS_JSON lists the jobs of that run as Snakemake recorded them in its metadata (rule, start time,
-outputs, logs and the shell command). Every rule's command is ``<python> -m pbuf_data.job RULE ...``;
+outputs, logs and the command). Every rule's command is ``<python> -m pbuf_data.job RULE ...`` (from ``shell:``, or
+logged by a job that ran in Snakemake's process);
 here its arguments go to ``pbuf_data.job.main`` in this process instead, which calls the rule's
 ``pbuf_data.steps`` function. Jobs run in the order they started (a job starts after the jobs it
 depends on ended), in PROJECT reset to the state before that run, with PROJECT's ``src`` first on the

@@ -4,7 +4,8 @@
 For the real corpus (``--config raw_dir=<raw>``; --quick: two of its datasets only) and the embedded
 default (the mock surveys; in --quick only without the real corpus, two of them), in one temporary copy of the workflow per case:
 - A: a cold ``snakemake --cores 2`` run (the copy reset to its state before any run); the jobs it ran
-  (rule, outputs, logs, shell command) are read from Snakemake's metadata;
+  (rule, outputs, logs, shell command) are read from Snakemake's metadata (the command of a job run in
+  Snakemake's process, which has none there, from its log's first line);
 - B: the floor, ``bench/_floor.py``: the same jobs' commands (each ``python -m pbuf_data.job RULE ...``,
   calling a ``pbuf_data.steps`` function) executed one after the other in one process, in the copy reset
   the same way. The jobs are the ones Snakemake ran, so the floor follows the rules whatever they are.
@@ -102,9 +103,14 @@ class Case:
             # the file name is the output path, urlsafe base64, split into folders when long
             job["output"].append(base64.urlsafe_b64decode("".join(record.relative_to(folder).parts)).decode())
             job.update(rule=meta["rule"], wall=meta["endtime"] - meta["starttime"], starttime=meta["starttime"],
-                       log=meta["log"], shellcmd=meta["shellcmd"])
+                       log=meta["log"], shellcmd=meta["shellcmd"] or self._logged_command(meta["log"]))
         walls = {(j["rule"], tuple(sorted(j["output"]))): j["wall"] for j in jobs.values()}
         return walls, [{k: j[k] for k in ("rule", "starttime", "output", "log", "shellcmd")} for j in jobs.values()]
+
+    def _logged_command(self, logs: list[str]) -> str:
+        """The command of a job run in Snakemake's process (``run:``, no shell command): its log's first line."""
+        first = (self.project / logs[0]).read_text().split("\n", 1)[0]
+        return first.split("command: ", 1)[1]
 
     def overheads(self) -> dict[str, list[float]]:
         """Per rule: workflow job wall minus the same job's floor seconds, over all runs (medians per job)."""

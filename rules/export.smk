@@ -1,7 +1,12 @@
 # Fit-ready exports of every published dataset and combination: the files Cobaya's own likelihood
 # classes read (bao.generic, sn.pantheon) with their YAML blocks, this package's Cobaya class block,
 # and a SACC file. Rebuilt only when their dataset is republished. The job's output is a receipt;
-# the files (<tree>/exports/<name>.*) are replaced one by one, atomically.
+# the files (<tree>/exports/<name>.*) are replaced one by one, atomically. Written in Snakemake's own
+# process (run_in_snakemake), also with a cluster executor: sacc and astropy are imported once per run.
+
+
+localrules:
+    export_dataset,
 
 
 rule export_dataset:
@@ -13,13 +18,12 @@ rule export_dataset:
         TREE.job_log("export", "{dataset}"),
     wildcard_constraints:
         dataset=PUBLISHED_NAME,
-    conda:
-        "../envs/pbuf.yaml"
+    resources:
+        snakemake_process=1,
     params:
         args=job_params(corpus=TREE.corpus),
-    shell:
-        "python3 -m pbuf_data.job export_dataset --dataset {wildcards.dataset} --params {params.args:q}"
-        " --input {input:q} --output {output:q} --log {log:q}"
+    run:
+        run_in_snakemake(rule, wildcards, params, input, output, log)
 
 
 # A combination (config "combinations"): its published members joined, validated and published.

@@ -1,4 +1,9 @@
-# Embedded default: mock survey files in the real releases' formats.
+# Embedded default: mock survey files in the real releases' formats. Written in Snakemake's own process
+# (run_in_snakemake), one file per job: most take less time than the imports a job process would need.
+
+
+localrules:
+    generate_mock_file,
 
 
 rule generate_mock_file:
@@ -8,8 +13,8 @@ rule generate_mock_file:
         TREE.job_log("mock", "{dataset}/{filename}"),
     wildcard_constraints:
         dataset=wildcard_choice(MOCK_DATASETS),
-    conda:
-        "../envs/pbuf.yaml"
+    resources:
+        snakemake_process=1,
     params:
         args=lambda w: job_params(
             corpus=TREE.corpus,
@@ -18,6 +23,5 @@ rule generate_mock_file:
             seed=REGISTRY[w.dataset]["mock"]["seed"],
             fiducial=config["fiducial_cosmology"],
         ),
-    shell:
-        "python3 -m pbuf_data.job generate_mock_file --dataset {wildcards.dataset} --params {params.args:q}"
-        " --output {output:q} --log {log:q}"
+    run:
+        run_in_snakemake(rule, wildcards, params, input, output, log)

@@ -1,6 +1,11 @@
 # Figures for `snakemake --report report.html`, the dataset's validation report and provenance as
 # HTML pages (shown inline by the report) and a copy of its document (JSON, for download), rebuilt
-# only when their dataset is republished.
+# only when their dataset is republished. Drawn in Snakemake's own process (run_in_snakemake), also
+# with a cluster executor: matplotlib is imported once per run, not once per dataset.
+
+
+localrules:
+    plot_dataset,
 
 
 rule plot_dataset:
@@ -46,12 +51,11 @@ rule plot_dataset:
         TREE.job_log("plots", "{dataset}"),
     wildcard_constraints:
         dataset=PUBLISHED_NAME,
-    conda:
-        "../envs/pbuf.yaml"
+    resources:
+        snakemake_process=1,
     params:
         args=job_params(corpus=TREE.corpus, fiducial=config["fiducial_cosmology"]),
         meta=report_metadata,
-    shell:
-        "python3 -m pbuf_data.job plot_dataset --dataset {wildcards.dataset} --params {params.args:q}"
-        " --input {input:q} --output {output.observable:q} {output.correlation:q}"
-        " {output.validation:q} {output.provenance:q} {output.document:q} --log {log:q}"
+    run:
+        # outputs in their order above: observable, correlation, validation, provenance, document
+        run_in_snakemake(rule, wildcards, params, input, output, log)

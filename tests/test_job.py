@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pbuf_data.job import RULES, _raw_roles, job_params, parse
+from pbuf_data.job import RULES, _raw_roles, job_params, main, parse, run_here
+from pbuf_data.steps import JobFailed
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -31,12 +32,128 @@ def test_raw_inputs_are_matched_to_their_registry_roles():
     entry = {"files": {"mean": {"path": "bao/mean.txt"}, "cov": {"path": "bao/cov.txt"}}}
     paths = ["data/raw_cache/bao/cov.txt", "/mirror/bao/mean.txt"]  # order and folders as Snakemake passes them
     assert _raw_roles("bao", entry, paths) == {"cov": "data/raw_cache/bao/cov.txt", "mean": "/mirror/bao/mean.txt"}
-    with pytest.raises(SystemExit, match=r"dataset 'bao'.*file '/mirror/bao/xmean.txt'.*matches 0 registry files"):
+    with pytest.raises(JobFailed, match=r"dataset 'bao'.*file '/mirror/bao/xmean.txt'.*matches 0 registry files"):
         _raw_roles("bao", entry, ["/mirror/bao/xmean.txt"])  # a longer name ending like a registry path is not it
 
 
-def test_every_rule_runs_a_job_the_entry_point_knows():
-    commands = set()
+def _rules_by_how_they_run():
+    """{rule: 'shell' or 'snakemake'}: rules whose shell: runs `python3 -m pbuf_data.job RULE`, and rules
+    whose run: calls run_in_snakemake (the same command line, in Snakemake's process)."""
+    found = {}
     for smk in sorted((PROJECT / "rules").glob("*.smk")):
-        commands |= set(re.findall(r"python3 -m pbuf_data\.job (\w+)", smk.read_text()))
-    assert commands == set(RULES)
+        for block in re.split(r"\n(?=rule \w+:)", smk.read_text()):
+            name = re.match(r"rule (\w+):", block)
+            if not name:
+                continue
+            if re.search(r"python3 -m pbuf_data\.job (\w+)", block):
+                assert re.search(r"python3 -m pbuf_data\.job (\w+)", block)[1] == name[1], smk
+                found[name[1]] = "shell"
+            elif re.search(r"run:\s+(#.*\s+)*run_in_snakemake\(rule,", block):
+                found[name[1]] = "snakemake"
+    return found
+
+
+def test_every_rule_runs_a_job_the_entry_point_knows():
+    assert set(_rules_by_how_they_run()) == set(RULES)
+
+
+def test_jobs_in_snakemakes_process_are_local_and_take_turns():
+    """The rules run in Snakemake's process are local rules (a cluster executor would otherwise start a
+    Snakemake process per job for them), hold the snakemake_process resource that the profiles limit to one,
+    and the profiles make Snakemake run them in threads (force-use-threads)."""
+    import yaml
+
+    in_snakemake = {name for name, how in _rules_by_how_they_run().items() if how == "snakemake"}
+    assert in_snakemake == {"plot_dataset", "export_dataset", "generate_mock_file"}
+    text = "\n".join(p.read_text() for p in (PROJECT / "rules").glob("*.smk"))
+    local = set(re.findall(r"localrules:\s+(\w+),", text))
+    assert in_snakemake <= local
+    for block in re.split(r"\n(?=rule \w+:)", text):
+        name = re.match(r"rule (\w+):", block)
+        if name and name[1] in in_snakemake:
+            assert re.search(r"resources:\s+snakemake_process=1,", block), name[1]
+    for profile in ("default", "slurm"):
+        settings = yaml.safe_load((PROJECT / "profiles" / profile / "config.yaml").read_text())
+        assert settings["force-use-threads"] is True and settings["resources"] == {"snakemake_process": 1}
+
+
+def test_a_job_in_snakemakes_process_logs_the_command_that_reruns_it_alone(tmp_path, monkeypatch):
+    """run_here (a rule's run:) and `python -m pbuf_data.job` (the command its log names) do the same work:
+    the same file, byte for byte; a failure is one message naming the dataset and check, and leaves the
+    process's logging as it was."""
+    import logging
+    import subprocess
+    import sys
+
+    from pbuf_data.project import Project
+
+    project = Project.open(PROJECT)
+    entry, fiducial = project.registry["mock_bao_desi_dr1"], project.config["fiducial_cosmology"]
+    monkeypatch.chdir(tmp_path)
+    role = next(iter(entry["files"]))
+    params = job_params(corpus="mock", entry=entry, role=role, seed=entry["mock"]["seed"], fiducial=fiducial)
+    argv = ["generate_mock_file", "--dataset", "mock_bao_desi_dr1", "--params", params, "--input",
+            "--output", "here/mean.txt", "--log", "here.log"]
+    root = logging.getLogger()
+    handlers = root.handlers[:]
+    run_here(argv)
+    assert root.handlers == handlers
+    command = (tmp_path / "here.log").read_text().splitlines()[0].split("command: ", 1)[1]
+    assert command.startswith("python -m pbuf_data.job generate_mock_file ")
+    alone = shlex.split(command)[3:]
+    alone[alone.index("here/mean.txt")] = "alone/mean.txt"
+    alone[alone.index("here.log")] = "alone.log"
+    subprocess.run([sys.executable, "-m", "pbuf_data.job", *alone], check=True, cwd=tmp_path,
+                   env={**__import__("os").environ, "PYTHONPATH": str(PROJECT / "src")})
+    written = (tmp_path / "here/mean.txt").read_bytes()
+    assert written and (tmp_path / "alone/mean.txt").read_bytes() == written
+
+    bad = ["generate_mock_file", "--dataset", "mock_bao_desi_dr1", "--params",
+           job_params(corpus="mock", entry=entry, role=role, seed=entry["mock"]["seed"], fiducial=fiducial),
+           "--input", "--output", "here", "--log", "bad.log"]  # the output is a folder
+    with pytest.raises(JobFailed, match="dataset 'mock_bao_desi_dr1'") as failed:
+        run_here(bad)
+    assert "Traceback" not in str(failed.value) and root.handlers == handlers
+    with pytest.raises(SystemExit) as stop:  # the same job in a process of its own: exit 1, the same message
+        main(bad)
+    assert stop.value.code == 1
+
+
+@pytest.mark.workflow
+def test_figures_and_exports_made_in_snakemakes_process_equal_those_of_a_process_of_their_own(project):
+    """In a finished real-corpus run, the figure and export jobs ran in Snakemake's process (their logs begin
+    with the command line that reruns them alone). Rerunning that command as a process of its own rewrites
+    the same files: the same bytes, except the SACC file's, whose tag columns sacc orders as a Python set
+    (by string hashes, which differ between processes): its content, read by sacc, is the same."""
+    import hashlib
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+    import sacc
+
+    def content(path):
+        if path.name.endswith(".sacc.fits"):
+            s = sacc.Sacc.load_fits(str(path))
+            return (s.mean.tolist(), s.covariance.dense.tolist(), [(d.data_type, d.tracers, sorted(d.tags.items()))
+                                                                   for d in s.data], sorted(s.metadata.items()))
+        if path.name.endswith(".exports.json"):  # the receipt: every export file's sha256
+            return sorted(k for k in json.loads(path.read_text())["files"])
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    tree = project / "results" / "real"
+    receipt = json.loads((tree / "state" / "bao_desi_dr1.exports.json").read_text())
+    for log in (tree / "logs" / "plots" / "sn_pantheon_plus.log", tree / "logs" / "export" / "bao_desi_dr1.log"):
+        command = log.read_text().splitlines()[0].split("command: ", 1)[1]
+        argv = shlex.split(command)
+        assert argv[:3] == ["python", "-m", "pbuf_data.job"]
+        job = parse(argv[3:])
+        files = [project / p for p in job.output] + [project / p for p in receipt["files"]] * (job.rule == "export_dataset")
+        before = {p: content(p) for p in files}
+        assert len(before) == (5 if job.rule == "plot_dataset" else 1 + len(receipt["files"]))
+        subprocess.run([sys.executable, *argv[1:]], cwd=project, check=True,
+                       env={**os.environ, "PYTHONPATH": str(project / "src")})
+        assert {p: content(p) for p in files} == before
+    assert np.isfinite(before[next(p for p in before if p.name.endswith(".sacc.fits"))][0]).all()

@@ -138,3 +138,41 @@ def project(finished_run, tmp_path) -> Path:
     root = tmp_path / "copy"
     shutil.copytree(finished_run, root, symlinks=True)
     return root
+
+
+def _writable_copy(source: Path, target: Path) -> None:
+    """``source`` copied to ``target`` with modification times kept, every file 0644, every folder 0755."""
+    shutil.copytree(source, target, symlinks=True)
+    for path in target.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    target.chmod(0o755)
+
+
+@pytest.fixture(scope="session")
+def _finished_writable_run(tmp_path_factory, raw_dir):
+    """One finished real-corpus run on a writable copy of the raw folder (the pristine copy is kept beside it)."""
+    base = tmp_path_factory.mktemp("finished-writable")
+    pristine, raw = base / "pristine-raw", base / "raw"
+    _writable_copy(raw_dir, pristine)
+    shutil.copytree(pristine, raw, symlinks=True)
+    workflow = copy_project(base / "project")
+    use_real_tree(workflow.root)
+    workflow.run("--cores", "2", "--config", f"raw_dir={raw}")
+    return workflow.root, pristine, raw
+
+
+@pytest.fixture
+def real_run(_finished_writable_run, tmp_path):
+    """A finished real-corpus run of the test's own, with a writable raw folder: ``(workflow, raw, cfg)``.
+
+    A private copy of one finished run of the session (a cold run of this project on a writable copy of the
+    real corpus), for tests about what a finished run does next, instead of a cold run per test. Its raw folder is
+    put back, pristine, at the path the run used, so that Snakemake's record of the raw files' checksums (kept
+    per path) holds for it as it does after a run: touching a raw file reruns nothing."""
+    root, pristine, raw = _finished_writable_run
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy, symlinks=True)
+    if raw.exists():
+        shutil.rmtree(raw)
+    shutil.copytree(pristine, raw, symlinks=True)
+    return Workflow(copy), raw, f"raw_dir={raw}"

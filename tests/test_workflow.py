@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import N_REAL, use_real_tree
+from conftest import N_REAL
 from pbuf_data import PbufDataError, load_dataset
 
 pytestmark = pytest.mark.workflow
@@ -27,12 +27,7 @@ def _digests(folder):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*")) if p.is_file()}
 
 
-@pytest.fixture
-def real_run(workflow, writable_raw):
-    cfg = f"raw_dir={writable_raw}"
-    use_real_tree(workflow.root)
-    workflow.run("--cores", "2", "--config", cfg)
-    return workflow, writable_raw, cfg
+# real_run (conftest): a private copy of the session's finished real-corpus run, its raw folder writable
 
 
 def test_real_corpus_end_to_end(real_run, registry):

@@ -10,6 +10,7 @@ import pytest
 import sacc
 import yaml
 
+from conftest import Workflow
 from pbuf_data import load_dataset
 
 pytestmark = pytest.mark.workflow
@@ -17,7 +18,11 @@ pytestmark = pytest.mark.workflow
 COMBINATION = "combinations={bao_desi_boss: {datasets: [bao_desi_dr1, bao_boss_dr12]}}"
 
 
-def test_real_run_exports_every_dataset_and_a_combination(workflow, raw_dir, registry):
+def test_real_run_exports_every_dataset_and_a_combination(project, raw_dir, registry):
+    """The datasets' exports are those of the session's finished real-corpus run (a copy of conftest
+    ``finished_run``); the combination is then added to that run's configuration, and the run that follows derives,
+    validates, publishes and exports it from the published members."""
+    workflow = Workflow(project)
     cfg = f"raw_dir={raw_dir}"
     proc = workflow.run("--cores", "2", "--config", cfg, COMBINATION, check=False)
     root = workflow.root

@@ -14,15 +14,22 @@ import matplotlib.image
 import pytest
 import yaml
 
-from conftest import N_REAL
+from conftest import N_REAL, Workflow
 from pbuf_data.project import Project
 from pbuf_data.status import workflow_status
 
 pytestmark = pytest.mark.workflow
 
+# The retrieval tests are about cc_moresco's files; a run of that dataset alone, or with one other dataset where a
+# test checks that the others go on, makes the same claim as a run of the whole corpus (which test_offline_... keeps,
+# since it checks the whole summary).
+CC_ONLY = "datasets=[cc_moresco]"
+CC_AND_ANOTHER = "datasets=[cc_moresco, bao_desi_dr1]"
 
-def test_report_shows_every_dataset(workflow, raw_dir, registry):
-    workflow.run("--cores", "2", "--config", f"raw_dir={raw_dir}")
+
+def test_report_shows_every_dataset(project, raw_dir, registry):
+    # the figures and the report of a finished real-corpus run: a copy of the session's one (conftest finished_run)
+    workflow = Workflow(project)
     for name in registry:
         for figure in ("observable", "correlation"):
             image = matplotlib.image.imread(workflow.root / "results" / "real" / "plots" / f"{name}_{figure}.png")
@@ -87,19 +94,19 @@ def test_missing_file_is_retrieved_and_checked(workflow, mirror_without_cc):
     raw = mirror_without_cc
     before = _status(workflow, raw)["cc_moresco"]
     assert any("cc_moresco/HzTable_MM_BC32.txt is missing: it will be downloaded from http://127.0.0.1" in r for r in before)
-    workflow.run("--cores", "2", "--config", f"raw_dir={raw}")
+    workflow.run("--cores", "2", "--config", f"raw_dir={raw}", CC_ONLY)
     cached = workflow.root / "data" / "raw_cache" / "cc_moresco" / "HzTable_MM_BC32.txt"
     assert hashlib.sha256(cached.read_bytes()).hexdigest() == "25d2e79a3729176eaf14f634b94f46d62cc4e973f175cea4f26d31923e39995c"
     assert (workflow.root / "results" / "real" / "derived" / "cc_moresco.npz").exists()
     assert _status(workflow, raw)["cc_moresco"] == []
-    assert workflow.jobs("--config", f"raw_dir={raw}") == {}
+    assert workflow.jobs("--config", f"raw_dir={raw}", CC_ONLY) == {}
 
 
 def test_corrupted_download_is_not_kept(workflow, mirror_without_cc, upstream):
     served, _ = upstream
     table = served / "cc_moresco" / "HzTable_MM_BC32.txt"
     table.write_text(table.read_text().replace("69.0", "96.0"))
-    proc = workflow.run("--cores", "2", "--config", f"raw_dir={mirror_without_cc}", check=False)
+    proc = workflow.run("--cores", "2", "--config", f"raw_dir={mirror_without_cc}", CC_AND_ANOTHER, check=False)
     assert proc.returncode != 0
     output = proc.stdout + proc.stderr
     assert "dataset 'cc_moresco' (file 'cc_moresco/HzTable_MM_BC32.txt', check 'sha256 pin')" in output
@@ -114,7 +121,7 @@ def test_corrupted_download_is_not_kept(workflow, mirror_without_cc, upstream):
 def test_file_missing_upstream_says_where_to_put_it(workflow, mirror_without_cc, upstream):
     served, _ = upstream
     (served / "cc_moresco" / "data_MM20.dat").unlink()
-    proc = workflow.run("--cores", "2", "--config", f"raw_dir={mirror_without_cc}", check=False)
+    proc = workflow.run("--cores", "2", "--config", f"raw_dir={mirror_without_cc}", CC_ONLY, check=False)
     assert proc.returncode != 0
     expected = f"put the file at {mirror_without_cc}/cc_moresco/data_MM20.dat instead"
     output = proc.stdout + proc.stderr
@@ -152,7 +159,7 @@ def test_missing_file_without_url_fails_that_dataset_only(workflow, writable_raw
     (writable_raw / "cc_moresco" / "data_MM20.dat").unlink()
     config = workflow.root / "config" / "config.yaml"
     config.write_text(config.read_text().replace("retrieve: true", "retrieve: false"))
-    proc = workflow.run("--cores", "2", "--config", f"raw_dir={writable_raw}", check=False)
+    proc = workflow.run("--cores", "2", "--config", f"raw_dir={writable_raw}", CC_AND_ANOTHER, check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "Traceback" not in output
     expected = f"cc_moresco/data_MM20.dat (retrieval is off) -> put it at {writable_raw}/cc_moresco/data_MM20.dat"
@@ -187,8 +194,10 @@ def test_parse_opens_no_network_connection(workflow, mirror_without_cc, tmp_path
     assert "rule retrieve_raw_file:" in outputs["-n"]  # the downloads are jobs, run later
 
 
-def test_preview_names_the_reason(workflow, writable_raw, monkeypatch):
-    workflow.run("--cores", "2", "--config", f"raw_dir={writable_raw}")
+def test_preview_names_the_reason(real_run, monkeypatch):
+    # what status says after a finished run, then after changes: a private copy of the session's finished
+    # real-corpus run with a writable raw folder (conftest real_run)
+    workflow, writable_raw, _ = real_run
     assert all(not r for r in _status(workflow, writable_raw).values())
     table = writable_raw / "cc_moresco" / "HzTable_MM_BC32.txt"
     table.write_text(table.read_text().replace("0.07 69.0 19.6", "0.07 69.5 19.6"))

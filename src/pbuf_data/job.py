@@ -3,9 +3,10 @@
 Most rules run it from ``shell:``: a job process imports this module, the :mod:`pbuf_data.steps` function
 of its rule and what that function needs, and nothing else: not Snakemake (whose ``script:`` directive
 writes a preamble that imports it and unpickles the job in every job). The rules whose work is small next
-to the imports it needs, a dataset's figures (matplotlib) and its exports (sacc, astropy), run the same
-command line in Snakemake's own process instead (:func:`run_here`, from ``run:``), so that those imports
-are paid once per run, not once per dataset. The command line carries what the job object did::
+to the imports it needs, a mock file, a dataset's figures (matplotlib) and its exports (sacc, astropy), run
+the same command line in Snakemake's own process instead (:func:`run_here`, from ``run:``), so that those
+imports are paid once per run, not once per dataset or file. The command line carries what the job object
+did::
 
     python -m pbuf_data.job RULE [--dataset NAME] [--params JSON] [--input PATH ...]
                                  [--output PATH ...] [--log PATH ...]

@@ -19,6 +19,7 @@ from .cosmology import Fiducial
 from .dataset import Dataset
 from .formats import layout
 
+
 def _subplots(*grid, figsize, **options):
     """A figure and its axes, as ``pyplot.subplots`` makes them, without pyplot's global figure registry:
     figures are drawn in Snakemake's own process (``plot_dataset`` runs there), where pyplot's state would
@@ -110,7 +111,7 @@ def _hubble(dataset: Dataset, fiducial: Fiducial):
 def _panels(dataset: Dataset, fiducial: Fiducial):
     types = sorted(set(dataset.observable_type.tolist()))
     fig, axes = _subplots(2 * len(types), 1, figsize=(7, 3.4 * len(types) + 0.8), squeeze=False,
-                             height_ratios=[2, 1] * len(types))
+                          height_ratios=[2, 1] * len(types))
     model = _fiducial_values(dataset, fiducial)
     for i, otype in enumerate(types):
         ax, pull = axes[2 * i, 0], axes[2 * i + 1, 0]

@@ -45,15 +45,13 @@ class Job:
 
         return Tree(self.params["corpus"])
 
-    in_process = False  # True for a job run in Snakemake's process (run_here)
-    command = None  # the command line that runs the job in a process of its own (logged by a job in Snakemake's)
+    command = None  # a job in Snakemake's process (run_here): the command line that runs it in a process of its own
 
     def run(self, step, *args, **kwargs):
         from .steps import run_step
 
         return run_step(self.log[0] if self.log else None, step, *args, logs_dir=self.tree.logs, dataset=self.dataset,
-                        rule=self.rule, inputs=self.input, outputs=self.output, in_process=self.in_process,
-                        command=self.command, **kwargs)
+                        rule=self.rule, inputs=self.input, outputs=self.output, command=self.command, **kwargs)
 
 
 def _raw_roles(name: str, entry: dict, paths: list[str]) -> dict:
@@ -179,7 +177,6 @@ def run_here(argv: list[str]) -> None:
     A failed step raises :class:`pbuf_data.steps.JobFailed`; nothing else of the process changes (its
     logging, its working folder)."""
     job = parse(argv)
-    job.in_process = True
     job.command = f"python -m pbuf_data.job {shlex.join(argv)}"
     with _IN_PROCESS:
         RULES[job.rule](job)

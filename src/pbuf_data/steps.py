@@ -30,23 +30,30 @@ class JobFailed(Exception):
 _JOB_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+def _log_failure(exc, log_file, dataset):
+    """The job's log cannot be opened (read-only or full disk, a folder in its place)."""
+    return JobFailed(PbufDataError(f"cannot write the job log: {exc.strerror or exc}", dataset=dataset,
+                                   file=str(log_file), check="logging"))
+
+
 @contextmanager
-def _job_logging(log_file, dataset, in_process):
-    """The job's log. A job process sends every logger's records there (the root logger); a job in Snakemake's
-    process only the records of this package that its own thread emits, and leaves the process's logging as
-    it was (Snakemake's handlers, other jobs' threads)."""
-    try:
-        if not in_process:
+def _job_logging(log_file, dataset, command):
+    """The job's log. A job process sends every logger's records there (the root logger). A job in Snakemake's
+    process (``command``: the command line that reruns it alone, the log's first line) sends only the records
+    of this package that its own thread emits, and leaves the process's logging as it was (Snakemake's
+    handlers, other jobs' threads)."""
+    if command is None:
+        try:
             logging.basicConfig(filename=str(log_file) if log_file else None, level=logging.INFO, format=_JOB_FORMAT,
                                 force=True)
-        else:
-            handler = logging.FileHandler(log_file, mode="w") if log_file else logging.StreamHandler()
-    except OSError as exc:  # read-only or full disk, a folder in the log's place
-        raise JobFailed(PbufDataError(f"cannot write the job log: {exc.strerror or exc}", dataset=dataset,
-                                      file=str(log_file), check="logging")) from None
-    if not in_process:
+        except OSError as exc:
+            raise _log_failure(exc, log_file, dataset) from None
         yield
         return
+    try:
+        handler = logging.FileHandler(log_file, mode="w") if log_file else logging.StreamHandler()
+    except OSError as exc:
+        raise _log_failure(exc, log_file, dataset) from None
     thread = threading.get_ident()
     handler.setFormatter(logging.Formatter(_JOB_FORMAT))
     handler.addFilter(lambda record: record.thread == thread)
@@ -55,6 +62,7 @@ def _job_logging(log_file, dataset, in_process):
     log.setLevel(logging.INFO)
     log.propagate = False
     try:
+        log.info("command: %s", command)
         yield
     finally:
         log.removeHandler(handler)
@@ -63,23 +71,20 @@ def _job_logging(log_file, dataset, in_process):
         handler.close()
 
 
-def run_step(log_file, step, *args, logs_dir, dataset=None, rule=None, inputs=(), outputs=(), in_process=False, command=None,
-             **kwargs):
+def run_step(log_file, step, *args, logs_dir, dataset=None, rule=None, inputs=(), outputs=(), command=None, **kwargs):
     """Run one workflow step as a job.
 
     Logs go to the job's ``log_file``; the aggregate logs and the audit trail record the outcome. A
     PbufDataError fails the job with its message (dataset, file, line or check) and no traceback: it raises
     :class:`JobFailed`. Any other exception is an internal error whose traceback goes to the job's log only.
-    ``in_process``: the job runs in Snakemake's process (:func:`pbuf_data.job.run_here`), which keeps its own
-    logging; ``command``, the command line that runs it in a process of its own, is then the log's first line.
+    ``command`` is given for a job in Snakemake's process (:func:`pbuf_data.job.run_here`): the command line
+    that runs it in a process of its own, the log's first line; that process keeps its own logging.
     """
     from .logs import record_job
 
     os.umask(0o022)
     logging.raiseExceptions = False  # a log line that cannot be written must not print a traceback
-    with _job_logging(log_file, dataset, in_process):
-        if command:
-            log.info("command: %s", command)
+    with _job_logging(log_file, dataset, command):
         start = time.perf_counter()
         status, message, result = "success", "", None
         try:

@@ -57,14 +57,19 @@ def real(registry, raw_dir):
     return get
 
 
+def _writable_copy(source: Path, target: Path) -> None:
+    """``source`` copied to ``target`` with modification times kept, every file 0644, every folder 0755."""
+    shutil.copytree(source, target, symlinks=True)
+    for path in target.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    target.chmod(0o755)
+
+
 @pytest.fixture
 def writable_raw(raw_dir, tmp_path) -> Path:
     """A writable copy of the real raw folder."""
     target = tmp_path / "raw"
-    shutil.copytree(raw_dir, target)
-    for path in target.rglob("*"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    target.chmod(0o755)
+    _writable_copy(raw_dir, target)
     return target
 
 
@@ -138,14 +143,6 @@ def project(finished_run, tmp_path) -> Path:
     root = tmp_path / "copy"
     shutil.copytree(finished_run, root, symlinks=True)
     return root
-
-
-def _writable_copy(source: Path, target: Path) -> None:
-    """``source`` copied to ``target`` with modification times kept, every file 0644, every folder 0755."""
-    shutil.copytree(source, target, symlinks=True)
-    for path in target.rglob("*"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    target.chmod(0o755)
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,9 @@ from .errors import PbufDataError
 from .project import Project
 
 PROFILE = Path("profiles") / "default" / "config.yaml"
+# the profile's settings that run_workflow passes to Snakemake's API as the command line would
+APPLIED_PROFILE_SETTINGS = {"max-checksum-file-size", "rerun-triggers", "show-failed-logs", "force-use-threads",
+                            "resources", "keep-going", "rerun-incomplete", "scheduler"}
 
 
 def running_snakemake(root: str | Path) -> list[int]:
@@ -39,7 +42,8 @@ def running_snakemake(root: str | Path) -> list[int]:
 
 def run_workflow(root: str | Path, targets: set[str], *, cores: int = 1, config: dict | None = None,
                  forcerun: set[str] = frozenset(), dryrun: bool = False, unlock: bool = False) -> None:
-    """One Snakemake invocation through its Python API, with the default profile's settings."""
+    """One Snakemake invocation through its Python API, with the default profile's settings (all of them:
+    a setting this function does not know is an error, not silently a different run)."""
     import yaml
     from snakemake.api import SnakemakeApi
     from snakemake.scheduling.greedy import SchedulerSettings as GreedySchedulerSettings
@@ -55,9 +59,13 @@ def run_workflow(root: str | Path, targets: set[str], *, cores: int = 1, config:
 
     root = Path(root).resolve()
     profile = yaml.safe_load((root / PROFILE).read_text())
-    with SnakemakeApi(OutputSettings(quiet={Quietness.PROGRESS, Quietness.RULES, Quietness.HOST}, show_failed_logs=True)) as api:
+    unknown = sorted(set(profile) - APPLIED_PROFILE_SETTINGS)
+    if unknown:
+        raise PbufDataError(f"{PROFILE}: {', '.join(unknown)}: not a setting that pbuf-data applies to its runs")
+    quiet = {Quietness.PROGRESS, Quietness.RULES, Quietness.HOST}
+    with SnakemakeApi(OutputSettings(quiet=quiet, show_failed_logs=profile.get("show-failed-logs", False))) as api:
         workflow = api.workflow(
-            resource_settings=ResourceSettings(cores=cores),
+            resource_settings=ResourceSettings(cores=cores, resources=profile.get("resources", {})),
             config_settings=ConfigSettings(config=config or {}),
             snakefile=root / "Snakefile",
             workdir=root,
@@ -77,7 +85,8 @@ def run_workflow(root: str | Path, targets: set[str], *, cores: int = 1, config:
         dag.execute_workflow(
             executor="local",
             pseudo_executor="dryrun" if dryrun else None,
-            execution_settings=ExecutionSettings(keep_going=profile.get("keep-going", False)),
+            execution_settings=ExecutionSettings(keep_going=profile.get("keep-going", False),
+                                                 use_threads=profile.get("force-use-threads", False)),
             scheduling_settings=SchedulingSettings(scheduler=profile.get("scheduler", "ilp")),
             scheduler_settings=GreedySchedulerSettings() if profile.get("scheduler") == "greedy" else None,
             greedy_scheduler_settings=GreedySchedulerSettings(),

@@ -25,7 +25,7 @@ os.environ.update(
 )
 
 from pbuf_data.errors import PbufDataError
-from pbuf_data.job import derive_threads, job_params
+from pbuf_data.job import job_params
 from pbuf_data.registry import read_yaml
 
 # Every job runs `python3 -m pbuf_data.job RULE ...` (pbuf_data/job.py): a process that imports only

@@ -15,14 +15,13 @@ P1. Baseline (B): P1's bare script (pandas C parser, Cholesky, np.save) at the s
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import PY, Report, Workdir, cli, paired, run  # noqa: E402
-from p1_sn_derive import commands, job_threads, max_raw_bytes, profile_derive, validate_vs_derive  # noqa: E402
+from p1_sn_derive import commands, max_raw_bytes, profile_derive, validate_vs_derive  # noqa: E402
 
 MEMORY_TARGET = 2.5
 GROWTH_TARGET = 1.0
@@ -41,8 +40,6 @@ def main() -> None:
     report = Report(args, "P4")
     from _data import large_sn
 
-    from pbuf_data.job import derive_threads
-
     limit = max_raw_bytes("sn")
     measured = {}
     with Workdir(args, "p4") as work:
@@ -58,17 +55,14 @@ def main() -> None:
                     "it ('size limit'); measured here without the limit"
                 )
             a, b = commands(raw, entry, name, work, 10**15)  # no size limit for the measurement
-            # the threads of its job, capped at the cores as Snakemake caps them at --cores
-            threads = min(derive_threads([raw / spec["path"] for spec in entry["files"].values()]), os.cpu_count())
-            report.info(f"the dataset's job would have {threads} thread{'s' if threads > 1 else ''} (BLAS)")
-            stages = run([*a, "stages"], log=work / f"stages-{n}.log", env=dict(os.environ, **job_threads(threads)))
+            stages = run([*a, "stages"], log=work / f"stages-{n}.log")
             report.info((work / f"stages-{n}.log").read_text().strip() + f" -- whole process {stages.wall:.2f} s, "
                         f"{stages.cpu:.2f} CPU-s")
             measured[n] = (stages, size)
             peak_mb = stages.maxrss_kb * 1024 / 1e6  # KiB -> MB (decimal, as the matrix)
             report.verdict(f"sn_{n}_memory", peak_mb, matrix_mb, peak_mb / matrix_mb, MEMORY_TARGET, unit="MB",
                            floor_name="float64 matrix")
-            validate_vs_derive(report, f"sn_{n}", work, stages, threads)
+            validate_vs_derive(report, f"sn_{n}", work, stages)
             if n == sizes[min(1, len(sizes) - 1)]:
                 result = paired(lambda: run(a), lambda: run(b), args.runs, warmup=0 if not args.quick else 1)
                 report.verdict(f"sn_{n}_time", result.a_wall, result.b_wall, result.ratio, TIME_TARGET,

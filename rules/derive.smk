@@ -25,8 +25,6 @@ rule derive_dataset:
         dataset=DATASET_NAME,
     conda:
         "../envs/pbuf.yaml"
-    # one more per 256 MiB of raw files, up to 4: validation's O(N^3) Cholesky runs on them (BLAS)
-    threads: lambda wildcards, input: derive_threads(input)
     params:
         args=lambda w: job_params(corpus=TREE.corpus, settings=dataset_settings(w)),
     shell:

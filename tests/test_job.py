@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pbuf_data.job import LARGE_INPUT_BYTES, RULES, _raw_roles, derive_threads, job_params, main, parse, run_here
+from pbuf_data.job import RULES, _raw_roles, job_params, main, parse, run_here
 from pbuf_data.steps import JobFailed
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -51,41 +51,6 @@ def _rules_by_how_they_run():
             elif re.search(r"run:\s+(#.*\s+)*run_in_snakemake\(rule,", block):
                 found[name[1]] = "snakemake"
     return found
-
-
-def _sparse(path: Path, size: int) -> Path:
-    with open(path, "wb") as f:
-        f.truncate(size)  # a file of that size without writing it
-    return path
-
-
-def test_a_dataset_job_gets_a_thread_more_per_256_mib_of_raw_files(tmp_path):
-    """Validation's Cholesky is O(N^3): a large covariance gets the cores to run it in parallel (BLAS threads)."""
-    small = _sparse(tmp_path / "table.txt", 10_000)
-    assert LARGE_INPUT_BYTES == 256 * 2**20
-    assert derive_threads([small]) == 1 and derive_threads([]) == 1
-    assert derive_threads([small, _sparse(tmp_path / "cov.txt", LARGE_INPUT_BYTES - 10_001)]) == 1
-    assert derive_threads([small, _sparse(tmp_path / "cov.txt", LARGE_INPUT_BYTES - 10_000)]) == 2
-    assert derive_threads([small, _sparse(tmp_path / "cov.txt", 3 * LARGE_INPUT_BYTES)]) == 4
-    assert derive_threads([small, _sparse(tmp_path / "cov.txt", 20 * LARGE_INPUT_BYTES)]) == 4  # at most four
-    assert derive_threads([small, tmp_path / "not written yet.txt"]) == 1
-
-
-@pytest.mark.workflow
-def test_snakemake_gives_a_large_datasets_job_its_threads_up_to_the_cores(workflow, writable_raw):
-    """In the DAG (dry run): the dataset whose raw files pass 256 MiB gets two threads, the others one,
-    and ``--cores 1`` caps it (Snakemake sets the BLAS thread variables of a job to its threads)."""
-    _sparse(writable_raw / "sn_pantheon_plus" / "Pantheon+SH0ES.dat", 300 * 2**20)
-
-    def threads(cores):
-        out = workflow.run("-n", "--cores", cores, "--config", f"raw_dir={writable_raw}", "corpus=real").stdout
-        jobs = [block.split("\n[")[0] for block in out.split("rule derive_dataset:")[1:]]  # up to the next job
-        assert len(jobs) == 11
-        found = {re.search(r"wildcards: dataset=(\w+)", job)[1]: re.search(r"\n\s+threads: (\d+)", job) for job in jobs}
-        return {name: int(match[1]) if match else 1 for name, match in found.items()}
-
-    assert {name: n for name, n in threads("2").items() if n != 1} == {"sn_pantheon_plus": 2}
-    assert set(threads("1").values()) == {1}
 
 
 def test_every_rule_runs_a_job_the_entry_point_knows():

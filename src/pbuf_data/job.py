@@ -31,23 +31,6 @@ def job_params(**params) -> str:
     return json.dumps(params, sort_keys=True, separators=(",", ":"))
 
 
-LARGE_INPUT_BYTES = 256 * 2**20
-MAX_DERIVE_THREADS = 4
-
-
-def derive_threads(paths) -> int:
-    """Threads (cores) of a dataset's job: one, and one more per 256 MiB of raw files, up to four.
-
-    Proving the covariance positive definite (validation's Cholesky) costs O(N^3) against the derive's
-    O(N^2): past a few thousand points it would outlast the derive on one core. The BLAS uses the
-    threads Snakemake gives the job (it sets ``OPENBLAS_NUM_THREADS`` and the like); Snakemake caps them
-    at ``--cores``. A file not there yet (a mock file still to write) counts as small."""
-    import os
-
-    size = sum(os.path.getsize(p) for p in paths if os.path.isfile(p))
-    return min(MAX_DERIVE_THREADS, 1 + size // LARGE_INPUT_BYTES)
-
-
 class Job:
     """What a job's function reads: rule, dataset, params, input, output and log files."""
 

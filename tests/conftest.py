@@ -20,6 +20,18 @@ N_REAL = len(load_registry(PROJECT / "config" / "registry.yaml"))  # datasets of
 WORKFLOW_FILES = ["Snakefile", "config", "rules", "profiles", "envs", "report", "src"]
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Two pytest-xdist workers (``--dist loadgroup``): a module's tests run on one worker, with its
+    module-scoped fixtures, except the tests marked ``any_worker``: long ones (a cold run killed and
+    resumed) that share no fixture, each sent to whichever worker is free. They are collected first, so
+    that the longest tests are not left for the end of the run on one worker."""
+    for item in items:
+        if not item.get_closest_marker("any_worker"):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    items.sort(key=lambda item: item.get_closest_marker("any_worker") is None)  # stable: order kept otherwise
+
+
 def _raw_available() -> bool:
     return (RAW_DIR / "SOURCES.md").exists()
 

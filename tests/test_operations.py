@@ -253,6 +253,7 @@ def test_batch_keeps_going_and_reports_per_dataset(workflow, writable_raw):
         prepare_dataset("cc_moresco", root=workflow.root, raw_dir=writable_raw)
 
 
+@pytest.mark.any_worker
 def test_resume_after_a_killed_run(workflow):
     """Emergency procedure: the run is killed (SIGKILL) mid-way; the documented command completes it."""
     proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=workflow.root,

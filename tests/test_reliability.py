@@ -199,6 +199,7 @@ def _every_published_file_is_whole(root):
         json.loads(path.read_text())
 
 
+@pytest.mark.any_worker
 @pytest.mark.parametrize("sig, delay", [(signal.SIGINT, 0.8), (signal.SIGKILL, 1.5), (signal.SIGKILL, 3.0), (signal.SIGINT, 4.5)])
 def test_interrupted_run_recovers(workflow, writable_raw, sig, delay):
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--config", f"raw_dir={writable_raw}"]
@@ -215,6 +216,7 @@ def test_interrupted_run_recovers(workflow, writable_raw, sig, delay):
 
 # -- concurrency ------------------------------------------------------------------------------------
 
+@pytest.mark.any_worker
 def test_second_run_is_refused_while_one_runs(workflow):
     first = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1"], cwd=workflow.root,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

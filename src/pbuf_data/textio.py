@@ -4,11 +4,15 @@ Every reader works on a :class:`RawFile`, which knows the dataset it belongs to
 and the name the registry gives it, so each failure is reported as
 ``dataset 'x' (file 'x/y.txt', line 3, column 2): ...``.
 
-A raw file is read once, by :meth:`RawFile.read`: opened without following
-symbolic links (in any component below the raw folder), refused unless it is a
-regular file, hashed while it is read into memory, and parsed from that same
-buffer. The bytes parsed are therefore the bytes whose sha256 is compared with
-the registry pin, whatever happens to the file on disk meanwhile.
+A raw file is opened by :meth:`RawFile.read` without following symbolic links
+(in any component below the raw folder) and refused unless it is a regular
+file. A file up to ``MAX_TEXT_BYTES`` (64 MiB) is hashed while it is read into
+memory and parsed from that same buffer. A larger one (only the Pantheon+
+covariance reader takes one) is hashed as it is read in chunks, without keeping
+it, and read again by the parse, hashed again: a parse whose bytes do not hash to
+the sha256 of the first read fails ("unchanged while read"). Either way the
+bytes parsed are the bytes whose sha256 is compared with the registry pin,
+whatever happens to the file on disk meanwhile.
 
 Memory of a parse, as a multiple of the file size B (measured in
 tests/test_hostile_input.py):
@@ -18,13 +22,15 @@ tests/test_hostile_input.py):
   field: about 30 B for rows of several values, at most 150 B for one short
   value per line; they accept files up to ``MAX_TEXT_BYTES`` (64 MiB);
 * the Pantheon+ covariance reader (:meth:`RawFile.counted_matrix`: line 1 N,
-  then one value per line, at least 2 bytes a value) holds the bytes, the
-  N x N float64 matrix (at most 4 B) and the derivation's selected copy (at
-  most 4 B): at most 9 B plus 64 MiB of parser buffers; release files, about
-  20 bytes a value, need about 2 B.
+  then one value per line, at least 2 bytes a value) holds the N x N float64
+  matrix (at most 4 B; about 0.4 B for release files of about 20 bytes a value),
+  the file's bytes too (B) when it is kept in memory (up to 64 MiB), and the
+  parser's buffers (up to 64 MiB); the derivation selects rows in place. So at
+  most 5 B plus 64 MiB, and 4 B plus 64 MiB above 64 MiB. A file that fails to
+  parse is read into memory once more, to name the offending line.
 
 With the default ``max_raw_bytes`` (config/config.yaml: sn 1.8 GB, bao 10 MB)
-an SN derivation stays below 17 GB for its covariance plus 2 GB for a table
+an SN derivation stays below 8 GB for its covariance plus 2 GB for a table
 that matches it (N rows for N*N values), inside a 24 GiB machine.
 """
 
@@ -119,6 +125,41 @@ def read_limited(fd: int, limit: int | None) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
+def hash_limited(fd: int, limit: int | None) -> tuple[int, str]:
+    """The size and sha256 of an open file read in chunks and not kept, refusing more than ``limit`` bytes."""
+    digest, total = hashlib.sha256(), 0
+    while chunk := os.read(fd, 16 * _CHUNK):
+        total += len(chunk)
+        if limit is not None and total > limit:
+            raise ValueError(total)
+        digest.update(chunk)
+    return total, digest.hexdigest()
+
+
+class _HashingReader(io.RawIOBase):
+    """A file descriptor read from its start, hashing the bytes as they are read; at the end of the file
+    (a read that returns nothing), ``digest`` is their sha256. Closes the descriptor when closed."""
+
+    def __init__(self, fd: int):
+        self._fd, self._hash, self.digest = fd, hashlib.sha256(), None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = os.readv(self._fd, [buffer])
+        if n:
+            self._hash.update(memoryview(buffer)[:n])
+        elif self.digest is None:
+            self.digest = self._hash.hexdigest()
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
 @dataclass(frozen=True, slots=True)
 class Line:
     number: int  # 1-based line number in the file
@@ -132,12 +173,19 @@ class RawFile:
     path: Path
     name: str
     dataset: str
-    data: bytes = field(repr=False, compare=False)
+    data: bytes | None = field(repr=False, compare=False)  # None: above MAX_TEXT_BYTES, read again to parse
     sha256: str = ""
+    size: int = -1  # bytes of a file not kept in memory
+    root: Path | None = None  # the raw folder it is read again from (see stream)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.data) if self.data is not None else self.size
 
     @classmethod
     def read(cls, root: str | Path, relative: str, dataset: str, *, max_bytes: int | None = None) -> "RawFile":
-        """Open ``root/relative`` once (see :func:`open_confined`), hash it while reading it into memory."""
+        """Open ``root/relative`` (see :func:`open_confined`), hash it while reading it into memory; above
+        ``MAX_TEXT_BYTES``, hash it without keeping it (the parse reads it again, see :meth:`stream`)."""
 
         def fail(message, check):
             return PbufDataError(message, dataset=dataset, file=relative, check=check)
@@ -159,6 +207,9 @@ class RawFile:
             if max_bytes is not None and size > max_bytes:
                 raise fail(f"file is {size} bytes, above the limit of {max_bytes} for this kind", "size limit")
             try:
+                if size > MAX_TEXT_BYTES:
+                    size, sha256 = hash_limited(fd, max_bytes)
+                    return cls(Path(root) / relative, relative, dataset, None, sha256, size=size, root=Path(root))
                 data, sha256 = read_limited(fd, max_bytes)
             except ValueError:
                 raise fail(f"file grew above the limit of {max_bytes} bytes for this kind while read", "size limit") from None
@@ -171,18 +222,47 @@ class RawFile:
     def error(self, message: str, **where) -> PbufDataError:
         return PbufDataError(message, dataset=self.dataset, file=self.name, **where)
 
-    def stream(self) -> io.BytesIO:
-        """The bytes read, as a binary stream (sharing the buffer), after any UTF-8 byte-order mark."""
-        stream = io.BytesIO(self.data)
-        stream.seek(len(_BOM) if self.data.startswith(_BOM) else 0)
+    def stream(self, *, skip_bom: bool = True) -> io.BufferedIOBase:
+        """The bytes read, as a binary stream, after any UTF-8 byte-order mark. For a file not kept in memory,
+        the file opened again and hashed as it is read: call :meth:`check_unchanged` after reading it all."""
+        if self.data is not None:
+            stream = io.BytesIO(self.data)
+            stream.seek(len(_BOM) if skip_bom and self.data.startswith(_BOM) else 0)
+            return stream
+        try:
+            stream = io.BufferedReader(_HashingReader(open_confined(self.root, self.name)), 16 * _CHUNK)
+        except OSError as exc:
+            raise self.error(f"cannot open the file again to parse it: {exc.strerror}", check="unchanged while read") from None
+        if skip_bom and stream.peek(len(_BOM))[: len(_BOM)] == _BOM:
+            stream.read(len(_BOM))
         return stream
+
+    def check_unchanged(self, stream) -> None:
+        """For a stream of a file not kept in memory, read to its end: its bytes are those hashed by :meth:`read`."""
+        if self.data is not None:
+            return
+        while stream.read(16 * _CHUNK):
+            pass
+        digest = stream.raw.digest
+        if digest != self.sha256:
+            raise self.error(f"file changed while read: sha256 {self.sha256} when checked, {digest} when parsed",
+                             check="unchanged while read")
+
+    def kept(self) -> "RawFile":
+        """This file with its bytes in memory (read again and checked unchanged) for a line-by-line scan."""
+        if self.data is not None:
+            return self
+        with self.stream(skip_bom=False) as fh:
+            data = fh.read()
+            self.check_unchanged(fh)
+        return RawFile(self.path, self.name, self.dataset, data, self.sha256)
 
     # -- whole-file access -------------------------------------------------
     def text(self) -> str:
         """The file's text (UTF-8; a leading byte-order mark is not part of it)."""
-        if len(self.data) > MAX_TEXT_BYTES:
+        if self.nbytes > MAX_TEXT_BYTES:
             raise self.error(
-                f"file is {len(self.data)} bytes; files read line by line are limited to {MAX_TEXT_BYTES} "
+                f"file is {self.nbytes} bytes; files read line by line are limited to {MAX_TEXT_BYTES} "
                 "(their parse takes up to 150 times the file size in memory)",
                 check="size limit",
             )
@@ -276,36 +356,39 @@ class RawFile:
         The fast path parses with pandas' C reader; if that fails the file is
         scanned line by line to name the first offending line.
         """
-        first = self.stream().readline().strip()
-        if not _COUNT.match(first.decode("latin-1")):
-            raise self.error(f"first line must be the matrix size N, found {first[:40]!r}", line=1)
-        n = int(first)
-        if n != n_expected:
-            raise self.error(
-                f"matrix size N={n} on line 1 does not match the {n_expected} rows of the table",
-                line=1,
-                check="covariance size",
-            )
-        if 2 * n * n > len(self.data):  # every value takes a digit and a newline at least
-            raise self.error(
-                f"found at most {len(self.data) // 2} values after line 1, expected N*N = {n * n} (N={n})",
-                check="covariance size",
-            )
-        values = self._fast_column(skip=1, count=n * n)
-        if values is None or values.size != n * n or not np.isfinite(values).all():
-            self._locate_problem(n)
+        with self.stream() as fh:
+            first = fh.readline().strip()
+            if not _COUNT.match(first.decode("latin-1")):
+                raise self.error(f"first line must be the matrix size N, found {first[:40]!r}", line=1)
+            n = int(first)
+            if n != n_expected:
+                raise self.error(
+                    f"matrix size N={n} on line 1 does not match the {n_expected} rows of the table",
+                    line=1,
+                    check="covariance size",
+                )
+            if 2 * n * n > self.nbytes:  # every value takes a digit and a newline at least
+                raise self.error(
+                    f"found at most {self.nbytes // 2} values after line 1, expected N*N = {n * n} (N={n})",
+                    check="covariance size",
+                )
+            values = self._fast_column(fh, count=n * n)
+            if values is not None:
+                self.check_unchanged(fh)
+        if values is None or not np.isfinite(values).all():
+            self.kept()._locate_problem(n)
         return values.reshape(n, n)
 
-    def _fast_column(self, skip: int, count: int) -> np.ndarray | None:
-        """One value per line, parsed by pandas' C reader chunk by chunk into one preallocated
-        array (peak memory about one matrix); None when anything is off (then the slow scan names it)."""
+    def _fast_column(self, stream, count: int) -> np.ndarray | None:
+        """One value per line from ``stream`` on, parsed by pandas' C reader chunk by chunk into one
+        preallocated array (peak memory about one matrix); None when anything is off (then the slow scan names it)."""
         import pandas as pd
 
         out = np.empty(count)
         pos = 0
         try:
             with pd.read_csv(
-                self.stream(), header=None, skiprows=skip, sep=r"\s+", dtype=np.float64, engine="c", chunksize=1 << 22
+                stream, header=None, sep=r"\s+", dtype=np.float64, engine="c", chunksize=1 << 22
             ) as reader:
                 for chunk in reader:
                     if chunk.shape[1] != 1 or pos + len(chunk) > count:

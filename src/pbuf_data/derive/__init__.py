@@ -97,7 +97,7 @@ def check_pins(name: str, entry: dict, files: dict[str, RawFile]) -> list[dict]:
                 "role": role,
                 "path": spec["path"],
                 "sha256": raw.sha256,
-                "bytes": len(raw.data),
+                "bytes": raw.nbytes,
                 "pinned": bool(pinned),
                 "url": spec.get("url"),
             }

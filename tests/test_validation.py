@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pbuf_data.dataset import Dataset
-from pbuf_data.validation import EXACT_CONDITION_BELOW, LANCZOS_TOL, condition_number, validate_dataset
+from pbuf_data.validation import EXACT_CONDITION_BELOW, LANCZOS_TOL, cholesky_factor, condition_number, validate_dataset
 
 
 def with_spectrum(eigenvalues: np.ndarray, seed: int) -> np.ndarray:
@@ -42,6 +42,22 @@ def test_condition_number_matches_eigvalsh(case):
     estimate = condition_number(matrix, np.linalg.cholesky(matrix))
     # each extreme eigenvalue to LANCZOS_TOL; the exact spectrum itself carries cond * eps
     assert estimate == pytest.approx(exact, rel=2 * LANCZOS_TOL + exact * 1e-15)
+
+
+@pytest.mark.parametrize("n", [EXACT_CONDITION_BELOW - 1, EXACT_CONDITION_BELOW + 200])
+def test_the_cholesky_factor_is_numpys_from_the_lower_triangle(n):
+    """Both paths (numpy below EXACT_CONDITION_BELOW, LAPACK on the transposed buffer above) give
+    numpy.linalg.cholesky's factor, read from the lower triangle only, and refuse a matrix that is not
+    positive definite."""
+    matrix = sn_like(n, 7)
+    lower_only = np.tril(matrix) + np.triu(np.full_like(matrix, 1e3), 1)  # the upper triangle is ignored
+    factor = cholesky_factor(lower_only)
+    np.testing.assert_allclose(factor, np.linalg.cholesky(matrix), rtol=1e-10, atol=1e-12 * np.abs(factor).max())
+    np.testing.assert_array_equal(np.triu(factor, 1), 0.0)
+    not_positive = matrix.copy()
+    not_positive[n // 2, n // 2] = -1.0
+    with pytest.raises(np.linalg.LinAlgError):
+        cholesky_factor(not_positive)
 
 
 def test_condition_number_is_reproducible():

@@ -69,6 +69,19 @@ EXACT_CONDITION_BELOW = 500
 LANCZOS_TOL = 1e-6
 
 
+def cholesky_factor(covariance: np.ndarray) -> np.ndarray:
+    """The lower Cholesky factor L of C = L L^T from C's lower triangle; ``numpy.linalg.LinAlgError`` when C
+    is not positive definite. From :data:`EXACT_CONDITION_BELOW` rows on, LAPACK's ``potrf`` (scipy) reads
+    C's own buffer as its transpose, a Fortran-order array, and writes the factor into one new N x N array
+    (peak memory 2 matrices; ``numpy.linalg.cholesky`` copies the input to Fortran order first: 3)."""
+    if covariance.shape[0] < EXACT_CONDITION_BELOW:
+        return np.linalg.cholesky(covariance)
+    from scipy.linalg import cholesky
+
+    # U with C^T = U^T U from the upper triangle of C^T, which is the lower triangle of C; L = U^T
+    return cholesky(covariance.T, lower=False, check_finite=False).T
+
+
 def condition_number(covariance: np.ndarray, factor: np.ndarray) -> float:
     """2-norm condition number lambda_max / lambda_min of a symmetric positive definite matrix.
 
@@ -175,7 +188,7 @@ def validate_dataset(dataset: Dataset, *, expected_points: int | None = None, th
         asym = max_abs_asymmetry(cov) / scale
         add("covariance_symmetric", asym <= t["symmetry_rtol"], asym, t["symmetry_rtol"], "max |C - C^T| / max |C|")
         try:
-            factor = np.linalg.cholesky(cov)
+            factor = cholesky_factor(cov)
             pd = True
         except np.linalg.LinAlgError:
             pd = False

@@ -357,22 +357,26 @@ class RawFile:
         scanned line by line to name the first offending line.
         """
         with self.stream() as fh:
-            first = fh.readline().strip()
-            if not _COUNT.match(first.decode("latin-1")):
-                raise self.error(f"first line must be the matrix size N, found {first[:40]!r}", line=1)
-            n = int(first)
-            if n != n_expected:
-                raise self.error(
-                    f"matrix size N={n} on line 1 does not match the {n_expected} rows of the table",
-                    line=1,
-                    check="covariance size",
-                )
-            if 2 * n * n > self.nbytes:  # every value takes a digit and a newline at least
-                raise self.error(
-                    f"found at most {self.nbytes // 2} values after line 1, expected N*N = {n * n} (N={n})",
-                    check="covariance size",
-                )
-            values = self._fast_column(fh, count=n * n)
+            try:
+                first = fh.readline().strip()
+                if not _COUNT.match(first.decode("latin-1")):
+                    raise self.error(f"first line must be the matrix size N, found {first[:40]!r}", line=1)
+                n = int(first)
+                if n != n_expected:
+                    raise self.error(
+                        f"matrix size N={n} on line 1 does not match the {n_expected} rows of the table",
+                        line=1,
+                        check="covariance size",
+                    )
+                if 2 * n * n > self.nbytes:  # every value takes a digit and a newline at least
+                    raise self.error(
+                        f"found at most {self.nbytes // 2} values after line 1, expected N*N = {n * n} (N={n})",
+                        check="covariance size",
+                    )
+                values = self._fast_column(fh, count=n * n)
+            except PbufDataError:
+                self.check_unchanged(fh)  # a problem of the bytes that were checked, not of a changed file
+                raise
             if values is not None:
                 self.check_unchanged(fh)
         if values is None or not np.isfinite(values).all():

@@ -74,7 +74,8 @@ def validate_vs_derive(report: Report, label: str, work: Path, derive: Run) -> N
     check = run([PY, "-c", VALIDATE, work / "a.npz", work / "a.json"], env=dict(os.environ, **JOB_THREADS))
     report.verdict(f"{label}_validate", check.wall, derive.wall, check.wall / derive.wall, VALIDATE_TARGET,
                    floor_name="derive", note=f"CPU {check.cpu:.2f} s vs {derive.cpu:.2f} s; both whole processes, "
-                   "validation with one BLAS thread as in its job")
+                   "validation with one BLAS thread as in its job; "
+                   f"peak RSS: validation {check.maxrss_kb / 1024:.0f} MiB, derive {derive.maxrss_kb / 1024:.0f} MiB")
 
 
 def commands(raw: Path, entry: dict, name: str, work: Path, max_bytes: int):

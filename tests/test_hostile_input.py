@@ -134,6 +134,38 @@ def test_a_covariance_changed_between_its_hash_and_its_parse_is_refused(sn_files
             derive_dataset("mock_sn_pantheon_plus", entry, folder)
 
 
+def test_bytes_appended_after_the_end_of_a_covariance_not_kept_are_not_parsed(sn_files, monkeypatch):
+    """The file grows just as its parse reaches the end (its last value without a newline, so that an
+    appended 'e300' would change it, not add one): the parse ends where the hashed bytes end."""
+    folder, entry = sn_files
+    path = folder / entry["files"]["covariance"]["path"]
+    path.write_text(path.read_text().rstrip("\n"))
+    pristine = derive_dataset("mock_sn_pantheon_plus", entry, folder)
+    textio = _streamed(monkeypatch)
+    original = textio._HashingReader.readinto
+
+    def grow_at_the_end(reader, buffer):
+        n = original(reader, buffer)
+        if n == 0 and not getattr(reader, "grown", False):
+            reader.grown = True
+            with open(path, "a") as f:
+                f.write("e300\n")
+        return n
+
+    monkeypatch.setattr(textio._HashingReader, "readinto", grow_at_the_end)
+    _same_data(derive_dataset("mock_sn_pantheon_plus", entry, folder), pristine)
+
+
+def test_a_file_not_kept_is_never_read_line_by_line(tmp_path):
+    """A file not kept in memory (above the limit when it was opened, whatever its size since) is refused by
+    the line readers with the size-limit message, not a traceback."""
+    from pbuf_data.textio import MAX_TEXT_BYTES, RawFile
+
+    raw = RawFile(tmp_path / "d" / "t.txt", "d/t.txt", "x", None, "0" * 64, size=100, root=tmp_path)
+    with pytest.raises(PbufDataError, match=f"files read line by line are limited to {MAX_TEXT_BYTES}"):
+        raw.table(2)
+
+
 def test_symlink_swapped_in_after_the_path_check_is_not_followed(registry, writable_raw, tmp_path, monkeypatch):
     outside = tmp_path / "outside.txt"
     outside.write_text((writable_raw / DESI_MEAN).read_text())  # same bytes: only the link may refuse it

@@ -147,10 +147,12 @@ class _HashingReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
+        if self.digest is not None:  # the end stays the end: bytes appended after it are not read
+            return 0
         n = os.readv(self._fd, [buffer])
         if n:
             self._hash.update(memoryview(buffer)[:n])
-        elif self.digest is None:
+        else:
             self.digest = self._hash.hexdigest()
         return n
 
@@ -233,8 +235,12 @@ class RawFile:
             stream = io.BufferedReader(_HashingReader(open_confined(self.root, self.name)), 16 * _CHUNK)
         except OSError as exc:
             raise self.error(f"cannot open the file again to parse it: {exc.strerror}", check="unchanged while read") from None
-        if skip_bom and stream.peek(len(_BOM))[: len(_BOM)] == _BOM:
-            stream.read(len(_BOM))
+        try:
+            if skip_bom and stream.peek(len(_BOM))[: len(_BOM)] == _BOM:
+                stream.read(len(_BOM))
+        except OSError as exc:
+            stream.close()
+            raise self.error(f"cannot read file: {exc.strerror}", check="readable") from None
         return stream
 
     def check_unchanged(self, stream) -> None:
@@ -252,15 +258,18 @@ class RawFile:
         """This file with its bytes in memory (read again and checked unchanged) for a line-by-line scan."""
         if self.data is not None:
             return self
-        with self.stream(skip_bom=False) as fh:
-            data = fh.read()
-            self.check_unchanged(fh)
+        try:
+            with self.stream(skip_bom=False) as fh:
+                data = fh.read()
+                self.check_unchanged(fh)
+        except OSError as exc:
+            raise self.error(f"cannot read file: {exc.strerror}", check="readable") from None
         return RawFile(self.path, self.name, self.dataset, data, self.sha256)
 
     # -- whole-file access -------------------------------------------------
     def text(self) -> str:
         """The file's text (UTF-8; a leading byte-order mark is not part of it)."""
-        if self.nbytes > MAX_TEXT_BYTES:
+        if self.data is None or self.nbytes > MAX_TEXT_BYTES:  # not kept: it was above the limit when opened
             raise self.error(
                 f"file is {self.nbytes} bytes; files read line by line are limited to {MAX_TEXT_BYTES} "
                 "(their parse takes up to 150 times the file size in memory)",
@@ -356,32 +365,39 @@ class RawFile:
         The fast path parses with pandas' C reader; if that fails the file is
         scanned line by line to name the first offending line.
         """
-        with self.stream() as fh:
-            try:
-                first = fh.readline().strip()
-                if not _COUNT.match(first.decode("latin-1")):
-                    raise self.error(f"first line must be the matrix size N, found {first[:40]!r}", line=1)
-                n = int(first)
-                if n != n_expected:
-                    raise self.error(
-                        f"matrix size N={n} on line 1 does not match the {n_expected} rows of the table",
-                        line=1,
-                        check="covariance size",
-                    )
-                if 2 * n * n > self.nbytes:  # every value takes a digit and a newline at least
-                    raise self.error(
-                        f"found at most {self.nbytes // 2} values after line 1, expected N*N = {n * n} (N={n})",
-                        check="covariance size",
-                    )
-                values = self._fast_column(fh, count=n * n)
-            except PbufDataError:
-                self.check_unchanged(fh)  # a problem of the bytes that were checked, not of a changed file
-                raise
-            if values is not None:
-                self.check_unchanged(fh)
+        try:
+            with self.stream() as fh:
+                try:
+                    n, values = self._counted_values(fh, n_expected)
+                except PbufDataError:
+                    self.check_unchanged(fh)  # a problem of the bytes that were checked, not of a changed file
+                    raise
+                if values is not None:
+                    self.check_unchanged(fh)
+        except OSError as exc:
+            raise self.error(f"cannot read file: {exc.strerror}", check="readable") from None
         if values is None or not np.isfinite(values).all():
             self.kept()._locate_problem(n)
         return values.reshape(n, n)
+
+    def _counted_values(self, fh, n_expected: int) -> tuple[int, np.ndarray | None]:
+        """N from line 1 of ``fh``, checked, and the N*N values after it (None: the slow scan names the problem)."""
+        first = fh.readline().strip()
+        if not _COUNT.match(first.decode("latin-1")):
+            raise self.error(f"first line must be the matrix size N, found {first[:40]!r}", line=1)
+        n = int(first)
+        if n != n_expected:
+            raise self.error(
+                f"matrix size N={n} on line 1 does not match the {n_expected} rows of the table",
+                line=1,
+                check="covariance size",
+            )
+        if 2 * n * n > self.nbytes:  # every value takes a digit and a newline at least
+            raise self.error(
+                f"found at most {self.nbytes // 2} values after line 1, expected N*N = {n * n} (N={n})",
+                check="covariance size",
+            )
+        return n, self._fast_column(fh, count=n * n)
 
     def _fast_column(self, stream, count: int) -> np.ndarray | None:
         """One value per line from ``stream`` on, parsed by pandas' C reader chunk by chunk into one

@@ -19,9 +19,6 @@ from .errors import PbufDataError
 from .project import Project
 
 PROFILE = Path("profiles") / "default" / "config.yaml"
-# the profile's settings that run_workflow passes to Snakemake's API as the command line would
-APPLIED_PROFILE_SETTINGS = {"max-checksum-file-size", "rerun-triggers", "show-failed-logs", "force-use-threads",
-                            "resources", "keep-going", "rerun-incomplete", "scheduler"}
 
 
 def running_snakemake(root: str | Path) -> list[int]:
@@ -59,36 +56,38 @@ def run_workflow(root: str | Path, targets: set[str], *, cores: int = 1, config:
 
     root = Path(root).resolve()
     profile = yaml.safe_load((root / PROFILE).read_text())
-    unknown = sorted(set(profile) - APPLIED_PROFILE_SETTINGS)
-    if unknown:
-        raise PbufDataError(f"{PROFILE}: {', '.join(unknown)}: not a setting that pbuf-data applies to its runs")
-    quiet = {Quietness.PROGRESS, Quietness.RULES, Quietness.HOST}
-    with SnakemakeApi(OutputSettings(quiet=quiet, show_failed_logs=profile.get("show-failed-logs", False))) as api:
+    take = profile.pop  # each setting as the command line would pass it; what is left is not applied here
+    output = OutputSettings(quiet={Quietness.PROGRESS, Quietness.RULES, Quietness.HOST},
+                            show_failed_logs=take("show-failed-logs", False))
+    resources = ResourceSettings(cores=cores, resources=take("resources", {}))
+    dag_settings = DAGSettings(
+        targets=set(targets),
+        forcerun=set(forcerun),
+        force_incomplete=take("rerun-incomplete", False),
+        max_checksum_file_size=int(take("max-checksum-file-size")),
+        rerun_triggers={RerunTrigger[t.upper()] for t in take("rerun-triggers")},
+    )
+    execution = ExecutionSettings(keep_going=take("keep-going", False), use_threads=take("force-use-threads", False))
+    scheduler = take("scheduler", "ilp")
+    if profile:
+        raise PbufDataError(f"{PROFILE}: {', '.join(sorted(profile))}: not a setting that pbuf-data applies to its runs")
+    with SnakemakeApi(output) as api:
         workflow = api.workflow(
-            resource_settings=ResourceSettings(cores=cores, resources=profile.get("resources", {})),
+            resource_settings=resources,
             config_settings=ConfigSettings(config=config or {}),
             snakefile=root / "Snakefile",
             workdir=root,
         )
-        dag = workflow.dag(
-            DAGSettings(
-                targets=set(targets),
-                forcerun=set(forcerun),
-                force_incomplete=profile.get("rerun-incomplete", False),
-                max_checksum_file_size=int(profile["max-checksum-file-size"]),
-                rerun_triggers={RerunTrigger[t.upper()] for t in profile["rerun-triggers"]},
-            )
-        )
+        dag = workflow.dag(dag_settings)
         if unlock:
             dag.unlock()
             return
         dag.execute_workflow(
             executor="local",
             pseudo_executor="dryrun" if dryrun else None,
-            execution_settings=ExecutionSettings(keep_going=profile.get("keep-going", False),
-                                                 use_threads=profile.get("force-use-threads", False)),
-            scheduling_settings=SchedulingSettings(scheduler=profile.get("scheduler", "ilp")),
-            scheduler_settings=GreedySchedulerSettings() if profile.get("scheduler") == "greedy" else None,
+            execution_settings=execution,
+            scheduling_settings=SchedulingSettings(scheduler=scheduler),
+            scheduler_settings=GreedySchedulerSettings() if scheduler == "greedy" else None,
             greedy_scheduler_settings=GreedySchedulerSettings(),
         )
 

@@ -6,6 +6,7 @@ import copy
 import errno
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -154,6 +155,21 @@ def test_bytes_appended_after_the_end_of_a_covariance_not_kept_are_not_parsed(sn
 
     monkeypatch.setattr(textio._HashingReader, "readinto", grow_at_the_end)
     _same_data(derive_dataset("mock_sn_pantheon_plus", entry, folder), pristine)
+
+
+def test_a_read_error_of_a_covariance_not_kept_is_one_message(sn_files, monkeypatch):
+    """An I/O error while the file is read again (a disk or network filesystem failing) names the dataset,
+    the file and the check; no traceback."""
+    folder, entry = sn_files
+    textio = _streamed(monkeypatch)
+
+    def failing_read(fd, buffers):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(textio.os, "readv", failing_read)
+    relative = entry["files"]["covariance"]["path"]
+    with pytest.raises(PbufDataError, match=re.escape(f"file '{relative}', check 'readable'): cannot read file: Input/output error")):
+        derive_dataset("mock_sn_pantheon_plus", entry, folder)
 
 
 def test_a_file_not_kept_is_never_read_line_by_line(tmp_path):

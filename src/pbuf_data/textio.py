@@ -43,6 +43,7 @@ import math
 import os
 import re
 import stat
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -224,24 +225,27 @@ class RawFile:
     def error(self, message: str, **where) -> PbufDataError:
         return PbufDataError(message, dataset=self.dataset, file=self.name, **where)
 
-    def stream(self, *, skip_bom: bool = True) -> io.BufferedIOBase:
+    @contextmanager
+    def stream(self, *, skip_bom: bool = True):
         """The bytes read, as a binary stream, after any UTF-8 byte-order mark. For a file not kept in memory,
-        the file opened again and hashed as it is read: call :meth:`check_unchanged` after reading it all."""
+        the file opened again and hashed as it is read: call :meth:`check_unchanged` after reading it all. An
+        OSError while it is read is a message naming the file."""
         if self.data is not None:
             stream = io.BytesIO(self.data)
             stream.seek(len(_BOM) if skip_bom and self.data.startswith(_BOM) else 0)
-            return stream
+            yield stream
+            return
         try:
-            stream = io.BufferedReader(_HashingReader(open_confined(self.root, self.name)), 16 * _CHUNK)
+            fd = open_confined(self.root, self.name)
         except OSError as exc:
             raise self.error(f"cannot open the file again to parse it: {exc.strerror}", check="unchanged while read") from None
         try:
-            if skip_bom and stream.peek(len(_BOM))[: len(_BOM)] == _BOM:
-                stream.read(len(_BOM))
+            with io.BufferedReader(_HashingReader(fd), 16 * _CHUNK) as stream:
+                if skip_bom and stream.peek(len(_BOM))[: len(_BOM)] == _BOM:
+                    stream.read(len(_BOM))
+                yield stream
         except OSError as exc:
-            stream.close()
             raise self.error(f"cannot read file: {exc.strerror}", check="readable") from None
-        return stream
 
     def check_unchanged(self, stream) -> None:
         """For a stream of a file not kept in memory, read to its end: its bytes are those hashed by :meth:`read`."""
@@ -258,12 +262,9 @@ class RawFile:
         """This file with its bytes in memory (read again and checked unchanged) for a line-by-line scan."""
         if self.data is not None:
             return self
-        try:
-            with self.stream(skip_bom=False) as fh:
-                data = fh.read()
-                self.check_unchanged(fh)
-        except OSError as exc:
-            raise self.error(f"cannot read file: {exc.strerror}", check="readable") from None
+        with self.stream(skip_bom=False) as fh:
+            data = fh.read()
+            self.check_unchanged(fh)
         return RawFile(self.path, self.name, self.dataset, data, self.sha256)
 
     # -- whole-file access -------------------------------------------------
@@ -365,17 +366,14 @@ class RawFile:
         The fast path parses with pandas' C reader; if that fails the file is
         scanned line by line to name the first offending line.
         """
-        try:
-            with self.stream() as fh:
-                try:
-                    n, values = self._counted_values(fh, n_expected)
-                except PbufDataError:
-                    self.check_unchanged(fh)  # a problem of the bytes that were checked, not of a changed file
-                    raise
-                if values is not None:
-                    self.check_unchanged(fh)
-        except OSError as exc:
-            raise self.error(f"cannot read file: {exc.strerror}", check="readable") from None
+        with self.stream() as fh:
+            try:
+                n, values = self._counted_values(fh, n_expected)
+            except PbufDataError:
+                self.check_unchanged(fh)  # a problem of the bytes that were checked, not of a changed file
+                raise
+            if values is not None:
+                self.check_unchanged(fh)
         if values is None or not np.isfinite(values).all():
             self.kept()._locate_problem(n)
         return values.reshape(n, n)

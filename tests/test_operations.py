@@ -50,7 +50,9 @@ def _append_many(args):
 
 def test_parallel_appends_stay_well_formed(tmp_path):
     path = tmp_path / "audit.jsonl"
-    with multiprocessing.Pool(8) as pool:
+    # spawned, not forked: a fork of this multi-threaded process (pytest-xdist's threads, Snakemake's run in
+    # it by other tests) can copy a lock another thread holds, and the child then waits for it forever
+    with multiprocessing.get_context("spawn").Pool(8) as pool:
         pool.map(_append_many, [(path, w) for w in range(8)])
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(records) == 1600

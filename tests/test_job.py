@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pbuf_data.job import RULES, _raw_roles, job_params, main, parse, run_here
+from pbuf_data.job import RULES, _raw_roles, job_params, main, parse, report_failure, run_here
 from pbuf_data.steps import JobFailed
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -147,6 +147,30 @@ def test_a_job_in_snakemakes_process_logs_the_command_that_reruns_it_alone(tmp_p
     with pytest.raises(SystemExit) as stop:  # the same job in a process of its own: exit 1, the same message
         main(bad)
     assert stop.value.code == 1
+
+
+def test_a_failed_job_process_writes_its_message_in_one_piece(monkeypatch):
+    """Job processes share Snakemake's stderr. A message of several lines goes out in one write with its
+    newline (print() writes the newline apart: another job's error written in between would be glued to this
+    message's last line, and would no longer start a line)."""
+    import io
+    import os
+    import sys
+
+    read_end, write_end = os.pipe()
+    stderr = io.TextIOWrapper(os.fdopen(write_end, "wb"), encoding="utf-8", line_buffering=True)  # a process's stderr
+    writes, real_write = [], os.write
+    monkeypatch.setattr(sys, "stderr", stderr)
+    monkeypatch.setattr(os, "write", lambda fd, data: writes.append((fd, bytes(data))) or real_write(fd, data))
+    message = "dataset 'bao_x': registry: 2 schema errors:\n  - at 'a': σ missing\n  - at 'b': wrong"
+    report_failure(message)
+    monkeypatch.undo()
+    stderr.close()
+    with os.fdopen(read_end, "rb") as pipe:
+        received = pipe.read()
+    expected = f"ERROR: {message}\n".encode()
+    assert received == expected
+    assert [data for fd, data in writes if fd == write_end] == [expected]
 
 
 @pytest.mark.workflow

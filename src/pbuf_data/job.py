@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import threading
@@ -160,8 +161,23 @@ def main(argv: list[str] | None = None) -> None:
     try:
         RULES[job.rule](job)
     except JobFailed as exc:
-        print(f"ERROR: {exc}", file=sys.stderr)
+        report_failure(str(exc))
         raise SystemExit(1) from None
+
+
+def report_failure(message: str) -> None:
+    """``ERROR: message`` on stderr in one write, newline included. Job processes share Snakemake's stderr:
+    ``print`` writes a message of several lines and its final newline separately, so another job's error
+    written between the two would be glued to this one's last line, and no longer start a line."""
+    data = f"ERROR: {message}\n".encode(getattr(sys.stderr, "encoding", None) or "utf-8", "backslashreplace")
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # a stderr that is not a file (replaced by a caller)
+        sys.stderr.write(data.decode(getattr(sys.stderr, "encoding", None) or "utf-8", "replace"))
+        return
+    sys.stderr.flush()
+    while data:
+        data = data[os.write(fd, data):]
 
 
 # Matplotlib and astropy are not thread-safe: the jobs that Snakemake runs in its own process, in threads,

@@ -119,18 +119,19 @@ CODE_FINGERPRINTS = {  # once per format, not per entry (sources are read and ha
 
 
 def run_in_snakemake(rule, wildcards, params, input, output, log):
-    """The run: of the rules whose jobs run in Snakemake's own process (mock files, figures, exports): the
-    command line a shell: would run, `python3 -m pbuf_data.job RULE ...`, done here (pbuf_data.job.run_here;
-    in a thread of this process with the profiles' force-use-threads). A failed step is one block naming
-    the dataset and the check, as a job process prints it."""
-    from pbuf_data.job import run_here
+    """The run: of the rules whose jobs run in Snakemake's helper process (mock files, figures, exports): the
+    command line a shell: would run, `python3 -m pbuf_data.job RULE ...`, sent to one process that this one
+    starts once per run (pbuf_data.job.run_in_helper; waited for in a thread of this process with the
+    profiles' force-use-threads). A failed step is one block naming the dataset and the check, as a job
+    process prints it."""
+    import pbuf_data.job
     from pbuf_data.steps import JobFailed
 
     argv = [rule, "--dataset", wildcards.dataset, "--params", params.args]
     for option, files in (("--input", input), ("--output", output), ("--log", log)):
         argv += [option, *files]
     try:
-        run_here(argv)
+        pbuf_data.job.run_in_helper(argv)
     except JobFailed as exc:
         raise UserError(f"{rule} {wildcards.dataset}: {exc}") from None
 

@@ -1,7 +1,7 @@
 # Fit-ready exports of every published dataset and combination: the files Cobaya's own likelihood
 # classes read (bao.generic, sn.pantheon) with their YAML blocks, this package's Cobaya class block,
 # and a SACC file. Rebuilt only when their dataset is republished. The job's output is a receipt;
-# the files (<tree>/exports/<name>.*) are replaced one by one, atomically. Written in Snakemake's own
+# the files (<tree>/exports/<name>.*) are replaced one by one, atomically. Written in Snakemake's helper
 # process (run_in_snakemake), also with a cluster executor: sacc and astropy are imported once per run.
 
 

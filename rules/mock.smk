@@ -1,4 +1,4 @@
-# Embedded default: mock survey files in the real releases' formats. Written in Snakemake's own process
+# Embedded default: mock survey files in the real releases' formats. Written in Snakemake's helper process
 # (run_in_snakemake), one file per job: most take less time than the imports a job process would need.
 
 

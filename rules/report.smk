@@ -1,6 +1,6 @@
 # Figures for `snakemake --report report.html`, the dataset's validation report and provenance as
 # HTML pages (shown inline by the report) and a copy of its document (JSON, for download), rebuilt
-# only when their dataset is republished. Drawn in Snakemake's own process (run_in_snakemake), also
+# only when their dataset is republished. Drawn in Snakemake's helper process (run_in_snakemake), also
 # with a cluster executor: matplotlib is imported once per run, not once per dataset.
 
 

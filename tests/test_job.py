@@ -38,7 +38,7 @@ def test_raw_inputs_are_matched_to_their_registry_roles():
 
 def _rules_by_how_they_run():
     """{rule: 'shell' or 'snakemake'}: rules whose shell: runs `python3 -m pbuf_data.job RULE`, and rules
-    whose run: calls run_in_snakemake (the same command line, in Snakemake's process)."""
+    whose run: calls run_in_snakemake (the same command line, in Snakemake's helper process)."""
     found = {}
     for smk in sorted((PROJECT / "rules").glob("*.smk")):
         for block in re.split(r"\n(?=rule \w+:)", smk.read_text()):
@@ -58,7 +58,7 @@ def test_every_rule_runs_a_job_the_entry_point_knows():
 
 
 def test_jobs_in_snakemakes_process_are_local_and_take_turns():
-    """The rules run in Snakemake's process are local rules (a cluster executor would otherwise start a
+    """The rules run in Snakemake's helper process are local rules (a cluster executor would otherwise start a
     Snakemake process per job for them), hold the snakemake_process resource that the profiles limit to one,
     and the profiles make Snakemake run them in threads (force-use-threads)."""
     import yaml
@@ -88,18 +88,19 @@ def test_pbuf_data_runs_apply_the_profile_so_run_jobs_stay_in_snakemakes_process
     from pbuf_data.errors import PbufDataError
 
     here = []
-    real_run_here = pbuf_data.job.run_here
+    real_run_in_helper = pbuf_data.job.run_in_helper
 
     def recorded(argv):
         here.append((argv[0], argv[argv.index("--output") + 1]))
-        return real_run_here(argv)
+        return real_run_in_helper(argv)
 
-    monkeypatch.setattr(pbuf_data.job, "run_here", recorded)
+    monkeypatch.setattr(pbuf_data.job, "run_in_helper", recorded)
     monkeypatch.chdir(workflow.root)
     run_workflow(workflow.root, {"results/mock/state/mock_cc_moresco.json"}, cores=2)
     assert sorted(here) == [("generate_mock_file", "data/mock/raw/mock_cc_moresco/HzTable_MM_BC32.txt"),
                             ("generate_mock_file", "data/mock/raw/mock_cc_moresco/data_MM20.dat")]
     assert (workflow.root / "results" / "mock" / "state" / "mock_cc_moresco.json").is_file()
+    assert pbuf_data.job._helper is None  # the run's helper process ended with the run
 
     profile = workflow.root / "profiles" / "default" / "config.yaml"
     profile.write_text(profile.read_text() + "\njobs: 4\n")
@@ -149,6 +150,97 @@ def test_a_job_in_snakemakes_process_logs_the_command_that_reruns_it_alone(tmp_p
     assert stop.value.code == 1
 
 
+def _mock_file_job(output, log):
+    from pbuf_data.project import Project
+
+    project = Project.open(PROJECT)
+    entry, fiducial = project.registry["mock_bao_desi_dr1"], project.config["fiducial_cosmology"]
+    role = next(iter(entry["files"]))
+    params = job_params(corpus="mock", entry=entry, role=role, seed=entry["mock"]["seed"], fiducial=fiducial)
+    return ["generate_mock_file", "--dataset", "mock_bao_desi_dr1", "--params", params, "--input", "--output", output,
+            "--log", log]
+
+
+def test_the_helper_process_does_what_the_job_process_does_and_is_replaced_when_it_ends(tmp_path, monkeypatch):
+    """run_in_helper (the run: of the mock-file, figure and export rules) sends the job to one process that
+    keeps its imports: it writes the bytes run_here writes, in the caller's working folder; a failure is the
+    same message; a helper that died fails the job it was running with a message naming the dataset, and the
+    next job starts a new one; a helper of another PYTHONPATH is replaced."""
+    import os
+    import signal
+
+    import pbuf_data.job
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", str(PROJECT / "src"))
+    run_here(_mock_file_job("here/mean.txt", "here.log"))
+    pbuf_data.job.run_in_helper(_mock_file_job("helper/mean.txt", "helper.log"))
+    first = pbuf_data.job._helper.process
+    pbuf_data.job.run_in_helper(_mock_file_job("helper/again.txt", "again.log"))
+    assert pbuf_data.job._helper.process is first  # one process for every job of a run
+    written = (tmp_path / "here/mean.txt").read_bytes()
+    assert written and (tmp_path / "helper/mean.txt").read_bytes() == written == (tmp_path / "helper/again.txt").read_bytes()
+    assert (tmp_path / "helper.log").read_text().splitlines()[0].endswith(
+        "command: python -m pbuf_data.job " + shlex.join(_mock_file_job("helper/mean.txt", "helper.log")))
+
+    with pytest.raises(JobFailed) as here:
+        run_here(_mock_file_job("here", "bad-here.log"))  # the output is a folder
+    with pytest.raises(JobFailed) as helper:
+        pbuf_data.job.run_in_helper(_mock_file_job("here", "bad-helper.log"))
+    assert str(helper.value) == str(here.value).replace("bad-here.log", "bad-helper.log")
+    assert "dataset 'mock_bao_desi_dr1'" in str(helper.value) and "Traceback" not in str(helper.value)
+
+    os.kill(first.pid, signal.SIGKILL)  # as if it died while running the job it is sent
+    first.wait()
+    with pytest.raises(JobFailed, match=r"dataset 'mock_bao_desi_dr1': generate_mock_file: the helper process .* ended"):
+        pbuf_data.job._helper.run(_mock_file_job("helper/lost.txt", "lost.log"))
+    pbuf_data.job.run_in_helper(_mock_file_job("helper/later.txt", "later.log"))  # a new helper
+    second = pbuf_data.job._helper.process
+    assert second.pid != first.pid and (tmp_path / "helper/later.txt").read_bytes() == written
+    os.kill(second.pid, signal.SIGKILL)  # died between two jobs: the next one starts a new helper
+    second.wait()
+    pbuf_data.job.run_in_helper(_mock_file_job("helper/after.txt", "after.log"))
+    second = pbuf_data.job._helper.process
+    assert second.pid != first.pid and (tmp_path / "helper/after.txt").read_bytes() == written
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(PROJECT / "src"), str(tmp_path)]))
+    pbuf_data.job.run_in_helper(_mock_file_job("helper/other.txt", "other.log"))
+    assert pbuf_data.job._helper.process is not second and second.poll() is not None
+    pbuf_data.job.stop_helper()
+    assert pbuf_data.job._helper is None
+
+
+def test_the_helper_process_ends_with_the_process_that_started_it(tmp_path):
+    """Killed with SIGKILL (no exit handler runs), the process that started a helper leaves none behind:
+    the helper's stdin closes with it, and the helper ends."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, pbuf_data.job as j\n"
+        f"j.run_in_helper({_mock_file_job('out/mean.txt', 'out.log')!r})\n"
+        "print(j._helper.process.pid, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": str(PROJECT / "src")})
+    helper = int(parent.stdout.readline())
+    assert Path(f"/proc/{helper}").exists() and (tmp_path / "out/mean.txt").is_file()
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{helper}").exists() and time.monotonic() < deadline:
+        status = Path(f"/proc/{helper}/stat").read_text().split()[2] if Path(f"/proc/{helper}/stat").exists() else "X"
+        if status == "Z":  # ended, waiting to be reaped by its new parent
+            break
+        time.sleep(0.05)
+    gone = not Path(f"/proc/{helper}").exists() or Path(f"/proc/{helper}/stat").read_text().split()[2] == "Z"
+    assert gone
+
+
 def test_a_failed_job_process_writes_its_message_in_one_piece(monkeypatch):
     """Job processes share Snakemake's stderr. A message of several lines goes out in one write with its
     newline (print() writes the newline apart: another job's error written in between would be glued to this
@@ -175,7 +267,7 @@ def test_a_failed_job_process_writes_its_message_in_one_piece(monkeypatch):
 
 @pytest.mark.workflow
 def test_figures_and_exports_made_in_snakemakes_process_equal_those_of_a_process_of_their_own(project):
-    """In a finished real-corpus run, the figure and export jobs ran in Snakemake's process (their logs begin
+    """In a finished real-corpus run, the figure and export jobs ran in Snakemake's helper process (their logs begin
     with the command line that reruns them alone). Rerunning that command as a process of its own rewrites
     the same files: the same bytes, except the SACC file's, whose tag columns sacc orders as a Python set
     (by string hashes, which differ between processes): its content, read by sacc, is the same."""

@@ -71,25 +71,30 @@ def run_workflow(root: str | Path, targets: set[str], *, cores: int = 1, config:
     scheduler = take("scheduler", "ilp")
     if profile:
         raise PbufDataError(f"{PROFILE}: {', '.join(sorted(profile))}: not a setting that pbuf-data applies to its runs")
-    with SnakemakeApi(output) as api:
-        workflow = api.workflow(
-            resource_settings=resources,
-            config_settings=ConfigSettings(config=config or {}),
-            snakefile=root / "Snakefile",
-            workdir=root,
-        )
-        dag = workflow.dag(dag_settings)
-        if unlock:
-            dag.unlock()
-            return
-        dag.execute_workflow(
-            executor="local",
-            pseudo_executor="dryrun" if dryrun else None,
-            execution_settings=execution,
-            scheduling_settings=SchedulingSettings(scheduler=scheduler),
-            scheduler_settings=GreedySchedulerSettings() if scheduler == "greedy" else None,
-            greedy_scheduler_settings=GreedySchedulerSettings(),
-        )
+    try:
+        with SnakemakeApi(output) as api:
+            workflow = api.workflow(
+                resource_settings=resources,
+                config_settings=ConfigSettings(config=config or {}),
+                snakefile=root / "Snakefile",
+                workdir=root,
+            )
+            dag = workflow.dag(dag_settings)
+            if unlock:
+                dag.unlock()
+                return
+            dag.execute_workflow(
+                executor="local",
+                pseudo_executor="dryrun" if dryrun else None,
+                execution_settings=execution,
+                scheduling_settings=SchedulingSettings(scheduler=scheduler),
+                scheduler_settings=GreedySchedulerSettings() if scheduler == "greedy" else None,
+                greedy_scheduler_settings=GreedySchedulerSettings(),
+            )
+    finally:  # the run's helper process (mock files, figures, exports) ends with it, not with this process
+        from .job import stop_helper
+
+        stop_helper()
 
 
 def _failure(project: Project, name: str, exc: Exception) -> str:

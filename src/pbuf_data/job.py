@@ -4,8 +4,9 @@ Most rules run it from ``shell:``: a job process imports this module, the :mod:`
 of its rule and what that function needs, and nothing else: not Snakemake (whose ``script:`` directive
 writes a preamble that imports it and unpickles the job in every job). The rules whose work is small next
 to the imports it needs, a mock file, a dataset's figures (matplotlib) and its exports (sacc, astropy), run
-the same command line in Snakemake's own process instead (:func:`run_here`, from ``run:``), so that those
-imports are paid once per run, not once per dataset or file. The command line carries what the job object
+the same command line in one helper process that Snakemake's process starts once per run instead
+(:func:`run_in_helper`, from ``run:``), so that those imports are paid once per run, not once per dataset or
+file. The command line carries what the job object
 did::
 
     python -m pbuf_data.job RULE [--dataset NAME] [--params JSON] [--input PATH ...]
@@ -20,6 +21,7 @@ job's log (:func:`pbuf_data.steps.run_step`); a dataset's job has one log per ph
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import shlex
@@ -46,7 +48,7 @@ class Job:
 
         return Tree(self.params["corpus"])
 
-    command = None  # a job in Snakemake's process (run_here): the command line that runs it in a process of its own
+    command = None  # a job in a helper process (run_here): the command line that runs it in a process of its own
 
     def run(self, step, *args, **kwargs):
         from .steps import run_step
@@ -157,7 +159,11 @@ def main(argv: list[str] | None = None) -> None:
     """A job process: a failed step ends it with its message on stderr and exit status 1 (no traceback)."""
     from .steps import JobFailed
 
-    job = parse(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--serve"]:
+        serve(int(argv[1]))
+        return
+    job = parse(argv)
     try:
         RULES[job.rule](job)
     except JobFailed as exc:
@@ -180,22 +186,134 @@ def report_failure(message: str) -> None:
         data = data[os.write(fd, data):]
 
 
-# Matplotlib and astropy are not thread-safe: the jobs that Snakemake runs in its own process, in threads,
-# run one at a time.
+# Matplotlib and astropy are not thread-safe: jobs run in one process (run_here) run one at a time.
 _IN_PROCESS = threading.Lock()
 
 
 def run_here(argv: list[str]) -> None:
-    """Run a job in the calling process: the rules whose ``run:`` calls this (with Snakemake's
-    ``force-use-threads``, as the workflow's profiles set, Snakemake runs them in a thread of its own
-    process). The job does what ``python -m pbuf_data.job ARGV`` does, with the same log, audit record and
-    failure message; its log's first line is that command, which reruns the job in a process of its own.
-    A failed step raises :class:`pbuf_data.steps.JobFailed`; nothing else of the process changes (its
-    logging, its working folder)."""
+    """Run a job in the calling process (the helper's, :func:`run_in_helper`; or a test's). The job does what
+    ``python -m pbuf_data.job ARGV`` does, with the same log, audit record and failure message; its log's first
+    line is that command, which reruns the job in a process of its own. A failed step raises
+    :class:`pbuf_data.steps.JobFailed`; nothing else of the process changes (its logging, its working folder)."""
     job = parse(argv)
     job.command = f"python -m pbuf_data.job {shlex.join(argv)}"
     with _IN_PROCESS:
         RULES[job.rule](job)
+
+
+class _Helper:
+    """``python -m pbuf_data.job --serve FD``: one process that runs the jobs it is sent, one at a time, with
+    the imports of the first (matplotlib, sacc and astropy, the mock module) kept for the next. It reads one
+    JSON request per line on its stdin (working folder, command line) and answers each on the pipe FD. It ends
+    when its stdin closes: when the process that started it closes it, exits or is killed."""
+
+    def __init__(self, key):
+        import subprocess
+
+        self.key = key
+        reply_read, reply_write = os.pipe()
+        try:
+            self.process = subprocess.Popen([sys.executable, "-m", "pbuf_data.job", "--serve", str(reply_write)],
+                                            stdin=subprocess.PIPE, pass_fds=(reply_write,))
+        finally:
+            os.close(reply_write)
+        self.replies = os.fdopen(reply_read, "rb")
+
+    def run(self, argv: list[str]) -> None:
+        from .steps import JobFailed
+
+        request = json.dumps({"cwd": os.getcwd(), "argv": argv}) + "\n"
+        try:
+            self.process.stdin.write(request.encode())
+            self.process.stdin.flush()
+            line = self.replies.readline()
+        except OSError:
+            line = b""
+        if not line:
+            self.close()
+            name = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--dataset"), "?")
+            raise JobFailed(f"dataset '{name}': {argv[0]}: the helper process running the job ended "
+                            f"(exit status {self.process.returncode}) before it answered")
+        reply = json.loads(line)
+        if "failed" in reply:
+            raise JobFailed(reply["failed"])
+        if "crashed" in reply:
+            raise RuntimeError(f"{argv[0]} crashed in the helper process:\n{reply['crashed']}")
+
+    def close(self) -> None:
+        import subprocess
+
+        try:
+            self.process.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.replies.close()
+
+
+_helper: _Helper | None = None
+_HELPER = threading.Lock()
+
+
+def run_in_helper(argv: list[str]) -> None:
+    """Run a job in this process's helper (:class:`_Helper`, started on first use): the rules whose ``run:``
+    calls this (mock files, figures, exports). With Snakemake's ``force-use-threads``, as the workflow's
+    profiles set, such a job is a thread of Snakemake's process that waits for the helper: the imports are
+    paid once per run, not once per job, and the work does not compete with Snakemake's own for its
+    interpreter lock. The job does what ``python -m pbuf_data.job ARGV`` does (:func:`run_here`), in this
+    process's working folder; a failed step raises :class:`pbuf_data.steps.JobFailed` with its message. A
+    helper started with another interpreter or ``PYTHONPATH`` (another copy of the workflow run from the same
+    process) is replaced; one that ended is started again."""
+    global _helper
+
+    key = (sys.executable, os.environ.get("PYTHONPATH", ""))
+    with _HELPER:
+        if _helper is not None and (_helper.key != key or _helper.process.poll() is not None):
+            _helper.close()
+            _helper = None
+        if _helper is None:
+            _helper = _Helper(key)
+        _helper.run(argv)
+
+
+def stop_helper() -> None:
+    """End this process's helper, if it runs (at exit; after a run through the Python API)."""
+    global _helper
+
+    with _HELPER:
+        if _helper is not None:
+            _helper.close()
+            _helper = None
+
+
+atexit.register(stop_helper)
+
+
+def serve(reply_fd: int) -> None:
+    """The helper's loop (``--serve FD``): a request per line on stdin, a reply per line on ``reply_fd``."""
+    import signal
+    import traceback
+
+    from .steps import JobFailed
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for Snakemake, which then closes this helper's stdin
+    with os.fdopen(reply_fd, "w", encoding="utf-8") as replies:
+        for line in sys.stdin:
+            request = json.loads(line)
+            try:
+                os.chdir(request["cwd"])
+                run_here(request["argv"])
+                reply = {"ok": True}
+            except JobFailed as exc:
+                reply = {"failed": str(exc)}
+            except Exception:  # noqa: BLE001 - a bug: its traceback goes back to the job that asked
+                reply = {"crashed": traceback.format_exc()}
+            replies.write(json.dumps(reply) + "\n")
+            replies.flush()
 
 
 if __name__ == "__main__":

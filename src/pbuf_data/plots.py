@@ -22,8 +22,8 @@ from .formats import layout
 
 def _subplots(*grid, figsize, **options):
     """A figure and its axes, as ``pyplot.subplots`` makes them, without pyplot's global figure registry:
-    figures are drawn in Snakemake's own process (``plot_dataset`` runs there), where pyplot's state would
-    be shared between jobs. A figure not registered is freed with its last reference."""
+    figures are drawn in one process for many jobs (``plot_dataset`` runs in Snakemake's helper process), where
+    pyplot's state would be shared between jobs. A figure not registered is freed with its last reference."""
     figure = Figure(figsize=figsize)
     return figure, figure.subplots(*grid, **options)
 

@@ -100,7 +100,7 @@ def test_pbuf_data_runs_apply_the_profile_so_run_jobs_stay_in_snakemakes_process
     assert sorted(here) == [("generate_mock_file", "data/mock/raw/mock_cc_moresco/HzTable_MM_BC32.txt"),
                             ("generate_mock_file", "data/mock/raw/mock_cc_moresco/data_MM20.dat")]
     assert (workflow.root / "results" / "mock" / "state" / "mock_cc_moresco.json").is_file()
-    assert pbuf_data.job._helper is None  # the run's helper process ended with the run
+    assert pbuf_data.job._helpers == []  # the run's helper processes ended with the run
 
     profile = workflow.root / "profiles" / "default" / "config.yaml"
     profile.write_text(profile.read_text() + "\njobs: 4\n")
@@ -175,9 +175,9 @@ def test_the_helper_process_does_what_the_job_process_does_and_is_replaced_when_
     monkeypatch.setenv("PYTHONPATH", str(PROJECT / "src"))
     run_here(_mock_file_job("here/mean.txt", "here.log"))
     pbuf_data.job.run_in_helper(_mock_file_job("helper/mean.txt", "helper.log"))
-    first = pbuf_data.job._helper.process
+    [first] = [h.process for h in pbuf_data.job._helpers]
     pbuf_data.job.run_in_helper(_mock_file_job("helper/again.txt", "again.log"))
-    assert pbuf_data.job._helper.process is first  # one process for every job of a run
+    assert [h.process for h in pbuf_data.job._helpers] == [first]  # one process for the jobs that follow
     written = (tmp_path / "here/mean.txt").read_bytes()
     assert written and (tmp_path / "helper/mean.txt").read_bytes() == written == (tmp_path / "helper/again.txt").read_bytes()
     assert (tmp_path / "helper.log").read_text().splitlines()[0].endswith(
@@ -193,21 +193,37 @@ def test_the_helper_process_does_what_the_job_process_does_and_is_replaced_when_
     os.kill(first.pid, signal.SIGKILL)  # as if it died while running the job it is sent
     first.wait()
     with pytest.raises(JobFailed, match=r"dataset 'mock_bao_desi_dr1': generate_mock_file: the helper process .* ended"):
-        pbuf_data.job._helper.run(_mock_file_job("helper/lost.txt", "lost.log"))
+        pbuf_data.job._helpers[0].run(_mock_file_job("helper/lost.txt", "lost.log"))
     pbuf_data.job.run_in_helper(_mock_file_job("helper/later.txt", "later.log"))  # a new helper
-    second = pbuf_data.job._helper.process
+    [second] = [h.process for h in pbuf_data.job._helpers]
     assert second.pid != first.pid and (tmp_path / "helper/later.txt").read_bytes() == written
     os.kill(second.pid, signal.SIGKILL)  # died between two jobs: the next one starts a new helper
     second.wait()
     pbuf_data.job.run_in_helper(_mock_file_job("helper/after.txt", "after.log"))
-    second = pbuf_data.job._helper.process
+    [second] = [h.process for h in pbuf_data.job._helpers]
     assert second.pid != first.pid and (tmp_path / "helper/after.txt").read_bytes() == written
 
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(PROJECT / "src"), str(tmp_path)]))
     pbuf_data.job.run_in_helper(_mock_file_job("helper/other.txt", "other.log"))
-    assert pbuf_data.job._helper.process is not second and second.poll() is not None
+    [other] = [h.process for h in pbuf_data.job._helpers]
+    assert other is not second and second.poll() is not None
+
+    # a job sent while the helper runs another starts a helper of its own; both stay for the jobs that follow
+    busy = pbuf_data.job._idle.pop()  # as while it runs a job
+    pbuf_data.job.run_in_helper(_mock_file_job("helper/beside.txt", "beside.log"))
+    pbuf_data.job._idle.append(busy)
+    assert (tmp_path / "helper/beside.txt").read_bytes() == written
+    processes = [h.process for h in pbuf_data.job._helpers]
+    assert len(processes) == 2 and other in processes and all(p.poll() is None for p in processes)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(3) as pool:  # jobs sent at once from threads, as Snakemake's threads send them
+        list(pool.map(pbuf_data.job.run_in_helper, [_mock_file_job(f"many/{i}.txt", f"many{i}.log") for i in range(3)]))
+    assert all((tmp_path / f"many/{i}.txt").read_bytes() == written for i in range(3))
+    processes = [h.process for h in pbuf_data.job._helpers]
+    assert 2 <= len(processes) <= 3 and len({p.pid for p in processes}) == len(processes)
     pbuf_data.job.stop_helper()
-    assert pbuf_data.job._helper is None
+    assert pbuf_data.job._helpers == [] and all(p.poll() is not None for p in processes)
 
 
 def test_the_helper_process_ends_with_the_process_that_started_it(tmp_path):
@@ -222,7 +238,7 @@ def test_the_helper_process_ends_with_the_process_that_started_it(tmp_path):
     script = (
         "import sys, pbuf_data.job as j\n"
         f"j.run_in_helper({_mock_file_job('out/mean.txt', 'out.log')!r})\n"
-        "print(j._helper.process.pid, flush=True)\n"
+        "print(j._helpers[0].process.pid, flush=True)\n"
         "sys.stdin.read()\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -114,8 +114,12 @@ def test_bad_input_catalog_through_the_workflow(run_copy, clean_run, batch):
     assert "Traceback" not in output
     failing = [c for c in batch if c[3] is not None]
     assert (proc.returncode != 0) == bool(failing)
+    # A job process writes its message in one write (pbuf_data.job.report_failure), but Snakemake writes a
+    # message of several lines and its final newline apart (snakemake/logging.py, emit), so a job's message
+    # written in between follows Snakemake's last line: a message is where "ERROR: " starts, not a line.
+    messages = [line[line.index("ERROR: "):] for line in output.splitlines() if "ERROR: " in line]
     for name, role, _, fragments in failing:
-        lines = [line for line in output.splitlines() if line.startswith("ERROR: ") and f"dataset '{name}'" in line]
+        lines = [line for line in messages if f"dataset '{name}'" in line]
         assert lines, f"no clear error line for {name}:\n{output[-3000:]}"
         assert any(all(f in line for f in fragments) for line in lines), lines
     summary = json.loads((workflow.root / "results" / "real" / "validation" / "summary.json").read_text())["datasets"]

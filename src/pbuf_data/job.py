@@ -201,8 +201,14 @@ def run_here(argv: list[str]) -> None:
         RULES[job.rule](job)
 
 
+# A helper runs one job at a time on the one core its job holds, as Snakemake sets a job process of one thread
+# (BLAS threads that spin while the other core is busy would only take CPU from the other jobs).
+ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
+
+
 class _Helper:
-    """``python -m pbuf_data.job --serve FD``: one process that runs the jobs it is sent, one at a time, with
+    """``python -m pbuf_data.job --serve FD``: a process that runs the jobs it is sent, one at a time, with
     the imports of the first (matplotlib, sacc and astropy, the mock module) kept for the next. It reads one
     JSON request per line on its stdin (working folder, command line) and answers each on the pipe FD. It ends
     when its stdin closes: when the process that started it closes it, exits or is killed."""
@@ -214,7 +220,7 @@ class _Helper:
         reply_read, reply_write = os.pipe()
         try:
             self.process = subprocess.Popen([sys.executable, "-m", "pbuf_data.job", "--serve", str(reply_write)],
-                                            stdin=subprocess.PIPE, pass_fds=(reply_write,))
+                                            stdin=subprocess.PIPE, pass_fds=(reply_write,), env={**os.environ, **ONE_THREAD})
         finally:
             os.close(reply_write)
         self.replies = os.fdopen(reply_read, "rb")
@@ -255,39 +261,51 @@ class _Helper:
         self.replies.close()
 
 
-_helper: _Helper | None = None
-_HELPER = threading.Lock()
+_helpers: list[_Helper] = []  # every helper this process started that runs; the idle ones in _idle
+_idle: list[_Helper] = []
+_HELPERS = threading.Lock()
 
 
 def run_in_helper(argv: list[str]) -> None:
-    """Run a job in this process's helper (:class:`_Helper`, started on first use): the rules whose ``run:``
-    calls this (mock files, figures, exports). With Snakemake's ``force-use-threads``, as the workflow's
-    profiles set, such a job is a thread of Snakemake's process that waits for the helper: the imports are
-    paid once per run, not once per job, and the work does not compete with Snakemake's own for its
-    interpreter lock. The job does what ``python -m pbuf_data.job ARGV`` does (:func:`run_here`), in this
-    process's working folder; a failed step raises :class:`pbuf_data.steps.JobFailed` with its message. A
-    helper started with another interpreter or ``PYTHONPATH`` (another copy of the workflow run from the same
-    process) is replaced; one that ended is started again."""
-    global _helper
-
+    """Run a job in one of this process's helpers (:class:`_Helper`): the rules whose ``run:`` calls this (mock
+    files, figures, exports). With Snakemake's ``force-use-threads``, as the workflow's profiles set, such a job
+    is a thread of Snakemake's process that waits for an idle helper, started when none is: the imports are
+    paid once per helper, not once per job, and the work does not compete with Snakemake's own for its
+    interpreter lock. As many helpers run as such jobs run at once (the profiles' ``snakemake_process``
+    resource). The job does what ``python -m pbuf_data.job ARGV`` does (:func:`run_here`), in this process's
+    working folder; a failed step raises :class:`pbuf_data.steps.JobFailed` with its message. A helper started
+    with another interpreter or ``PYTHONPATH`` (another copy of the workflow run from the same process), or one
+    that ended, is not used again."""
     key = (sys.executable, os.environ.get("PYTHONPATH", ""))
-    with _HELPER:
-        if _helper is not None and (_helper.key != key or _helper.process.poll() is not None):
-            _helper.close()
-            _helper = None
-        if _helper is None:
-            _helper = _Helper(key)
-        _helper.run(argv)
+    helper = None
+    with _HELPERS:
+        while _idle and helper is None:
+            candidate = _idle.pop()
+            if candidate.key == key and candidate.process.poll() is None:
+                helper = candidate
+            else:
+                _helpers.remove(candidate)
+                candidate.close()
+        if helper is None:
+            helper = _Helper(key)
+            _helpers.append(helper)
+    try:
+        helper.run(argv)
+    finally:
+        with _HELPERS:
+            if helper.process.poll() is None and helper in _helpers:
+                _idle.append(helper)
+            elif helper in _helpers:
+                _helpers.remove(helper)
 
 
 def stop_helper() -> None:
-    """End this process's helper, if it runs (at exit; after a run through the Python API)."""
-    global _helper
-
-    with _HELPER:
-        if _helper is not None:
-            _helper.close()
-            _helper = None
+    """End this process's helpers (at exit; after a run through the Python API)."""
+    with _HELPERS:
+        for helper in _helpers:
+            helper.close()
+        _helpers.clear()
+        _idle.clear()
 
 
 atexit.register(stop_helper)

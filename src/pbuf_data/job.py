@@ -201,12 +201,6 @@ def run_here(argv: list[str]) -> None:
         RULES[job.rule](job)
 
 
-# A helper runs one job at a time on the one core its job holds, as Snakemake sets a job process of one thread
-# (BLAS threads that spin while the other core is busy would only take CPU from the other jobs).
-ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
-
-
 class _Helper:
     """``python -m pbuf_data.job --serve FD``: a process that runs the jobs it is sent, one at a time, with
     the imports of the first (matplotlib, sacc and astropy, the mock module) kept for the next. It reads one
@@ -220,7 +214,7 @@ class _Helper:
         reply_read, reply_write = os.pipe()
         try:
             self.process = subprocess.Popen([sys.executable, "-m", "pbuf_data.job", "--serve", str(reply_write)],
-                                            stdin=subprocess.PIPE, pass_fds=(reply_write,), env={**os.environ, **ONE_THREAD})
+                                            stdin=subprocess.PIPE, pass_fds=(reply_write,))
         finally:
             os.close(reply_write)
         self.replies = os.fdopen(reply_read, "rb")

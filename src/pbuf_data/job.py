@@ -4,10 +4,9 @@ Most rules run it from ``shell:``: a job process imports this module, the :mod:`
 of its rule and what that function needs, and nothing else: not Snakemake (whose ``script:`` directive
 writes a preamble that imports it and unpickles the job in every job). The rules whose work is small next
 to the imports it needs, a mock file, a dataset's figures (matplotlib) and its exports (sacc, astropy), run
-the same command line in one helper process that Snakemake's process starts once per run instead
+the same command line in a helper process that Snakemake's process starts and keeps for the run instead
 (:func:`run_in_helper`, from ``run:``), so that those imports are paid once per run, not once per dataset or
-file. The command line carries what the job object
-did::
+file. The command line carries what the job object did::
 
     python -m pbuf_data.job RULE [--dataset NAME] [--params JSON] [--input PATH ...]
                                  [--output PATH ...] [--log PATH ...]

@@ -150,14 +150,14 @@ def test_a_job_in_snakemakes_process_logs_the_command_that_reruns_it_alone(tmp_p
     assert stop.value.code == 1
 
 
-def _mock_file_job(output, log):
+def _mock_file_job(output, log, dataset="mock_bao_desi_dr1", role=None):
     from pbuf_data.project import Project
 
     project = Project.open(PROJECT)
-    entry, fiducial = project.registry["mock_bao_desi_dr1"], project.config["fiducial_cosmology"]
-    role = next(iter(entry["files"]))
+    entry, fiducial = project.registry[dataset], project.config["fiducial_cosmology"]
+    role = role or next(iter(entry["files"]))
     params = job_params(corpus="mock", entry=entry, role=role, seed=entry["mock"]["seed"], fiducial=fiducial)
-    return ["generate_mock_file", "--dataset", "mock_bao_desi_dr1", "--params", params, "--input", "--output", output,
+    return ["generate_mock_file", "--dataset", dataset, "--params", params, "--input", "--output", output,
             "--log", log]
 
 
@@ -226,35 +226,52 @@ def test_the_helper_process_does_what_the_job_process_does_and_is_replaced_when_
     assert pbuf_data.job._helpers == [] and all(p.poll() is not None for p in processes)
 
 
-def test_the_helper_process_ends_with_the_process_that_started_it(tmp_path):
-    """Killed with SIGKILL (no exit handler runs), the process that started a helper leaves none behind:
-    the helper's stdin closes with it, and the helper ends."""
+def _ended(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"  # ended, not yet reaped by its new parent
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.parametrize("busy", [False, True], ids=["idle", "running a job"])
+def test_the_helper_process_ends_with_the_process_that_started_it(tmp_path, busy):
+    """Killed with SIGKILL (no exit handler runs), the process that started a helper leaves none behind: the
+    helper's stdin closes with it, and the helper ends; one running a job ends after it, its output whole (as a
+    job process of a killed Snakemake finishes its job), and quietly."""
     import os
     import signal
     import subprocess
     import sys
     import time
 
+    slow = _mock_file_job("out/cov.txt", "cov.log", dataset="mock_sn_pantheon_plus", role="covariance")
     script = (
-        "import sys, pbuf_data.job as j\n"
+        "import sys, threading, pbuf_data.job as j\n"
         f"j.run_in_helper({_mock_file_job('out/mean.txt', 'out.log')!r})\n"
         "print(j._helpers[0].process.pid, flush=True)\n"
+        + (f"threading.Thread(target=j.run_in_helper, args=({slow!r},), daemon=True).start()\n" if busy else "")
+        + "print('sent', flush=True)\n"
         "sys.stdin.read()\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True, env={**os.environ, "PYTHONPATH": str(PROJECT / "src")})
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(PROJECT / "src")})
     helper = int(parent.stdout.readline())
-    assert Path(f"/proc/{helper}").exists() and (tmp_path / "out/mean.txt").is_file()
+    assert parent.stdout.readline() == "sent\n"
+    assert not _ended(helper) and (tmp_path / "out/mean.txt").is_file()
+    if busy:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "cov.log").exists() and time.monotonic() < deadline:  # the job has started
+            time.sleep(0.01)
     parent.send_signal(signal.SIGKILL)
     parent.wait()
+    stderr = parent.stderr.read()  # end of file: the helper, which shares this pipe, has ended too
     deadline = time.monotonic() + 30
-    while Path(f"/proc/{helper}").exists() and time.monotonic() < deadline:
-        status = Path(f"/proc/{helper}/stat").read_text().split()[2] if Path(f"/proc/{helper}/stat").exists() else "X"
-        if status == "Z":  # ended, waiting to be reaped by its new parent
-            break
+    while not _ended(helper) and time.monotonic() < deadline:
         time.sleep(0.05)
-    gone = not Path(f"/proc/{helper}").exists() or Path(f"/proc/{helper}/stat").read_text().split()[2] == "Z"
-    assert gone
+    assert _ended(helper) and "Traceback" not in stderr
+    if busy:
+        log = (tmp_path / "cov.log").read_text()
+        assert "finished" in log and (tmp_path / "out/cov.txt").stat().st_size > 1_000_000
 
 
 def test_a_failed_job_process_writes_its_message_in_one_piece(monkeypatch):

@@ -204,7 +204,8 @@ class _Helper:
     """``python -m pbuf_data.job --serve FD``: a process that runs the jobs it is sent, one at a time, with
     the imports of the first (matplotlib, sacc and astropy, the mock module) kept for the next. It reads one
     JSON request per line on its stdin (working folder, command line) and answers each on the pipe FD. It ends
-    when its stdin closes: when the process that started it closes it, exits or is killed."""
+    when its stdin closes: when the process that started it closes it, exits or is killed (then after the job
+    it is running, if any, as a job process of a killed Snakemake finishes its job)."""
 
     def __init__(self, key):
         import subprocess
@@ -214,6 +215,9 @@ class _Helper:
         try:
             self.process = subprocess.Popen([sys.executable, "-m", "pbuf_data.job", "--serve", str(reply_write)],
                                             stdin=subprocess.PIPE, pass_fds=(reply_write,))
+        except BaseException:
+            os.close(reply_read)
+            raise
         finally:
             os.close(reply_write)
         self.replies = os.fdopen(reply_read, "rb")
@@ -228,7 +232,10 @@ class _Helper:
             line = self.replies.readline()
         except OSError:
             line = b""
-        if not line:
+        except BaseException:  # interrupted between request and reply: its reply must not be read by the next job
+            self.close()
+            raise
+        if not line.endswith(b"\n"):  # no reply, or the start of one: the helper ended
             self.close()
             name = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--dataset"), "?")
             raise JobFailed(f"dataset '{name}': {argv[0]}: the helper process running the job ended "
@@ -244,7 +251,7 @@ class _Helper:
 
         try:
             self.process.stdin.close()
-        except OSError:
+        except (OSError, ValueError):  # closed already, or being written by another thread
             pass
         try:
             self.process.wait(timeout=60)
@@ -295,10 +302,11 @@ def run_in_helper(argv: list[str]) -> None:
 def stop_helper() -> None:
     """End this process's helpers (at exit; after a run through the Python API)."""
     with _HELPERS:
-        for helper in _helpers:
-            helper.close()
+        ending = _helpers[:]
         _helpers.clear()
         _idle.clear()
+    for helper in ending:
+        helper.close()
 
 
 atexit.register(stop_helper)
@@ -312,6 +320,7 @@ def serve(reply_fd: int) -> None:
     from .steps import JobFailed
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for Snakemake, which then closes this helper's stdin
+    os.set_inheritable(reply_fd, False)  # a process a job starts must not hold the replies open
     with os.fdopen(reply_fd, "w", encoding="utf-8") as replies:
         for line in sys.stdin:
             request = json.loads(line)
@@ -321,10 +330,13 @@ def serve(reply_fd: int) -> None:
                 reply = {"ok": True}
             except JobFailed as exc:
                 reply = {"failed": str(exc)}
-            except Exception:  # noqa: BLE001 - a bug: its traceback goes back to the job that asked
+            except (Exception, SystemExit):  # noqa: BLE001 - a bug: its traceback goes back to the job that asked
                 reply = {"crashed": traceback.format_exc()}
-            replies.write(json.dumps(reply) + "\n")
-            replies.flush()
+            try:
+                replies.write(json.dumps(reply) + "\n")
+                replies.flush()
+            except OSError:  # the process that asked has ended (killed): nobody to answer, nothing left to do
+                os._exit(0)
 
 
 if __name__ == "__main__":

@@ -237,8 +237,7 @@ class _Helper:
             raise
         if not line.endswith(b"\n"):  # no reply, or the start of one: the helper ended
             self.close()
-            name = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--dataset"), "?")
-            raise JobFailed(f"dataset '{name}': {argv[0]}: the helper process running the job ended "
+            raise JobFailed(f"dataset '{parse(argv).dataset}': {argv[0]}: the helper process running the job ended "
                             f"(exit status {self.process.returncode}) before it answered")
         reply = json.loads(line)
         if "failed" in reply:

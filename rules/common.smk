@@ -119,11 +119,12 @@ CODE_FINGERPRINTS = {  # once per format, not per entry (sources are read and ha
 
 
 def run_in_snakemake(rule, wildcards, params, input, output, log):
-    """The run: of the rules whose jobs run in Snakemake's helper process (mock files, figures, exports): the
-    command line a shell: would run, `python3 -m pbuf_data.job RULE ...`, sent to a helper process that this
-    one starts and keeps for the run (pbuf_data.job.run_in_helper; waited for in a thread of this process with
-    the profiles' force-use-threads). A failed step is one block naming the dataset and the check, as a job
-    process prints it."""
+    """The run: of the rules whose jobs run in processes forked by Snakemake's helper (mock files, figures,
+    exports): the command line a shell: would run, `python3 -m pbuf_data.job RULE ...`, sent to a helper
+    process that this one starts and keeps for the run, which forks a process for the job
+    (pbuf_data.job.run_in_helper; waited for in a thread of this process with the profiles'
+    force-use-threads). A failed step is one block naming the dataset and the check, as a job process
+    prints it."""
     import pbuf_data.job
     from pbuf_data.steps import JobFailed
 

@@ -1,8 +1,8 @@
 # Fit-ready exports of every published dataset and combination: the files Cobaya's own likelihood
 # classes read (bao.generic, sn.pantheon) with their YAML blocks, this package's Cobaya class block,
 # and a SACC file. Rebuilt only when their dataset is republished. The job's output is a receipt;
-# the files (<tree>/exports/<name>.*) are replaced one by one, atomically. Written in Snakemake's helper
-# process (run_in_snakemake), also with a cluster executor: sacc and astropy are imported once per run.
+# the files (<tree>/exports/<name>.*) are replaced one by one, atomically. Written in a process forked by
+# Snakemake's helper (run_in_snakemake), also with a cluster executor: sacc and astropy are imported once per run.
 
 
 localrules:
@@ -18,8 +18,6 @@ rule export_dataset:
         TREE.job_log("export", "{dataset}"),
     wildcard_constraints:
         dataset=PUBLISHED_NAME,
-    resources:
-        snakemake_process=1,
     params:
         args=job_params(corpus=TREE.corpus),
     run:

@@ -1,5 +1,6 @@
-# Embedded default: mock survey files in the real releases' formats. Written in Snakemake's helper process
-# (run_in_snakemake), one file per job: most take less time than the imports a job process would need.
+# Embedded default: mock survey files in the real releases' formats. Written in a process forked by
+# Snakemake's helper (run_in_snakemake), one file per job: most take less time than the imports a job
+# process would need.
 
 
 localrules:
@@ -13,8 +14,6 @@ rule generate_mock_file:
         TREE.job_log("mock", "{dataset}/{filename}"),
     wildcard_constraints:
         dataset=wildcard_choice(MOCK_DATASETS),
-    resources:
-        snakemake_process=1,
     params:
         args=lambda w: job_params(
             corpus=TREE.corpus,

@@ -1,7 +1,7 @@
 # Figures for `snakemake --report report.html`, the dataset's validation report and provenance as
 # HTML pages (shown inline by the report) and a copy of its document (JSON, for download), rebuilt
-# only when their dataset is republished. Drawn in Snakemake's helper process (run_in_snakemake), also
-# with a cluster executor: matplotlib is imported once per run, not once per dataset.
+# only when their dataset is republished. Drawn in a process forked by Snakemake's helper
+# (run_in_snakemake), also with a cluster executor: matplotlib is imported once per run, not once per dataset.
 
 
 localrules:
@@ -51,8 +51,6 @@ rule plot_dataset:
         TREE.job_log("plots", "{dataset}"),
     wildcard_constraints:
         dataset=PUBLISHED_NAME,
-    resources:
-        snakemake_process=1,
     params:
         args=job_params(corpus=TREE.corpus, fiducial=config["fiducial_cosmology"]),
         meta=report_metadata,

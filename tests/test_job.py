@@ -57,10 +57,11 @@ def test_every_rule_runs_a_job_the_entry_point_knows():
     assert set(_rules_by_how_they_run()) == set(RULES)
 
 
-def test_jobs_in_snakemakes_process_are_local_and_take_turns():
+def test_jobs_in_snakemakes_process_are_local_and_waited_for_in_threads():
     """The rules run in Snakemake's helper process are local rules (a cluster executor would otherwise start a
-    Snakemake process per job for them), hold the snakemake_process resource that the profiles limit to one,
-    and the profiles make Snakemake run them in threads (force-use-threads)."""
+    Snakemake process per job for them), and the profiles make Snakemake wait for them in threads
+    (force-use-threads); no resource limits them: each job is a process of its own, forked by the helper, and
+    takes a core as a job process does."""
     import yaml
 
     in_snakemake = {name for name, how in _rules_by_how_they_run().items() if how == "snakemake"}
@@ -68,13 +69,9 @@ def test_jobs_in_snakemakes_process_are_local_and_take_turns():
     text = "\n".join(p.read_text() for p in (PROJECT / "rules").glob("*.smk"))
     local = set(re.findall(r"localrules:\s+(\w+),", text))
     assert in_snakemake <= local
-    for block in re.split(r"\n(?=rule \w+:)", text):
-        name = re.match(r"rule (\w+):", block)
-        if name and name[1] in in_snakemake:
-            assert re.search(r"resources:\s+snakemake_process=1,", block), name[1]
     for profile in ("default", "slurm"):
         settings = yaml.safe_load((PROJECT / "profiles" / profile / "config.yaml").read_text())
-        assert settings["force-use-threads"] is True and settings["resources"] == {"snakemake_process": 1}
+        assert settings["force-use-threads"] is True and "resources" not in settings
 
 
 @pytest.mark.workflow
@@ -100,7 +97,7 @@ def test_pbuf_data_runs_apply_the_profile_so_run_jobs_stay_in_snakemakes_process
     assert sorted(here) == [("generate_mock_file", "data/mock/raw/mock_cc_moresco/HzTable_MM_BC32.txt"),
                             ("generate_mock_file", "data/mock/raw/mock_cc_moresco/data_MM20.dat")]
     assert (workflow.root / "results" / "mock" / "state" / "mock_cc_moresco.json").is_file()
-    assert pbuf_data.job._helpers == []  # the run's helper processes ended with the run
+    assert pbuf_data.job._helper is None  # the run's helper process ended with the run
 
     profile = workflow.root / "profiles" / "default" / "config.yaml"
     profile.write_text(profile.read_text() + "\njobs: 4\n")
@@ -161,13 +158,31 @@ def _mock_file_job(output, log, dataset="mock_bao_desi_dr1", role=None):
             "--log", log]
 
 
+def _job_processes(helper: int, timeout: float = 30) -> list:
+    """The job processes a helper has forked (waits until there is one)."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while not (children := psutil.Process(helper).children()) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return children
+
+
 def test_the_helper_process_does_what_the_job_process_does_and_is_replaced_when_it_ends(tmp_path, monkeypatch):
     """run_in_helper (the run: of the mock-file, figure and export rules) sends the job to one process that
-    keeps its imports: it writes the bytes run_here writes, in the caller's working folder; a failure is the
-    same message; a helper that died fails the job it was running with a message naming the dataset, and the
-    next job starts a new one; a helper of another PYTHONPATH is replaced."""
+    keeps its imports and forks a process per job: it writes the bytes run_here writes, in the caller's working
+    folder; a failure is the same message; a job whose process is killed fails with a message naming the
+    dataset; a helper killed during a job leaves that job to finish, and the next job starts a new helper, as
+    does a change of PYTHONPATH. Jobs sent at once run side by side, each in a process of its own; the
+    helper itself holds one thread (it forks)."""
     import os
     import signal
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import psutil
 
     import pbuf_data.job
 
@@ -175,9 +190,9 @@ def test_the_helper_process_does_what_the_job_process_does_and_is_replaced_when_
     monkeypatch.setenv("PYTHONPATH", str(PROJECT / "src"))
     run_here(_mock_file_job("here/mean.txt", "here.log"))
     pbuf_data.job.run_in_helper(_mock_file_job("helper/mean.txt", "helper.log"))
-    [first] = [h.process for h in pbuf_data.job._helpers]
+    first = pbuf_data.job._helper.process
     pbuf_data.job.run_in_helper(_mock_file_job("helper/again.txt", "again.log"))
-    assert [h.process for h in pbuf_data.job._helpers] == [first]  # one process for the jobs that follow
+    assert pbuf_data.job._helper.process is first and first.poll() is None  # one helper for the jobs that follow
     written = (tmp_path / "here/mean.txt").read_bytes()
     assert written and (tmp_path / "helper/mean.txt").read_bytes() == written == (tmp_path / "helper/again.txt").read_bytes()
     assert (tmp_path / "helper.log").read_text().splitlines()[0].endswith(
@@ -190,40 +205,51 @@ def test_the_helper_process_does_what_the_job_process_does_and_is_replaced_when_
     assert str(helper.value) == str(here.value).replace("bad-here.log", "bad-helper.log")
     assert "dataset 'mock_bao_desi_dr1'" in str(helper.value) and "Traceback" not in str(helper.value)
 
-    os.kill(first.pid, signal.SIGKILL)  # as if it died while running the job it is sent
-    first.wait()
-    with pytest.raises(JobFailed, match=r"dataset 'mock_bao_desi_dr1': generate_mock_file: the helper process .* ended"):
-        pbuf_data.job._helpers[0].run(_mock_file_job("helper/lost.txt", "lost.log"))
-    pbuf_data.job.run_in_helper(_mock_file_job("helper/later.txt", "later.log"))  # a new helper
-    [second] = [h.process for h in pbuf_data.job._helpers]
+    slow = _mock_file_job("helper/cov.txt", "cov.log", dataset="mock_sn_pantheon_plus", role="covariance")
+    outcome = []
+
+    def run(argv):
+        try:
+            pbuf_data.job.run_in_helper(argv)
+            outcome.append("ok")
+        except JobFailed as exc:
+            outcome.append(str(exc))
+
+    sent = threading.Thread(target=run, args=(slow,))
+    sent.start()
+    [job] = _job_processes(first.pid)
+    assert job.environ()["OPENBLAS_NUM_THREADS"] == "1"  # one BLAS thread, as a shell job of one thread
+    job.send_signal(signal.SIGKILL)  # the job's process dies (out of memory, killed): that job fails
+    sent.join()
+    assert outcome == ["dataset 'mock_sn_pantheon_plus': generate_mock_file: the process running the job was killed "
+                       "(SIGKILL) before it answered"]
+    sent = threading.Thread(target=run, args=(slow,))
+    sent.start()
+    _job_processes(first.pid)
+    first.send_signal(signal.SIGKILL)  # the helper dies during a job: the job's process finishes it
+    sent.join()
+    assert outcome[1:] == ["ok"] and (tmp_path / "helper/cov.txt").stat().st_size > 1_000_000
+    pbuf_data.job.run_in_helper(_mock_file_job("helper/later.txt", "later.log"))  # the next job: a new helper
+    second = pbuf_data.job._helper.process
     assert second.pid != first.pid and (tmp_path / "helper/later.txt").read_bytes() == written
-    os.kill(second.pid, signal.SIGKILL)  # died between two jobs: the next one starts a new helper
-    second.wait()
-    pbuf_data.job.run_in_helper(_mock_file_job("helper/after.txt", "after.log"))
-    [second] = [h.process for h in pbuf_data.job._helpers]
-    assert second.pid != first.pid and (tmp_path / "helper/after.txt").read_bytes() == written
 
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(PROJECT / "src"), str(tmp_path)]))
     pbuf_data.job.run_in_helper(_mock_file_job("helper/other.txt", "other.log"))
-    [other] = [h.process for h in pbuf_data.job._helpers]
+    other = pbuf_data.job._helper.process
     assert other is not second and second.poll() is not None
 
-    # a job sent while the helper runs another starts a helper of its own; both stay for the jobs that follow
-    busy = pbuf_data.job._idle.pop()  # as while it runs a job
-    pbuf_data.job.run_in_helper(_mock_file_job("helper/beside.txt", "beside.log"))
-    pbuf_data.job._idle.append(busy)
-    assert (tmp_path / "helper/beside.txt").read_bytes() == written
-    processes = [h.process for h in pbuf_data.job._helpers]
-    assert len(processes) == 2 and other in processes and all(p.poll() is None for p in processes)
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(3) as pool:  # jobs sent at once from threads, as Snakemake's threads send them
+        slow_jobs = [pool.submit(pbuf_data.job.run_in_helper, slow) for _ in range(2)]
+        most = 0
+        while not all(job.done() for job in slow_jobs):
+            most = max(most, len(psutil.Process(other.pid).children()))
+        [job.result() for job in slow_jobs]
         list(pool.map(pbuf_data.job.run_in_helper, [_mock_file_job(f"many/{i}.txt", f"many{i}.log") for i in range(3)]))
-    assert all((tmp_path / f"many/{i}.txt").read_bytes() == written for i in range(3))
-    processes = [h.process for h in pbuf_data.job._helpers]
-    assert 2 <= len(processes) <= 3 and len({p.pid for p in processes}) == len(processes)
+    assert most == 2 and all((tmp_path / f"many/{i}.txt").read_bytes() == written for i in range(3))
+    threads = Path(f"/proc/{other.pid}/status").read_text().split("Threads:")[1].split()[0]
+    assert threads == "1" and pbuf_data.job._helper.process is other
     pbuf_data.job.stop_helper()
-    assert pbuf_data.job._helpers == [] and all(p.poll() is not None for p in processes)
+    assert pbuf_data.job._helper is None and other.poll() is not None
 
 
 def _ended(pid: int) -> bool:
@@ -248,7 +274,7 @@ def test_the_helper_process_ends_with_the_process_that_started_it(tmp_path, busy
     script = (
         "import sys, threading, pbuf_data.job as j\n"
         f"j.run_in_helper({_mock_file_job('out/mean.txt', 'out.log')!r})\n"
-        "print(j._helpers[0].process.pid, flush=True)\n"
+        "print(j._helper.process.pid, flush=True)\n"
         + (f"threading.Thread(target=j.run_in_helper, args=({slow!r},), daemon=True).start()\n" if busy else "")
         + "print('sent', flush=True)\n"
         "sys.stdin.read()\n"

@@ -4,9 +4,9 @@ Most rules run it from ``shell:``: a job process imports this module, the :mod:`
 of its rule and what that function needs, and nothing else: not Snakemake (whose ``script:`` directive
 writes a preamble that imports it and unpickles the job in every job). The rules whose work is small next
 to the imports it needs, a mock file, a dataset's figures (matplotlib) and its exports (sacc, astropy), run
-the same command line in a helper process that Snakemake's process starts and keeps for the run instead
-(:func:`run_in_helper`, from ``run:``), so that those imports are paid once per run, not once per dataset or
-file. The command line carries what the job object did::
+the same command line in a process forked by a helper process that Snakemake's process starts and keeps for
+the run instead (:func:`run_in_helper`, from ``run:``), so that those imports are paid once per run, not once
+per dataset or file. The command line carries what the job object did::
 
     python -m pbuf_data.job RULE [--dataset NAME] [--params JSON] [--input PATH ...]
                                  [--output PATH ...] [--log PATH ...]
@@ -200,142 +200,262 @@ def run_here(argv: list[str]) -> None:
         RULES[job.rule](job)
 
 
+# The helper's settings of the BLAS libraries: one thread, as Snakemake gives a job of one thread (its shell
+# sets these); its jobs run side by side instead, each in a process of its own, forked by one that holds no
+# other thread.
+_ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                      "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
+
+
+def _send(sock, message: dict, fds=()) -> None:
+    """A message on a helper's control socket: its length, its JSON text (with ``fds`` passed along)."""
+    import socket
+
+    data = json.dumps(message).encode()
+    data = len(data).to_bytes(4, "big") + data
+    sent = socket.send_fds(sock, [data], list(fds)) if fds else 0
+    sock.sendall(data[sent:])
+
+
+def _receive(sock):
+    """(message, fds) of :func:`_send`, or (None, []) at the end of the stream."""
+    import socket
+
+    data, fds, size = b"", [], 4
+    while len(data) < size:
+        chunk, received, _, _ = socket.recv_fds(sock, size - len(data), 1)
+        fds += received
+        if not chunk:
+            for fd in fds:
+                os.close(fd)
+            return None, []
+        data += chunk
+        if size == 4 and len(data) == 4:
+            size += int.from_bytes(data, "big")
+    return json.loads(data[4:]), fds
+
+
 class _Helper:
-    """``python -m pbuf_data.job --serve FD``: a process that runs the jobs it is sent, one at a time, with
-    the imports of the first (matplotlib, sacc and astropy, the mock module) kept for the next. It reads one
-    JSON request per line on its stdin (working folder, command line) and answers each on the pipe FD. It ends
-    when its stdin closes: when the process that started it closes it, exits or is killed (then after the job
-    it is running, if any, as a job process of a killed Snakemake finishes its job)."""
+    """``python -m pbuf_data.job --serve FD``: a process that keeps the imports of the jobs it is sent (numpy,
+    matplotlib, sacc and astropy, the mock module) and forks a process for each, which runs that job alone and
+    ends (its memory returned): jobs sent at once run side by side, each starting from the same state. It reads
+    requests on the control socket FD, a job's answer channel passed with each; the forked process answers on
+    it, and the helper adds the process's exit status once it has ended. It ends when the control socket
+    closes (the process that started it closed it, exited or was killed), after the jobs it runs, if any, as
+    job processes of a killed Snakemake finish their jobs."""
 
     def __init__(self, key):
+        import socket
         import subprocess
 
         self.key = key
-        reply_read, reply_write = os.pipe()
+        self.control, theirs = socket.socketpair()
+        self.sending = threading.Lock()
         try:
-            self.process = subprocess.Popen([sys.executable, "-m", "pbuf_data.job", "--serve", str(reply_write)],
-                                            stdin=subprocess.PIPE, pass_fds=(reply_write,))
+            self.process = subprocess.Popen([sys.executable, "-m", "pbuf_data.job", "--serve", str(theirs.fileno())],
+                                            stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(),),
+                                            env={**os.environ, **_ONE_THREAD})
         except BaseException:
-            os.close(reply_read)
+            self.control.close()
             raise
         finally:
-            os.close(reply_write)
-        self.replies = os.fdopen(reply_read, "rb")
+            theirs.close()
 
     def run(self, argv: list[str]) -> None:
+        """Run one job (blocking); JobFailed with its message if its step failed."""
+        import socket
+
         from .steps import JobFailed
 
-        request = json.dumps({"cwd": os.getcwd(), "argv": argv}) + "\n"
-        try:
-            self.process.stdin.write(request.encode())
-            self.process.stdin.flush()
-            line = self.replies.readline()
-        except OSError:
-            line = b""
-        except BaseException:  # interrupted between request and reply: its reply must not be read by the next job
-            self.close()
-            raise
-        if not line.endswith(b"\n"):  # no reply, or the start of one: the helper ended
-            self.close()
-            raise JobFailed(f"dataset '{parse(argv).dataset}': {argv[0]}: the helper process running the job ended "
-                            f"(exit status {self.process.returncode}) before it answered")
-        reply = json.loads(line)
-        if "failed" in reply:
-            raise JobFailed(reply["failed"])
-        if "crashed" in reply:
-            raise RuntimeError(f"{argv[0]} crashed in the helper process:\n{reply['crashed']}")
+        mine, theirs = socket.socketpair()
+        with mine:
+            try:
+                with theirs, self.sending:
+                    _send(self.control, {"cwd": os.getcwd(), "argv": argv}, [theirs.fileno()])
+                lines = mine.makefile("rb").read().splitlines()  # the job's answer, then its exit status
+            except OSError:
+                lines = []
+        answers = {key: value for line in lines for key, value in json.loads(line).items()}
+        if answers.get("modules"):  # what the job imported: the helper imports it too, for the next jobs
+            try:
+                with self.sending:
+                    _send(self.control, {"import": answers["modules"]})
+            except OSError:
+                pass
+        if "failed" in answers:
+            raise JobFailed(answers["failed"])
+        if "crashed" in answers:
+            raise RuntimeError(f"{argv[0]} crashed in the helper process:\n{answers['crashed']}")
+        if "not_started" in answers:
+            raise JobFailed(f"dataset '{parse(argv).dataset}': {argv[0]}: cannot start the job's process: "
+                            f"{answers['not_started']}")
+        if "ok" not in answers:  # the job's process ended without an answer (killed, out of memory...)
+            import signal
+
+            status = answers.get("exit")
+            how = (f"was killed ({signal.Signals(-status).name})" if isinstance(status, int) and status < 0
+                   else f"ended (exit status {'unknown' if status is None else status})")
+            raise JobFailed(f"dataset '{parse(argv).dataset}': {argv[0]}: the process running the job {how} "
+                            "before it answered")
+
+    def running(self) -> bool:
+        return self.process.poll() is None
 
     def close(self) -> None:
+        """Close the control socket and wait for the helper to end (after the jobs it runs)."""
         import subprocess
 
-        try:
-            self.process.stdin.close()
-        except (OSError, ValueError):  # closed already, or being written by another thread
-            pass
+        self.control.close()
         try:
             self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        self.replies.close()
 
 
-_helpers: list[_Helper] = []  # every helper this process started that runs; the idle ones in _idle
-_idle: list[_Helper] = []
-_HELPERS = threading.Lock()
+_helper: _Helper | None = None  # the helper of this process's jobs, started by the first one
+_HELPER = threading.Lock()
 
 
 def run_in_helper(argv: list[str]) -> None:
-    """Run a job in one of this process's helpers (:class:`_Helper`): the rules whose ``run:`` calls this (mock
-    files, figures, exports). With Snakemake's ``force-use-threads``, as the workflow's profiles set, such a job
-    is a thread of Snakemake's process that waits for an idle helper, started when none is: the imports are
-    paid once per helper, not once per job, and the work does not compete with Snakemake's own for its
-    interpreter lock. As many helpers run as such jobs run at once (the profiles' ``snakemake_process``
-    resource). The job does what ``python -m pbuf_data.job ARGV`` does (:func:`run_here`), in this process's
-    working folder; a failed step raises :class:`pbuf_data.steps.JobFailed` with its message. A helper started
-    with another interpreter or ``PYTHONPATH`` (another copy of the workflow run from the same process), or one
-    that ended, is not used again."""
+    """Run a job in this process's helper (:class:`_Helper`): the rules whose ``run:`` calls this (mock files,
+    figures, exports). With Snakemake's ``force-use-threads``, as the workflow's profiles set, such a job is a
+    thread of Snakemake's process that waits for the job's own process, forked by the helper, which holds the
+    imports: they are paid once per run, not once per job, and the work does not compete with Snakemake's own
+    for its interpreter lock. The job does what ``python -m pbuf_data.job ARGV`` does (:func:`run_here`), in
+    this process's working folder; a failed step raises :class:`pbuf_data.steps.JobFailed` with its message. A
+    helper started with another interpreter or ``PYTHONPATH`` (another copy of the workflow run from the same
+    process), or one that ended, is not used again."""
+    global _helper
+
     key = (sys.executable, os.environ.get("PYTHONPATH", ""))
-    helper = None
-    with _HELPERS:
-        while _idle and helper is None:
-            candidate = _idle.pop()
-            if candidate.key == key and candidate.process.poll() is None:
-                helper = candidate
-            else:
-                _helpers.remove(candidate)
-                candidate.close()
-        if helper is None:
-            helper = _Helper(key)
-            _helpers.append(helper)
-    try:
-        helper.run(argv)
-    finally:
-        with _HELPERS:
-            if helper.process.poll() is None and helper in _helpers:
-                _idle.append(helper)
-            elif helper in _helpers:
-                _helpers.remove(helper)
+    with _HELPER:
+        if _helper is not None and (_helper.key != key or not _helper.running()):
+            ended, _helper = _helper, None
+            ended.close()
+        if _helper is None:
+            _helper = _Helper(key)
+        helper = _helper
+    helper.run(argv)
 
 
 def stop_helper() -> None:
-    """End this process's helpers (at exit; after a run through the Python API)."""
-    with _HELPERS:
-        ending = _helpers[:]
-        _helpers.clear()
-        _idle.clear()
-    for helper in ending:
-        helper.close()
+    """End this process's helper (at exit; after a run through the Python API), after the jobs it runs."""
+    global _helper
+
+    with _HELPER:
+        ending, _helper = _helper, None
+    if ending is not None:
+        ending.close()
 
 
 atexit.register(stop_helper)
 
 
-def serve(reply_fd: int) -> None:
-    """The helper's loop (``--serve FD``): a request per line on stdin, a reply per line on ``reply_fd``."""
+def serve(control_fd: int) -> None:
+    """The helper's loop (``--serve FD``): a request on the control socket, a process forked to run it."""
+    import gc
+    import selectors
+    import signal
+    import socket
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for Snakemake, which then closes the control socket
+    import numpy  # noqa: F401 - what every job imports, while the first is on its way
+    from . import steps  # noqa: F401
+
+    control = socket.socket(fileno=control_fd)
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # a job's process ended: wakes the loop to collect it
+    running: dict[int, socket.socket] = {}  # a job's process -> the job's answer channel
+    events = selectors.DefaultSelector()
+    events.register(control, selectors.EVENT_READ)
+    events.register(wake_read, selectors.EVENT_READ)
+    while control.fileno() >= 0 or running:
+        for key, _ in events.select():
+            if key.fileobj == wake_read:
+                os.read(wake_read, 4096)
+            elif control.fileno() >= 0:
+                message, fds = _receive(control)
+                if message is None:  # the process that started this helper closed it, or ended
+                    events.unregister(control)
+                    control.close()
+                elif "import" in message:
+                    _import(message["import"])
+                else:
+                    channel = socket.socket(fileno=fds[0])
+                    gc.freeze()  # the objects made so far are not collected in the job's process: not copied to it
+                    try:
+                        pid = os.fork()
+                    except OSError as exc:  # no memory or process left for it: the job fails, the helper goes on
+                        with channel:
+                            _answer(channel, {"not_started": str(exc)})
+                        continue
+                    if pid == 0:
+                        os._exit(_run_forked(message, channel, [control, *running.values()], (wake_read, wake_write)))
+                    running[pid] = channel
+        while running:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                break
+            channel = running.pop(pid, None)
+            if channel is not None:
+                with channel:
+                    _answer(channel, {"exit": os.waitstatus_to_exitcode(status)})
+
+
+def _answer(channel, answer: dict) -> None:
+    """One line of a job's answer: its outcome (from its process), its exit status (from the helper)."""
+    try:
+        channel.sendall(json.dumps(answer).encode() + b"\n")
+    except OSError:  # the thread that asked has gone (its process killed): nobody to answer
+        pass
+
+
+def _import(names: list[str]) -> None:
+    """Import in the helper what a job imported, so that the next jobs' processes have it."""
+    import importlib
+
+    for name in names:
+        if name not in sys.modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - a module that imports only in its job's context: the job imports it
+                pass
+
+
+def _run_forked(request: dict, channel, inherited, wake) -> int:
+    """A job's process, forked by the helper: runs the job, answers on its channel, returns its exit status."""
     import signal
     import traceback
 
     from .steps import JobFailed
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for Snakemake, which then closes this helper's stdin
-    os.set_inheritable(reply_fd, False)  # a process a job starts must not hold the replies open
-    with os.fdopen(reply_fd, "w", encoding="utf-8") as replies:
-        for line in sys.stdin:
-            request = json.loads(line)
-            try:
-                os.chdir(request["cwd"])
-                run_here(request["argv"])
-                reply = {"ok": True}
-            except JobFailed as exc:
-                reply = {"failed": str(exc)}
-            except (Exception, SystemExit):  # noqa: BLE001 - a bug: its traceback goes back to the job that asked
-                reply = {"crashed": traceback.format_exc()}
-            try:
-                replies.write(json.dumps(reply) + "\n")
-                replies.flush()
-            except OSError:  # the process that asked has ended (killed): nobody to answer, nothing left to do
-                os._exit(0)
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for other in inherited:  # the other jobs' channels: their answers end when their own processes end
+        other.close()
+    for fd in wake:
+        os.close(fd)
+    before = set(sys.modules)
+    status = 0
+    try:
+        os.chdir(request["cwd"])
+        run_here(request["argv"])
+        answer = {"ok": True}
+    except JobFailed as exc:
+        answer = {"failed": str(exc)}
+    except (Exception, SystemExit):  # noqa: BLE001 - a bug: its traceback goes back to the job that asked
+        answer, status = {"crashed": traceback.format_exc()}, 1
+    answer["modules"] = [name for name in sys.modules if name not in before]
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    _answer(channel, answer)
+    return status
 
 
 if __name__ == "__main__":

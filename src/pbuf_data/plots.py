@@ -22,7 +22,7 @@ from .formats import layout
 
 def _subplots(*grid, figsize, **options):
     """A figure and its axes, as ``pyplot.subplots`` makes them, without pyplot's global figure registry:
-    figures are drawn in one process for many jobs (``plot_dataset`` runs in Snakemake's helper process), where
+    figures may be drawn in one process for many jobs (``pbuf_data.job.run_here``, as tests call it), where
     pyplot's state would be shared between jobs. A figure not registered is freed with its last reference."""
     figure = Figure(figsize=figsize)
     return figure, figure.subplots(*grid, **options)

@@ -23,8 +23,8 @@ log = logging.getLogger("pbuf_data")
 
 class JobFailed(Exception):
     """A job's step failed: the message names the dataset and the file, line, column or check (it is in the
-    job's log too). A job process ends with it (:func:`pbuf_data.job.main`); a job in Snakemake's helper
-    process raises it to Snakemake."""
+    job's log too). A job process ends with it (:func:`pbuf_data.job.main`); a job sent to Snakemake's
+    helper process raises it to Snakemake."""
 
 
 _JOB_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -77,7 +77,7 @@ def run_step(log_file, step, *args, logs_dir, dataset=None, rule=None, inputs=()
     Logs go to the job's ``log_file``; the aggregate logs and the audit trail record the outcome. A
     PbufDataError fails the job with its message (dataset, file, line or check) and no traceback: it raises
     :class:`JobFailed`. Any other exception is an internal error whose traceback goes to the job's log only.
-    ``command`` is given for a job in Snakemake's helper process (:func:`pbuf_data.job.run_here`): the command line
+    ``command`` is given for a job run by :func:`pbuf_data.job.run_here` (the helper's): the command line
     that runs it in a process of its own, the log's first line; that process keeps its own logging.
     """
     from .logs import record_job

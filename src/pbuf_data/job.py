@@ -238,11 +238,15 @@ def _receive(sock):
 class _Helper:
     """``python -m pbuf_data.job --serve FD``: a process that keeps the imports of the jobs it is sent (numpy,
     matplotlib, sacc and astropy, the mock module) and forks a process for each, which runs that job alone and
-    ends (its memory returned): jobs sent at once run side by side, each starting from the same state. It reads
+    ends (its memory returned): jobs sent at once run side by side, each starting from the helper's state (the
+    imports, not the work, of the jobs before it). It reads
     requests on the control socket FD, a job's answer channel passed with each; the forked process answers on
     it, and the helper adds the process's exit status once it has ended. It ends when the control socket
     closes (the process that started it closed it, exited or was killed), after the jobs it runs, if any, as
     job processes of a killed Snakemake finish their jobs."""
+
+    class Gone(Exception):
+        """The request could not be sent: the helper has ended, or was replaced, since it was picked."""
 
     def __init__(self, key):
         import socket
@@ -272,6 +276,9 @@ class _Helper:
             try:
                 with theirs, self.sending:
                     _send(self.control, {"cwd": os.getcwd(), "argv": argv}, [theirs.fileno()])
+            except OSError:  # nothing sent: the job can go to another helper
+                raise _Helper.Gone() from None
+            try:
                 lines = mine.makefile("rb").read().splitlines()  # the job's answer, then its exit status
             except OSError:
                 lines = []
@@ -301,11 +308,17 @@ class _Helper:
     def running(self) -> bool:
         return self.process.poll() is None
 
+    def release(self) -> None:
+        """Send no more jobs: the helper ends after those it runs."""
+        with self.sending:
+            self.control.close()
+
     def close(self) -> None:
-        """Close the control socket and wait for the helper to end (after the jobs it runs)."""
+        """Close the control socket and wait for the helper to end after the jobs it runs (for a minute at most:
+        then the helper is killed, and its jobs' processes finish on their own)."""
         import subprocess
 
-        self.control.close()
+        self.release()
         try:
             self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
@@ -326,21 +339,31 @@ def run_in_helper(argv: list[str]) -> None:
     this process's working folder; a failed step raises :class:`pbuf_data.steps.JobFailed` with its message. A
     helper started with another interpreter or ``PYTHONPATH`` (another copy of the workflow run from the same
     process), or one that ended, is not used again."""
+    from .steps import JobFailed
+
     global _helper
 
     key = (sys.executable, os.environ.get("PYTHONPATH", ""))
-    with _HELPER:
-        if _helper is not None and (_helper.key != key or not _helper.running()):
-            ended, _helper = _helper, None
-            ended.close()
-        if _helper is None:
-            _helper = _Helper(key)
-        helper = _helper
-    helper.run(argv)
+    for attempt in (1, 2):
+        with _HELPER:
+            if _helper is not None and (_helper.key != key or not _helper.running() or attempt == 2):
+                ended, _helper = _helper, None
+                ended.release()  # it ends after the jobs it runs; nobody waits for them here
+            if _helper is None:
+                _helper = _Helper(key)
+            helper = _helper
+        try:
+            helper.run(argv)
+            return
+        except _Helper.Gone:  # ended or replaced between the choice and the request: a new one takes the job
+            if attempt == 2:
+                raise JobFailed(f"dataset '{parse(argv).dataset}': {argv[0]}: cannot send the job to a helper "
+                                "process") from None
 
 
 def stop_helper() -> None:
-    """End this process's helper (at exit; after a run through the Python API), after the jobs it runs."""
+    """End this process's helper (at exit; after a run through the Python API), after the jobs it runs
+    (:meth:`_Helper.close`)."""
     global _helper
 
     with _HELPER:
@@ -363,11 +386,13 @@ def serve(control_fd: int) -> None:
     import numpy  # noqa: F401 - what every job imports, while the first is on its way
     from . import steps  # noqa: F401
 
+    os.set_inheritable(control_fd, False)  # not held open by processes a job starts
     control = socket.socket(fileno=control_fd)
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda *_: None)  # a job's process ended: wakes the loop to collect it
+    signal.siginterrupt(signal.SIGCHLD, False)  # system calls in C code (an import) are restarted, not failed
     running: dict[int, socket.socket] = {}  # a job's process -> the job's answer channel
     events = selectors.DefaultSelector()
     events.register(control, selectors.EVENT_READ)
@@ -384,7 +409,9 @@ def serve(control_fd: int) -> None:
                 elif "import" in message:
                     _import(message["import"])
                 else:
-                    channel = socket.socket(fileno=fds[0])
+                    os.set_inheritable(fds[0], False)  # received fds are inheritable: a process a job starts
+                    channel = socket.socket(fileno=fds[0])  # (and leaves running) would hold the answer open
+                    gc.collect()
                     gc.freeze()  # the objects made so far are not collected in the job's process: not copied to it
                     try:
                         pid = os.fork()
@@ -392,16 +419,17 @@ def serve(control_fd: int) -> None:
                         with channel:
                             _answer(channel, {"not_started": str(exc)})
                         continue
-                    if pid == 0:
-                        os._exit(_run_forked(message, channel, [control, *running.values()], (wake_read, wake_write)))
+                    if pid == 0:  # the job's process: whatever happens, it ends here, not in this loop
+                        status = 1
+                        try:
+                            status = _run_forked(message, channel, [control, *running.values()], (wake_read, wake_write))
+                        finally:
+                            os._exit(status)
                     running[pid] = channel
-        while running:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-            if pid == 0:
-                break
-            channel = running.pop(pid, None)
-            if channel is not None:
-                with channel:
+        for pid in list(running):  # the jobs' processes only (not one an imported module may have started)
+            ended, status = os.waitpid(pid, os.WNOHANG)
+            if ended == pid:
+                with running.pop(pid) as channel:
                     _answer(channel, {"exit": os.waitstatus_to_exitcode(status)})
 
 
@@ -446,7 +474,7 @@ def _run_forked(request: dict, channel, inherited, wake) -> int:
         answer = {"ok": True}
     except JobFailed as exc:
         answer = {"failed": str(exc)}
-    except (Exception, SystemExit):  # noqa: BLE001 - a bug: its traceback goes back to the job that asked
+    except BaseException:  # noqa: BLE001 - a bug (or SystemExit...): its traceback goes back to the job that asked
         answer, status = {"crashed": traceback.format_exc()}, 1
     answer["modules"] = [name for name in sys.modules if name not in before]
     for stream in (sys.stdout, sys.stderr):

@@ -344,9 +344,10 @@ def run_in_helper(argv: list[str]) -> None:
     global _helper
 
     key = (sys.executable, os.environ.get("PYTHONPATH", ""))
+    failed = None  # a helper the job could not be sent to
     for attempt in (1, 2):
         with _HELPER:
-            if _helper is not None and (_helper.key != key or not _helper.running() or attempt == 2):
+            if _helper is not None and (_helper.key != key or not _helper.running() or _helper is failed):
                 ended, _helper = _helper, None
                 ended.release()  # it ends after the jobs it runs; nobody waits for them here
             if _helper is None:
@@ -356,6 +357,7 @@ def run_in_helper(argv: list[str]) -> None:
             helper.run(argv)
             return
         except _Helper.Gone:  # ended or replaced between the choice and the request: a new one takes the job
+            failed = helper
             if attempt == 2:
                 raise JobFailed(f"dataset '{parse(argv).dataset}': {argv[0]}: cannot send the job to a helper "
                                 "process") from None

@@ -248,8 +248,15 @@ def test_the_helper_process_does_what_the_job_process_does_and_is_replaced_when_
     assert most == 2 and all((tmp_path / f"many/{i}.txt").read_bytes() == written for i in range(3))
     threads = Path(f"/proc/{other.pid}/status").read_text().split("Threads:")[1].split()[0]
     assert threads == "1" and pbuf_data.job._helper.process is other
+
+    stale, running = pbuf_data.job._helper, pbuf_data.job._Helper.running
+    stale.release()  # ended, or replaced by another thread, after this job chose it: the job goes to a new one
+    monkeypatch.setattr(pbuf_data.job._Helper, "running", lambda helper: helper is stale or running(helper))
+    pbuf_data.job.run_in_helper(_mock_file_job("helper/retried.txt", "retried.log"))
+    assert pbuf_data.job._helper is not stale and (tmp_path / "helper/retried.txt").read_bytes() == written
+    newest = pbuf_data.job._helper.process
     pbuf_data.job.stop_helper()
-    assert pbuf_data.job._helper is None and other.poll() is not None
+    assert pbuf_data.job._helper is None and other.wait(timeout=30) == 0 and newest.poll() is not None
 
 
 def _ended(pid: int) -> bool:

@@ -292,18 +292,16 @@ class _Helper:
         if "failed" in answers:
             raise JobFailed(answers["failed"])
         if "crashed" in answers:
-            raise RuntimeError(f"{argv[0]} crashed in the helper process:\n{answers['crashed']}")
+            raise RuntimeError(f"{argv[0]} crashed in its process, forked by the helper:\n{answers['crashed']}")
         if "not_started" in answers:
-            raise JobFailed(f"dataset '{parse(argv).dataset}': {argv[0]}: cannot start the job's process: "
-                            f"{answers['not_started']}")
+            raise _not_run(argv, f"cannot start the job's process: {answers['not_started']}")
         if "ok" not in answers:  # the job's process ended without an answer (killed, out of memory...)
             import signal
 
             status = answers.get("exit")
             how = (f"was killed ({signal.Signals(-status).name})" if isinstance(status, int) and status < 0
                    else f"ended (exit status {'unknown' if status is None else status})")
-            raise JobFailed(f"dataset '{parse(argv).dataset}': {argv[0]}: the process running the job {how} "
-                            "before it answered")
+            raise _not_run(argv, f"the process running the job {how} before it answered")
 
     def running(self) -> bool:
         return self.process.poll() is None
@@ -326,6 +324,13 @@ class _Helper:
             self.process.wait()
 
 
+def _not_run(argv: list[str], why: str):
+    """The failure of a job that the helper could not run to its end: named by its dataset and rule."""
+    from .steps import JobFailed
+
+    return JobFailed(f"dataset '{parse(argv).dataset}': {argv[0]}: {why}")
+
+
 _helper: _Helper | None = None  # the helper of this process's jobs, started by the first one
 _HELPER = threading.Lock()
 
@@ -339,13 +344,11 @@ def run_in_helper(argv: list[str]) -> None:
     this process's working folder; a failed step raises :class:`pbuf_data.steps.JobFailed` with its message. A
     helper started with another interpreter or ``PYTHONPATH`` (another copy of the workflow run from the same
     process), or one that ended, is not used again."""
-    from .steps import JobFailed
-
     global _helper
 
     key = (sys.executable, os.environ.get("PYTHONPATH", ""))
     failed = None  # a helper the job could not be sent to
-    for attempt in (1, 2):
+    for _attempt in (1, 2):
         with _HELPER:
             if _helper is not None and (_helper.key != key or not _helper.running() or _helper is failed):
                 ended, _helper = _helper, None
@@ -358,9 +361,7 @@ def run_in_helper(argv: list[str]) -> None:
             return
         except _Helper.Gone:  # ended or replaced between the choice and the request: a new one takes the job
             failed = helper
-            if attempt == 2:
-                raise JobFailed(f"dataset '{parse(argv).dataset}': {argv[0]}: cannot send the job to a helper "
-                                "process") from None
+    raise _not_run(argv, "cannot send the job to a helper process")
 
 
 def stop_helper() -> None:
@@ -379,7 +380,6 @@ atexit.register(stop_helper)
 
 def serve(control_fd: int) -> None:
     """The helper's loop (``--serve FD``): a request on the control socket, a process forked to run it."""
-    import gc
     import selectors
     import signal
     import socket
@@ -387,6 +387,8 @@ def serve(control_fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for Snakemake, which then closes the control socket
     import numpy  # noqa: F401 - what every job imports, while the first is on its way
     from . import steps  # noqa: F401
+
+    _freeze()
 
     os.set_inheritable(control_fd, False)  # not held open by processes a job starts
     control = socket.socket(fileno=control_fd)
@@ -413,8 +415,6 @@ def serve(control_fd: int) -> None:
                 else:
                     os.set_inheritable(fds[0], False)  # received fds are inheritable: a process a job starts
                     channel = socket.socket(fileno=fds[0])  # (and leaves running) would hold the answer open
-                    gc.collect()
-                    gc.freeze()  # the objects made so far are not collected in the job's process: not copied to it
                     try:
                         pid = os.fork()
                     except OSError as exc:  # no memory or process left for it: the job fails, the helper goes on
@@ -453,6 +453,16 @@ def _import(names: list[str]) -> None:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001 - a module that imports only in its job's context: the job imports it
                 pass
+    _freeze()
+
+
+def _freeze() -> None:
+    """Leave the helper's objects (its imports) out of the garbage collection of the jobs' processes, which
+    would otherwise touch every one of them and so copy the helper's memory into each process."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def _run_forked(request: dict, channel, inherited, wake) -> int:

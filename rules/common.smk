@@ -227,6 +227,7 @@ def rebuild_after_failure():
     so that they tell the state of every dataset and verify knows every file republished beside a
     failure. (Their own jobs wait for every dataset; Snakemake does not run them then.)
     """
+    from pbuf_data.job import report_failure
     from pbuf_data.steps import manifest, summarize_validation
 
     if all(Path(TREE.receipt(name)).exists() for name in PUBLISHED):
@@ -235,7 +236,7 @@ def rebuild_after_failure():
         summary = summarize_validation(TREE, PUBLISHED)
         manifest(TREE)
     except PbufDataError as exc:
-        print(f"ERROR: {exc}", file=sys.stderr)
+        report_failure(str(exc))
         return
     print(f"{TREE.summary_txt}:", file=sys.stderr)
     for name, item in summary["datasets"].items():

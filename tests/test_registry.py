@@ -1,6 +1,7 @@
 """Registry and config schemas: typos fail before any job, naming the key."""
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,43 @@ def test_cross_field_rules(tmp_path, real_document):
         load_registry(_write(tmp_path, document))
     assert "2 registry errors" in str(err.value)
     assert "dataset 'bao_boss_dr12'" in str(err.value) and "dataset 'cc_moresco'" in str(err.value)
+
+
+def test_a_validated_registry_is_kept_and_read_back_only_for_the_same_bytes_and_code(tmp_path, real_document, monkeypatch):
+    import shutil
+
+    import pbuf_data.registry as registry_module
+
+    cache = tmp_path / "cache"
+    path = _write(tmp_path, real_document)
+    fresh = load_registry(path)
+    assert load_registry(path, cache=cache) == fresh and len(list(cache.glob("registry-*.json"))) == 1
+    # read back without validating: the same result, key for key and in the same order
+    validated = []
+    monkeypatch.setattr(registry_module, "_load_registry", lambda paths: validated.append(paths) or fresh)
+    again = load_registry(path, cache=cache)
+    assert again == fresh and list(again) == list(fresh) and not validated
+    monkeypatch.undo()
+    # other bytes: validated again (and refused when wrong), never the kept copy
+    document = copy.deepcopy(real_document)
+    del document["datasets"]["bao_boss_dr12"]["options"]["rs_fid"]
+    with pytest.raises(PbufDataError, match="rs_fid"):
+        load_registry(_write(tmp_path, document, "changed.yaml"), cache=cache)
+    # another schema (or code) is another key: the rule it adds is checked
+    schemas = tmp_path / "schemas"
+    shutil.copytree(registry_module.SCHEMA_DIR, schemas)
+    monkeypatch.setattr(registry_module, "SCHEMA_DIR", schemas)
+    schema = yaml.safe_load((schemas / "registry.schema.yaml").read_text())
+    schema["properties"]["datasets"]["maxProperties"] = 1
+    (schemas / "registry.schema.yaml").write_text(yaml.safe_dump(schema))
+    with pytest.raises(PbufDataError, match="datasets"):
+        load_registry(path, cache=cache)
+    monkeypatch.undo()
+    # a damaged copy is not trusted: validated again and rewritten
+    (kept,) = cache.glob("registry-*.json")
+    kept.write_text('{"datasets": tru')
+    assert load_registry(path, cache=cache) == fresh
+    assert json.loads(kept.read_text()) == fresh
 
 
 def test_symlink_escape_is_refused(tmp_path):

@@ -70,12 +70,17 @@ class Project:
         return active_registry_files(self.config, "" if self.use_mock else self.raw_dir)
 
     @property
+    def cache_dir(self) -> Path:
+        """Validated registries (:func:`pbuf_data.registry.load_registry`), beside Snakemake's own state."""
+        return self.root / ".snakemake" / "pbuf-data"
+
+    @property
     def registry(self) -> dict:
         """The active registry, validated (raises PbufDataError naming every error)."""
         if self._registry is None:
             from .registry import load_registry
 
-            self._registry = load_registry(*[self.root / f for f in self.registry_files])
+            self._registry = load_registry(*[self.root / f for f in self.registry_files], cache=self.cache_dir)
         return self._registry
 
     @property

@@ -42,6 +42,18 @@ def test_every_job_is_logged_and_audited(finished_run, registry):
     assert summary["peak_memory_mb"] > 10 and summary["warnings"]
 
 
+def test_software_versions_are_read_once_and_handed_out_as_copies():
+    import numpy
+    import snakemake
+
+    from pbuf_data.logs import software_versions
+
+    first = software_versions()
+    assert first["numpy"] == numpy.__version__ and first["snakemake"] == snakemake.__version__
+    first["numpy"] = "changed by a caller"
+    assert software_versions()["numpy"] == numpy.__version__
+
+
 def _append_many(args):
     path, worker = args
     for i in range(200):

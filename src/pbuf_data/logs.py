@@ -10,6 +10,7 @@ logs rotate by size (``.1`` ... ``.N``); the audit log is never rotated.
 from __future__ import annotations
 
 import fcntl
+import functools
 import getpass
 import json
 import math
@@ -78,6 +79,11 @@ def now_utc() -> str:
 
 def software_versions() -> dict:
     """Versions of the code that made a dataset or ran a job (read from package metadata, nothing imported)."""
+    return dict(_software_versions())
+
+
+@functools.cache  # read once per process: each lookup scans the path for the package's metadata
+def _software_versions() -> dict:
     import platform
     from importlib.metadata import PackageNotFoundError, version
 

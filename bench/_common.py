@@ -32,6 +32,11 @@ RAW_DIR = Path(os.environ.get("PBUF_RAW_DIR", PROJECT.parent / "shared" / "data"
 # what a temporary copy of the workflow needs (as tests/conftest.py copies it)
 WORKFLOW_FILES = ["Snakefile", "config", "rules", "profiles", "envs", "src"]
 GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+# Both sides run with Python's default bytecode caching, as a user's shell has it. Some machines (and
+# container images) set PYTHONDONTWRITEBYTECODE=1; then every job process of a workflow compiles the
+# package's modules from source again (0.1 CPU-s per job here), which a one-process floor pays once.
+# The figures measured with it set are given in bench/RESULTS.md.
+BYTECODE_SETTING = os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 # -- command line ---------------------------------------------------------------
@@ -229,7 +234,8 @@ def _fmt(x: float) -> str:
 
 
 def machine_line() -> str:
-    return f"{os.cpu_count()} cores, {memory_gib():.0f} GiB, {cpu_model()}, Python {platform.python_version()}"
+    bytecode = f" (PYTHONDONTWRITEBYTECODE={BYTECODE_SETTING} of this shell not passed on)" if BYTECODE_SETTING else ""
+    return f"{os.cpu_count()} cores, {memory_gib():.0f} GiB, {cpu_model()}, Python {platform.python_version()}{bytecode}"
 
 
 def cpu_model() -> str:

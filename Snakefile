@@ -72,13 +72,14 @@ onerror:
     rebuild_after_failure()
 
 
-# The summary and the manifest already require every dataset's receipt and export receipt.
 rule all:
     default_target: True
     input:
+        expand(TREE.receipt("{dataset}"), dataset=PUBLISHED),
         TREE.summary_txt,
         TREE.derived_manifest,
         TREE.backup_record,
+        expand(TREE.export_receipt("{dataset}"), dataset=PUBLISHED),
         expand(
             TREE.plot("{dataset}", "{figure}"),
             dataset=PUBLISHED,

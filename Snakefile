@@ -72,6 +72,8 @@ onerror:
     rebuild_after_failure()
 
 
+# Every receipt is asked for here, not only through the summary and the manifest: after a failed
+# derive those two are rebuilt (onerror) and newer than their inputs, and this keeps the dataset stale.
 rule all:
     default_target: True
     input:

@@ -331,6 +331,37 @@ def test_a_failed_job_process_writes_its_message_in_one_piece(monkeypatch):
     assert [data for fd, data in writes if fd == write_end] == [expected]
 
 
+PRELOAD_CHECK = """
+import importlib, json, shlex, sys
+import numpy, pbuf_data.steps
+from pbuf_data.job import PRELOAD, run_here
+argv = shlex.split(sys.argv[1])[3:]
+for name in PRELOAD[argv[0]]:
+    importlib.import_module(name)
+before = set(sys.modules)
+run_here(argv)
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+@pytest.mark.workflow
+def test_what_the_helper_imports_for_a_rule_is_what_its_jobs_import(project):
+    """The helper imports a rule's PRELOAD before it forks the first of its jobs. A figure or export job run after
+    that import (its command line of a finished run, in a fresh process) imports none of the large libraries."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    tree = project / "results" / "real"
+    for log in (tree / "logs" / "plots" / "sn_pantheon_plus.log", tree / "logs" / "export" / "bao_desi_dr1.log"):
+        command = log.read_text().splitlines()[0].split("command: ", 1)[1]
+        out = subprocess.run([sys.executable, "-c", PRELOAD_CHECK, command], cwd=project, check=True, capture_output=True,
+                             text=True, env={**os.environ, "PYTHONPATH": str(project / "src")})
+        new = {name.split(".")[0] for name in json.loads(out.stdout.splitlines()[-1])}
+        assert not new & {"matplotlib", "sacc", "astropy", "scipy", "pandas", "yaml"}, (log.name, sorted(new))
+
+
 @pytest.mark.workflow
 def test_figures_and_exports_made_in_snakemakes_process_equal_those_of_a_process_of_their_own(project):
     """In a finished real-corpus run, the figure and export jobs ran in Snakemake's helper process (their logs begin

@@ -142,6 +142,15 @@ def backup(job):
 RULES = {f.__name__: f for f in (generate_mock_file, retrieve_raw_file, derive_dataset, combine_datasets,
                                  validation_summary, export_dataset, plot_dataset, manifest, backup)}
 
+# What the steps of the rules run in the helper import (beyond numpy and pbuf_data.steps): the helper imports it
+# before it forks the first job of the rule, so that the jobs started side by side at first do not each import it
+# (matplotlib for the figures: 0.8 CPU-s per process). Checked by tests/test_job.py.
+PRELOAD = {
+    "generate_mock_file": ("pbuf_data.mock",),
+    "plot_dataset": ("pbuf_data.plots", "pbuf_data.report_pages", "matplotlib.backends.backend_agg"),
+    "export_dataset": ("pbuf_data.export", "sacc"),
+}
+
 
 def parse(argv: list[str]) -> Job:
     parser = argparse.ArgumentParser(prog="python -m pbuf_data.job", description="Run one workflow job.")
@@ -387,7 +396,9 @@ def serve(control_fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for Snakemake, which then closes the control socket
     import numpy  # noqa: F401 - what every job imports, while the first is on its way
     from . import steps  # noqa: F401
+    from .logs import software_versions
 
+    software_versions()  # recorded by every job: read once, here
     _freeze()
 
     os.set_inheritable(control_fd, False)  # not held open by processes a job starts
@@ -398,6 +409,7 @@ def serve(control_fd: int) -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)  # a job's process ended: wakes the loop to collect it
     signal.siginterrupt(signal.SIGCHLD, False)  # system calls in C code (an import) are restarted, not failed
     running: dict[int, socket.socket] = {}  # a job's process -> the job's answer channel
+    preloaded = set()  # the rules whose modules (PRELOAD) are imported
     events = selectors.DefaultSelector()
     events.register(control, selectors.EVENT_READ)
     events.register(wake_read, selectors.EVENT_READ)
@@ -413,6 +425,10 @@ def serve(control_fd: int) -> None:
                 elif "import" in message:
                     _import(message["import"])
                 else:
+                    rule = message["argv"][0] if message.get("argv") else None
+                    if rule not in preloaded:
+                        preloaded.add(rule)
+                        _import(PRELOAD.get(rule, ()))
                     os.set_inheritable(fds[0], False)  # received fds are inheritable: a process a job starts
                     channel = socket.socket(fileno=fds[0])  # (and leaves running) would hold the answer open
                     try:
@@ -444,16 +460,18 @@ def _answer(channel, answer: dict) -> None:
 
 
 def _import(names: list[str]) -> None:
-    """Import in the helper what a job imported, so that the next jobs' processes have it."""
+    """Import in the helper what a job imported, or what the jobs of a rule import (PRELOAD), so that the next
+    jobs' processes have it."""
     import importlib
 
-    for name in names:
-        if name not in sys.modules:
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001 - a module that imports only in its job's context: the job imports it
-                pass
-    _freeze()
+    new = [name for name in names if name not in sys.modules]
+    for name in new:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a module that imports only in its job's context: the job imports it
+            pass
+    if new:
+        _freeze()
 
 
 def _freeze() -> None:

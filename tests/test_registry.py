@@ -135,6 +135,18 @@ def test_a_validated_registry_is_kept_and_read_back_only_for_the_same_bytes_and_
     assert json.loads(kept.read_text()) == fresh
 
 
+def test_the_workflow_and_the_cli_keep_the_validated_registry_beside_snakemakes_state(tmp_path):
+    import shutil
+
+    from pbuf_data.project import Project, read_config
+
+    shutil.copytree(PROJECT / "config", tmp_path / "config")
+    project = Project(tmp_path, read_config(tmp_path))
+    assert project.registry == load_registry(tmp_path / "config" / "registry_mock.yaml")
+    (kept,) = (tmp_path / ".snakemake" / "pbuf-data").glob("registry-*.json")
+    assert json.loads(kept.read_text()) == project.registry
+
+
 def test_symlink_escape_is_refused(tmp_path):
     raw = tmp_path / "raw"
     (raw / "ds").mkdir(parents=True)

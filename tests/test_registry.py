@@ -109,7 +109,7 @@ def test_a_validated_registry_is_kept_and_read_back_only_for_the_same_bytes_and_
     assert load_registry(path, cache=cache) == fresh and len(list(cache.glob("registry-*.json"))) == 1
     # read back without validating: the same result, key for key and in the same order
     validated = []
-    monkeypatch.setattr(registry_module, "_load_registry", lambda paths: validated.append(paths) or fresh)
+    monkeypatch.setattr(registry_module, "_load_registry", lambda paths, texts: validated.append(paths) or fresh)
     again = load_registry(path, cache=cache)
     assert again == fresh and list(again) == list(fresh) and not validated
     monkeypatch.undo()
@@ -128,6 +128,12 @@ def test_a_validated_registry_is_kept_and_read_back_only_for_the_same_bytes_and_
     with pytest.raises(PbufDataError, match="datasets"):
         load_registry(path, cache=cache)
     monkeypatch.undo()
+    # a FIFO named as a registry is refused as before, not waited on to compute the name
+    import os
+
+    os.mkfifo(tmp_path / "fifo.yaml")
+    with pytest.raises(PbufDataError, match="not a regular file"):
+        load_registry(tmp_path / "fifo.yaml", cache=cache)
     # a damaged copy is not trusted: validated again and rewritten
     (kept,) = cache.glob("registry-*.json")
     kept.write_text('{"datasets": tru')

@@ -267,15 +267,16 @@ def _read_small_file(path: Path, what: str) -> str:
         ) from None
 
 
-def read_yaml(path: str | Path, what: str = "registry file"):
+def read_yaml(path: str | Path, what: str = "registry file", *, text: str | None = None):
     """A YAML document read safely: regular file, size-limited, no duplicated keys, aliases bounded.
 
     The document is composed first and its size with every alias expanded is
     counted (without expanding) before any Python object is built, so an alias
-    bomb fails at once with a short message.
+    bomb fails at once with a short message. ``text``: the file's text, already read (by _read_small_file).
     """
     path = Path(path)
-    text = _read_small_file(path, what)
+    if text is None:
+        text = _read_small_file(path, what)
     try:
         loader = _UniqueKeyLoader(text)
         loader.name = str(path)
@@ -316,12 +317,13 @@ def load_registry(*paths: str | Path, cache: str | Path | None = None) -> dict:
     code, and read back instead of validating the same bytes with the same code again (1.6 s for 1,000
     datasets, paid by every ``snakemake`` call, including each job's on a cluster).
     """
-    key = _cache_key(paths) if cache is not None else None
+    texts = [_read_small_file(Path(path), "registry file") for path in paths]  # read once: the key's bytes are parsed
+    key = _cache_key(texts) if cache is not None else None
     if key:
         kept = _read_kept(Path(cache), key)
         if kept is not None:
             return kept
-    merged = _load_registry(paths)
+    merged = _load_registry(paths, texts)
     if key:
         _keep(Path(cache), key, merged)
     return merged
@@ -330,7 +332,7 @@ def load_registry(*paths: str | Path, cache: str | Path | None = None) -> dict:
 _CACHE_KEEP = 16  # validated registries kept in a cache folder (the most recently written)
 
 
-def _cache_key(paths) -> str | None:
+def _cache_key(texts: list[str]) -> str | None:
     import hashlib
 
     digest = hashlib.sha256(b"pbuf-data registry cache 1\0")
@@ -339,11 +341,11 @@ def _cache_key(paths) -> str | None:
         sources = [*sorted(package.rglob("*.py")), *sorted(SCHEMA_DIR.glob("*.yaml"))]
         for path in sources:
             digest.update(str(path.relative_to(path.parents[1])).encode() + b"\0" + path.read_bytes())
-        for path in paths:  # their bytes, in their order (the order of the merged datasets)
-            data = Path(path).read_bytes()
-            digest.update(len(data).to_bytes(8, "big") + data)
     except OSError:
-        return None  # unreadable: validated the usual way, which names the file
+        return None  # the package's own files unreadable: validated each time
+    for text in texts:  # the registries' text, in their order (the order of the merged datasets)
+        data = text.encode("utf-8")
+        digest.update(len(data).to_bytes(8, "big") + data)
     return digest.hexdigest()
 
 
@@ -376,11 +378,11 @@ def _keep(folder: Path, key: str, merged: dict) -> None:
         pass
 
 
-def _load_registry(paths) -> dict:
+def _load_registry(paths, texts) -> dict:
     schema = load_schema("registry.schema.yaml")
     merged: dict = {}
-    for path in paths:
-        document = read_yaml(path)
+    for path, text in zip(paths, texts):
+        document = read_yaml(path, text=text)
         if not isinstance(document, dict) or not isinstance(document.get("datasets"), dict):
             raise PbufDataError("a registry is a mapping with a 'datasets' mapping", file=str(path), check="schema")
         for name in document["datasets"]:

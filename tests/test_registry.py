@@ -134,11 +134,24 @@ def test_a_validated_registry_is_kept_and_read_back_only_for_the_same_bytes_and_
     os.mkfifo(tmp_path / "fifo.yaml")
     with pytest.raises(PbufDataError, match="not a regular file"):
         load_registry(tmp_path / "fifo.yaml", cache=cache)
+    # the package's code changed on disk since this process imported it: validated with the loaded code, nothing kept
+    monkeypatch.setattr(registry_module, "_CODE_AT_IMPORT", ())
+    validated.clear()
+    monkeypatch.setattr(registry_module, "_load_registry", lambda paths, texts: validated.append(paths) or fresh)
+    assert load_registry(path, cache=cache) == fresh and validated
+    monkeypatch.undo()
     # a damaged copy is not trusted: validated again and rewritten
     (kept,) = cache.glob("registry-*.json")
     kept.write_text('{"datasets": tru')
     assert load_registry(path, cache=cache) == fresh
     assert json.loads(kept.read_text()) == fresh
+    # nor is a FIFO or a nesting bomb in its place: validated again, not waited on, no traceback
+    kept.unlink()
+    os.mkfifo(kept)
+    assert load_registry(path, cache=cache) == fresh
+    kept.unlink()
+    kept.write_text("[" * 200_000 + "]" * 200_000)
+    assert load_registry(path, cache=cache) == fresh
 
 
 def test_the_workflow_and_the_cli_keep_the_validated_registry_beside_snakemakes_state(tmp_path):

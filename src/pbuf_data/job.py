@@ -425,7 +425,8 @@ def serve(control_fd: int) -> None:
                 elif "import" in message:
                     _import(message["import"])
                 else:
-                    rule = message["argv"][0] if message.get("argv") else None
+                    argv = message.get("argv")
+                    rule = argv[0] if isinstance(argv, list) and argv and isinstance(argv[0], str) else None
                     if rule not in preloaded:
                         preloaded.add(rule)
                         _import(PRELOAD.get(rule, ()))

@@ -332,17 +332,36 @@ def load_registry(*paths: str | Path, cache: str | Path | None = None) -> dict:
 _CACHE_KEEP = 16  # validated registries kept in a cache folder (the most recently written)
 
 
+def _code_files() -> tuple | None:
+    """The package's source files with their size and modification time (None if one cannot be read)."""
+    try:
+        return tuple((path, path.stat().st_size, path.stat().st_mtime_ns)
+                     for path in sorted(Path(__file__).resolve().parent.rglob("*.py")))
+    except OSError:
+        return None
+
+
+# The package's sources as this process imported it. A kept registry is used only while they are unchanged:
+# a process that imported the package before an edit validates with the code it loaded, not with the edit.
+_CODE_AT_IMPORT = _code_files()
+
+
 def _cache_key(texts: list[str]) -> str | None:
     import hashlib
+    import sys
+    from importlib.metadata import version
 
-    digest = hashlib.sha256(b"pbuf-data registry cache 1\0")
-    package = Path(__file__).resolve().parent
-    try:
-        sources = [*sorted(package.rglob("*.py")), *sorted(SCHEMA_DIR.glob("*.yaml"))]
-        for path in sources:
+    code = _code_files()
+    if code is None or code != _CODE_AT_IMPORT:
+        return None  # changed since this process imported it (or unreadable): validated, nothing kept
+    digest = hashlib.sha256(b"pbuf-data registry cache 2\0")
+    try:  # the validating libraries and interpreter
+        libraries = f"{sys.version}|{yaml.__version__}|{yaml.__with_libyaml__}|{version('jsonschema')}"
+        digest.update(libraries.encode() + b"\0")
+        for path in [*(path for path, _, _ in code), *sorted(SCHEMA_DIR.glob("*.yaml"))]:
             digest.update(str(path.relative_to(path.parents[1])).encode() + b"\0" + path.read_bytes())
-    except OSError:
-        return None  # the package's own files unreadable: validated each time
+    except Exception:  # noqa: BLE001 - anything unreadable: validated each time, never a failure here
+        return None
     for text in texts:  # the registries' text, in their order (the order of the merged datasets)
         data = text.encode("utf-8")
         digest.update(len(data).to_bytes(8, "big") + data)
@@ -350,11 +369,12 @@ def _cache_key(texts: list[str]) -> str | None:
 
 
 def _read_kept(folder: Path, key: str) -> dict | None:
+    """The kept registry, read as a registry file is (a regular file, size-limited), or None."""
     import json
 
     try:
-        kept = json.loads((folder / f"registry-{key}.json").read_text())
-    except (OSError, ValueError):
+        kept = json.loads(_read_small_file(folder / f"registry-{key}.json", "kept registry"))
+    except (PbufDataError, ValueError, RecursionError, MemoryError):
         return None
     return kept if isinstance(kept, dict) else None
 

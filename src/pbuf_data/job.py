@@ -409,7 +409,6 @@ def serve(control_fd: int) -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)  # a job's process ended: wakes the loop to collect it
     signal.siginterrupt(signal.SIGCHLD, False)  # system calls in C code (an import) are restarted, not failed
     running: dict[int, socket.socket] = {}  # a job's process -> the job's answer channel
-    preloaded = set()  # the rules whose modules (PRELOAD) are imported
     events = selectors.DefaultSelector()
     events.register(control, selectors.EVENT_READ)
     events.register(wake_read, selectors.EVENT_READ)
@@ -425,11 +424,8 @@ def serve(control_fd: int) -> None:
                 elif "import" in message:
                     _import(message["import"])
                 else:
-                    argv = message.get("argv")
-                    rule = argv[0] if isinstance(argv, list) and argv and isinstance(argv[0], str) else None
-                    if rule not in preloaded:
-                        preloaded.add(rule)
-                        _import(PRELOAD.get(rule, ()))
+                    rule = argv[0] if isinstance(argv := message.get("argv"), list) and argv else None
+                    _import(PRELOAD.get(rule, ()) if isinstance(rule, str) else ())  # at its first job; then imported
                     os.set_inheritable(fds[0], False)  # received fds are inheritable: a process a job starts
                     channel = socket.socket(fileno=fds[0])  # (and leaves running) would hold the answer open
                     try:

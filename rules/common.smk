@@ -26,6 +26,12 @@ except PbufDataError as exc:
 
 USE_MOCK = PROJECT.use_mock
 RAW_DIR = PROJECT.raw_dir
+_not_generated = [name for name, entry in REGISTRY.items() if "mock" not in entry]
+if USE_MOCK and _not_generated:
+    raise UserError(
+        f"mock registry {config['mock_registry']}: datasets {', '.join(_not_generated)} have no 'mock' block; "
+        f"the embedded default generates every raw file in {layout.MOCK_RAW} (real files: --config raw_dir=...)"
+    )
 TREE = PROJECT.tree  # every path of this corpus's results (pbuf_data.layout.Tree)
 if workflow.is_main_process:
     print(f"pbuf-data: {PROJECT.describe()}", file=sys.stderr)
@@ -48,8 +54,6 @@ if _unknown:
     raise UserError(_unknown)
 DATASETS = PROJECT.datasets
 
-MOCK_DATASETS = [name for name, entry in REGISTRY.items() if "mock" in entry]
-
 # Combinations (config "combinations"): joint datasets, refused before any job when two members
 # share a survey sample without an allow_overlap reason. They are published, validated, plotted
 # and exported like datasets.
@@ -68,10 +72,19 @@ except PbufDataError as exc:
 PUBLISHED = DATASETS + list(COMBINATIONS)
 
 
+def _raw_folder_of(path):
+    """The dataset folder of a path in the mock or the retrieval folder (<folder>/<name>/<file>); None otherwise."""
+    for folder in (layout.MOCK_RAW, layout.RAW_CACHE):
+        if path.startswith(f"{folder}/"):
+            return path[len(folder) + 1 :].partition("/")[0] or None
+    return None
+
+
 def _target_names(targets):
-    """Unknown dataset names in target paths of this result tree (results/<corpus>/<folder>/<name>...)."""
+    """Unknown dataset names in target paths of this result tree (results/<corpus>/<folder>/<name>...) and
+    of the mock and retrieval folders (their rules take any name's folder)."""
     for target in targets:
-        name = TREE.dataset_of(str(target))
+        name = TREE.dataset_of(str(target)) or _raw_folder_of(str(target))
         if (
             name
             and name not in REGISTRY
@@ -86,7 +99,8 @@ def command_line_paths():
     the DAG settings do not exist yet at parse time."""
     if not workflow.is_main_process:
         return []
-    return [word for word in sys.argv[1:] if word.startswith(f"{TREE.base}/")]
+    folders = (f"{TREE.base}/", f"{layout.MOCK_RAW}/", f"{layout.RAW_CACHE}/")
+    return [word for word in sys.argv[1:] if word.startswith(folders)]
 
 
 # A typo in a target path: one clean message, before the DAG.
@@ -98,7 +112,7 @@ if _unknown:
 
 
 def wildcard_choice(names):
-    """Regex accepting exactly these names (wildcard constraint of the small mock and retrieval sets)."""
+    """Regex accepting exactly these names (wildcard constraint of the combinations, a small set)."""
     return "|".join(sorted(names)) or "(?!)"
 
 
@@ -112,6 +126,11 @@ PUBLISHED_NAME = "(?!summary(?![a-z0-9_]))[a-z][a-z0-9_]*"
 DATASET_NAME = (
     f"(?!(?:summary|{wildcard_choice(COMBINATIONS)})(?![a-z0-9_]))[a-z][a-z0-9_]*"
 )
+# The folder of a generated mock file (embedded default) or of a retrieved raw file (a raw folder): the
+# name pattern (an alternation of every name is scanned for each of their files), the rule that cannot run
+# in this mode matching nothing. A target in a folder that is not a dataset's is refused above.
+MOCK_FOLDER = DATASET_NAME if USE_MOCK else "(?!)"
+RETRIEVED_FOLDER = "(?!)" if USE_MOCK else DATASET_NAME
 CODE_FINGERPRINTS = {  # once per format, not per entry (sources are read and hashed)
     fmt: code_fingerprint(fmt)
     for fmt in {entry["format"] for entry in REGISTRY.values()}
@@ -186,7 +205,7 @@ def raw_inputs(wildcards):
 def retrieval_spec(wildcards):
     """Registry entry of a file to retrieve: its URL, pin and size cap."""
     wanted = f"{wildcards.dataset}/{wildcards.filename}"
-    for spec in REGISTRY[wildcards.dataset]["files"].values():
+    for spec in registry_entry(wildcards.dataset)["files"].values():
         if spec["path"] == wanted:
             return {
                 "path": wanted,
@@ -214,7 +233,7 @@ def dataset_settings(wildcards):
 
 def mock_role(wildcards):
     """Registry role of a mock file, from its file name."""
-    for role, spec in REGISTRY[wildcards.dataset]["files"].items():
+    for role, spec in registry_entry(wildcards.dataset)["files"].items():
         if spec["path"] == f"{wildcards.dataset}/{wildcards.filename}":
             return role
     raise WorkflowError(

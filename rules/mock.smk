@@ -13,7 +13,7 @@ rule generate_mock_file:
     log:
         TREE.job_log("mock", "{dataset}/{filename}"),
     wildcard_constraints:
-        dataset=wildcard_choice(MOCK_DATASETS),
+        dataset=MOCK_FOLDER,
     params:
         args=lambda w: job_params(
             corpus=TREE.corpus,

@@ -12,7 +12,7 @@ rule retrieve_raw_file:
     log:
         TREE.job_log("retrieve", "{dataset}/{filename}"),
     wildcard_constraints:
-        dataset=wildcard_choice([] if USE_MOCK else REGISTRY),
+        dataset=RETRIEVED_FOLDER,
     conda:
         "../envs/pbuf.yaml"
     params:

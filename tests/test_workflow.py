@@ -178,6 +178,25 @@ def test_config_typo_fails_before_any_job(workflow, raw_dir):
     assert not (workflow.root / "results").exists()
 
 
+def test_mock_files_of_no_mock_dataset_are_refused_before_any_job(workflow):
+    """The mock-file and retrieval rules take any name's folder: a mock registry entry without a mock block,
+    and a target in the folder of no dataset, are refused with one message, before the DAG."""
+    document = yaml.safe_load((workflow.root / "config" / "registry_mock.yaml").read_text())
+    del document["datasets"]["mock_cc_moresco"]["mock"]
+    (workflow.root / "config" / "no_mock.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    refused = [
+        (["--config", "mock_registry=config/no_mock.yaml"], ["mock_cc_moresco", "no 'mock' block"]),
+        (["data/mock/raw/mock_cc_moresco_x/table.txt"], ["'mock_cc_moresco_x'", "mock_cc_moresco", "not in the active registry"]),
+        (["data/raw_cache/cc_moresc/table.txt"], ["'cc_moresc'", "not in the active registry"]),
+    ]
+    for args, fragments in refused:
+        proc = workflow.run("-n", *args, check=False)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode != 0, output
+        assert all(fragment in output for fragment in fragments) and "Traceback" not in output, output
+    assert not (workflow.root / "results").exists() and not (workflow.root / "data").exists()
+
+
 def test_readers_never_see_a_missing_or_mixed_dataset_during_a_republish(real_run, registry):
     """load_dataset and plain np.load in a loop while the workflow republishes two changed datasets."""
     workflow, raw, cfg = real_run

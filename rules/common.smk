@@ -26,8 +26,8 @@ except PbufDataError as exc:
 
 USE_MOCK = PROJECT.use_mock
 RAW_DIR = PROJECT.raw_dir
-_not_generated = [name for name, entry in REGISTRY.items() if "mock" not in entry]
-if USE_MOCK and _not_generated:
+_not_generated = USE_MOCK and [name for name, entry in REGISTRY.items() if "mock" not in entry]
+if _not_generated:
     raise UserError(
         f"mock registry {config['mock_registry']}: datasets {', '.join(_not_generated)} have no 'mock' block; "
         f"the embedded default generates every raw file in {layout.MOCK_RAW} (real files: --config raw_dir=...)"
@@ -72,9 +72,13 @@ except PbufDataError as exc:
 PUBLISHED = DATASETS + list(COMBINATIONS)
 
 
+# Where the mock-file and retrieval rules write, a folder per dataset (<folder>/<name>/<file>).
+RAW_FOLDERS = (layout.MOCK_RAW, layout.RAW_CACHE)
+
+
 def _raw_folder_of(path):
-    """The dataset folder of a path in the mock or the retrieval folder (<folder>/<name>/<file>); None otherwise."""
-    for folder in (layout.MOCK_RAW, layout.RAW_CACHE):
+    """The dataset folder of a path in one of RAW_FOLDERS; None otherwise."""
+    for folder in RAW_FOLDERS:
         if path.startswith(f"{folder}/"):
             return path[len(folder) + 1 :].partition("/")[0] or None
     return None
@@ -99,7 +103,7 @@ def command_line_paths():
     the DAG settings do not exist yet at parse time."""
     if not workflow.is_main_process:
         return []
-    folders = (f"{TREE.base}/", f"{layout.MOCK_RAW}/", f"{layout.RAW_CACHE}/")
+    folders = tuple(f"{folder}/" for folder in (TREE.base, *RAW_FOLDERS))
     return [word for word in sys.argv[1:] if word.startswith(folders)]
 
 

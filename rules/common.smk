@@ -26,7 +26,9 @@ except PbufDataError as exc:
 
 USE_MOCK = PROJECT.use_mock
 RAW_DIR = PROJECT.raw_dir
-_not_generated = USE_MOCK and [name for name, entry in REGISTRY.items() if "mock" not in entry]
+_not_generated = USE_MOCK and [
+    name for name, entry in REGISTRY.items() if "mock" not in entry
+]
 if _not_generated:
     raise UserError(
         f"mock registry {config['mock_registry']}: datasets {', '.join(_not_generated)} have no 'mock' block; "

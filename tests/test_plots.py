@@ -5,15 +5,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.contour import QuadContourSet
 from matplotlib.image import AxesImage
+from matplotlib.table import Table
+from matplotlib.transforms import Bbox
 
 from pbuf_data.cosmology import Fiducial
+from pbuf_data.derive import derive_dataset
+from pbuf_data.mock import write_mock_file
 from pbuf_data.plots import _fiducial_values, correlation_figure, observable_figure
+from pbuf_data.registry import load_registry
 
 from conftest import PROJECT
 
-FIDUCIAL = Fiducial.from_config(yaml.safe_load((PROJECT / "config" / "config.yaml").read_text())["fiducial_cosmology"])
+BLOCK = yaml.safe_load((PROJECT / "config" / "config.yaml").read_text())["fiducial_cosmology"]
+FIDUCIAL = Fiducial.from_config(BLOCK)
+REAL = sorted(load_registry(PROJECT / "config" / "registry.yaml"))
+MOCKS = load_registry(PROJECT / "config" / "registry_mock.yaml")
 
 
 def _texts(fig):
@@ -87,3 +96,58 @@ def test_a_combination_is_drawn_per_type_with_each_members_offset(real):
     labels = {ax.get_ylabel() for ax in fig.axes}
     assert len(fig.axes) == 2 * len(set(joint.observable_type.tolist())) and "pull [σ]" in labels
     assert not labels & set(joint.observable_type.tolist())  # every panel has its layout's axis text, not the type
+
+
+@pytest.fixture(scope="module")
+def mock(tmp_path_factory):
+    """Derive an embedded mock dataset (cached per module)."""
+    folder, cache = tmp_path_factory.mktemp("mock_raw"), {}
+
+    def get(name):
+        if name not in cache:
+            entry = MOCKS[name]
+            for role, spec in entry["files"].items():
+                write_mock_file(entry, role, folder / spec["path"], BLOCK, entry["mock"]["seed"])
+            cache[name] = derive_dataset(name, entry, raw_dir=folder)
+        return cache[name]
+
+    return get
+
+
+def _overlap(a: Bbox, b: Bbox) -> float:
+    """Area in pixels where two boxes overlap."""
+    cut = Bbox.intersection(a, b)
+    return 0.0 if cut is None else cut.width * cut.height
+
+
+def _layout_problems(fig) -> list[str]:
+    """What a reader would see wrong once the figure is drawn: text cut at the figure's edge, a panel's text (tick
+    labels, axis labels, title, legend) running into another panel, the title over a panel, a table's text wider
+    than its cell. Measured by matplotlib on the drawn figure, independently of how the figure was laid out."""
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    page, problems = fig.bbox, []
+    drawn = fig.get_tightbbox(renderer).transformed(fig.dpi_scale_trans)  # inches -> pixels
+    if not (drawn.x0 >= page.x0 - 0.5 and drawn.y0 >= page.y0 - 0.5 and drawn.x1 <= page.x1 + 0.5 and drawn.y1 <= page.y1 + 0.5):
+        problems.append(f"text leaves the figure: drawn {drawn.bounds}, page {page.bounds}")
+    boxes = [(ax, ax.get_tightbbox(renderer)) for ax in fig.axes]
+    for i, (ax, box) in enumerate(boxes):
+        for j, other in enumerate(fig.axes):
+            if i != j and _overlap(box, other.get_window_extent(renderer)) > 1:
+                problems.append(f"the text of panel {i} ({ax.get_ylabel()!r}) runs into panel {j} ({other.get_ylabel()!r})")
+    if fig._suptitle is not None:
+        title = fig._suptitle.get_window_extent(renderer)
+        problems += [f"the title runs into panel {i}" for i, (_, box) in enumerate(boxes) if _overlap(title, box) > 1]
+    for table in fig.findobj(Table):
+        for (row, col), cell in table.get_celld().items():
+            text, frame = cell.get_text().get_window_extent(renderer), cell.get_window_extent(renderer)
+            if text.x0 < frame.x0 or text.x1 > frame.x1:
+                problems.append(f"table cell {row},{col} ({cell.get_text().get_text()!r}) is wider than its column")
+    return problems
+
+
+@pytest.mark.parametrize("name", REAL + sorted(MOCKS))
+def test_no_text_leaves_a_figure_or_runs_into_a_panel(name, real, mock):
+    ds = mock(name) if name in MOCKS else real(name)
+    for fig in (observable_figure(ds, FIDUCIAL), correlation_figure(ds)):
+        assert _layout_problems(fig) == []

@@ -8,6 +8,12 @@ with the fiducial and the pull. A likelihood published as a table or grid is dra
 observable (1-D) or its 1, 2, 3 sigma contours (2-D), with the fiducial and the Gaussian summary.
 ``correlation_figure``: the correlation matrix C_ij / sqrt(C_ii C_jj), axes labelled by observable type and z;
 for a diagonal covariance a panel that says so instead of an empty map.
+
+Layout: margins in inches, set before the figure is drawn (``_place``), not ``tight_layout``, which lays out
+every tick label once more only to measure it (a third of a figure job). The text around the panels is known in
+advance: axis labels, numeric tick labels a formatter keeps to a few characters, a title; where a label's length
+depends on the data (the correlation map's point labels, the table's columns), it is measured from the font.
+tests/test_plots.py checks on every figure of both corpora that no text leaves the figure or runs into a panel.
 """
 
 from __future__ import annotations
@@ -18,6 +24,32 @@ from matplotlib.figure import Figure
 from .cosmology import Fiducial
 from .dataset import Dataset
 from .formats import layout
+
+
+# Room in inches around the panels of the observable figures: tick labels and an axis label on the left and
+# below, the title above (TITLE_AT from the top edge); between stacked panels, a row of tick labels
+MARGINS = {"left": 0.85, "right": 0.2, "top": 0.45, "bottom": 0.55}
+TITLE_AT, TITLE_LINE = 0.12, 0.17
+
+
+def _place(fig, *, gap: float = 0.0, **margins) -> None:
+    """Fix the panels' grid: ``margins`` (inches, over MARGINS) around it and ``gap`` inches between rows,
+    whatever the figure's size (matplotlib's ``hspace`` is a fraction of the mean panel height)."""
+    m = MARGINS | margins
+    width, height = fig.get_size_inches()
+    rows = fig.axes[0].get_subplotspec().get_topmost_subplotspec().get_gridspec().nrows
+    mean_panel = (height - m["top"] - m["bottom"] - (rows - 1) * gap) / rows
+    fig.subplots_adjust(left=m["left"] / width, right=1 - m["right"] / width, bottom=m["bottom"] / height,
+                        top=1 - m["top"] / height, hspace=gap / mean_panel)
+
+
+def _text_inches(texts, size: float) -> float:
+    """The widest of ``texts`` in inches at font ``size``, from the font's metrics (no figure is drawn)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
+
+    font = FontProperties(size=size)
+    return max((text_to_path.get_text_width_height_descent(t, font, ismath=False)[0] for t in texts), default=0) / 72
 
 
 def _subplots(*grid, figsize, **options):
@@ -128,7 +160,7 @@ def _panels(dataset: Dataset, fiducial: Fiducial):
 
 
 def _table(dataset: Dataset, fiducial: Fiducial):
-    fig, ax = _subplots(figsize=(7.5, 0.6 + 0.45 * len(dataset)))
+    fig, ax = _subplots(figsize=(max(7.5, 4.6 + 0.5 * len(dataset)), 0.6 + 0.45 * len(dataset)))
     ax.axis("off")
     corr = dataset.covariance / np.outer(dataset.uncertainty, dataset.uncertainty)
     model = _fiducial_values(dataset, fiducial)
@@ -140,6 +172,7 @@ def _table(dataset: Dataset, fiducial: Fiducial):
                      loc="center")
     table.auto_set_font_size(False)
     table.set_fontsize(9)
+    table.auto_set_column_width(range(len(rows[0])))  # each column as wide as its widest cell
     table.scale(1, 1.4)
     return fig
 
@@ -183,13 +216,36 @@ def observable_figure(dataset: Dataset, fiducial: Fiducial):
     figure = _layout(dataset).FIGURE
     if dataset.likelihood().form != "gaussian":
         figure = "likelihood"
-    fig = FIGURES[figure](dataset, fiducial)
-    fig.suptitle(dataset.metadata.get("title", dataset.name), fontsize=10)
-    fig.tight_layout()
+    draw, layout = FIGURES[figure]
+    fig = draw(dataset, fiducial)
+    lines = _title(fig, dataset.metadata.get("title", dataset.name))
+    _place(fig, **layout, top=MARGINS["top"] + TITLE_LINE * (lines - 1))
     return fig
 
 
-FIGURES = {"hubble": _hubble, "panels": _panels, "table": _table, "likelihood": _likelihood}
+# each figure and its layout (_place): stacked panels sharing their z axis have tick labels only below the last
+FIGURES = {
+    "hubble": (_hubble, {"gap": 0.2}),
+    "panels": (_panels, {"gap": 0.45}),
+    "table": (_table, {"left": 0.1, "right": 0.1, "bottom": 0.1}),
+    "likelihood": (_likelihood, {}),
+}
+
+
+def _title(fig, text: str, size: float = 10) -> int:
+    """The figure's title, at TITLE_AT from its top edge, in as many lines as it needs to fit its width (a
+    dataset's title is free text); returns the number of lines."""
+    import textwrap
+
+    room, lines = fig.get_figwidth() - 0.3, [text]
+    for n in range(2, len(text.split()) + 1):  # the fewest lines that fit, of about equal length
+        if _text_inches(lines, size) <= room:
+            break
+        width = -(-len(text) // n)
+        while len(lines := textwrap.wrap(text, width, break_long_words=False)) > n:
+            width += 1
+    fig.suptitle("\n".join(lines), fontsize=size, y=1 - TITLE_AT / fig.get_figheight())
+    return len(lines)
 
 
 def _point_labels(dataset: Dataset) -> list[str]:
@@ -211,17 +267,17 @@ def correlation_figure(dataset: Dataset):
     image = ax.imshow(corr, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
     fig.colorbar(image, ax=ax, label="correlation")
     ax.set_title(f"{dataset.name}: correlation matrix ({n} points)", fontsize=10)
-    labels = _point_labels(dataset)
     if n <= 40:
-        ticks = np.arange(n)
-        ax.set_xticks(ticks, labels, rotation=90, fontsize=6)
-        ax.set_yticks(ticks, labels, fontsize=6)
+        ticks, labels, size = np.arange(n), _point_labels(dataset), 6
     else:  # a few points, labelled by their redshift
         ticks = np.unique(np.linspace(0, n - 1, 9).round().astype(int))
-        ax.set_xticks(ticks, [f"z={dataset.z[i]:.3g}" for i in ticks], rotation=90, fontsize=7)
-        ax.set_yticks(ticks, [f"z={dataset.z[i]:.3g}" for i in ticks], fontsize=7)
+        labels, size = [f"z={dataset.z[i]:.3g}" for i in ticks], 7
         ax.set_xlabel("points in the dataset's order")
-    fig.tight_layout()
+    ax.set_xticks(ticks, labels, rotation=90, fontsize=size)
+    ax.set_yticks(ticks, labels, fontsize=size)
+    room = _text_inches(labels, size) + 0.2  # the labels, the ticks and their pads
+    # below: the labels (turned upright) and the axis label; right: the colour bar's numbers and label
+    _place(fig, left=room + 0.05, bottom=room + 0.3 * (n > 40) + 0.1, top=0.4, right=0.85)
     return fig
 
 

@@ -337,7 +337,7 @@ import numpy, pbuf_data.steps
 from pbuf_data.job import PRELOAD, run_here
 argv = shlex.split(sys.argv[1])[3:]
 for name in PRELOAD[argv[0]]:
-    importlib.import_module(name)
+    importlib.import_module(name.partition(":")[0])
 before = set(sys.modules)
 run_here(argv)
 print(json.dumps(sorted(set(sys.modules) - before)))
@@ -400,3 +400,20 @@ def test_figures_and_exports_made_in_snakemakes_process_equal_those_of_a_process
                        env={**os.environ, "PYTHONPATH": str(project / "src")})
         assert {p: content(p) for p in files} == before
     assert np.isfinite(before[next(p for p in before if p.name.endswith(".sacc.fits"))][0]).all()
+
+
+def test_a_preload_function_is_called_once_after_its_module_is_imported(tmp_path, monkeypatch):
+    """A PRELOAD name "module:function" imports the module and calls the function once per helper process (the
+    figures' warm-up); a plain name only imports; a name that fails to import is left to the job."""
+    import sys
+
+    from pbuf_data import job
+
+    (tmp_path / "warmed_here.py").write_text("calls = []\ndef warm():\n    calls.append(1)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(job, "_CALLED", set())
+    monkeypatch.delitem(sys.modules, "warmed_here", raising=False)
+    job._import(["warmed_here:warm", "no_such_module_here:warm"])
+    job._import(["warmed_here:warm", "warmed_here"])
+    assert sys.modules["warmed_here"].calls == [1]
+    assert "no_such_module_here" not in sys.modules

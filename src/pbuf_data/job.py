@@ -144,10 +144,12 @@ RULES = {f.__name__: f for f in (generate_mock_file, retrieve_raw_file, derive_d
 
 # What the steps of the rules run in the helper import (beyond numpy and pbuf_data.steps): the helper imports it
 # before it forks the first job of the rule, so that the jobs started side by side at first do not each import it
-# (matplotlib for the figures: 0.8 CPU-s per process). Checked by tests/test_job.py.
+# (matplotlib for the figures: 0.8 CPU-s per process). Checked by tests/test_job.py. A name "module:function" is
+# also called once: it fills what a library builds at its first use (matplotlib's fonts and mathtext parser for
+# the figures: about 0.05 of a figure job's 0.35 CPU-s), which each job would otherwise build again.
 PRELOAD = {
     "generate_mock_file": ("pbuf_data.mock",),
-    "plot_dataset": ("pbuf_data.plots", "pbuf_data.report_pages", "matplotlib.backends.backend_agg"),
+    "plot_dataset": ("pbuf_data.plots:warm_up", "pbuf_data.report_pages", "matplotlib.backends.backend_agg"),
     "export_dataset": ("pbuf_data.export", "sacc"),
 }
 
@@ -461,14 +463,21 @@ def _import(names: list[str]) -> None:
     jobs' processes have it."""
     import importlib
 
-    new = [name for name in names if name not in sys.modules]
+    new = [name for name in names if name not in sys.modules and name not in _CALLED]
     for name in new:
+        module, _, function = name.partition(":")
         try:
-            importlib.import_module(name)
+            imported = importlib.import_module(module)
+            if function:
+                _CALLED.add(name)
+                getattr(imported, function)()
         except Exception:  # noqa: BLE001 - a module that imports only in its job's context: the job imports it
             pass
     if new:
         _freeze()
+
+
+_CALLED: set[str] = set()  # the "module:function" names of PRELOAD called in this process
 
 
 def _freeze() -> None:

@@ -281,6 +281,23 @@ def correlation_figure(dataset: Dataset):
     return fig
 
 
+def warm_up() -> None:
+    """Draw, into memory, a small figure of the kinds of text and artist the figures use: matplotlib finds and
+    loads their fonts and builds its mathtext parser once, at the first figure of a process. Called by the
+    helper before it forks the first figure job (``pbuf_data.job.PRELOAD``), so that each job starts with them."""
+    import io
+
+    fig, ax = _subplots(figsize=(2, 2))
+    ax.errorbar([1, 2], [1, 2], [0.1, 0.1], fmt="o", label="σ ΛCDM")
+    ax.set_ylabel(r"$D_V/r_d$ [σ]")
+    ax.set_xticks([1, 2], ["a", "b"], rotation=90, fontsize=6)
+    ax.legend(fontsize=8)
+    fig.colorbar(ax.imshow([[0, 1], [1, 0]], cmap="RdBu_r"), ax=ax, label="correlation")
+    ax.table(cellText=[["1"]], loc="center").set_fontsize(9)
+    fig.suptitle("title", fontsize=10)
+    fig.savefig(io.BytesIO(), dpi=110, format="png")
+
+
 def save_figures(dataset: Dataset, fiducial_block: dict, observable_png, correlation_png) -> None:
     from .atomic import atomic_path
 

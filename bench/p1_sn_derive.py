@@ -64,18 +64,24 @@ print(validate_dataset(read_dataset(sys.argv[1], sys.argv[2], verify=True))["ver
 VALIDATE_TARGET = 1.0
 
 
-# Snakemake runs a job with OMP/OPENBLAS/MKL..._NUM_THREADS set to its threads (1 here), and so does this
-JOB_THREADS = {name: "1" for name in ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                      "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
+def job_threads(threads: int) -> dict:
+    """The environment Snakemake gives a job of ``threads`` threads: OMP/OPENBLAS/MKL..._NUM_THREADS set to them."""
+    names = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+             "NUMEXPR_NUM_THREADS")
+    return {name: str(threads) for name in names}
 
 
-def validate_vs_derive(report: Report, label: str, work: Path, derive: Run) -> None:
-    """Validation of the dataset the derive run ``derive`` wrote (work/a.npz) in a fresh process, against it."""
-    check = run([PY, "-c", VALIDATE, work / "a.npz", work / "a.json"], env=dict(os.environ, **JOB_THREADS))
+def validate_vs_derive(report: Report, label: str, work: Path, derive: Run, raw_bytes: int) -> None:
+    """Validation of the dataset the derive run ``derive`` wrote (work/a.npz) in a fresh process, against it, on the
+    threads the workflow gives the dataset's job (``threads_for`` its raw files' size)."""
+    from pbuf_data.validation import threads_for
+
+    threads = threads_for(raw_bytes)
+    check = run([PY, "-c", VALIDATE, work / "a.npz", work / "a.json"], env=dict(os.environ, **job_threads(threads)))
     report.verdict(f"{label}_validate", check.wall, derive.wall, check.wall / derive.wall, VALIDATE_TARGET,
                    floor_name="derive", note=f"CPU {check.cpu:.2f} s vs {derive.cpu:.2f} s; both whole processes, "
-                   "validation with one BLAS thread as in its job; "
-                   f"peak RSS: validation {check.maxrss_kb / 1024:.0f} MiB, derive {derive.maxrss_kb / 1024:.0f} MiB")
+                   f"validation on {threads} thread{'s' * (threads > 1)} as in its job ({raw_bytes / 1e6:.0f} MB of raw "
+                   f"files); peak RSS: validation {check.maxrss_kb / 1024:.0f} MiB, derive {derive.maxrss_kb / 1024:.0f} MiB")
 
 
 def commands(raw: Path, entry: dict, name: str, work: Path, max_bytes: int):
@@ -101,6 +107,11 @@ def profile_derive(raw: Path, entry: dict, name: str, work: Path, max_bytes: int
     profile_call(job)
 
 
+def raw_bytes(raw: Path, entry: dict) -> int:
+    """The size of a dataset's raw files, which decides its job's threads."""
+    return sum((raw / spec["path"]).stat().st_size for spec in entry["files"].values())
+
+
 def max_raw_bytes(kind: str) -> int:
     import yaml
 
@@ -120,7 +131,7 @@ def main() -> None:
         report.info((work / "stages.log").read_text().strip() + f" -- whole process {stages.wall:.3f} s")
         result = paired(lambda: run(a), lambda: run(b), args.runs)
         report.verdict("sn_derive", result.a_wall, result.b_wall, result.ratio, TARGET, note=result.spread())
-        validate_vs_derive(report, "sn", work, stages)
+        validate_vs_derive(report, "sn", work, stages, raw_bytes(raw, entry))
         report.info(f"peak RSS: derive {result.a_rss_mb:.0f} MB, bare script {result.b_rss_mb:.0f} MB")
         if args.profile:
             profile_derive(raw, entry, name, work, max_raw_bytes("sn"))

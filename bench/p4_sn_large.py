@@ -8,7 +8,8 @@ P1. Baseline (B): P1's bare script (pandas C parser, Cholesky, np.save) at the s
 - growth: A's CPU time from the first size to the second (5,000 -> 10,000) grows no faster than the
   covariance text: (CPU_2 / CPU_1) / (bytes_2 / bytes_1) <= 1;
 - time: A / B <= 1.5 at the second size (A B pairs);
-- validation: validating the derived dataset (a fresh process) takes no longer than deriving it, at every size.
+- validation: validating the derived dataset (a fresh process, on the threads the workflow gives its job: two
+  from 256 MB of raw files, pbuf_data.validation.threads_for) takes no longer than deriving it, at every size.
 
     python bench/p4_sn_large.py [--quick] [--rows N,N,...] [--strict] [--runs N] [--profile]
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import PY, Report, Workdir, cli, paired, run  # noqa: E402
-from p1_sn_derive import commands, max_raw_bytes, profile_derive, validate_vs_derive  # noqa: E402
+from p1_sn_derive import commands, max_raw_bytes, profile_derive, raw_bytes, validate_vs_derive  # noqa: E402
 
 MEMORY_TARGET = 2.5
 GROWTH_TARGET = 1.0
@@ -62,7 +63,7 @@ def main() -> None:
             peak_mb = stages.maxrss_kb * 1024 / 1e6  # KiB -> MB (decimal, as the matrix)
             report.verdict(f"sn_{n}_memory", peak_mb, matrix_mb, peak_mb / matrix_mb, MEMORY_TARGET, unit="MB",
                            floor_name="float64 matrix")
-            validate_vs_derive(report, f"sn_{n}", work, stages)
+            validate_vs_derive(report, f"sn_{n}", work, stages, raw_bytes(raw, entry))
             if n == sizes[min(1, len(sizes) - 1)]:
                 result = paired(lambda: run(a), lambda: run(b), args.runs, warmup=0 if not args.quick else 1)
                 report.verdict(f"sn_{n}_time", result.a_wall, result.b_wall, result.ratio, TIME_TARGET,

@@ -25,6 +25,7 @@ rule derive_dataset:
         dataset=DATASET_NAME,
     conda:
         "../envs/pbuf.yaml"
+    threads: dataset_threads
     params:
         args=lambda w: job_params(corpus=TREE.corpus, settings=dataset_settings(w)),
     shell:

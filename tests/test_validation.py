@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
+from pbuf_data import matrix as pbuf_matrix
 from pbuf_data.dataset import Dataset
-from pbuf_data.validation import EXACT_CONDITION_BELOW, LANCZOS_TOL, cholesky_factor, condition_number, validate_dataset
+from pbuf_data.validation import (
+    BLOCKED_FROM,
+    EXACT_CONDITION_BELOW,
+    LANCZOS_TOL,
+    PARALLEL_FROM_BYTES,
+    cholesky_factor,
+    condition_number,
+    threads_for,
+    validate_dataset,
+)
 
 
 def with_spectrum(eigenvalues: np.ndarray, seed: int) -> np.ndarray:
@@ -106,3 +120,58 @@ def test_symmetry_check_measures_the_largest_asymmetry():
     check = next(c for c in report["checks"] if c["name"] == "covariance_symmetric")
     assert check["value"] == pytest.approx(np.max(np.abs(matrix - matrix.T)) / np.max(np.abs(matrix)), rel=1e-12)
     assert check["verdict"] == "error"
+
+
+@pytest.mark.parametrize("n, workers", [(1000, 1), (1000, 2), (1000, 3), (129, 2), (640, 2)])
+def test_the_blocked_factor_is_numpys(monkeypatch, n, workers):
+    """matrix.cholesky_lower, cut here into blocks of 64 columns and tasks of 48 rows (sizes that do not divide
+    n), gives numpy.linalg.cholesky's factor, reading the lower triangle only and leaving C unchanged."""
+    monkeypatch.setattr(pbuf_matrix, "BLOCK_COLUMNS", 64)
+    monkeypatch.setattr(pbuf_matrix, "TASK_ROWS", 48)
+    matrix = sn_like(n, 11)
+    lower_only = np.tril(matrix) + np.triu(np.full_like(matrix, 1e3), 1)
+    given = lower_only.copy()
+    factor = pbuf_matrix.cholesky_lower(lower_only, workers)
+    np.testing.assert_allclose(factor, np.linalg.cholesky(matrix), rtol=1e-10, atol=1e-12 * np.abs(factor).max())
+    np.testing.assert_array_equal(np.triu(factor, 1), 0.0)
+    np.testing.assert_array_equal(lower_only, given)
+
+
+@pytest.mark.parametrize("broken", [5, 64, 700, 999])
+def test_the_blocked_factor_refuses_a_matrix_that_is_not_positive_definite(monkeypatch, broken):
+    """Wherever the first leading minor that is not positive lies (first block, a block's first row, the
+    last row), LinAlgError names its order, as LAPACK's potrf counts it."""
+    monkeypatch.setattr(pbuf_matrix, "BLOCK_COLUMNS", 64)
+    monkeypatch.setattr(pbuf_matrix, "TASK_ROWS", 48)
+    matrix = sn_like(1000, 12)
+    matrix[broken, broken] = -1.0
+    with pytest.raises(np.linalg.LinAlgError, match=f"order {broken + 1} "):
+        pbuf_matrix.cholesky_lower(matrix, 2)
+
+
+def test_a_large_covariance_is_factored_on_the_given_threads(monkeypatch):
+    """From BLOCKED_FROM rows on with two workers cholesky_factor is the blocked factor on two threads; with one,
+    LAPACK's on one thread. Both are numpy's factor."""
+    matrix = sn_like(BLOCKED_FROM + 37, 13)
+    used = []
+    blocked = pbuf_matrix.cholesky_lower
+    monkeypatch.setattr(pbuf_matrix, "cholesky_lower", lambda c, workers: used.append(workers) or blocked(c, workers))
+    expected = np.linalg.cholesky(matrix)
+    for workers in (2, 1):
+        np.testing.assert_allclose(cholesky_factor(matrix, workers), expected, rtol=1e-10, atol=1e-12 * expected.max())
+    assert used == [2]
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_blas_threads_are_the_jobs_threads(threads):
+    """Snakemake gives a job of N threads OPENBLAS_NUM_THREADS=N (and the like); the validation's factor takes
+    as many workers."""
+    code = "import numpy, scipy.linalg; from pbuf_data.validation import blas_threads; print(blas_threads())"
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == threads
+
+
+def test_threads_for_large_raw_files():
+    assert threads_for(PARALLEL_FROM_BYTES - 1) == 1
+    assert threads_for(PARALLEL_FROM_BYTES) == 2

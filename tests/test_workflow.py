@@ -19,6 +19,7 @@ import yaml
 
 from conftest import N_REAL
 from pbuf_data import PbufDataError, load_dataset
+from pbuf_data.validation import PARALLEL_FROM_BYTES
 
 pytestmark = pytest.mark.workflow
 
@@ -79,6 +80,20 @@ def test_option_change_reruns_only_that_dataset(real_run):
     workflow.run("--cores", "2", "--config", cfg)
     cc = load_dataset("cc_moresco", root=workflow.root)
     assert cc.provenance["options"]["systematics"] == ["IMF", "mod"]
+
+
+def test_large_raw_files_give_the_dataset_job_two_threads(real_run):
+    """A dataset whose raw files hold PARALLEL_FROM_BYTES or more is derived on two threads (its validation's
+    Cholesky runs on them); the others on one."""
+    workflow, raw, cfg = real_run
+    table = raw / "cc_moresco" / "HzTable_MM_BC32.txt"
+    os.truncate(table, PARALLEL_FROM_BYTES)  # a sparse file of that size: only the size counts here
+    preview = workflow.run("-n", "--cores", "2", "--forcerun", "derive_dataset", "--until", "derive_dataset",
+                           "--config", cfg).stdout
+    jobs = preview.split("rule derive_dataset:")[1:]
+    threads = {job.split("dataset=")[1].split()[0]: int(job.split("threads: ")[1].split()[0]) if "threads: " in job else 1
+               for job in jobs}
+    assert threads == {name: 2 if name == "cc_moresco" else 1 for name in threads} and len(threads) == N_REAL
 
 
 def test_failing_dataset_leaves_published_files_intact(real_run):

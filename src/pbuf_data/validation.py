@@ -6,7 +6,8 @@ the workflow configuration (``validation`` block); no check depends on the
 dataset's name.
 
 The covariance checks cost O(N^2) memory passes plus one Cholesky factorization
-(which proves positive definiteness); the condition number reuses that factor
+(which proves positive definiteness), on the job's threads for large covariances
+(:func:`cholesky_factor`); the condition number reuses that factor
 (:func:`condition_number`).
 """
 
@@ -69,17 +70,50 @@ EXACT_CONDITION_BELOW = 500
 LANCZOS_TOL = 1e-6
 
 
-def cholesky_factor(covariance: np.ndarray) -> np.ndarray:
+# From this many rows on, a job given two or more threads factors the covariance by blocks on its threads
+# (pbuf_data.matrix.cholesky_lower); it is given two when its raw files hold PARALLEL_FROM_BYTES or more
+# (threads_for): a covariance of about 3,700 points in a release's text layout.
+BLOCKED_FROM = 4000
+PARALLEL_FROM_BYTES = 256 * 2**20
+
+
+def threads_for(raw_bytes: int) -> int:
+    """Threads of a dataset's job whose raw files hold ``raw_bytes``: two where the Cholesky of validation
+    (O(N^3)) outweighs the read of the files (O(N^2)), one otherwise."""
+    return 2 if raw_bytes >= PARALLEL_FROM_BYTES else 1
+
+
+def blas_threads() -> int:
+    """Threads the BLAS libraries loaded in this process were given: a job's threads (Snakemake sets
+    OPENBLAS_NUM_THREADS and the like to them), the machine's cores elsewhere."""
+    from threadpoolctl import threadpool_info
+
+    return max((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=1)
+
+
+def cholesky_factor(covariance: np.ndarray, workers: int | None = None) -> np.ndarray:
     """The lower Cholesky factor L of C = L L^T from C's lower triangle; ``numpy.linalg.LinAlgError`` when C
-    is not positive definite. From :data:`EXACT_CONDITION_BELOW` rows on, LAPACK's ``potrf`` (scipy) reads
-    C's own buffer as its transpose, a Fortran-order array, and writes the factor into one new N x N array
-    (peak memory 2 matrices; ``numpy.linalg.cholesky`` copies the input to Fortran order first: 3)."""
-    if covariance.shape[0] < EXACT_CONDITION_BELOW:
+    is not positive definite. Peak memory 2 matrices from :data:`EXACT_CONDITION_BELOW` rows on:
+    - from :data:`BLOCKED_FROM` rows on, with ``workers`` (default :func:`blas_threads`) of two or more, by
+      blocks on that many threads (:func:`pbuf_data.matrix.cholesky_lower`);
+    - otherwise LAPACK's ``potrf`` (scipy) on one thread, reading C's own buffer as its transpose, a
+      Fortran-order array, and writing the factor into one new N x N array (``numpy.linalg.cholesky`` copies the
+      input to Fortran order first: 3 matrices). OpenBLAS's own threaded ``potrf`` is not used: it crashes on
+      large matrices (:func:`pbuf_data.matrix.cholesky_lower`)."""
+    n = covariance.shape[0]
+    if n < EXACT_CONDITION_BELOW:
         return np.linalg.cholesky(covariance)
+    workers = blas_threads() if workers is None else workers
+    if workers >= 2 and n >= BLOCKED_FROM:
+        from .matrix import cholesky_lower
+
+        return cholesky_lower(covariance, workers)
     from scipy.linalg import cholesky
+    from threadpoolctl import threadpool_limits
 
     # U with C^T = U^T U from the upper triangle of C^T, which is the lower triangle of C; L = U^T
-    return cholesky(covariance.T, lower=False, check_finite=False).T
+    with threadpool_limits(1, user_api="blas"):
+        return cholesky(covariance.T, lower=False, check_finite=False).T
 
 
 def condition_number(covariance: np.ndarray, factor: np.ndarray) -> float:

@@ -281,6 +281,10 @@ def correlation_figure(dataset: Dataset):
     return fig
 
 
+# zlib level 1, not Pillow's 6: a sixth less of a figure job's CPU time for files a tenth larger
+PNG = {"dpi": 110, "format": "png", "pil_kwargs": {"compress_level": 1}}
+
+
 def warm_up() -> None:
     """Draw, into memory, a small figure of the kinds of text and artist the figures use: matplotlib finds and
     loads their fonts and builds its mathtext parser once, at the first figure of a process. Called by the
@@ -295,7 +299,7 @@ def warm_up() -> None:
     fig.colorbar(ax.imshow([[0, 1], [1, 0]], cmap="RdBu_r"), ax=ax, label="correlation")
     ax.table(cellText=[["1"]], loc="center").set_fontsize(9)
     fig.suptitle("title", fontsize=10)
-    fig.savefig(io.BytesIO(), dpi=110, format="png")
+    fig.savefig(io.BytesIO(), **PNG)
 
 
 def save_figures(dataset: Dataset, fiducial_block: dict, observable_png, correlation_png) -> None:
@@ -304,4 +308,4 @@ def save_figures(dataset: Dataset, fiducial_block: dict, observable_png, correla
     fiducial = Fiducial.from_config(fiducial_block)
     for fig, path in ((observable_figure(dataset, fiducial), observable_png), (correlation_figure(dataset), correlation_png)):
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
+            fig.savefig(tmp, **PNG)

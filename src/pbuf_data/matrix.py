@@ -49,16 +49,17 @@ def cholesky_lower(matrix: np.ndarray, workers: int) -> np.ndarray:
     computed on ``workers`` threads; ``numpy.linalg.LinAlgError`` when C is not positive definite. One new N x N
     array (C is not changed).
 
-    The left-looking blocked algorithm (Golub & Van Loan, Matrix Computations, 4th ed., sec. 4.2.9), its
-    level-3 work spread over threads here instead of inside the BLAS. For each block of BLOCK_COLUMNS columns
-    j: its rows from the diagonal down are updated by the factor's columns to its left,
-    ``A[j:, j] -= L[j:, :j] L[j, :j]^T`` (a ``gemm`` over all of them at once), LAPACK's ``potrf`` factors the
-    diagonal block and ``trsm`` gives the rows below it, ``L[i, j] = A[i, j] L[j, j]^-T``. The rows below
-    are cut into tasks of TASK_ROWS rows that the threads take in turn. Every BLAS call runs on one thread
-    (threadpoolctl): OpenBLAS 0.3.30-0.3.31, the library of the pinned numpy and scipy, dies with SIGSEGV in its
-    own threaded ``potrf`` on an 18,741-row covariance (in the threaded ``syrk`` of ``dpotrf_parallel``).
+    The left-looking blocked algorithm (Golub & Van Loan, Matrix Computations, 4th ed., sec. 4.2), its level-3
+    work spread over threads here instead of inside the BLAS. For each block of BLOCK_COLUMNS columns j: its rows
+    from the diagonal down are updated by all the factor's columns to its left, ``A[j:, j] -= L[j:, :j] L[j, :j]^T``
+    (``gemm``); LAPACK's ``potrf`` factors the diagonal block, and ``trsm`` gives the rows below it,
+    ``L[i, j] = A[i, j] L[j, j]^-T``. The rows are cut into tasks of TASK_ROWS rows that the threads take in turn.
+    Every BLAS call runs on one thread (threadpoolctl): OpenBLAS 0.3.30-0.3.31, the library of the pinned numpy
+    and scipy, dies with SIGSEGV in its own threaded ``potrf`` on an 18,741-row covariance (in the threaded
+    ``syrk`` of ``dpotrf_parallel``).
     """
     from concurrent.futures import ThreadPoolExecutor
+    from itertools import repeat
 
     from scipy.linalg import lapack, solve_triangular
     from threadpoolctl import threadpool_limits
@@ -66,28 +67,26 @@ def cholesky_lower(matrix: np.ndarray, workers: int) -> np.ndarray:
     n = matrix.shape[0]
     a = np.array(matrix, dtype=np.float64, order="C")  # the factor is built in place, in the lower triangle
 
+    def update(rows: slice, block: slice) -> None:  # A[rows, block] -= L[rows, :block] L[block, :block]^T
+        if block.start:
+            a[rows, block] -= a[rows, : block.start] @ a[block, : block.start].T
+
+    def solve(rows: slice, block: slice, diagonal: np.ndarray) -> None:  # L[rows, block] = A[rows, block] L11^-T
+        update(rows, block)
+        a[rows, block] = solve_triangular(diagonal, a[rows, block].T, lower=True, check_finite=False).T
+
+    def tasks(first: int, last: int) -> list[slice]:
+        return [slice(row, min(row + TASK_ROWS, last)) for row in range(first, last, TASK_ROWS)]
+
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max(1, workers)) as pool:
         for start in range(0, n, BLOCK_COLUMNS):
-            stop = min(start + BLOCK_COLUMNS, n)
-            left = a[start:stop, :start]  # the block's rows of the factor so far
-
-            def update(first: int, last: int) -> None:
-                if start:
-                    a[first:last, start:stop] -= a[first:last, :start] @ left.T
-
-            list(pool.map(lambda first: update(first, min(first + TASK_ROWS, stop)), range(start, stop, TASK_ROWS)))
-            diagonal, info = lapack.dpotrf(a[start:stop, start:stop], lower=1, clean=1)
+            block = slice(start, min(start + BLOCK_COLUMNS, n))
+            list(pool.map(update, tasks(block.start, block.stop), repeat(block)))
+            diagonal, info = lapack.dpotrf(a[block, block], lower=1, clean=1)
             if info != 0:
                 raise np.linalg.LinAlgError(f"leading minor of order {start + info} is not positive definite")
-            a[start:stop, start:stop] = diagonal
-
-            def below(first: int) -> None:
-                last = min(first + TASK_ROWS, n)
-                update(first, last)
-                rows = a[first:last, start:stop]
-                rows[...] = solve_triangular(diagonal, rows.T, lower=True, check_finite=False).T
-
-            list(pool.map(below, range(stop, n, TASK_ROWS)))
+            a[block, block] = diagonal
+            list(pool.map(solve, tasks(block.stop, n), repeat(block), repeat(diagonal)))
     for start in range(0, n, BLOCK_COLUMNS):  # the upper triangle, untouched by the algorithm, is the factor's zeros
         stop = start + BLOCK_COLUMNS
         a[start:stop, stop:] = 0.0

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from pbuf_data import matrix as pbuf_matrix
+from pbuf_data import validation
 from pbuf_data.dataset import Dataset
 from pbuf_data.validation import (
-    BLOCKED_FROM,
     EXACT_CONDITION_BELOW,
     LANCZOS_TOL,
     PARALLEL_FROM_BYTES,
@@ -150,16 +150,17 @@ def test_the_blocked_factor_refuses_a_matrix_that_is_not_positive_definite(monke
 
 
 def test_a_large_covariance_is_factored_on_the_given_threads(monkeypatch):
-    """From BLOCKED_FROM rows on with two workers cholesky_factor is the blocked factor on two threads; with one,
-    LAPACK's on one thread. Both are numpy's factor."""
-    matrix = sn_like(BLOCKED_FROM + 37, 13)
+    """From BLOCKED_FROM rows on with two workers cholesky_factor is the blocked factor on two threads; with one
+    worker or fewer rows, LAPACK's on one thread. All are numpy's factor. (BLOCKED_FROM lowered to 700 here.)"""
+    monkeypatch.setattr(validation, "BLOCKED_FROM", 700)
     used = []
     blocked = pbuf_matrix.cholesky_lower
-    monkeypatch.setattr(pbuf_matrix, "cholesky_lower", lambda c, workers: used.append(workers) or blocked(c, workers))
-    expected = np.linalg.cholesky(matrix)
-    for workers in (2, 1):
+    monkeypatch.setattr(pbuf_matrix, "cholesky_lower", lambda c, workers: used.append((len(c), workers)) or blocked(c, workers))
+    for n, workers in ((700, 2), (700, 1), (699, 2)):
+        matrix = sn_like(n, 13)
+        expected = np.linalg.cholesky(matrix)
         np.testing.assert_allclose(cholesky_factor(matrix, workers), expected, rtol=1e-10, atol=1e-12 * expected.max())
-    assert used == [2]
+    assert used == [(700, 2)]
 
 
 @pytest.mark.parametrize("threads", ["1", "2"])

@@ -72,7 +72,7 @@ LANCZOS_TOL = 1e-6
 
 # From this many rows on, a job given two or more threads factors the covariance by blocks on its threads
 # (pbuf_data.matrix.cholesky_lower); it is given two when its raw files hold PARALLEL_FROM_BYTES or more
-# (threads_for): a covariance of about 3,700 points in a release's text layout.
+# (threads_for): a covariance of about 4,700 points in the Pantheon+ text layout.
 BLOCKED_FROM = 4000
 PARALLEL_FROM_BYTES = 256 * 2**20
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -170,7 +171,34 @@ def test_blas_threads_are_the_jobs_threads(threads):
     code = "import numpy, scipy.linalg; from pbuf_data.validation import blas_threads; print(blas_threads())"
     env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.strip() == threads
+    assert int(out) == min(int(threads), len(os.sched_getaffinity(0)))  # OpenBLAS takes no more than the CPUs
+
+
+def test_factors_in_threads_side_by_side_leave_the_blas_threads_as_they_were(monkeypatch):
+    """The one-thread limit of each factorization is process-wide: two factorizations started side by side in
+    threads of one process are both numpy's factor, and afterwards the BLAS has the threads it had before."""
+    from threadpoolctl import threadpool_info
+
+    monkeypatch.setattr(pbuf_matrix, "BLOCK_COLUMNS", 64)
+
+    def counts():
+        return sorted(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
+
+    import scipy.linalg  # noqa: F401  (its BLAS counted too)
+
+    before = counts()
+    matrices = [sn_like(n, 14 + n) for n in (1200, 1500)]
+    with ThreadPoolExecutor(2) as pool:
+        factors = list(pool.map(lambda m: pbuf_matrix.cholesky_lower(m, 2), matrices))
+    for matrix, factor in zip(matrices, factors):
+        np.testing.assert_allclose(factor, np.linalg.cholesky(matrix), rtol=1e-10, atol=1e-12 * np.abs(factor).max())
+    assert counts() == before
+
+
+@pytest.mark.parametrize("shape", [(6, 7), (7, 6), (6,), (2, 3, 3)])
+def test_the_blocked_factor_refuses_a_matrix_that_is_not_square(shape):
+    with pytest.raises(np.linalg.LinAlgError, match="square"):
+        pbuf_matrix.cholesky_lower(np.ones(shape), 2)
 
 
 def test_threads_for_large_raw_files():

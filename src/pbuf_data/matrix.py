@@ -3,6 +3,9 @@ operations in place or by blocks of rows."""
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+
 import numpy as np
 
 _BLOCK = 256  # rows per block
@@ -42,11 +45,24 @@ def take_square(matrix: np.ndarray, index: np.ndarray) -> np.ndarray:
 
 # Blocked Cholesky (cholesky_lower): columns per block, rows per task
 BLOCK_COLUMNS, TASK_ROWS = 512, 256
+_BLAS_LIMIT = threading.Lock()
+
+
+@contextmanager
+def one_blas_thread():
+    """Every BLAS call of the process on one thread while in the block. threadpoolctl's limit is process-wide,
+    and each limit restores on exit what it found on entry: two limits that overlapped in time would leave the
+    process at the wrong count, so they are taken one at a time."""
+    from threadpoolctl import threadpool_limits
+
+    with _BLAS_LIMIT, threadpool_limits(1, user_api="blas"):
+        yield
 
 
 def cholesky_lower(matrix: np.ndarray, workers: int) -> np.ndarray:
     """The lower Cholesky factor L (C = L L^T) of a symmetric positive definite C, read from its lower triangle,
-    computed on ``workers`` threads; ``numpy.linalg.LinAlgError`` when C is not positive definite. One new N x N
+    computed on ``workers`` threads; ``numpy.linalg.LinAlgError`` when C is not square or a leading minor is not
+    positive (as LAPACK's ``potrf``, a NaN is not found: the caller checks that C is finite). One new N x N
     array (C is not changed).
 
     The left-looking blocked algorithm (Golub & Van Loan, Matrix Computations, 4th ed., sec. 4.2), its level-3
@@ -54,16 +70,17 @@ def cholesky_lower(matrix: np.ndarray, workers: int) -> np.ndarray:
     from the diagonal down are updated by all the factor's columns to its left, ``A[j:, j] -= L[j:, :j] L[j, :j]^T``
     (``gemm``); LAPACK's ``potrf`` factors the diagonal block, and ``trsm`` gives the rows below it,
     ``L[i, j] = A[i, j] L[j, j]^-T``. The rows are cut into tasks of TASK_ROWS rows that the threads take in turn.
-    Every BLAS call runs on one thread (threadpoolctl): OpenBLAS 0.3.30-0.3.31, the library of the pinned numpy
-    and scipy, dies with SIGSEGV in its own threaded ``potrf`` on an 18,741-row covariance (in the threaded
-    ``syrk`` of ``dpotrf_parallel``).
+    Every BLAS call runs on one thread (:func:`one_blas_thread`): OpenBLAS 0.3.30-0.3.31, the library of the
+    pinned numpy and scipy, dies with SIGSEGV in its own threaded ``potrf`` on an 18,741-row covariance (in the
+    threaded ``syrk`` of ``dpotrf_parallel``).
     """
     from concurrent.futures import ThreadPoolExecutor
     from itertools import repeat
 
     from scipy.linalg import lapack, solve_triangular
-    from threadpoolctl import threadpool_limits
 
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise np.linalg.LinAlgError(f"a Cholesky factor needs a square matrix, not one of shape {matrix.shape}")
     n = matrix.shape[0]
     a = np.array(matrix, dtype=np.float64, order="C")  # the factor is built in place, in the lower triangle
 
@@ -78,7 +95,7 @@ def cholesky_lower(matrix: np.ndarray, workers: int) -> np.ndarray:
     def tasks(first: int, last: int) -> list[slice]:
         return [slice(row, min(row + TASK_ROWS, last)) for row in range(first, last, TASK_ROWS)]
 
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max(1, workers)) as pool:
+    with one_blas_thread(), ThreadPoolExecutor(max(1, workers)) as pool:
         for start in range(0, n, BLOCK_COLUMNS):
             block = slice(start, min(start + BLOCK_COLUMNS, n))
             list(pool.map(update, tasks(block.start, block.stop), repeat(block)))

@@ -71,15 +71,17 @@ LANCZOS_TOL = 1e-6
 
 
 # From this many rows on, a job given two or more threads factors the covariance by blocks on its threads
-# (pbuf_data.matrix.cholesky_lower); it is given two when its raw files hold PARALLEL_FROM_BYTES or more
-# (threads_for): a covariance of about 4,700 points in the Pantheon+ text layout.
+# (pbuf_data.matrix.cholesky_lower; below, one thread is as fast). A dataset's job is given two when its raw files
+# hold PARALLEL_FROM_BYTES or more (threads_for): a covariance of about 9,500 points in the Pantheon+ text layout
+# (12 bytes a value), where the factorization on one thread takes about a third of the derivation.
 BLOCKED_FROM = 4000
-PARALLEL_FROM_BYTES = 256 * 2**20
+PARALLEL_FROM_BYTES = 2**30
 
 
 def threads_for(raw_bytes: int) -> int:
     """Threads of a dataset's job whose raw files hold ``raw_bytes``: two where the Cholesky of validation
-    (O(N^3)) outweighs the read of the files (O(N^2)), one otherwise."""
+    (O(N^3)) becomes a large share of the job next to the read of the files (O(N^2)), one otherwise (a second
+    core reserved for the whole job would mostly wait)."""
     return 2 if raw_bytes >= PARALLEL_FROM_BYTES else 1
 
 
@@ -109,10 +111,11 @@ def cholesky_factor(covariance: np.ndarray, workers: int | None = None) -> np.nd
 
         return cholesky_lower(covariance, workers)
     from scipy.linalg import cholesky
-    from threadpoolctl import threadpool_limits
+
+    from .matrix import one_blas_thread
 
     # U with C^T = U^T U from the upper triangle of C^T, which is the lower triangle of C; L = U^T
-    with threadpool_limits(1, user_api="blas"):
+    with one_blas_thread():
         return cholesky(covariance.T, lower=False, check_finite=False).T
 
 

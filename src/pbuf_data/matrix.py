@@ -1,5 +1,5 @@
 """Dense square matrices too large for full-size temporaries (a 20,000-point covariance is 3.2 GB):
-operations in place or by blocks of rows."""
+operations in place or by blocks of rows, and the Cholesky factor by blocks on threads."""
 
 from __future__ import annotations
 

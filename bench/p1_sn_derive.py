@@ -64,20 +64,14 @@ print(validate_dataset(read_dataset(sys.argv[1], sys.argv[2], verify=True))["ver
 VALIDATE_TARGET = 1.0
 
 
-def job_threads(threads: int) -> dict:
-    """The environment Snakemake gives a job of ``threads`` threads: OMP/OPENBLAS/MKL..._NUM_THREADS set to them."""
-    names = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-             "NUMEXPR_NUM_THREADS")
-    return {name: str(threads) for name in names}
-
-
 def validate_vs_derive(report: Report, label: str, work: Path, derive: Run, raw_bytes: int) -> None:
     """Validation of the dataset the derive run ``derive`` wrote (work/a.npz) in a fresh process, against it, on the
     threads the workflow gives the dataset's job (``threads_for`` its raw files' size)."""
+    from pbuf_data.job import thread_env
     from pbuf_data.validation import threads_for
 
     threads = threads_for(raw_bytes)
-    check = run([PY, "-c", VALIDATE, work / "a.npz", work / "a.json"], env=dict(os.environ, **job_threads(threads)))
+    check = run([PY, "-c", VALIDATE, work / "a.npz", work / "a.json"], env=dict(os.environ, **thread_env(threads)))
     report.verdict(f"{label}_validate", check.wall, derive.wall, check.wall / derive.wall, VALIDATE_TARGET,
                    floor_name="derive", note=f"CPU {check.cpu:.2f} s vs {derive.cpu:.2f} s; both whole processes, "
                    f"validation on {threads} thread{'s' * (threads > 1)} as in its job ({raw_bytes / 1e6:.0f} MB of raw "

@@ -211,11 +211,17 @@ def run_here(argv: list[str]) -> None:
         RULES[job.rule](job)
 
 
+def thread_env(threads: int) -> dict:
+    """What Snakemake's shell sets for a job of ``threads`` threads: the thread counts of the numerical libraries."""
+    names = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+             "NUMEXPR_NUM_THREADS")
+    return {name: str(threads) for name in names}
+
+
 # The helper's settings of the BLAS libraries: one thread, as Snakemake gives a job of one thread (its shell
 # sets these); its jobs run side by side instead, each in a process of its own, forked by one that holds no
 # other thread.
-_ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                      "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
+_ONE_THREAD = thread_env(1)
 
 
 def _send(sock, message: dict, fds=()) -> None:

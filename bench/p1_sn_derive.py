@@ -64,12 +64,13 @@ print(validate_dataset(read_dataset(sys.argv[1], sys.argv[2], verify=True))["ver
 VALIDATE_TARGET = 1.0
 
 
-def validate_vs_derive(report: Report, label: str, work: Path, derive: Run, raw_bytes: int) -> None:
+def validate_vs_derive(report: Report, label: str, work: Path, derive: Run, raw: list[Path]) -> None:
     """Validation of the dataset the derive run ``derive`` wrote (work/a.npz) in a fresh process, against it, on the
-    threads the workflow gives the dataset's job (``threads_for`` its raw files' size)."""
+    threads the workflow gives the dataset's job (``threads_for`` the size of its raw files ``raw``)."""
     from pbuf_data.job import thread_env
-    from pbuf_data.validation import threads_for
+    from pbuf_data.validation import raw_size, threads_for
 
+    raw_bytes = raw_size(raw)
     threads = threads_for(raw_bytes)
     check = run([PY, "-c", VALIDATE, work / "a.npz", work / "a.json"], env=dict(os.environ, **thread_env(threads)))
     report.verdict(f"{label}_validate", check.wall, derive.wall, check.wall / derive.wall, VALIDATE_TARGET,
@@ -101,9 +102,9 @@ def profile_derive(raw: Path, entry: dict, name: str, work: Path, max_bytes: int
     profile_call(job)
 
 
-def raw_bytes(raw: Path, entry: dict) -> int:
-    """The size of a dataset's raw files, which decides its job's threads."""
-    return sum((raw / spec["path"]).stat().st_size for spec in entry["files"].values())
+def raw_files(raw: Path, entry: dict) -> list[Path]:
+    """A dataset's raw files, whose size decides its job's threads."""
+    return [raw / spec["path"] for spec in entry["files"].values()]
 
 
 def max_raw_bytes(kind: str) -> int:
@@ -125,7 +126,7 @@ def main() -> None:
         report.info((work / "stages.log").read_text().strip() + f" -- whole process {stages.wall:.3f} s")
         result = paired(lambda: run(a), lambda: run(b), args.runs)
         report.verdict("sn_derive", result.a_wall, result.b_wall, result.ratio, TARGET, note=result.spread())
-        validate_vs_derive(report, "sn", work, stages, raw_bytes(raw, entry))
+        validate_vs_derive(report, "sn", work, stages, raw_files(raw, entry))
         report.info(f"peak RSS: derive {result.a_rss_mb:.0f} MB, bare script {result.b_rss_mb:.0f} MB")
         if args.profile:
             profile_derive(raw, entry, name, work, max_raw_bytes("sn"))

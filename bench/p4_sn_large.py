@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import PY, Report, Workdir, cli, paired, run  # noqa: E402
-from p1_sn_derive import commands, max_raw_bytes, profile_derive, raw_bytes, validate_vs_derive  # noqa: E402
+from p1_sn_derive import commands, max_raw_bytes, profile_derive, raw_files, validate_vs_derive  # noqa: E402
 
 MEMORY_TARGET = 2.5
 GROWTH_TARGET = 1.0
@@ -63,7 +63,7 @@ def main() -> None:
             peak_mb = stages.maxrss_kb * 1024 / 1e6  # KiB -> MB (decimal, as the matrix)
             report.verdict(f"sn_{n}_memory", peak_mb, matrix_mb, peak_mb / matrix_mb, MEMORY_TARGET, unit="MB",
                            floor_name="float64 matrix")
-            validate_vs_derive(report, f"sn_{n}", work, stages, raw_bytes(raw, entry))
+            validate_vs_derive(report, f"sn_{n}", work, stages, raw_files(raw, entry))
             if n == sizes[min(1, len(sizes) - 1)]:
                 result = paired(lambda: run(a), lambda: run(b), args.runs, warmup=0 if not args.quick else 1)
                 report.verdict(f"sn_{n}_time", result.a_wall, result.b_wall, result.ratio, TIME_TARGET,

@@ -1,6 +1,5 @@
 # Shared functions and the parsed registry. Rule files hold rules only.
 
-import os
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from pbuf_data.derive import code_fingerprint
 from pbuf_data.errors import PbufDataError, suggest
 from pbuf_data.project import Project
 from pbuf_data.registry import load_schema, raw_location, resolve_raw_path, validate
-from pbuf_data.validation import threads_for
+from pbuf_data.validation import raw_size, threads_for
 
 # UserError (the Snakefile): a user's mistake, printed as one block without frames.
 
@@ -208,19 +207,6 @@ def raw_inputs(wildcards):
         for role, spec in entry["files"].items()
         if spec["path"] not in missing
     }
-
-
-def dataset_threads(wildcards, input):
-    """Threads of a dataset's job: two for large raw files, whose validation factors the covariance on them
-    (pbuf_data.validation.threads_for; Snakemake gives the job's BLAS that many). Files not there yet (mock
-    files, retrievals) count as empty."""
-    size = 0
-    for path in input:
-        try:
-            size += os.path.getsize(path)
-        except OSError:
-            pass
-    return threads_for(size)
 
 
 def retrieval_spec(wildcards):

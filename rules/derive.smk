@@ -25,7 +25,7 @@ rule derive_dataset:
         dataset=DATASET_NAME,
     conda:
         "../envs/pbuf.yaml"
-    threads: dataset_threads
+    threads: lambda wildcards, input: threads_for(raw_size(input))
     params:
         args=lambda w: job_params(corpus=TREE.corpus, settings=dataset_settings(w)),
     shell:

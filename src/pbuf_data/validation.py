@@ -14,6 +14,7 @@ The covariance checks cost O(N^2) memory passes plus one Cholesky factorization
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -83,6 +84,18 @@ def threads_for(raw_bytes: int) -> int:
     (O(N^3)) becomes a large share of the job next to the read of the files (O(N^2)), one otherwise (a second
     core reserved for the whole job would mostly wait)."""
     return 2 if raw_bytes >= PARALLEL_FROM_BYTES else 1
+
+
+def raw_size(paths) -> int:
+    """Bytes in the files of ``paths`` (of :func:`threads_for`); a file not there yet (a mock file, a retrieval)
+    counts as empty."""
+    size = 0
+    for path in paths:
+        try:
+            size += os.path.getsize(path)
+        except OSError:
+            pass
+    return size
 
 
 def blas_threads() -> int:

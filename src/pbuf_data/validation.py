@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .dataset import Dataset
-from .matrix import max_abs_asymmetry
+from .matrix import cholesky_lower, max_abs_asymmetry, one_blas_thread
 
 # Physically sensible ranges per observable type (inclusive).
 # SN magnitudes, whose releases may de-weight points by inflating their errors
@@ -120,12 +120,8 @@ def cholesky_factor(covariance: np.ndarray, workers: int | None = None) -> np.nd
         return np.linalg.cholesky(covariance)
     workers = blas_threads() if workers is None else workers
     if workers >= 2 and n >= BLOCKED_FROM:
-        from .matrix import cholesky_lower
-
         return cholesky_lower(covariance, workers)
     from scipy.linalg import cholesky
-
-    from .matrix import one_blas_thread
 
     # U with C^T = U^T U from the upper triangle of C^T, which is the lower triangle of C; L = U^T
     with one_blas_thread():

@@ -118,9 +118,10 @@ def cholesky_factor(covariance: np.ndarray, workers: int | None = None) -> np.nd
     n = covariance.shape[0]
     if n < EXACT_CONDITION_BELOW:
         return np.linalg.cholesky(covariance)
-    workers = blas_threads() if workers is None else workers
-    if workers >= 2 and n >= BLOCKED_FROM:
-        return cholesky_lower(covariance, workers)
+    if n >= BLOCKED_FROM:
+        workers = blas_threads() if workers is None else workers
+        if workers >= 2:
+            return cholesky_lower(covariance, workers)
     from scipy.linalg import cholesky
 
     # U with C^T = U^T U from the upper triangle of C^T, which is the lower triangle of C; L = U^T

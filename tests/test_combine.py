@@ -1,16 +1,135 @@
-"""Combinations: joint data vector and covariance, chi2 = sum of the members', and no sample counted twice."""
+"""Combinations: joint data vector and covariance, chi2 = sum of the members', every per-point column kept, and no
+sample counted twice."""
 
 from __future__ import annotations
 
 import copy
+import itertools
+import math
 
 import numpy as np
 import pytest
+import yaml
 
 from pbuf_data.combine import check_combination, combine
 from pbuf_data.errors import PbufDataError
+from pbuf_data.registry import load_registry
 
+from conftest import PROJECT
+from test_labels import COSMOLOGIES, FREE_OFFSET, THEORY, VECTORIZED, readme_chi2
 from test_likelihood import _prediction
+
+REAL_NAMES = list(load_registry(PROJECT / "config" / "registry.yaml"))
+COSMO = COSMOLOGIES[2]  # H0 64, Omega_m 0.35: not the fiducial of the mocks, not Planck
+
+# Every pair of the real registry that must be refused, with the samples (or relation) the refusal names; every
+# other pair may combine. Written from the releases' SOURCES.md and papers, not from the registry.
+FORBIDDEN = {
+    ("sn_pantheon_plus", "sn_pantheon"): ["pantheon_plus_sn", "pantheon_2018_sn"],
+    ("sn_pantheon_plus", "sn_des5yr"): ["pantheon_plus_sn", "des_sn5yr_sn"],
+    ("sn_pantheon", "sn_des5yr"): ["pantheon_2018_sn", "des_sn5yr_sn"],
+    # Gold-2018's z = 0.02 points are peculiar velocities of low-z SNe Ia that the SN compilations hold as distances
+    ("sn_pantheon_plus", "rsd_fsigma8"): ["pantheon_plus_sn", "lowz_snia_velocities"],
+    ("sn_pantheon", "rsd_fsigma8"): ["pantheon_2018_sn", "lowz_snia_velocities"],
+    ("sn_des5yr", "rsd_fsigma8"): ["des_sn5yr_sn", "lowz_snia_velocities"],
+    ("bao_boss_dr12", "bao_boss_dr12_fs"): ["'bao_boss_dr12_fs' supersedes 'bao_boss_dr12'"],
+    ("bao_boss_dr12", "rsd_fsigma8"): ["both measure boss_dr12_cmass"],  # Chuang+2016, z = 0.59
+    ("bao_boss_dr12_fs", "rsd_fsigma8"): ["both measure boss_dr12_cmass"],
+    ("bao_6dfgs", "rsd_fsigma8"): ["sixdfgs_galaxies", "sixdfgs_velocities"],  # Huterer+2017 uses 6dFGSv
+    ("bao_sdss_mgs", "rsd_fsigma8"): ["both measure sdss_dr7_mgs", "'bao_sdss_mgs' (table_1d)"],
+    **{tuple(sorted(("bao_sdss_mgs", other), key=REAL_NAMES.index)): ["'bao_sdss_mgs' (table_1d)"]
+       for other in REAL_NAMES if other not in ("bao_sdss_mgs", "rsd_fsigma8")},
+}
+PAIRS = list(itertools.combinations(REAL_NAMES, 2))
+
+
+def _theory(ds, cosmo):
+    """The README table's theory of every point, from the point's own columns: a column is absent from a point
+    where it is empty (NaN or ""), as a combination marks the points of members without it."""
+    out = np.empty(len(ds))
+    types = ds.observable_type
+    for obs in set(types.tolist()) & VECTORIZED:
+        sel = types == obs
+        out[sel] = THEORY[obs](cosmo, ds.z[sel], {k: np.asarray(v)[sel] for k, v in ds.columns.items()})
+    for i in np.flatnonzero(~np.isin(types, list(VECTORIZED))):
+        row = {k: v[i] for k, v in ds.columns.items() if not (isinstance(v[i], str) and v[i] == "") and
+               not (isinstance(v[i], (float, np.floating)) and math.isnan(v[i]))}
+        out[i] = THEORY[types[i]](cosmo, ds.z[i], row)
+    return out
+
+
+def _log_normalization(ds):
+    """-(N ln 2 pi + ln det C)/2, minus ln det(E / 2 pi)/2 with a free SN offset (E = 1^T C^-1 1), by numpy."""
+    cov = ds.covariance
+    value = -0.5 * (len(ds) * math.log(2 * math.pi) + np.linalg.slogdet(cov)[1])
+    if set(ds.observable_type.tolist()) & FREE_OFFSET:
+        value -= 0.5 * math.log(np.linalg.solve(cov, np.ones(len(ds))).sum() / (2 * math.pi))
+    return value
+
+
+@pytest.fixture(scope="module")
+def members(real):
+    """chi2 (README table, numpy solve) and normalization of every real dataset at COSMO."""
+    return {name: (real(name), readme_chi2(real(name), COSMO), _log_normalization(real(name))) for name in REAL_NAMES
+            if name != "bao_sdss_mgs"}
+
+
+def test_the_forbidden_pairs_are_pairs_of_the_registry():
+    assert set(FORBIDDEN) <= set(PAIRS) and len(FORBIDDEN) == 20
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=["+".join(p) for p in PAIRS])
+def test_every_pair_of_real_datasets_combines_exactly_or_is_refused_naming_the_sample(pair, registry, members):
+    spec = {"datasets": list(pair)}
+    if pair in FORBIDDEN:
+        with pytest.raises(PbufDataError) as info:
+            check_combination("pair", spec, registry)
+        assert all(word in str(info.value) for word in FORBIDDEN[pair]), str(info.value)
+        assert "Traceback" not in str(info.value)
+        return
+    assert check_combination("pair", spec, registry) == []
+    (a, chi2_a, norm_a), (b, chi2_b, norm_b) = members[pair[0]], members[pair[1]]
+    joint = combine("pair", [a, b])
+    lik = joint.likelihood()
+    theory = _theory(joint, COSMO)  # from the joint's own columns: zHD, zHEL, M_B, omega_m_ref must be there
+    assert lik.chi2(theory) == pytest.approx(chi2_a + chi2_b, rel=1e-9, abs=1e-9)
+    assert lik.loglike(theory) + lik.log_normalization == pytest.approx(
+        -0.5 * (chi2_a + chi2_b) + norm_a + norm_b, rel=1e-9)
+
+
+def test_gold2018_keeps_its_alcock_paczynski_factor_and_sn_their_redshifts_in_a_combination(real, registry):
+    """Gold-2018 + Pantheon+ (allowed with a reason): the joint chi2 applies each fsigma8 point's AP factor from the
+    joint's omega_m_ref column and each SN's zHEL; without them it would differ from the sum."""
+    spec = {"datasets": ["sn_pantheon_plus", "rsd_fsigma8"], "allow_overlap": [
+        {"pair": ["rsd_fsigma8", "sn_pantheon_plus"], "reason": "velocities and distances treated as independent"}]}
+    allowed = check_combination("sn_rsd", spec, registry)
+    assert allowed == [{"pair": ["rsd_fsigma8", "sn_pantheon_plus"], "samples": ["pantheon_plus_sn ~ lowz_snia_velocities"],
+                        "reason": "velocities and distances treated as independent"}]
+    sn, rsd = real("sn_pantheon_plus"), real("rsd_fsigma8")
+    joint = combine("sn_rsd", [sn, rsd], allowed)
+    np.testing.assert_array_equal(joint.columns["omega_m_ref"][len(sn):], rsd.columns["omega_m_ref"])
+    assert np.isnan(joint.columns["omega_m_ref"][: len(sn)]).all()
+    np.testing.assert_array_equal(joint.columns["zHEL"][: len(sn)], sn.columns["zHEL"])
+    np.testing.assert_array_equal(joint.columns["M_B"][: len(sn)], sn.columns["M_B"])
+    assert joint.columns["reference"][len(sn)] == "Huterer:2016uyq" and joint.columns["id"][0] == sn.columns["id"][0]
+    expected = readme_chi2(sn, COSMO) + readme_chi2(rsd, COSMO)
+    assert joint.chi2(_theory(joint, COSMO)) == pytest.approx(expected, rel=1e-9)
+    without_ap = _theory(joint, COSMO)
+    without_ap[len(sn):] = COSMO.fsigma8(rsd.z)  # what a combination without omega_m_ref would give
+    assert abs(joint.chi2(without_ap) - expected) > 0.1
+    assert joint.metadata["columns"]["omega_m_ref"] == "from rsd_fsigma8; NaN elsewhere"
+    assert joint.provenance["allowed_overlaps"] == allowed
+
+
+def test_a_combination_keeps_its_columns_through_the_dataset_files(real, tmp_path):
+    from pbuf_data.dataset import read_dataset
+
+    joint = combine("sn_bao", [real("sn_des5yr"), real("bao_desi_dr1")])
+    joint.save(tmp_path / "sn_bao.npz", tmp_path / "sn_bao.json")
+    back = read_dataset(tmp_path / "sn_bao.npz", tmp_path / "sn_bao.json")
+    assert set(back.columns) == {"member", "kind", "id", "zHD", "zHEL", "IDSURVEY", "zCMB", "label"}
+    np.testing.assert_array_equal(back.columns["zHEL"][:1829], real("sn_des5yr").columns["zHEL"])
+    assert back.columns["label"][1829] == "DV_over_rs" and back.columns["label"][0] == ""
 
 
 def test_desi_dr1_with_boss_dr12_is_one_block_diagonal_dataset(real, registry):
@@ -27,28 +146,96 @@ def test_desi_dr1_with_boss_dr12_is_one_block_diagonal_dataset(real, registry):
     assert joint.columns["member"].tolist().count("bao_boss_dr12") == 6
 
 
+def _with(registry, tmp_path, entries: dict) -> dict:
+    """The real registry and more entries, loaded (validated, samples checked) as an extra registry file."""
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(yaml.safe_dump({"datasets": entries}))
+    return load_registry(PROJECT / "config" / "registry.yaml", extra)
+
+
+def test_desi_dr2_with_desi_dr1_is_refused_naming_the_superseding_relation(registry, tmp_path):
+    """The README's DESI DR2 entry (a new release added by the registry alone) supersedes DR1."""
+    dr2 = copy.deepcopy(registry["bao_desi_dr1"])
+    dr2.update(title="DESI DR2 BAO", samples=[s.replace("dr1", "dr2") for s in dr2["samples"]], supersedes=["bao_desi_dr1"])
+    for spec in dr2["files"].values():
+        spec.update(path=spec["path"].replace("dr1", "dr2"), sha256="0" * 64)
+    reg = _with(registry, tmp_path, {"bao_desi_dr2": dr2})
+    spec = {"datasets": ["bao_desi_dr1", "bao_desi_dr2"], "allow_overlap": [
+        {"pair": ["bao_desi_dr1", "bao_desi_dr2"], "reason": "a reason does not lift supersedes"}]}
+    with pytest.raises(PbufDataError, match="'bao_desi_dr2' supersedes 'bao_desi_dr1' .*allow_overlap does not lift"):
+        check_combination("desi", spec, reg)
+    # and a later release superseding DR2 is refused with DR1 too (a chain of releases)
+    dr3 = dict(copy.deepcopy(dr2), supersedes=["bao_desi_dr2"], samples=["desi_dr2_bgs"])
+    reg = _with(registry, tmp_path, {"bao_desi_dr2": dr2, "bao_desi_dr3": dr3})
+    with pytest.raises(PbufDataError, match="'bao_desi_dr3' supersedes 'bao_desi_dr1'"):
+        check_combination("desi", {"datasets": ["bao_desi_dr3", "bao_boss_dr12", "bao_desi_dr1"]}, reg)
+    assert check_combination("desi", {"datasets": ["bao_desi_dr2", "bao_boss_dr12"]}, reg) == []
+
+
+def test_gold2018_with_an_eboss_dr16_quasar_entry_is_refused_naming_the_dr14_quasars(registry, tmp_path):
+    qso = copy.deepcopy(registry["bao_desi_dr1"])
+    qso.update(title="eBOSS DR16 QSO BAO", samples=["eboss_dr16_qso"])
+    for spec in qso["files"].values():
+        spec.update(path=spec["path"].replace("desi_dr1", "eboss_dr16_qso"), sha256="1" * 64)
+    reg = _with(registry, tmp_path, {"bao_eboss_dr16_qso": qso})
+    with pytest.raises(PbufDataError) as info:
+        check_combination("growth", {"datasets": ["rsd_fsigma8", "bao_eboss_dr16_qso", "cc_moresco"]}, reg)
+    message = str(info.value)
+    assert "'rsd_fsigma8' and 'bao_eboss_dr16_qso'" in message and "eboss_dr14_qso and eboss_dr16_qso" in message
+    assert "cc_moresco" not in message.split("twice", 1)[1]  # the member that overlaps none is not named
+
+
 def test_the_same_release_under_another_name_is_refused(registry):
     reg = dict(registry)
     reg["bao_desi_dr1_copy"] = copy.deepcopy(registry["bao_desi_dr1"])
     with pytest.raises(PbufDataError) as info:
         check_combination("twice", {"datasets": ["bao_desi_dr1", "bao_desi_dr1_copy"]}, reg)
     message = str(info.value)
-    assert "'bao_desi_dr1'" in message and "'bao_desi_dr1_copy'" in message and "raw file sha256" in message
+    assert "'bao_desi_dr1' and 'bao_desi_dr1_copy'" in message and "raw file sha256" in message
+    assert "desi_dr1_lrg" in message
     allowed = check_combination("twice", {"datasets": ["bao_desi_dr1", "bao_desi_dr1_copy"], "allow_overlap": [
         {"pair": ["bao_desi_dr1_copy", "bao_desi_dr1"], "reason": "closure test of the combination code"}]}, reg)
     assert allowed[0]["reason"] == "closure test of the combination code"
     assert allowed[0]["pair"] == ["bao_desi_dr1", "bao_desi_dr1_copy"]
 
 
+def test_an_entry_without_samples_joins_only_with_a_reason_for_each_pair(registry):
+    reg = dict(registry)
+    reg["cc_unnamed"] = {k: v for k, v in copy.deepcopy(registry["cc_moresco"]).items() if k != "samples"}
+    for spec in reg["cc_unnamed"]["files"].values():
+        spec["sha256"] = "2" * 64
+    spec = {"datasets": ["cc_unnamed", "bao_desi_dr1", "cmb_planck2018"]}
+    with pytest.raises(PbufDataError) as info:
+        check_combination("c", spec, reg)
+    message = str(info.value)
+    assert "'cc_unnamed' names no survey samples" in message
+    assert "'cc_unnamed' and 'bao_desi_dr1' share one" in message and "'cc_unnamed' and 'cmb_planck2018' share one" in message
+    reasons = [{"pair": ["cc_unnamed", m], "reason": "different tracers"} for m in ("bao_desi_dr1", "cmb_planck2018")]
+    with pytest.raises(PbufDataError, match="'cc_unnamed' and 'cmb_planck2018'"):
+        check_combination("c", {**spec, "allow_overlap": reasons[:1]}, reg)
+    allowed = check_combination("c", {**spec, "allow_overlap": reasons}, reg)
+    assert [a["samples"] for a in allowed] == [["unknown: 'cc_unnamed' names no samples"]] * 2
+
+
 def test_gold2018_with_boss_dr12_is_refused_as_the_registry_declares(registry):
-    """Gold-2018 holds BOSS CMASS fsigma8 points: the registry says so, and the combination is refused."""
-    with pytest.raises(PbufDataError, match="'rsd_fsigma8' and 'bao_boss_dr12' both measure boss_cmass_galaxies"):
+    """Gold-2018 holds BOSS DR12 CMASS fsigma8 points (Chuang+2016): the registry says so, and the combination is
+    refused."""
+    with pytest.raises(PbufDataError, match="'rsd_fsigma8' and 'bao_boss_dr12' both measure boss_dr12_cmass"):
         check_combination("c", {"datasets": ["rsd_fsigma8", "bao_boss_dr12"]}, registry)
 
 
 def test_unknown_member_suggests_the_nearest_name(registry):
     with pytest.raises(PbufDataError, match="did you mean 'bao_desi_dr1'"):
         check_combination("c", {"datasets": ["bao_desi_dr", "bao_boss_dr12"]}, registry)
+
+
+def test_tables_and_grids_are_refused_before_any_job_in_one_message(mock_registry):
+    spec = {"datasets": ["mock_bao_elg_table", "mock_bao_desi_dr1", "mock_bao_lya_grid"]}
+    with pytest.raises(PbufDataError) as info:
+        check_combination("c", spec, mock_registry)
+    message = str(info.value)
+    assert "'mock_bao_elg_table' (table_1d), 'mock_bao_lya_grid' (grid_2d) have a table or grid likelihood" in message
+    assert "joint ln L = sum" in message and message.count("combination 'c'") == 1
 
 
 def test_a_table_likelihood_is_not_joined_as_a_gaussian(real):

@@ -15,11 +15,13 @@ from pathlib import Path
 import yaml
 
 from . import layout
+from . import samples as sample_vocabulary
 from .errors import PbufDataError, suggest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RETRIEVE_DIR = layout.RAW_CACHE  # raw files downloaded because raw_dir lacks them
 SCHEMA_DIR = PROJECT_ROOT / "config" / "schemas"
+SAMPLES_FILE = sample_vocabulary.SAMPLES_FILE  # the survey samples registry entries name (config/samples.yaml)
 
 
 def _with_defaults(validator_class):
@@ -318,12 +320,18 @@ def load_registry(*paths: str | Path, cache: str | Path | None = None) -> dict:
     datasets, paid by every ``snakemake`` call, including each job's on a cluster).
     """
     texts = [_read_small_file(Path(path), "registry file") for path in paths]  # read once: the key's bytes are parsed
-    key = _cache_key(texts) if cache is not None else None
+    samples_text = _read_small_file(SAMPLES_FILE, "samples file")
+    key = _cache_key([*texts, samples_text]) if cache is not None else None
     if key:
         kept = _read_kept(Path(cache), key)
         if kept is not None:
             return kept
     merged = _load_registry(paths, texts)
+    problems = sample_vocabulary.check_entries(merged, load_samples(text=samples_text))
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise PbufDataError(f"{len(problems)} registry errors:\n" + "\n".join(f"  - {p}" for p in problems), check="samples")
     if key:
         _keep(Path(cache), key, merged)
     return merged
@@ -421,6 +429,22 @@ def _load_registry(paths, texts) -> dict:
     if problems:
         raise PbufDataError(f"{len(problems)} registry errors:\n" + "\n".join(f"  - {p}" for p in problems), check="registry")
     return merged
+
+
+def load_samples(path: str | Path = SAMPLES_FILE, *, text: str | None = None) -> dict:
+    """The survey samples of a vocabulary file (default ``config/samples.yaml``), validated against
+    ``$defs/sample_vocabulary`` of the registry schema and checked (:func:`pbuf_data.samples.checked`)."""
+    if text is None:
+        text = _read_small_file(Path(path), "samples file")
+    return _load_samples(str(path), text)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_samples(path: str, text: str) -> dict:
+    document = read_yaml(path, "samples file", text=text)
+    schema = load_schema("registry.schema.yaml")
+    validate(document, {**schema["$defs"]["sample_vocabulary"], "$defs": schema["$defs"]}, what=f"samples file '{path}'")
+    return sample_vocabulary.checked(document["samples"], path)
 
 
 def check_entry(name: str, entry: dict) -> None:

@@ -211,3 +211,89 @@ def test_kind_that_contradicts_the_format_is_explained(tmp_path, real_document):
     document["datasets"]["cc_moresco"]["kind"] = "bao"
     with pytest.raises(PbufDataError, match="kind 'bao' does not go with format 'cc_hz_table', which is of kind 'cc'"):
         load_registry(_write(tmp_path, document))
+
+
+# -- survey samples (config/samples.yaml) -------------------------------------------------------------------------
+
+
+def test_every_shipped_entry_names_its_samples_from_the_vocabulary(registry, mock_registry):
+    from pbuf_data.registry import load_samples
+
+    samples = load_samples()
+    for name, entry in {**registry, **mock_registry}.items():
+        assert entry.get("samples") and set(entry["samples"]) <= set(samples), name
+    # overlaps are symmetric once loaded, whichever side declares them
+    assert "eboss_dr16_qso" in samples["eboss_dr14_qso"]["overlaps"] and "eboss_dr14_qso" in samples["eboss_dr16_qso"]["overlaps"]
+    assert "desi_dr2_lrg" in samples["desi_dr1_lrg"]["overlaps"]
+
+
+def test_every_point_lies_in_the_redshift_range_of_one_of_its_samples(registry, real):
+    """The vocabulary's ranges and the entries' samples agree with the data: a point no sample of its entry covers
+    is a sample left out (the Gold-2018 eBOSS quasars at z = 0.98-1.94 were)."""
+    import numpy as np
+
+    from pbuf_data.registry import load_samples
+
+    samples = load_samples()
+    for name, entry in registry.items():
+        ranges = [(samples[s]["z_min"], samples[s]["z_max"]) for s in entry["samples"]]
+        for z in real(name).z[np.isfinite(real(name).z)]:
+            assert any(lo <= z <= hi for lo, hi in ranges), (name, z)
+    gold = registry["rsd_fsigma8"]
+    without_qso = [samples[s] for s in gold["samples"] if s != "eboss_dr14_qso"]
+    assert not any(s["z_min"] <= 1.944 <= s["z_max"] for s in without_qso)
+
+
+def test_a_misspelt_sample_is_refused_naming_the_entry_and_the_nearest_name(tmp_path, real_document):
+    document = copy.deepcopy(real_document)
+    document["datasets"]["rsd_fsigma8"]["samples"][-1] = "eboss_dr14_qs0"
+    document["datasets"]["bao_boss_dr12"]["samples"] = ["boss_dr12_cmas"]
+    with pytest.raises(PbufDataError) as info:
+        load_registry(_write(tmp_path, document))
+    message = str(info.value)
+    assert "2 registry errors" in message
+    assert ("dataset 'rsd_fsigma8' (check 'samples'): sample 'eboss_dr14_qs0' is not in config/samples.yaml "
+            "(did you mean 'eboss_dr14_qso'") in message
+    assert "dataset 'bao_boss_dr12'" in message and "did you mean 'boss_dr12_cmass'" in message
+
+
+@pytest.mark.parametrize("supersedes, expected", [
+    (["bao_desi_dr"], "supersedes 'bao_desi_dr', which the registry does not define (did you mean 'bao_desi_dr1'"),
+    (["bao_boss_dr12_fs"], "supersedes a dataset that supersedes it (a cycle through bao_boss_dr12, bao_boss_dr12_fs)"),
+    (["bao_boss_dr12"], "supersedes itself"),
+])
+def test_supersedes_names_other_datasets_of_the_registry(tmp_path, real_document, supersedes, expected):
+    document = copy.deepcopy(real_document)
+    document["datasets"]["bao_boss_dr12"]["supersedes"] = supersedes
+    with pytest.raises(PbufDataError) as info:
+        load_registry(_write(tmp_path, document))
+    assert expected in str(info.value) and "dataset 'bao_boss_dr12'" in str(info.value)
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda s: s["boss_dr12_cmass"].update(overlaps=["eboss_dr16_lgr"]), "'boss_dr12_cmass' overlaps 'eboss_dr16_lgr', which is not a sample (did you mean 'eboss_dr16_lrg'"),
+    (lambda s: s["union2_sn"].update(z_min=2.0), "'union2_sn': z_min 2.0 is above z_max 1.4"),
+    (lambda s: s["union2_sn"].pop("tracer"), "at 'samples.union2_sn': required key 'tracer' is missing"),
+    (lambda s: s.update(Union3=s["union2_sn"]), "name 'Union3' should start with a lowercase letter"),
+])
+def test_the_samples_file_is_checked(tmp_path, mutate, expected):
+    from pbuf_data.registry import SAMPLES_FILE, load_samples
+
+    document = yaml.safe_load(SAMPLES_FILE.read_text())
+    mutate(document["samples"])
+    path = _write(tmp_path, document, "samples.yaml")
+    with pytest.raises(PbufDataError) as info:
+        load_samples(path)
+    assert expected in str(info.value) and str(path) in str(info.value)
+
+
+def test_a_changed_samples_file_is_another_kept_registry(tmp_path, real_document, monkeypatch):
+    import pbuf_data.registry as registry_module
+
+    cache, path = tmp_path / "cache", _write(tmp_path, real_document)
+    load_registry(path, cache=cache)
+    document = yaml.safe_load(registry_module.SAMPLES_FILE.read_text())
+    del document["samples"]["cc_borghi2022"]
+    monkeypatch.setattr(registry_module, "SAMPLES_FILE", _write(tmp_path, document, "samples.yaml"))
+    with pytest.raises(PbufDataError, match="dataset 'cc_moresco' .*sample 'cc_borghi2022' is not in"):
+        load_registry(path, cache=cache)

@@ -52,8 +52,9 @@ def check_entries(registry: dict, samples: dict) -> list[PbufDataError]:
                 lines.append("supersedes itself")
             elif old not in registry:
                 lines.append(f"supersedes '{old}', which the registry does not define{suggest(old, registry)}")
-        if name in superseded_by(name, registry):
-            lines.append("supersedes a dataset that supersedes it (a cycle)")
+        chain = superseded_by(name, registry)
+        if name in chain:
+            lines.append(f"supersedes a dataset that supersedes it (a cycle through {', '.join(sorted(chain))})")
         if lines:
             problems.append(PbufDataError("; ".join(lines), dataset=name, check="samples"))
     return problems

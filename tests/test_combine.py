@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import re
 
 import numpy as np
 import pytest
@@ -155,10 +156,11 @@ def _with(registry, tmp_path, entries: dict) -> dict:
 
 def test_desi_dr2_with_desi_dr1_is_refused_naming_the_superseding_relation(registry, tmp_path):
     """The README's DESI DR2 entry (a new release added by the registry alone) supersedes DR1."""
-    dr2 = copy.deepcopy(registry["bao_desi_dr1"])
-    dr2.update(title="DESI DR2 BAO", samples=[s.replace("dr1", "dr2") for s in dr2["samples"]], supersedes=["bao_desi_dr1"])
-    for spec in dr2["files"].values():
-        spec.update(path=spec["path"].replace("dr1", "dr2"), sha256="0" * 64)
+    text = (PROJECT / "README.md").read_text().split("## Adding a dataset", 1)[1]
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    block = re.sub(r"url: <[^>]*>", "url: https://example.org/dr2", re.sub(r"sha256: <[^>]*>", "sha256: " + "a" * 64, block))
+    dr2 = yaml.safe_load(block)["datasets"]["bao_desi_dr2"]
+    assert dr2["supersedes"] == ["bao_desi_dr1"] and "desi_dr2_lrg" in dr2["samples"]
     reg = _with(registry, tmp_path, {"bao_desi_dr2": dr2})
     spec = {"datasets": ["bao_desi_dr1", "bao_desi_dr2"], "allow_overlap": [
         {"pair": ["bao_desi_dr1", "bao_desi_dr2"], "reason": "a reason does not lift supersedes"}]}

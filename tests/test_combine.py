@@ -243,3 +243,13 @@ def test_tables_and_grids_are_refused_before_any_job_in_one_message(mock_registr
 def test_a_table_likelihood_is_not_joined_as_a_gaussian(real):
     with pytest.raises(PbufDataError, match="bao_sdss_mgs.*table_1d"):
         combine("c", [real("bao_sdss_mgs"), real("bao_boss_dr12")])
+
+
+def test_the_readme_combination_is_accepted_and_its_chi2_is_the_sum(registry, real):
+    text = (PROJECT / "README.md").read_text()
+    block = text.split("```yaml\ncombinations:", 1)[1].split("```", 1)[0]
+    ((name, spec),) = yaml.safe_load("combinations:" + block)["combinations"].items()
+    assert check_combination(name, spec, registry) == []
+    members = [real(m) for m in spec["datasets"]]
+    joint = combine(name, members)
+    assert joint.chi2(_theory(joint, COSMO)) == pytest.approx(sum(readme_chi2(m, COSMO) for m in members), rel=1e-9)

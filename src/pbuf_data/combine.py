@@ -110,8 +110,8 @@ def check_combination(name: str, spec: dict, registry: dict, samples: dict | Non
                 continue
             pair = _pair_key(a, b)
             if pair in allowed:
-                named = shared or [f"unknown: '{m}' names no samples" for m in unnamed]
-                accepted.append({"pair": list(pair), "samples": named, "reason": allowed[pair]})
+                what = shared or [f"unknown: '{m}' names no samples" for m in unnamed]
+                accepted.append({"pair": list(pair), "samples": what, "reason": allowed[pair]})
             elif shared:
                 lifted = True
                 words = [f"both measure {', '.join(same)}"] * bool(same) + [

@@ -37,8 +37,8 @@ FORBIDDEN = {
     ("bao_boss_dr12", "rsd_fsigma8"): ["both measure boss_dr12_cmass"],  # Chuang+2016, z = 0.59
     ("bao_boss_dr12_fs", "rsd_fsigma8"): ["both measure boss_dr12_cmass"],
     ("bao_6dfgs", "rsd_fsigma8"): ["sixdfgs_galaxies", "sixdfgs_velocities"],  # Huterer+2017 uses 6dFGSv
-    ("bao_sdss_mgs", "rsd_fsigma8"): ["both measure sdss_dr7_mgs", "'bao_sdss_mgs' (table_1d)"],
-    **{tuple(sorted(("bao_sdss_mgs", other), key=REAL_NAMES.index)): ["'bao_sdss_mgs' (table_1d)"]
+    ("bao_sdss_mgs", "rsd_fsigma8"): ["both measure sdss_dr7_mgs", "'bao_sdss_mgs' (chi2 table)"],
+    **{tuple(sorted(("bao_sdss_mgs", other), key=REAL_NAMES.index)): ["'bao_sdss_mgs' (chi2 table)"]
        for other in REAL_NAMES if other not in ("bao_sdss_mgs", "rsd_fsigma8")},
 }
 PAIRS = list(itertools.combinations(REAL_NAMES, 2))
@@ -236,7 +236,8 @@ def test_tables_and_grids_are_refused_before_any_job_in_one_message(mock_registr
     with pytest.raises(PbufDataError) as info:
         check_combination("c", spec, mock_registry)
     message = str(info.value)
-    assert "'mock_bao_elg_table' (table_1d), 'mock_bao_lya_grid' (grid_2d) have a table or grid likelihood" in message
+    assert ("'mock_bao_elg_table' (likelihood table or grid), 'mock_bao_lya_grid' (likelihood table or grid) have a "
+            "table or grid likelihood") in message
     assert "joint ln L = sum" in message and message.count("combination 'c'") == 1
 
 

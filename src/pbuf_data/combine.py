@@ -12,10 +12,11 @@ A combination (``combinations:`` in config.yaml) names its member datasets. Befo
   needs an ``allow_overlap`` reason;
 - a member that supersedes another (registry ``supersedes``, through any chain of releases): always refused, an
   ``allow_overlap`` reason does not lift it (a release and its replacement are never independent);
-- a member whose likelihood is a table or a grid (registry format ``likelihood_table``, a ``chi2_table`` file, or a
-  layout module's ``likelihood_form(entry)`` other than ``gaussian``): a joint dataset has one Gaussian likelihood,
-  so it is refused; add the members' ``loglike`` values instead (joint ln L = sum), e.g. one Cobaya likelihood block
-  per dataset.
+- a member whose likelihood is a table or a grid (:func:`likelihood_form`: a layout drawing the published
+  likelihood, a ``chi2_table`` file, or a layout module's own ``likelihood_form(entry)`` other than ``gaussian``):
+  a joint dataset has one Gaussian likelihood, so it is refused; add the members' ``loglike`` values instead
+  (joint ln L = sum), e.g. one Cobaya likelihood block per dataset. (:func:`combine` refuses them too, should a
+  layout not say so.)
 
 The joint dataset concatenates the members' data vectors in the order given and has a block-diagonal covariance
 (the members are independent measurements, which the checks above protect), so its chi2 and ln L are the sums of
@@ -47,17 +48,19 @@ def samples_of(entry: dict) -> dict[str, str]:
 
 
 def likelihood_form(entry: dict) -> str:
-    """The form of the likelihood an entry's dataset carries: ``gaussian``, ``table_1d`` or ``grid_2d``, from its
-    layout module's ``likelihood_form(entry)`` when it defines one, else from the registry entry itself."""
+    """``gaussian``, or the non-Gaussian likelihood an entry's dataset carries: its layout module's
+    ``likelihood_form(entry)`` when it defines one; else ``likelihood table or grid`` for a layout whose figure is the
+    published likelihood itself (``FIGURE = "likelihood"``), ``chi2 table`` for an entry with a ``chi2_table`` file."""
     from .formats import layout
 
-    own = getattr(layout(entry["format"]), "likelihood_form", None)
+    module = layout(entry["format"])
+    own = getattr(module, "likelihood_form", None)
     if callable(own):
         return own(entry)
-    if entry["format"] == "likelihood_table":
-        return "grid_2d" if len(entry["options"].get("observables", [])) == 2 else "table_1d"
+    if getattr(module, "FIGURE", None) == "likelihood":
+        return "likelihood table or grid"
     if "chi2_table" in entry["files"]:
-        return "table_1d"
+        return "chi2 table"
     return "gaussian"
 
 

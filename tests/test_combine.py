@@ -277,8 +277,8 @@ def test_tables_and_grids_are_refused_before_any_job_in_one_message(mock_registr
     with pytest.raises(PbufDataError) as info:
         check_combination("c", spec, mock_registry)
     message = str(info.value)
-    assert ("'mock_bao_elg_table' (likelihood table or grid), 'mock_bao_lya_grid' (likelihood table or grid) have a "
-            "table or grid likelihood") in message
+    assert ("'mock_bao_elg_table' (likelihood table or grid) and 'mock_bao_lya_grid' (likelihood table or grid) are "
+            "not Gaussian") in message
     assert "joint ln L = sum" in message and message.count("combination 'c'") == 1
 
 

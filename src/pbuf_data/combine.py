@@ -94,9 +94,9 @@ def check_combination(name: str, spec: dict, registry: dict, samples: dict | Non
         allowed[pair] = item["reason"]
     named = [f"'{m}' ({form})" for m in members if (form := likelihood_form(registry[m])) != "gaussian"]
     if named:
-        tables.append(f"{', '.join(named)} {'has' if len(named) == 1 else 'have'} a table or grid likelihood, not a "
-                      "Gaussian one: a combination joins Gaussian datasets; add the members' loglike values instead "
-                      "(joint ln L = sum), e.g. one Cobaya likelihood block per dataset")
+        tables.append(f"{' and '.join(named)} {'is' if len(named) == 1 else 'are'} not Gaussian: a combination joins "
+                      "Gaussian datasets; add the members' loglike values instead (joint ln L = sum), e.g. one Cobaya "
+                      "likelihood block per dataset")
     accepted = []
     for i, a in enumerate(members):
         for b in members[i + 1:]:

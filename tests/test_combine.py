@@ -295,3 +295,11 @@ def test_the_readme_combination_is_accepted_and_its_chi2_is_the_sum(registry, re
     members = [real(m) for m in spec["datasets"]]
     joint = combine(name, members)
     assert joint.chi2(_theory(joint, COSMO)) == pytest.approx(sum(readme_chi2(m, COSMO) for m in members), rel=1e-9)
+
+
+def test_mock_surveys_are_refused_as_the_releases_they_imitate(mock_registry, registry):
+    with pytest.raises(PbufDataError, match="'mock_rsd_fsigma8' and 'mock_bao_boss_dr12' both measure boss_dr12_cmass"):
+        check_combination("c", {"datasets": ["mock_rsd_fsigma8", "mock_bao_boss_dr12"]}, mock_registry)
+    for mock, real in [("mock_bao_desi_dr1", "bao_desi_dr1"), ("mock_sn_pantheon_plus", "sn_pantheon_plus"),
+                       ("mock_rsd_fsigma8", "rsd_fsigma8"), ("mock_cc_moresco", "cc_moresco")]:
+        assert mock_registry[mock]["samples"] == registry[real]["samples"]

@@ -19,7 +19,7 @@ from pbuf_data.validation import validate_dataset
 from test_labels import C_KM_S, COSMOLOGIES
 from test_layouts import REGISTRY, _entry, _validated
 
-LYA = ("auto", "cross", "combined")
+LYA = {"auto": "auto", "cross": "cross", "comb": "combined"}  # dataset suffix -> the scan file's name
 C = 299792.458
 
 
@@ -32,7 +32,7 @@ def _node_loglike(ds, ap, at):
 
 
 def test_boss_dr12_lya_scans_reproduce_their_reference_values(real):
-    auto, combined = real("bao_boss_dr12_lya_auto"), real("bao_boss_dr12_lya_combined")
+    auto, combined = real("bao_boss_dr12_lya_auto"), real("bao_boss_dr12_lya_comb")
     assert auto.z.tolist() == [2.33, 2.33] and combined.z.tolist() == [2.40, 2.40]  # from the aux file's rows
     assert auto.observable_type.tolist() == ["DM_over_rd", "DH_over_rd"]
     assert _node_loglike(auto, 0.8, 0.7) == pytest.approx(-71.12231467 / 2, abs=1e-8)  # first row
@@ -101,10 +101,10 @@ def _montepython_scan_util(path):
     return RectBivariateSpline(at, ap, grid, kx=1, ky=1)
 
 
-@pytest.mark.parametrize("which", LYA)
+@pytest.mark.parametrize("which", sorted(LYA))
 def test_dr12_lya_loglike_is_montepythons_between_the_nodes(real, raw_dir, which):
     ds = real(f"bao_boss_dr12_lya_{which}")
-    spline = _montepython_scan_util(raw_dir / "bao_boss_dr12_lya_scans" / f"BOSS_DR12_Lya_{which}_scan.dat")
+    spline = _montepython_scan_util(raw_dir / "bao_boss_dr12_lya_scans" / f"BOSS_DR12_Lya_{LYA[which]}_scan.dat")
     rng = np.random.default_rng(12)
     for at, ap in zip(rng.uniform(0.7, 1.5, 40), rng.uniform(0.8, 1.3, 40)):
         theirs = -0.5 * float(spline(at, ap)[0, 0])
@@ -185,6 +185,15 @@ def test_a_probability_grid_with_zeros_is_montepythons_bao_boss_aniso(tmp_path):
     # a theory where the probability is zero: ln L = -inf (MontePython returns its boundary log-likelihood)
     far = np.array([0.72 * da_fid / rs_fid, C / (h_fid * rs_fid) * 0.72])
     assert ds.loglike(far) == -np.inf
+    # the fiducial's D_A/r_d is its D_M / ((1 + z) r_d); the figure draws the grid with its zeros
+    from pbuf_data.formats import layout
+    from pbuf_data.plots import observable_figure
+    from test_plots import FIDUCIAL
+
+    expected = [FIDUCIAL.predict("DM_over_rd", np.array([ANISO_Z]))[0] / (1 + ANISO_Z),
+                FIDUCIAL.predict("DH_over_rd", np.array([ANISO_Z]))[0]]
+    np.testing.assert_allclose(layout("bao_alpha_grid").fiducial_prediction(ds, FIDUCIAL), expected, rtol=1e-14)
+    observable_figure(ds, FIDUCIAL)
 
 
 def test_zeros_need_the_probability_interpolated(tmp_path):

@@ -71,7 +71,8 @@ class Likelihood:
             stated = dataset.metadata.get("likelihood")
             self._degree = int(stated.get("spline_degree", 3)) if isinstance(stated, dict) else 3
             if self._degree not in (1, 3):
-                raise PbufDataError(f"spline_degree {self._degree} (1 or 3)", dataset=self.name, check="likelihood form")
+                raise PbufDataError(f"spline_degree {self._degree} (1 or 3)", dataset=self.name,
+                                    check="likelihood form")
 
     @property
     def table(self):
@@ -245,7 +246,8 @@ def _table_axes(dataset):
         lnl = np.asarray(aux[f"grid.{quantity}"], dtype=np.float64)
         if len(types) != 2 or len(axes) != 2 or len(grid_keys) != 2 or lnl.shape != (axes[0].size, axes[1].size):
             raise PbufDataError("a 2-D likelihood grid needs two observable types, their axes grid.<type> and "
-                                f"grid.{quantity} of shape (n1, n2); found {grid_keys} and grid.{quantity} {lnl.shape}",
+                                f"grid.{quantity} of shape (n1, n2); found {grid_keys} and grid.{quantity} "
+                                f"{lnl.shape}",
                                 dataset=dataset.name, check="likelihood grid")
         return GRID_2D, (axes, lnl), quantity
     table = [k for k in aux if k.startswith("table.") and k not in ("table.lnL", "table.likelihood")]

@@ -177,15 +177,26 @@ def likelihood_metadata(form, kind, degree, quantity, axes, alphas: dict) -> dic
     interpolated) and what a reader is told (the interpolation, the grid, the fiducials of alpha)."""
     spline = {1: "linear", 3: "cubic"}[degree]
     what = "ln L" if quantity == "lnL" else "the likelihood (ln taken after; -inf where it is <= 0)"
+    scipy = "UnivariateSpline s=0" if form == "table_1d" else "RectBivariateSpline"
     return {
         "form": form,
         "values": kind,
         "spline_degree": degree,
         "interpolated": quantity,
-        "interpolation": f"{spline} spline of {what} (scipy {'UnivariateSpline s=0' if form == 'table_1d' else 'RectBivariateSpline'}, "
-        f"degree {degree}), as {READERS[degree, quantity]}; a theory outside the grid is refused (the reader clamps to the edge)",
+        "interpolation": f"{spline} spline of {what} (scipy {scipy}, degree {degree}), as {READERS[degree, quantity]}; "
+        "a theory outside the grid is refused (the reader clamps to the edge)",
         "grid": [[float(a[0]), float(a[-1]), int(a.size)] for a in axes],
         "alpha_fiducial": alphas,
         "gaussian_summary": "observable/covariance are the mean and covariance of the normalized likelihood on the "
         "grid: a summary only; fit with loglike (the table)",
     }
+
+
+def fiducial_prediction(dataset, fiducial) -> np.ndarray:
+    """The fiducial's value of each axis type at the dataset's z (D_A/r_d as D_M/((1 + z) r_d))."""
+    out = np.empty(len(dataset))
+    for i, (obs_type, z) in enumerate(zip(dataset.observable_type.tolist(), dataset.z)):
+        base = "DM_over_rd" if obs_type == "DA_over_rd" else obs_type
+        value = float(np.asarray(fiducial.predict(base, np.array([z]))).reshape(-1)[0])
+        out[i] = value / (1 + z) if obs_type == "DA_over_rd" else value
+    return out

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _bao, _mock, _scan
-from ._common import Result, conversion, predict_by_type
+from ._common import Result, conversion
 from ._table import read_columns
 
 KIND = "bao"
@@ -165,7 +165,7 @@ def _redshift(options, files, types) -> float:
 
 
 def fiducial_prediction(dataset, fiducial) -> np.ndarray:
-    return predict_by_type(dataset, fiducial)
+    return _scan.fiducial_prediction(dataset, fiducial)
 
 
 # -- mock: a BOSS DR12 Lya-like Delta chi2 scan (aux file and MontePython .data fiducials when the entry has them) --
@@ -176,14 +176,18 @@ MOCK_SIGMA = {"DH_over_rd": 0.035, "DM_over_rd": 0.05, "DA_over_rd": 0.05, "DV_o
 MOCK_RHO = -0.4
 
 
+def _value(fid, observable: str, z: float) -> float:
+    return float(np.asarray(fid.bao(observable, z)).reshape(-1)[0])
+
+
 def _fiducial_quantity(fid, key: str, observable: str, z: float) -> float:
     """What the mock's fiducial file writes for ``key``: the fiducial cosmology's own value."""
-    dm_rd = float(np.asarray(fid.bao("DM_over_rd", z)).reshape(-1)[0])
+    dm_rd = _value(fid, "DM_over_rd", z)
     own = {
-        "value": dm_rd / (1 + z) if observable == "DA_over_rd" else float(np.asarray(fid.bao(observable, z)).reshape(-1)[0]),
+        "value": dm_rd / (1 + z) if observable == "DA_over_rd" else _value(fid, observable, z),
         "rs_fid_Mpc": fid.r_d, "D_M_Mpc": dm_rd * fid.r_d, "D_A_Mpc": dm_rd * fid.r_d / (1 + z),
-        "D_V_Mpc": float(np.asarray(fid.bao("DV_over_rd", z)).reshape(-1)[0]) * fid.r_d,
-        "H_km_s_Mpc": _scan.C_KM_S / (float(np.asarray(fid.bao("DH_over_rd", z)).reshape(-1)[0]) * fid.r_d),
+        "D_V_Mpc": _value(fid, "DV_over_rd", z) * fid.r_d,
+        "H_km_s_Mpc": _scan.C_KM_S / (_value(fid, "DH_over_rd", z) * fid.r_d),
     }
     return own[key]
 

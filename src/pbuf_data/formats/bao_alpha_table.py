@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _bao, _mock, _scan
-from ._common import Result, conversion, predict_by_type
+from ._common import Result, conversion
 from ._table import read_columns
 
 KIND = "bao"
@@ -87,7 +87,7 @@ def derive(options, files) -> Result:
 
 
 def fiducial_prediction(dataset, fiducial) -> np.ndarray:
-    return predict_by_type(dataset, fiducial)
+    return _scan.fiducial_prediction(dataset, fiducial)
 
 
 # -- mock: a DES Y3-like CSV of chi2(alpha) for several methods, alpha printed with its accumulated drift --------

@@ -277,3 +277,49 @@ def test_a_fiducial_file_missing_a_name_is_an_error(tmp_path):
     entry["options"]["axes"][1]["fiducial"]["H_km_s_Mpc"] = "H_fid"
     with pytest.raises(PbufDataError, match=r"aniso/bao_boss_aniso.data.*no fiducial named 'H_fid'"):
         _validated("bao_aniso_toy", entry, raw)
+
+
+# -- the fiducial forms of the README, and the cubic option against Cobaya's own class -------------------
+
+
+@pytest.mark.parametrize(
+    "observable, spec, expected",
+    [("DM_over_rd", {"value": 39.15}, 39.15),
+     ("DM_over_rd", {"D_M_Mpc": 5800.0, "rs_fid_Mpc": 147.0}, 5800.0 / 147.0),
+     ("DM_over_rd", {"D_A_Mpc": 1616.9, "rs_fid_Mpc": 147.6}, 1.835 * 1616.9 / 147.6),
+     ("DA_over_rd", {"D_A_Mpc": 1616.9, "rs_fid_Mpc": 147.6}, 1616.9 / 147.6),
+     ("DA_over_rd", {"D_M_Mpc": 5800.0, "rs_fid_Mpc": 147.0}, 5800.0 / 1.835 / 147.0),
+     ("DV_over_rd", {"D_V_Mpc": 2100.0, "rs_fid_Mpc": 148.0}, 2100.0 / 148.0),
+     ("DH_over_rd", {"H_km_s_Mpc": 96.8, "rs_fid_Mpc": 149.28}, 299792.458 / (96.8 * 149.28))],
+)
+def test_the_fiducial_forms_of_the_readme(observable, spec, expected):
+    from pbuf_data.formats import _scan
+
+    assert _scan.fiducial_problem(observable, spec) is None
+    assert _scan.fiducial_value(observable, spec, 0.835, {}, "fiducial")[0] == pytest.approx(expected, rel=1e-15)
+
+
+def test_a_cubic_alpha_table_is_cobayas_prob_dist(raw_dir, tmp_path):
+    """The SDSS MGS chi2(alpha) values as an alpha table with spline cubic: Cobaya's sdss_dr7_mgs settings (its
+    bao.generic prob_dist on the published file) give the same ln L."""
+    from test_layouts import _cobaya_prob_dist
+
+    raw = tmp_path / "raw"
+    (raw / "mgs").mkdir(parents=True)
+    published = raw_dir / "bao_sdss_mgs" / "sdss_MGS_prob.txt"
+    chi2 = np.loadtxt(published)
+    alpha = np.linspace(0.8005, 1.1985, chi2.size)
+    rows = "".join(f"{a!r},{c!r}\n" for a, c in zip(alpha.tolist(), chi2.tolist()))
+    (raw / "mgs" / "mgs.csv").write_text("alpha,chi2\n" + rows)
+    fid = 4.29720761315  # cobaya sdss_dr7_mgs.yaml rs_rescale = D_V,fid / r_s,fid
+    options = {"table": {"delimiter": "comma"}, "columns": {"alpha": "alpha", "value": "chi2"},
+               "observable": "DV_over_rd", "fiducial": {"value": fid}, "z_eff": 0.15, "values": "chi2",
+               "interpolation": {"spline": "cubic"}}
+    entry = _entry(REGISTRY["bao_des_y3"], {"table": {"path": "mgs/mgs.csv"}}, options, expected=1)
+    ds = _validated("bao_mgs_alpha", entry, raw)
+    cobaya = _cobaya_prob_dist({"prob_dist": str(published), "prob_dist_bounds": [0.8005, 1.1985], "path": str(raw)})
+    for value in (3.6, 4.3171, 4.4669, 4.62555, 5.1):
+        assert ds.loglike(np.array([value])) == pytest.approx(float(cobaya.logpdf(np.array([value / fid]))),
+                                                              rel=1e-9, abs=1e-9)
+    with pytest.raises(PbufDataError, match="outside the likelihood grid"):
+        ds.loglike(np.array([1.2 * fid]))

@@ -148,8 +148,10 @@ def _aniso_files(folder):
 
 
 def _aniso_entry(**options):
-    base = {"axes": [{"column": 1, "observable": "DA_over_rd", "fiducial": {"D_A_Mpc": "Dafid", "rs_fid_Mpc": "rsfid"}},
-                     {"column": 2, "observable": "DH_over_rd", "fiducial": {"H_km_s_Mpc": "Hfid", "rs_fid_Mpc": "rsfid"}}],
+    perp = {"D_A_Mpc": "Dafid", "rs_fid_Mpc": "rsfid"}  # names of the .data file
+    para = {"H_km_s_Mpc": "Hfid", "rs_fid_Mpc": "rsfid"}
+    base = {"axes": [{"column": 1, "observable": "DA_over_rd", "fiducial": perp},
+                     {"column": 2, "observable": "DH_over_rd", "fiducial": para}],
             "value_column": 3, "values": "probability", "z_eff": ANISO_Z,
             "interpolation": {"spline": "cubic", "of": "likelihood"}}
     entry = _entry(REGISTRY["bao_boss_dr12_lya_auto"], {"grid": {"path": "aniso/bao_aniso.dat"},
@@ -215,7 +217,8 @@ def _lya_copy(raw_dir, tmp_path, mutate=None, aux=None):
     lines = (source / "BOSS_DR12_Lya_auto_scan.dat").read_text().splitlines()
     (raw / "lya" / "scan.dat").write_text("\n".join(mutate(lines) if mutate else lines) + "\n")
     (raw / "lya" / "aux.txt").write_text(aux or (source / "BOSS_DR12_scan_aux.txt").read_text())
-    entry = _entry(REGISTRY["bao_boss_dr12_lya_auto"], {"grid": {"path": "lya/scan.dat"}, "aux": {"path": "lya/aux.txt"}},
+    files = {"grid": {"path": "lya/scan.dat"}, "aux": {"path": "lya/aux.txt"}}
+    entry = _entry(REGISTRY["bao_boss_dr12_lya_auto"], files,
                    dict(REGISTRY["bao_boss_dr12_lya_auto"]["options"]), expected=2)
     return raw, entry
 
@@ -225,7 +228,8 @@ def _lya_copy(raw_dir, tmp_path, mutate=None, aux=None):
     [(lambda ls: ls[:-1], r"not a full 21 x 21 grid: node \(column 2 = 1.5, column 1 = 1.3\) is missing"),
      (lambda ls: ls[:3] + [ls[2]] + ls[4:], r"given twice \(lines 3 and 4\)"),
      (lambda ls: ls[:9] + [ls[9].rsplit(" ", 1)[0] + " -1.0"] + ls[10:], "line 10.*negative delta_chi2"),
-     (lambda ls: ls[:9] + [ls[9] + " 7"] + ls[10:], "line 10.*expected 3 columns")],
+     (lambda ls: ls[:9] + [ls[9] + " 7"] + ls[10:], "line 10.*expected 3 columns"),
+     (lambda ls: ls[:9] + ["-" + ls[9]] + ls[10:], r"line 10, column 1.*alpha -0.8 is not positive")],
 )
 def test_a_bad_scan_is_an_error_naming_file_and_line(raw_dir, tmp_path, mutate, match):
     raw, entry = _lya_copy(raw_dir, tmp_path, mutate)
@@ -262,11 +266,37 @@ def test_an_entry_that_does_not_state_its_fiducial_or_redshift_is_refused(raw_di
 def test_a_method_column_the_header_does_not_name_is_an_error(registry, raw_dir, tmp_path):
     raw = tmp_path / "raw"
     (raw / "des").mkdir(parents=True)
-    (raw / "des" / "chi2.csv").write_bytes((raw_dir / "bao_des_y3" / "chi2profile_dvdesy3_cosmoplanck18_covcosmolike.csv").read_bytes())
+    source = raw_dir / "bao_des_y3" / "chi2profile_dvdesy3_cosmoplanck18_covcosmolike.csv"
+    (raw / "des" / "chi2.csv").write_bytes(source.read_bytes())
     options = {**registry["bao_des_y3"]["options"], "columns": {"alpha": "alpha", "value": "ACF+APX"}}
     entry = _entry(registry["bao_des_y3"], {"table": {"path": "des/chi2.csv"}}, options, expected=1)
     with pytest.raises(PbufDataError, match=r"des/chi2.csv.*line 1.*no column 'ACF\+APX'"):
         _validated("bao_des_bad", entry, raw)
+
+
+def test_a_fiducial_that_is_not_positive_is_refused(raw_dir, tmp_path):
+    raw, entry = _lya_copy(raw_dir, tmp_path)
+    entry["options"]["axes"][1]["fiducial"] = {"value": -8.612}
+    with pytest.raises(PbufDataError, match=r"fiducial.*-8.612"):
+        _validated("bao_lya_bad", entry, raw)
+    raw = tmp_path / "aniso_raw"
+    (raw / "aniso").mkdir(parents=True)
+    _aniso_files(raw / "aniso")
+    data = raw / "aniso" / "bao_boss_aniso.data"
+    data.write_text(data.read_text().replace("rsfid = 149.28", "rsfid = 0"))
+    with pytest.raises(PbufDataError, match=r"bao_boss_aniso.data.*line 5.*fiducial 'rsfid' = 0.0 is not positive"):
+        _validated("bao_aniso_toy", _aniso_entry(), raw)
+
+
+def test_a_probability_that_is_zero_everywhere_is_refused(tmp_path):
+    raw = tmp_path / "raw"
+    (raw / "aniso").mkdir(parents=True)
+    _aniso_files(raw / "aniso")
+    grid = raw / "aniso" / "bao_aniso.dat"
+    header, *rows = grid.read_text().splitlines()
+    grid.write_text("\n".join([header, *[r.rsplit(" ", 1)[0] + " 0" for r in rows]]) + "\n")
+    with pytest.raises(PbufDataError, match=r"aniso/bao_aniso.dat.*probability is zero on every row"):
+        _validated("bao_aniso_toy", _aniso_entry(), raw)
 
 
 def test_a_fiducial_file_missing_a_name_is_an_error(tmp_path):

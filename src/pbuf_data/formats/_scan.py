@@ -97,6 +97,9 @@ def fiducial_value(observable: str, spec: dict, z: float, files, where: str) -> 
                 raise files["fiducial"].error(f"{where}.{key}: no fiducial named '{value}' (the file gives "
                                               f"{sorted(table)})", check="fiducial file")
             numbers[key] = table[value][0]
+            if not numbers[key] > 0:
+                raise files["fiducial"].error(f"fiducial '{value}' = {numbers[key]!r} is not positive",
+                                              line=table[value][1], check="fiducial > 0")
         else:
             numbers[key] = float(value)
     if "value" in numbers:
@@ -129,11 +132,21 @@ def alpha_conversion(observable: str, fid: float, numbers: dict, z: float) -> di
     )
 
 
-def check_values(raw, values: np.ndarray, kind: str, numbers, column: int) -> np.ndarray:
+def check_alpha(raw, alpha: np.ndarray, numbers, column) -> None:
+    """A dilation parameter is positive (a ratio of distances)."""
+    if (alpha <= 0).any():
+        i = int(np.flatnonzero(alpha <= 0)[0])
+        raise raw.error(f"alpha {float(alpha[i])!r} is not positive (a ratio of distances)", line=numbers[i],
+                        column=column, check="alpha > 0")
+
+
+def check_values(raw, values: np.ndarray, kind: str, numbers, column) -> np.ndarray:
     """The published values checked for their kind, turned into ln L (-inf where a probability is 0)."""
     if (values < 0).any() and kind in ("chi2", "delta_chi2", "likelihood", "probability"):
         i = int(np.flatnonzero(values < 0)[0])
         raise raw.error(f"negative {kind} {values[i]}", line=numbers[i], column=column, check=f"{kind} >= 0")
+    if kind in ("likelihood", "probability") and not (values > 0).any():
+        raise raw.error(f"the {kind} is zero on every row", column=column, check=f"{kind} > 0 somewhere")
     with np.errstate(divide="ignore"):
         return TO_LNL[kind][1](values)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import PbufDataError
 from . import _bao, _mock, _scan
 from ._common import Result, conversion
 from ._table import read_columns
@@ -35,8 +36,6 @@ MONTEPYTHON_CODES = {3: "DV_over_rd", 5: "DA_over_rd", 6: "DH_over_rd", 8: "DM_o
 
 
 def check_entry(name: str, entry: dict) -> None:
-    from ..errors import PbufDataError
-
     options, files = entry["options"], entry["files"]
     types = [axis["observable"] for axis in options["axes"]]
     if len(set(types)) != 2:
@@ -112,11 +111,11 @@ def derive(options, files) -> Result:
     lnl_rows = _scan.check_values(table, read["value"], kind, numbers, options["value_column"])
     if quantity == "lnL" and not np.isfinite(lnl_rows).all():
         i = int(np.flatnonzero(~np.isfinite(lnl_rows))[0])
-        raise table.error(f"ln L is -inf at value {read['value'][i]!r}: interpolate the likelihood "
+        raise table.error(f"ln L is -inf at value {float(read['value'][i])!r}: interpolate the likelihood "
                           "(options.interpolation.of: likelihood) to allow zeros", line=numbers[i],
                           column=options["value_column"], check="finite ln L")
-    if quantity == "likelihood" and not (read["value"] > 0).any():
-        raise table.error("the probability is zero on every node", check="likelihood > 0 somewhere")
+    for i, name in enumerate(("alpha_1", "alpha_2")):
+        _scan.check_alpha(table, read[name], numbers, axes[i]["column"])
     a1, a2, values = _grid(table, numbers, read["alpha_1"], read["alpha_2"], read["value"],
                            [f"column {axes[0]['column']}", f"column {axes[1]['column']}"])
     z = _redshift(options, files, types)
@@ -195,8 +194,6 @@ def _fiducial_quantity(fid, key: str, observable: str, z: float) -> float:
 def mock_files(entry: dict, fid, rng, roles=None) -> dict[str, str]:
     """The grid (``## ...`` header, ``%.18e`` rows, the first column's axis outer), and the aux and fiducial files
     of the entry's roles."""
-    from ..errors import PbufDataError
-
     options = entry["options"]
     if "z_eff" not in options:
         raise PbufDataError("a mock scan needs options.z_eff (the redshift it is generated at)", check="mock")

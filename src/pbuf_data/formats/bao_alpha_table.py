@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import PbufDataError
 from . import _bao, _mock, _scan
 from ._common import Result, conversion
 from ._table import read_columns
@@ -28,8 +29,6 @@ AXIS_LABELS = _bao.AXIS_LABELS
 
 
 def check_entry(name: str, entry: dict) -> None:
-    from ..errors import PbufDataError
-
     options = entry["options"]
     problem = _scan.fiducial_problem(options["observable"], options["fiducial"])
     if problem:
@@ -52,10 +51,11 @@ def derive(options, files) -> Result:
         i = int(np.flatnonzero(np.diff(alpha) <= 0)[0]) + 1 if alpha.size >= 4 else 0
         raise table.error("a 1-D alpha table needs at least 4 strictly increasing alpha values", line=numbers[i],
                           column=options["columns"]["alpha"], check="grid")
+    _scan.check_alpha(table, alpha, numbers, options["columns"]["alpha"])
     lnl = _scan.check_values(table, values, kind, numbers, value_column)
     if quantity == "lnL" and not np.isfinite(lnl).all():
         i = int(np.flatnonzero(~np.isfinite(lnl))[0])
-        raise table.error(f"ln L is -inf at value {values[i]!r}: interpolate the likelihood "
+        raise table.error(f"ln L is -inf at value {float(values[i])!r}: interpolate the likelihood "
                           "(options.interpolation.of: likelihood) to allow zeros", line=numbers[i],
                           column=value_column, check="finite ln L")
     fid, given = _scan.fiducial_value(observable, options["fiducial"], z, files, "options.fiducial")

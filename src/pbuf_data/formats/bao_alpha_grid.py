@@ -119,11 +119,9 @@ def derive(options, files) -> Result:
     a1, a2, values = _grid(table, numbers, read["alpha_1"], read["alpha_2"], read["value"],
                            [f"column {axes[0]['column']}", f"column {axes[1]['column']}"])
     z = _redshift(options, files, types)
-    fids, conversions, alphas, grids = [], [], {}, []
-    for axis, alpha in zip(axes, (a1, a2)):
-        fid, given = _scan.fiducial_value(axis["observable"], axis["fiducial"], z, files,
-                                          f"options.axes[{axes.index(axis)}].fiducial")
-        fids.append(fid)
+    conversions, alphas, grids = [], {}, []
+    for i, (axis, alpha) in enumerate(zip(axes, (a1, a2))):
+        fid, given = _scan.fiducial_value(axis["observable"], axis["fiducial"], z, files, f"options.axes[{i}].fiducial")
         grids.append(alpha * fid)
         alphas[axis["observable"]] = {"alpha_fiducial": fid, "from": given, "column": axis["column"]}
         conversions.append(_scan.alpha_conversion(axis["observable"], fid, given, z))
@@ -198,7 +196,7 @@ def mock_files(entry: dict, fid, rng, roles=None) -> dict[str, str]:
     if "z_eff" not in options:
         raise PbufDataError("a mock scan needs options.z_eff (the redshift it is generated at)", check="mock")
     z, axes = float(options["z_eff"]), options["axes"]
-    written, truth, fids = [], [], []
+    written, truth = [], []
     for axis in axes:
         spec = axis["fiducial"]
         numbers = {}
@@ -207,7 +205,6 @@ def mock_files(entry: dict, fid, rng, roles=None) -> dict[str, str]:
             if isinstance(value, str):
                 written.append(f"mock_scan.{value} = {numbers[key]!r}")
         value, _ = _scan.fiducial_value(axis["observable"], numbers, z, {}, "options.fiducial")
-        fids.append(value)
         truth.append(_fiducial_quantity(fid, "value", axis["observable"], z) / value)
     sigma = np.array([MOCK_SIGMA[a["observable"]] for a in axes])
     cov = np.diag(sigma**2)

@@ -188,6 +188,9 @@ def gaussian_chi2(residual, covariance, free_offset=False):
     return float(chi2)
 
 
+TABULATED = ("likelihood_table", "bao_alpha_grid", "bao_alpha_table")  # formats publishing a likelihood table or grid
+
+
 def readme_chi2(dataset, cosmo):
     types = set(dataset.observable_type.tolist())
     if len(types) == 1 and types <= VECTORIZED:
@@ -195,7 +198,7 @@ def readme_chi2(dataset, cosmo):
     else:
         rows = [{k: v[i] for k, v in dataset.columns.items()} for i in range(len(dataset))]
         theory = np.array([THEORY[t](cosmo, z, row) for t, z, row in zip(dataset.observable_type, dataset.z, rows)])
-    if dataset.metadata["format"] == "likelihood_table":  # the published likelihood itself, interpolated
+    if dataset.metadata["format"] in TABULATED:  # the published likelihood itself, interpolated
         return dataset.chi2(theory)
     return gaussian_chi2(dataset.observable - theory, dataset.covariance, free_offset=bool(types & FREE_OFFSET))
 
@@ -280,6 +283,46 @@ def collab_likelihood_table(folder, files, cosmo, options):
     return float(-2 * spline(theory[0], theory[1])[0, 0])
 
 
+def collab_bao_alpha_grid(folder, files, cosmo, options):
+    """MontePython BOSS_DR12_Lya_{auto,cross,combined} (montepython_public, scan_util.chi2_interpolators): columns
+    ap, at, Delta chi2; the grid (n_at, n_ap) filled by sorted ap then at; RectBivariateSpline(at, ap, kx=ky=1) at
+    at = transverse / transverse_fid, ap = parallel / parallel_fid; z and the transverse type (8: D_M/r_s, 5: D_A/r_s)
+    from the aux row; fiducials of the likelihood's .data file (BOSS DR12: 39.15, 8.612)."""
+    from scipy.interpolate import RectBivariateSpline
+
+    scan = np.loadtxt(folder / files["grid"])
+    ap, at = np.array(sorted(set(scan[:, 0]))), np.array(sorted(set(scan[:, 1])))
+    grid = np.zeros((at.size, ap.size))
+    for i, value in enumerate(ap):
+        chunk = scan[scan[:, 0] == value]
+        grid[:, i] = chunk[chunk[:, 1].argsort()][:, 2]
+    spline = RectBivariateSpline(at, ap, grid, kx=1, ky=1)
+    fid = {"transverse_fid": 39.15, "parallel_fid": 8.612}
+    if "fiducial" in files:  # the .data file: <likelihood>.<name> = <value>
+        for line in (folder / files["fiducial"]).read_text().splitlines():
+            if "=" in line and not line.startswith("#"):
+                name, value = line.split("=")
+                fid[name.strip().rsplit(".", 1)[-1]] = float(value)
+    row = next(ln.split() for ln in (folder / files["aux"]).read_text().splitlines()
+               if ln.split() and ln.split()[0] == options["aux_row"])
+    z, codes = float(row[1]), {int(row[2]), int(row[3])}
+    transverse = cosmo.DM(z)[0] / cosmo.r_d / (1 + z if codes == {5, 6} else 1)
+    parallel = C_KM_S / cosmo.H(z) / cosmo.r_d
+    return float(spline(transverse / fid["transverse_fid"], parallel / fid["parallel_fid"])[0, 0])
+
+
+def collab_bao_alpha_table(folder, files, cosmo, options):
+    """CosmoSIS des-y3-bao (bao_y3_like.py): loadtxt(delimiter=',', skiprows=1), alpha column 0, chi2 column by the
+    header's name (the module's chi2_column 1 = ACF+APS); alpha = D_M / (D_A,fid (1 + z)) * r_s,fid / r_d with
+    D_A,fid = 1616.9 Mpc, r_s,fid = 147.6 Mpc, z = 0.835; chi2 by numpy.interp (clipped at the ends)."""
+    path = folder / files["table"]
+    data = np.loadtxt(path, delimiter=",", skiprows=1).T
+    column = path.read_text().splitlines()[0].split(",").index(str(options["columns"]["value"]))
+    z = 0.835
+    alpha = cosmo.DM(z)[0] / (1616.9 * (1 + z)) * 147.6 / cosmo.r_d
+    return float(np.interp(alpha, data[0], data[column], left=data[column][0], right=data[column][-1]))
+
+
 def collab_cmb(folder, files, cosmo, options):
     """Chen, Huang & Wang 2019 appendix: chi2 = d^T invcov d with their mean and inverse covariance."""
     mean = _rows(folder / files["mean"], (1,))[:, 0]
@@ -340,6 +383,8 @@ COLLABORATION = {
     "cc_hz_table": collab_cc,
     "rsd_fsigma8": collab_rsd,
     "likelihood_table": collab_likelihood_table,
+    "bao_alpha_grid": collab_bao_alpha_grid,
+    "bao_alpha_table": collab_bao_alpha_table,
 }
 
 

@@ -77,6 +77,11 @@ MOCK_SHA256 = {
     # the likelihood-table mocks, recorded when their generator was written
     ("mock_bao_elg_table", "table"): "00f08611cdcc65f6718a00b7c52725a2f71bf684a17c1108f5da34c243bce15c",
     ("mock_bao_lya_grid", "table"): "6f6b33acd9879db757c066439f0e265c00b00c8ce451234faa52a6a8571cf3ee",
+    # the alpha-scan mocks (BOSS DR12 Lya scan with its aux and .data files; DES Y3 chi2(alpha) CSV)
+    ("mock_bao_lya_scan", "grid"): "cacf29abf9b143ed72f8146095621560b2974c7bb4a1a5fd8c7e9d26484e6c80",
+    ("mock_bao_lya_scan", "aux"): "b9c08c8f1a0b794efa4ef418720e0d35a5e1a443e762facd3ffef6dd6e849cf1",
+    ("mock_bao_lya_scan", "fiducial"): "472d43bfdb7e8c7e83953d45deb61ce284a68dcebae9c4b725aa59a69e119335",
+    ("mock_bao_alpha_table", "table"): "53573e9c5e781b805607e6bcfd35c626c953507259b6d6d99b227c872967a9c2",
     ("mock_sn_pantheon_plus", "table"): "d69dc259151136169f0bc98269187d5c58da534bcb2ee4bb6667d55c68371812",
     ("mock_sn_pantheon_plus", "covariance"): "e1c08cd1c24e5d692ad1dfe70039c66cbc1162d908d20fad64dbd0b199a88412",
     ("mock_bao_boss_dr12", "mean"): "5cd1be1835743338d3dd568693474e85c5f483d03b4e17f8d71066125e2eddd3",

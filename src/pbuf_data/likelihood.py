@@ -23,6 +23,10 @@ Table
 A 1-D table is carried in the dataset as aux arrays ``table.<observable_type>`` (the grid, increasing) and
 ``table.lnL`` (or, for the SDSS MGS chi2 curve, ``chi2_<observable_type>`` and ``chi2``); a 2-D grid as ``grid.<type1>``, ``grid.<type2>`` (the axes) and ``grid.lnL`` (shape n1 x n2), with the
 point's z and its two observable types in the core arrays.
+A dataset may say, in ``metadata.likelihood``, another ``spline_degree`` (1: the linear and bilinear interpolation
+of MontePython's Lyman-alpha scans and CosmoSIS's DES Y3 BAO) and ``interpolated: likelihood``: the table then holds
+``table.likelihood`` / ``grid.likelihood`` (the probability over its maximum, zeros allowed), which is interpolated
+and its ln taken after (-inf where it is not positive), as MontePython's ``bao_boss_aniso`` does.
 
 ``theory`` is either a vector in the dataset's order (one value per point) or a callable ``theory(z, observable_type)``
 returning the predictions for an array of redshifts of one observable type (it is called once per type).
@@ -63,12 +67,23 @@ class Likelihood:
                                 "to marginalize", dataset=self.name, check="marginalize_offset")
         self.marginalize_offset = self._offsets is not None if marginalize_offset is None else bool(marginalize_offset)
         if form != GAUSSIAN:
-            self._axes = table[1]
+            self._axes, self._interpolated = table[1], table[2]
+            stated = dataset.metadata.get("likelihood")
+            self._degree = int(stated.get("spline_degree", 3)) if isinstance(stated, dict) else 3
+            if self._degree not in (1, 3):
+                raise PbufDataError(f"spline_degree {self._degree} (1 or 3)", dataset=self.name,
+                                    check="likelihood form")
 
     @property
     def table(self):
         """((axis, ...), lnL) of a table or grid likelihood (None for a Gaussian)."""
-        return None if self.form == GAUSSIAN else self._axes
+        if self.form == GAUSSIAN:
+            return None
+        axes, values = self._axes
+        if self._interpolated == "likelihood":
+            with np.errstate(divide="ignore"):
+                return axes, np.log(values)
+        return self._axes
 
     # -- theory ------------------------------------------------------------
     def theory_vector(self, theory) -> np.ndarray:
@@ -182,11 +197,12 @@ class Likelihood:
     def _spline(self):
         from scipy.interpolate import RectBivariateSpline, UnivariateSpline
 
+        k = self._degree
         if self.form == TABLE_1D:
-            (x,), lnl = self._axes
-            return UnivariateSpline(x, lnl, s=0, k=3, ext=2)
-        (x, y), lnl = self._axes
-        return RectBivariateSpline(x, y, lnl, kx=3, ky=3)
+            (x,), values = self._axes
+            return UnivariateSpline(x, values, s=0, k=k, ext=2)
+        (x, y), values = self._axes
+        return RectBivariateSpline(x, y, values, kx=k, ky=k)
 
     def _table_loglike(self, t: np.ndarray) -> float:
         axes, _ = self._axes
@@ -196,9 +212,10 @@ class Likelihood:
                 raise PbufDataError(
                     f"theory {obs_type} = {value:.6g} at z={ds.z[0]:g} is outside the likelihood grid "
                     f"[{axis[0]:.6g}, {axis[-1]:.6g}]", dataset=self.name, check="theory inside grid")
-        if self.form == TABLE_1D:
-            return float(self._spline(t[0]))
-        return float(self._spline(t[0], t[1])[0, 0])
+        value = float(self._spline(t[0])) if self.form == TABLE_1D else float(self._spline(t[0], t[1])[0, 0])
+        if self._interpolated == "likelihood":
+            return float(np.log(value)) if value > 0 else -np.inf
+        return value
 
 
 def _offset_columns(dataset) -> np.ndarray | None:
@@ -218,26 +235,29 @@ def _offset_columns(dataset) -> np.ndarray | None:
 
 
 def _table_axes(dataset):
-    """(form, ((axes...), lnL)) of a table or grid carried by the dataset, or None."""
+    """(form, ((axes...), values), quantity) of a table or grid carried by the dataset, or None; the values are
+    ln L, or the likelihood over its maximum when quantity is ``likelihood``."""
     aux = dataset.aux
-    grid_keys = sorted(k for k in aux if k.startswith("grid.") and k != "grid.lnL")
-    if "grid.lnL" in aux:
+    grid_keys = sorted(k for k in aux if k.startswith("grid.") and k not in ("grid.lnL", "grid.likelihood"))
+    quantity = "likelihood" if "grid.likelihood" in aux or "table.likelihood" in aux else "lnL"
+    if f"grid.{quantity}" in aux:
         types = list(dict.fromkeys(dataset.observable_type.tolist()))
         axes = tuple(np.asarray(aux[f"grid.{t}"], dtype=np.float64) for t in types if f"grid.{t}" in aux)
-        lnl = np.asarray(aux["grid.lnL"], dtype=np.float64)
+        lnl = np.asarray(aux[f"grid.{quantity}"], dtype=np.float64)
         if len(types) != 2 or len(axes) != 2 or len(grid_keys) != 2 or lnl.shape != (axes[0].size, axes[1].size):
             raise PbufDataError("a 2-D likelihood grid needs two observable types, their axes grid.<type> and "
-                                f"grid.lnL of shape (n1, n2); found {grid_keys} and grid.lnL {lnl.shape}",
+                                f"grid.{quantity} of shape (n1, n2); found {grid_keys} and grid.{quantity} "
+                                f"{lnl.shape}",
                                 dataset=dataset.name, check="likelihood grid")
-        return GRID_2D, (axes, lnl)
-    table = [k for k in aux if k.startswith("table.") and k != "table.lnL"]
-    if table and "table.lnL" in aux:
-        keys, lnl = table, np.asarray(aux["table.lnL"], dtype=np.float64)
+        return GRID_2D, (axes, lnl), quantity
+    table = [k for k in aux if k.startswith("table.") and k not in ("table.lnL", "table.likelihood")]
+    if table and f"table.{quantity}" in aux:
+        keys, lnl = table, np.asarray(aux[f"table.{quantity}"], dtype=np.float64)
         obs_type = keys[0][len("table."):]
         if set(dataset.observable_type.tolist()) != {obs_type} or len(dataset) != 1 or len(keys) != 1:
             raise PbufDataError(f"a 1-D likelihood table of {obs_type} needs exactly one {obs_type} point",
                                 dataset=dataset.name, check="likelihood table")
-        return TABLE_1D, ((np.asarray(aux[keys[0]], dtype=np.float64),), lnl)
+        return TABLE_1D, ((np.asarray(aux[keys[0]], dtype=np.float64),), lnl), quantity
     keys = [k for k in aux if k.startswith("chi2_") and k != "chi2_alpha"]  # the SDSS MGS chi2(alpha) table
     if keys and ("chi2" in aux or "lnL" in aux):
         obs_type = keys[0][len("chi2_"):]
@@ -246,5 +266,5 @@ def _table_axes(dataset):
                                 dataset=dataset.name, check="likelihood table")
         x = np.asarray(aux[keys[0]], dtype=np.float64)
         lnl = -0.5 * np.asarray(aux["chi2"], dtype=np.float64) if "chi2" in aux else np.asarray(aux["lnL"], dtype=np.float64)
-        return TABLE_1D, ((x,), lnl)
+        return TABLE_1D, ((x,), lnl), "lnL"
     return None

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _bao, _mock
+from ._scan import moments as _moments
 from ._common import Result, conversion, predict_by_type
 
 KIND = "bao"
@@ -122,29 +123,6 @@ def derive(options, files) -> Result:
         ],
         aux=aux,
     )
-
-
-def _moments(axes, lnl):
-    """Mean and covariance of exp(lnL) on the grid (trapezoidal weights)."""
-    weights = np.exp(lnl - lnl.max())
-    if len(axes) == 1:
-        (x,) = axes
-        norm = np.trapezoid(weights, x)
-        mean = np.trapezoid(weights * x, x) / norm
-        var = np.trapezoid(weights * (x - mean) ** 2, x) / norm
-        return np.array([mean]), np.array([[var]])
-    x, y = axes
-    xx, yy = np.meshgrid(x, y, indexing="ij")
-
-    def integrate(f):
-        return np.trapezoid(np.trapezoid(f, y, axis=1), x)
-
-    norm = integrate(weights)
-    mx, my = integrate(weights * xx) / norm, integrate(weights * yy) / norm
-    cxx = integrate(weights * (xx - mx) ** 2) / norm
-    cyy = integrate(weights * (yy - my) ** 2) / norm
-    cxy = integrate(weights * (xx - mx) * (yy - my)) / norm
-    return np.array([mx, my]), np.array([[cxx, cxy], [cxy, cyy]])
 
 
 def fiducial_prediction(dataset, fiducial) -> np.ndarray:

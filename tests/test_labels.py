@@ -102,15 +102,16 @@ class Cosmology:
 
     @cached_property
     def z_star(self):
-        """Hu & Sugiyama 1996 (ApJ 471, 542) eqs. E1-E3."""
+        """Stands in for a recombination code's z* (the priors' z*, CAMB's zstar): Hu & Sugiyama 1996 eqs. E1-E3."""
         wb, wm = self.omega_b, self.Omega_m * self.h**2
         g1 = 0.0783 * wb**-0.238 / (1 + 39.5 * wb**0.763)
         g2 = 0.560 / (1 + 21.1 * wb**1.81)
         return 1048 * (1 + 0.00124 * wb**-0.738) * (1 + g1 * wm**g2)
 
     def r_s(self, z):
-        """int_z^inf c_s / H dz, written in a: int_0^a c_s / (a^2 H) da."""
-        ratio = 3 * self.omega_b / (4 * self.omega_gamma)
+        """int_z^inf c_s / H dz, written in a: int_0^a c_s / (a^2 H) da, with the CMB priors' (CosmoMC's) sound speed
+        c_s = c / sqrt(3 (1 + 3e4 omega_b a)) (README: l_A)."""
+        ratio = 3e4 * self.omega_b
 
         def integrand(a):
             return C_KM_S / math.sqrt(3 * (1 + ratio * a)) / (a * a * self.H(1 / a - 1))
@@ -449,12 +450,13 @@ def test_6dfgs_chi2_at_planck_is_the_cobaya_one(real, registry, raw_dir):
 def test_cmb_priors_state_their_redshift_definition(real, tmp_path):
     cmb = real("cmb_planck2018")
     assert np.isnan(cmb.z).all()
-    assert cmb.columns["z_definition"].tolist() == ["z_star_hu_sugiyama_1996"] * 2 + ["none"]
+    assert cmb.columns["z_definition"].tolist() == ["z_star_recombination"] * 2 + ["none"]
     z_star = cmb.metadata["z_star"]
-    assert "Hu & Sugiyama 1996" in z_star["reference"] and "1048" in z_star["formula"]
+    assert "CAMB's zstar" in z_star["definition"] and "not the Hu & Sugiyama 1996 fit" in z_star["definition"]
+    assert "3e4 omega_b a" in cmb.metadata["convention"]["l_A"]
     assert "z_star" not in cmb.provenance["options"]
     assert validate_dataset(cmb)["n_errors"] == 0
-    # a fixed z* changes the chi2: l_A at Planck's 1089.92 instead of the fitted z*
+    # a fixed z* changes the chi2: l_A at Planck's 1089.92 instead of the cosmology's z*
     fixed = math.pi * PLANCK.DM(1089.92)[0] / PLANCK.r_s(1089.92)
     assert abs(fixed - THEORY["l_A"](PLANCK, np.nan, {})) > 0.1  # > 1 sigma of l_A (0.089)
     # the report's figures of a prior dataset (a table: no redshift axis)

@@ -86,7 +86,7 @@ def test_planck_parameters_fit_the_priors_only_in_their_convention(real):
     assert "CAMB's zstar" in ds.metadata["z_star"]["definition"]
     at_planck = [v for v, _ in PLANCK.values()]
     chi2 = {conv: _chi2(ds, priors(at_planck, conv)) for conv in ("chen2019", "theta_mc", "exact_hs")}
-    assert chi2["chen2019"] < 0.5  # measured 0.11 (3 points)
+    assert chi2["chen2019"] < 0.5  # measured 0.16 (3 points)
     assert chi2["theta_mc"] > 15 and chi2["exact_hs"] > 60  # measured 19.4 and 69.5
 
 
@@ -105,7 +105,7 @@ def test_lcdm_fitted_to_the_priors_alone_reproduces_planck(real):
     sigma = np.sqrt(np.diag(np.linalg.inv(jac.T @ np.linalg.solve(ds.covariance, jac))))
     for i, name in enumerate(NAMES):
         value, error = PLANCK[name]
-        assert abs(best[i] - value) < 0.3 * error, (name, best[i], value)  # measured: 0.00, -0.13, +0.07 sigma
+        assert abs(best[i] - value) < 0.3 * error, (name, best[i], value)  # measured: 0.00, -0.14, +0.06 sigma
         assert sigma[i] == pytest.approx(error, rel=0.1), (name, sigma[i], error)
 
 

@@ -63,11 +63,12 @@ CMB_PRIOR_CONVENTION = {
     "H the full background (photons, neutrinos with their masses, matter, Lambda)",
     "reference": "Chen, Huang & Wang 2019, JCAP 02, 028 (arXiv:1808.05724); r_s as CosmoMC's and CAMB's "
     "dsound_da_approx (the sound horizon of theta_MC); z* as CAMB's derived zstar",
-    "evidence": "with this convention CAMB gives chi2 = 0.11 at Planck 2018 TT,TE,EE+lowE (H0 67.27, omega_b 0.02236, "
+    "evidence": "with this convention CAMB gives chi2 = 0.16 at Planck 2018 TT,TE,EE+lowE (H0 67.27, omega_b 0.02236, "
     "omega_c 0.1202, one 0.06 eV neutrino), and LCDM fitted to the three priors alone gives omega_b 0.022360, "
-    "omega_c 0.12001, H0 67.31 (Planck: 0.02236, 0.1202, 67.27). The paper's own likelihood code (l_A = pi / "
-    "theta_MC, z* of Hu & Sugiyama) gives chi2 = 19.4 there (l_A 301.82), the exact sound speed at the Hu & "
-    "Sugiyama z* 69.5 (l_A 302.13)",
+    "omega_c 0.12000, H0 67.31 (Planck: 0.02236, 0.1202, 67.27; compared with Planck's own LCDM constraints, which "
+    "the paper says its priors reproduce: its LCDM results table was not available here). The paper's own "
+    "likelihood code (l_A = pi / theta_MC, z* of Hu & Sugiyama) gives chi2 = 19.4 there (l_A 301.82), the exact "
+    "sound speed at the Hu & Sugiyama z* 69.5 (l_A 302.13)",
 }
 
 

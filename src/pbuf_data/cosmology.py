@@ -338,7 +338,7 @@ class Fiducial:
             return getattr(self, observable_type)(z)
         if observable_type == "mu_offset_free":  # up to its free offset
             return self.mu(z)
-        priors = self.distance_priors()
+        priors = {**self.distance_priors(), "n_s": self.n_s}
         if observable_type in priors:
             return np.full(np.shape(z), priors[observable_type])
         raise ValueError(f"no fiducial prediction for observable type '{observable_type}'")

@@ -138,3 +138,15 @@ def test_the_workflow_validates_against_the_configured_fiducial(finished_run):
         report = json.loads((finished_run / "results" / "real" / "validation" / f"{name}.json").read_text())
         checks = _checks(report)
         assert checks and all(c["verdict"] == "pass" and c["threshold"] == [4.0, 10.0] for c in checks.values()), name
+
+
+def test_the_four_parameter_cmb_marginal_is_checked_against_the_fiducial_n_s(raw_dir):
+    entry = REGISTRY["cmb_planck2018"]
+    four = {**entry, "expected_points": 4, "options": {**entry["options"], "covariance_from": "correlation",
+                                                        "parameters": ["R", "l_A", "omega_b_h2", "n_s"]}}
+    report = validate_dataset(derive_dataset("cmb", four, raw_dir), thresholds=THRESHOLDS, fiducial=FIDUCIAL)
+    checks = _checks(report)
+    assert set(checks) == {f"fiducial_pull[{t}]" for t in ("R", "l_A", "omega_b_h2", "n_s")}
+    # Chen et al.'s n_s = 0.9649 +/- 0.0043 is the configured fiducial's n_s
+    assert checks["fiducial_pull[n_s]"]["value"]["pull"] == pytest.approx((0.9649 - FIDUCIAL["n_s"]) / 0.0043)
+    assert all(c["verdict"] == "pass" for c in checks.values())

@@ -234,6 +234,7 @@ def dataset_settings(wildcards):
         "max_bytes": config["max_raw_bytes"][entry["kind"]],
         "code": CODE_FINGERPRINTS[entry["format"]],
         "thresholds": config["validation"],
+        "fiducial": config["fiducial_cosmology"],
         "missing": list(missing_raw_files(wildcards.dataset).values()),
     }
 

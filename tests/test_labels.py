@@ -102,15 +102,16 @@ class Cosmology:
 
     @cached_property
     def z_star(self):
-        """Hu & Sugiyama 1996 (ApJ 471, 542) eqs. E1-E3."""
+        """Stands in for a recombination code's z* (the priors' z*, CAMB's zstar): Hu & Sugiyama 1996 eqs. E1-E3."""
         wb, wm = self.omega_b, self.Omega_m * self.h**2
         g1 = 0.0783 * wb**-0.238 / (1 + 39.5 * wb**0.763)
         g2 = 0.560 / (1 + 21.1 * wb**1.81)
         return 1048 * (1 + 0.00124 * wb**-0.738) * (1 + g1 * wm**g2)
 
     def r_s(self, z):
-        """int_z^inf c_s / H dz, written in a: int_0^a c_s / (a^2 H) da."""
-        ratio = 3 * self.omega_b / (4 * self.omega_gamma)
+        """int_z^inf c_s / H dz, written in a: int_0^a c_s / (a^2 H) da, with the CMB priors' (CosmoMC's) sound speed
+        c_s = c / sqrt(3 (1 + 3e4 omega_b a)) (README: l_A)."""
+        ratio = 3e4 * self.omega_b
 
         def integrand(a):
             return C_KM_S / math.sqrt(3 * (1 + ratio * a)) / (a * a * self.H(1 / a - 1))
@@ -273,13 +274,18 @@ def collab_likelihood_table(folder, files, cosmo, options):
     """cobaya bao.generic grid_file: ln of the tabulated likelihood, a cubic spline (1-D) or bicubic spline (2-D)."""
     from scipy.interpolate import RectBivariateSpline, UnivariateSpline
 
-    grid = np.loadtxt(folder / files["table"])
+    grid = np.loadtxt(folder / files["table"], ndmin=2)
     z = options["z_eff"]
     theory = [THEORY[t](cosmo, z, {}) for t in options["observables"]]
+    if grid.shape[1] == 1:  # values alone, on the entry's declared grid of evenly spaced nodes
+        grid = np.column_stack([np.linspace(options["grid"]["min"], options["grid"]["max"], grid.shape[0]), grid])
+    values = grid[:, -1]
+    ln_l = {"likelihood": np.log, "probability": np.log, "chi2": lambda v: -v / 2, "lnL": lambda v: v,
+            "minus_lnL": lambda v: -v}[options.get("values", "likelihood")](values)
     if grid.shape[1] == 2:
-        return float(-2 * UnivariateSpline(grid[:, 0], np.log(grid[:, 1]), s=0, ext=2)(theory[0]))
+        return float(-2 * UnivariateSpline(grid[:, 0], ln_l, s=0, ext=2)(theory[0]))
     x, y = np.unique(grid[:, 0]), np.unique(grid[:, 1])
-    spline = RectBivariateSpline(x, y, np.log(grid[:, 2]).reshape(x.size, y.size), kx=3, ky=3)
+    spline = RectBivariateSpline(x, y, ln_l.reshape(x.size, y.size), kx=3, ky=3)
     return float(-2 * spline(theory[0], theory[1])[0, 0])
 
 
@@ -398,7 +404,7 @@ def collab_chi2(entry, folder, cosmo):
 
 def readme_types() -> set[str]:
     text = (PROJECT / "README.md").read_text()
-    section = text.split("### Observable types", 1)[1].split("\n## ", 1)[0]
+    section = text.split("### Observable types", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     return set(re.findall(r"^\| `([A-Za-z0-9_]+)` \|", section, flags=re.M))
 
 
@@ -494,12 +500,13 @@ def test_6dfgs_chi2_at_planck_is_the_cobaya_one(real, registry, raw_dir):
 def test_cmb_priors_state_their_redshift_definition(real, tmp_path):
     cmb = real("cmb_planck2018")
     assert np.isnan(cmb.z).all()
-    assert cmb.columns["z_definition"].tolist() == ["z_star_hu_sugiyama_1996"] * 2 + ["none"]
+    assert cmb.columns["z_definition"].tolist() == ["z_star_recombination"] * 2 + ["none"]
     z_star = cmb.metadata["z_star"]
-    assert "Hu & Sugiyama 1996" in z_star["reference"] and "1048" in z_star["formula"]
+    assert "CAMB's zstar" in z_star["definition"] and "not the Hu & Sugiyama 1996 fit" in z_star["definition"]
+    assert "3e4 omega_b a" in cmb.metadata["convention"]["l_A"]
     assert "z_star" not in cmb.provenance["options"]
     assert validate_dataset(cmb)["n_errors"] == 0
-    # a fixed z* changes the chi2: l_A at Planck's 1089.92 instead of the fitted z*
+    # a fixed z* changes the chi2: l_A at Planck's 1089.92 instead of the cosmology's z*
     fixed = math.pi * PLANCK.DM(1089.92)[0] / PLANCK.r_s(1089.92)
     assert abs(fixed - THEORY["l_A"](PLANCK, np.nan, {})) > 0.1  # > 1 sigma of l_A (0.089)
     # the report's figures of a prior dataset (a table: no redshift axis)

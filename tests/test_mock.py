@@ -82,6 +82,7 @@ MOCK_SHA256 = {
     ("mock_bao_lya_scan", "aux"): "b9c08c8f1a0b794efa4ef418720e0d35a5e1a443e762facd3ffef6dd6e849cf1",
     ("mock_bao_lya_scan", "fiducial"): "472d43bfdb7e8c7e83953d45deb61ce284a68dcebae9c4b725aa59a69e119335",
     ("mock_bao_alpha_table", "table"): "53573e9c5e781b805607e6bcfd35c626c953507259b6d6d99b227c872967a9c2",
+    ("mock_bao_mgs_chi2_table", "table"): "27983d3656fead02ad95bd1e9c22aafcc1075f743eb99109d6d099c858121102",
     ("mock_sn_pantheon_plus", "table"): "d69dc259151136169f0bc98269187d5c58da534bcb2ee4bb6667d55c68371812",
     ("mock_sn_pantheon_plus", "covariance"): "e1c08cd1c24e5d692ad1dfe70039c66cbc1162d908d20fad64dbd0b199a88412",
     ("mock_bao_boss_dr12", "mean"): "5cd1be1835743338d3dd568693474e85c5f483d03b4e17f8d71066125e2eddd3",
@@ -92,7 +93,9 @@ MOCK_SHA256 = {
     ("mock_bao_6dfgs", "table"): "8199a8c607f832ee39d63fb203f5d5cfad7689492fce5647962189eab51eb8fe",
     ("mock_bao_sdss_mgs", "table"): "f7b7abfa5bd2e0367b341709bbac36122566ce7849afc736b4490c791fe91593",
     ("mock_bao_sdss_mgs", "chi2_table"): "7390f4fdcf79d306f6685b3574c65878fbfe50d504401a101586fab0a84e429d",
-    ("mock_cmb_planck2018", "mean"): "bed64fbe0ec0c39a59c2587cc4d43c3a13e4803c99b3b85f6fdb6a1e3f3e0c8b",
+    # the priors' convention (CMB_PRIOR_CONVENTION: recombination z*, CosmoMC's sound speed) replaced the Hu & Sugiyama
+    # z* of the truth, with it the means
+    ("mock_cmb_planck2018", "mean"): "b18c02c8491dd54e1e008b0ace57625a1fca5d840cc563c3beb69ae0b6d0f7d2",
     ("mock_cmb_planck2018", "inverse_covariance"): "cec880e887587e808a88715f9492ad630d83e6e845077a48bbb8882221dd1beb",
     ("mock_cc_moresco", "table"): "c8112d9425cae1fdbca59dd76c91468c0d15919d1c2c03117def30576ff535ed",
     ("mock_cc_moresco", "systematics"): "577ac2f346e346fe7cf94daa7b7000c05d04ebc8a029cda31e0d8643b956a485",
@@ -325,15 +328,20 @@ def test_sound_horizon_against_planck_2018():
 
 
 def test_distance_priors_against_chen_2019():
-    """Chen, Huang & Wang 2019: R = 1.7502, l_A = 301.47 (TT,TE,EE+lowE). With z* from the Hu & Sugiyama
-    fit (1091.9, CAMB: 1089.95) and massless neutrinos l_A comes out 0.9 (0.3 %) high; at CAMB's z* it
-    matches Planck's pi / theta_* (100 theta_* = 1.04109) to 0.1 %."""
+    """Chen, Huang & Wang 2019: R = 1.7502, l_A = 301.471 (TT,TE,EE+lowE), in the convention of
+    CMB_PRIOR_CONVENTION. The fiducial's z* (the fit of Aizpuru et al. 2021) is 1.07 below CAMB's 1089.94, its
+    massless neutrinos raise l_A by 0.24: together l_A within 0.05 (0.6 sigma) of the prior. At CAMB's z* the same
+    sound horizon is CosmoMC's: at Hu & Sugiyama's z*, r_s / D_M is theta_MC (CAMB, one massive neutrino: 1.04088;
+    massless neutrinos lower it by 0.0008)."""
     priors = PLANCK_TTTEEE.distance_priors()
-    assert priors["R"] == pytest.approx(1.7502, abs=0.01)
-    assert priors["l_A"] == pytest.approx(301.47, abs=1.0)
-    camb_z_star = 1089.95
-    l_a_camb = np.pi * PLANCK_TTTEEE.DM(camb_z_star) / PLANCK_TTTEEE.sound_horizon(camb_z_star)
-    assert l_a_camb == pytest.approx(np.pi / 0.0104109, rel=1e-3)
+    assert PLANCK_TTTEEE.z_star == pytest.approx(1089.94 - 1.07, abs=0.02)
+    assert priors["R"] == pytest.approx(1.7502, abs=0.0005)
+    assert priors["l_A"] == pytest.approx(301.471, abs=0.05)
+    from pbuf_data.cosmology import sound_horizon_approx
+
+    hs = 1091.94  # Hu & Sugiyama's z* for these parameters (CAMB's cosmomc_theta uses it)
+    theta_mc = sound_horizon_approx(PLANCK_TTTEEE.H, PLANCK_TTTEEE.Omega_b_h2, hs) / PLANCK_TTTEEE.DM(hs)
+    assert 100 * theta_mc == pytest.approx(1.04088 - 0.0008, abs=0.0001)
 
 
 def test_growth():

@@ -18,13 +18,14 @@ SN distance moduli/magnitudes  angular_diameter_distance(zHD): 5 log10[(1+zHEL)(
                                constant offset marginalized (or kept) as in ``ds.chi2``
 =============================  ======================================================================
 
-CMB distance priors (Chen, Huang & Wang 2019) are computed here from the theory's background, at the z* of the
-Hu & Sugiyama (1996, eqs. E1-E3) fitting formula for the cosmology's omega_b and omega_m (not the theory code's own
-z*, which the priors do not use):
+CMB distance priors (Chen, Huang & Wang 2019) are computed here from the theory's background in the convention
+that reproduces the priors (``pbuf_data.cosmology.CMB_PRIOR_CONVENTION``): at the theory's own recombination
+redshift z* (the derived parameter ``zstar`` of CAMB or CLASS), not at the Hu & Sugiyama fit:
 
-``R``           sqrt(Omega_m) H0 D_M(z*) / c, with the parameters omegam, H0 and angular_diameter_distance near z*
-``l_A``         pi D_M(z*) / r_s(z*), r_s(z*) = int_z*^inf c_s / H dz, c_s = c / sqrt(3 (1 + 3 omega_b / (4 omega_gamma
-                (1+z)))), omega_gamma from T_cmb (option, 2.7255 K); H from the theory's Hubble on a grid to z = 1e8
+``R``           sqrt(Omega_m) H0 D_M(z*) / c, with the parameters omegam, H0, zstar; D_M(z*) = int_0^z* c / H dz (flat)
+``l_A``         pi D_M(z*) / r_s(z*), r_s(z*) = int_0^a* c_s / (a^2 H) da, c_s = c / sqrt(3 (1 + 3e4 omega_b a))
+                (CosmoMC's and CAMB's approximate baryon loading); H from the theory's Hubble on grids in ln(1+z)
+                (z <= 1200) and in a (z >= 1000), splined and integrated
 ``omega_b_h2``  the parameter ombh2
 """
 
@@ -47,29 +48,18 @@ _NEEDS = {
     "H_times_rd": ("Hubble", "rdrag"),
     "H": ("Hubble",),
     "fsigma8": ("fsigma8",),
-    "R": ("angular_diameter_distance", "omegam", "H0", "ombh2"),
-    "l_A": ("angular_diameter_distance", "Hubble", "omegam", "H0", "ombh2"),
+    "R": ("Hubble", "omegam", "H0", "ombh2", "zstar"),
+    "l_A": ("Hubble", "ombh2", "zstar"),
     "omega_b_h2": ("ombh2",),
 }
-_PARAMS = {"rdrag", "omegam", "H0", "ombh2"}
+_PARAMS = {"rdrag", "omegam", "H0", "ombh2", "zstar"}
 EH98_OVER_CAMB = 1.027369826  # r_s(EH98) / r_d (Beutler et al. 2011; the 6dFGS conversion of the registry)
-# where the CMB quantities are evaluated: D_M on a grid around every plausible z*, H from there to deep radiation era
-_Z_STAR_GRID = np.linspace(1000.0, 1200.0, 401)
-_Z_SOUND = np.concatenate([np.linspace(1000.0, 1200.0, 401)[:-1], np.geomspace(1200.0, 1e8, 1200)])
-
-
-def z_star_hu_sugiyama(ombh2: float, omh2: float) -> float:
-    """Photon decoupling redshift, Hu & Sugiyama 1996 (ApJ 471, 542) eqs. E1-E3."""
-    g1 = 0.0783 * ombh2**-0.238 / (1.0 + 39.5 * ombh2**0.763)
-    g2 = 0.560 / (1.0 + 21.1 * ombh2**1.81)
-    return 1048.0 * (1.0 + 0.00124 * ombh2**-0.738) * (1.0 + g1 * omh2**g2)
-
-
-def omega_gamma_h2(t_cmb: float) -> float:
-    """Photon density omega_gamma = Omega_gamma h^2 = 4 sigma_SB T^4 / c^3 / (rho_crit / h^2)."""
-    sigma_sb, c, g, mpc = 5.670374419e-8, 299792458.0, 6.67430e-11, 3.0856775814913673e22
-    rho_crit_h2 = 3 * (100e3 / mpc) ** 2 / (8 * np.pi * g)
-    return 4 * sigma_sb * t_cmb**4 / c**3 / rho_crit_h2
+# where the CMB quantities are evaluated: H on a grid in ln(1+z) up to z = 1200 (D_M = int c/H dz, the integrand
+# (1+z) c/H smooth in ln(1+z)), and on a grid in the scale factor from a = 1/1001 down to the deep radiation era
+# (a^2 H is smooth in a there; splined and integrated from a = 0)
+_X_DM = np.linspace(0.0, np.log(1201.0), 4001)
+_A_SOUND = np.linspace(0.0, 1.0 / 1001.0, 2001)[1:]
+_Z_CMB = np.concatenate([np.expm1(_X_DM), 1.0 / _A_SOUND - 1.0])
 
 
 class Dataset(Likelihood):
@@ -79,7 +69,6 @@ class Dataset(Likelihood):
     root: str = "."
     form: str = "auto"
     marginalize_offset: bool | None = None
-    T_cmb: float = 2.7255
 
     def initialize(self):
         if not self.dataset:
@@ -109,7 +98,7 @@ class Dataset(Likelihood):
                     reqs[need] = None
                     continue
                 if obs in ("R", "l_A"):
-                    zs = _Z_STAR_GRID if need == "angular_diameter_distance" else _Z_SOUND
+                    zs = _Z_CMB
                 else:
                     zs = z[types == obs]
                 grids[need] = np.unique(np.concatenate([grids.get(need, np.empty(0)), zs]))
@@ -167,19 +156,19 @@ class Dataset(Likelihood):
         """R, l_A and omega_b h^2 of the current theory point (see the module documentation)."""
         from scipy.interpolate import CubicSpline
 
+        from .cosmology import sound_horizon_approx
+
         p = self.provider
-        ombh2, h0, om = p.get_param("ombh2"), p.get_param("H0"), p.get_param("omegam")
-        z_star = z_star_hu_sugiyama(ombh2, om * (h0 / 100) ** 2)
-        dm = CubicSpline(_Z_STAR_GRID, (1 + _Z_STAR_GRID) * p.get_angular_diameter_distance(_Z_STAR_GRID))(z_star)
-        out = {"R": float(np.sqrt(om) * h0 * dm / C_KM_S), "omega_b_h2": float(ombh2)}
+        ombh2, z_star = p.get_param("ombh2"), p.get_param("zstar")
+        hubble = p.get_Hubble(_Z_CMB, units="km/s/Mpc")
+        n_dm = len(_X_DM)
+        dm = float(CubicSpline(_X_DM, C_KM_S * np.exp(_X_DM) / hubble[:n_dm]).integrate(0.0, np.log1p(z_star)))
+        out = {"omega_b_h2": float(ombh2)}
+        if "R" in self.data.observable_type:
+            out["R"] = float(np.sqrt(p.get_param("omegam")) * p.get_param("H0") * dm / C_KM_S)
         if "l_A" in self.data.observable_type:
-            # r_s = int c_s/H dz = int f dx with x = ln(1+z), f = c_s (1+z)/H smooth in x: a cubic spline of f on
-            # the grid integrated from z*; beyond z = 1e8 (radiation era, H ~ (1+z)^2) the tail is f at the end
-            x = np.log1p(_Z_SOUND)
-            rb = 0.75 * ombh2 / omega_gamma_h2(self.T_cmb) / (1 + _Z_SOUND)
-            f = C_KM_S / np.sqrt(3 * (1 + rb)) / p.get_Hubble(_Z_SOUND, units="km/s/Mpc") * (1 + _Z_SOUND)
-            spline = CubicSpline(x, f)
-            rs = float(spline.integrate(np.log1p(z_star), x[-1])) + float(f[-1])
+            a2h = CubicSpline(_A_SOUND, _A_SOUND**2 * hubble[n_dm:])
+            rs = sound_horizon_approx(lambda z: a2h(1.0 / (1.0 + z)) * (1.0 + z) ** 2, ombh2, z_star)
             out["l_A"] = float(np.pi * dm / rs)
         return out
 

@@ -16,12 +16,16 @@ r_d by 0.16 Mpc and raises l_A by 0.24 (both about 0.1 %).
 
 Values for the default fiducial (Planck 2018 TT,TE,EE+lowE+lensing,
 A&A 641, A6, Table 2; its CAMB values in brackets): z_d = 1063.4 (1059.9),
-r_d = 146.61 Mpc (147.09), z* = 1091.9 (1089.9), R = 1.7496, l_A = 302.35,
-f sigma8(0) = 0.428, f sigma8(0.5) = 0.475. Chen, Huang & Wang 2019 give
-R = 1.7502, l_A = 301.47 for Planck TT,TE,EE+lowE; with those parameters this
-module gives R = 1.7503, l_A = 302.35: the fitted z* (2.0 above CAMB's) adds
-0.38 to l_A, the massless-neutrino approximation 0.24, and Chen et al.'s l_A
-lies 0.3 below Planck's pi / theta* = 301.76 (100 theta* = 1.0411).
+r_d = 146.61 Mpc (147.09), f sigma8(0) = 0.428, f sigma8(0.5) = 0.475.
+
+CMB distance priors follow the convention that reproduces Chen, Huang & Wang
+2019 (:data:`CMB_PRIOR_CONVENTION`): z* of recombination, r_s(z*) with
+CosmoMC's approximate baryon loading R_b = 3e4 omega_b a. A Boltzmann code
+gives z* (Cobaya's ``zstar``); this module has none and takes z* from the fit
+of Aizpuru, Arjona & Nesseris 2021, 1.07 below CAMB's at Planck's parameters
+(lowering l_A by 0.20), while its massless neutrinos raise l_A by 0.24: for
+Planck TT,TE,EE+lowE it gives R = 1.7502, l_A = 301.49 (CAMB in the same
+convention: 1.7507, 301.45; the priors: 1.7502, 301.47).
 """
 
 from __future__ import annotations
@@ -46,6 +50,41 @@ _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(QUADRATURE_NODES)
 _NODES, _WEIGHTS = 0.5 * (_NODES + 1.0), 0.5 * _WEIGHTS  # on [0, 1]
 # the sound horizon is integrated in a up to this scale factor, in ln a beyond
 _A_SOUND_SPLIT = 0.01
+
+# CMB distance priors (Chen, Huang & Wang 2019): the baryon loading of the sound speed, R_b = 3 rho_b / (4 rho_gamma)
+# = BARYON_LOADING_APPROX omega_b a, as CosmoMC and CAMB's dsound_da_approx (their theta_MC) write it; it is
+# 3 / (4 omega_gamma) for omega_gamma = 2.5e-5, i.e. T_cmb = 2.7294 K, not the 30330 of T_cmb = 2.7255 K
+BARYON_LOADING_APPROX = 3.0e4
+CMB_PRIOR_CONVENTION = {
+    "z_star": "z* of recombination from a Boltzmann code (CAMB's zstar, where the Thomson optical depth reaches 1; "
+    "Cobaya's derived parameter zstar), not the Hu & Sugiyama 1996 fit",
+    "R": "sqrt(Omega_m H0^2) D_M(z*) / c, Omega_m all non-relativistic matter today (massive neutrinos included)",
+    "l_A": "pi D_M(z*) / r_s(z*), r_s(z*) = int_0^a* c_s / (a^2 H) da, c_s = c / sqrt(3 (1 + 3e4 omega_b a)), "
+    "H the full background (photons, neutrinos with their masses, matter, Lambda)",
+    "reference": "Chen, Huang & Wang 2019, JCAP 02, 028 (arXiv:1808.05724); r_s as CosmoMC's and CAMB's "
+    "dsound_da_approx (the sound horizon of theta_MC); z* as CAMB's derived zstar",
+    "evidence": "with this convention CAMB gives chi2 = 0.16 at Planck 2018 TT,TE,EE+lowE (H0 67.27, omega_b 0.02236, "
+    "omega_c 0.1202, one 0.06 eV neutrino), and LCDM fitted to the three priors alone gives omega_b 0.022360, "
+    "omega_c 0.12000, H0 67.31 (Planck: 0.02236, 0.1202, 67.27; compared with Planck's own LCDM constraints, which "
+    "the paper says its priors reproduce: its LCDM results table was not available here). The paper's own "
+    "likelihood code (l_A = pi / theta_MC, z* of Hu & Sugiyama) gives chi2 = 19.4 there (l_A 301.82), the exact "
+    "sound speed at the Hu & Sugiyama z* 69.5 (l_A 302.13)",
+}
+
+
+def sound_horizon_approx(hubble, omega_b_h2: float, z: float) -> float:
+    """r_s(z) = int_0^a c_s / (a'^2 H(a')) da' in Mpc with c_s = c / sqrt(3 (1 + BARYON_LOADING_APPROX omega_b a')).
+
+    ``hubble(z)`` is H in km/s/Mpc (vectorized). The sound horizon of the CMB priors (:data:`CMB_PRIOR_CONVENTION`),
+    by the fixed Gauss-Legendre rule in a: a^2 H is analytic in a up to the branch point a = -Omega_r / Omega_m, far
+    enough below the interval [0, a*] that the rule is exact to rounding there.
+    """
+
+    def integrand(a):
+        return C_KM_S / np.sqrt(3.0 * (1.0 + BARYON_LOADING_APPROX * omega_b_h2 * a)) / (a * a * hubble(1.0 / a - 1.0))
+
+    return float(_integrate(integrand, 0.0, 1.0 / (1.0 + z)))
+
 
 # observable types of the BAO datasets (formats/_bao.py) -> Fiducial method name
 BAO_OBSERVABLES = ("DM_over_rd", "DH_over_rd", "DV_over_rd", "rd_over_DV", "H_times_rd", "rs_EH98_over_DV")
@@ -228,11 +267,13 @@ class Fiducial:
     # -- CMB distance priors --------------------------------------------------
     @cached_property
     def z_star(self) -> float:
-        """Photon decoupling redshift z* from the fit of Hu & Sugiyama 1996 (ApJ 471, 542), eqs. E1-E3."""
+        """Recombination redshift z* from the fit of Aizpuru, Arjona & Nesseris 2021 (PRD 104, 043521, eq. A4).
+
+        z* = w_m^-0.731631 + (391.672 w_m^-0.372296 + 937.422 w_b^-0.97966) w_m^0.0192951 w_b^0.93681 (w = Omega h^2),
+        a fit to a Boltzmann code's z*; at Planck 2018's parameters it is 1.07 below CAMB's zstar (1088.87, 1089.94).
+        """
         om, ob = self.omega_m_h2, self.Omega_b_h2
-        g1 = 0.0783 * ob**-0.238 / (1.0 + 39.5 * ob**0.763)
-        g2 = 0.560 / (1.0 + 21.1 * ob**1.81)
-        return 1048.0 * (1.0 + 0.00124 * ob**-0.738) * (1.0 + g1 * om**g2)
+        return om**-0.731631 + (391.672 * om**-0.372296 + 937.422 * ob**-0.97966) * om**0.0192951 * ob**0.93681
 
     @cached_property
     def shift_parameter(self) -> float:
@@ -241,8 +282,8 @@ class Fiducial:
 
     @cached_property
     def acoustic_scale(self) -> float:
-        """Acoustic scale l_A = pi D_M(z*) / r_s(z*) (Chen, Huang & Wang 2019, JCAP 02, 028)."""
-        return float(np.pi * self.DM(self.z_star) / self.sound_horizon(self.z_star))
+        """Acoustic scale l_A = pi D_M(z*) / r_s(z*), r_s of :func:`sound_horizon_approx` (:data:`CMB_PRIOR_CONVENTION`)."""
+        return float(np.pi * self.DM(self.z_star) / sound_horizon_approx(self.H, self.Omega_b_h2, self.z_star))
 
     def distance_priors(self) -> dict[str, float]:
         """The CMB distance-prior vector by the parameter names of derive/cmb.py."""
@@ -297,7 +338,7 @@ class Fiducial:
             return getattr(self, observable_type)(z)
         if observable_type == "mu_offset_free":  # up to its free offset
             return self.mu(z)
-        priors = self.distance_priors()
+        priors = {**self.distance_priors(), "n_s": self.n_s}
         if observable_type in priors:
             return np.full(np.shape(z), priors[observable_type])
         raise ValueError(f"no fiducial prediction for observable type '{observable_type}'")

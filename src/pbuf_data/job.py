@@ -93,7 +93,7 @@ def derive_dataset(job):
     s = job.params["settings"]
     job.run(prepare, job.tree, job.dataset, s["entry"], _raw_roles(job.dataset, s["entry"], job.input), dict(zip(("validate", "publish"), job.log[1:])),
             job.output[0], max_bytes=s["max_bytes"], code=s["code"], expected_points=s["entry"].get("expected_points"),
-            thresholds=s["thresholds"], missing=s["missing"])
+            thresholds=s["thresholds"], missing=s["missing"], fiducial=s.get("fiducial"))
 
 
 def combine_datasets(job):

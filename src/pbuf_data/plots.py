@@ -5,7 +5,8 @@ its axis text (``AXIS_LABELS``) and fiducial prediction (``fiducial_prediction``
 residuals and pulls; ``panels``, the data against redshift with the fiducial flat LCDM of the configuration and
 below each panel the pull (data - fiducial) / sigma, one panel pair per observable type; ``table``, the priors
 with the fiducial and the pull. A likelihood published as a table or grid is drawn as itself: Delta chi2 against the
-observable (1-D) or its 1, 2, 3 sigma contours (2-D), with the fiducial and the Gaussian summary.
+observable (1-D) or its 1, 2, 3 sigma contours (2-D), with the fiducial, its maximum-likelihood point and 68 % interval,
+and the moment summary (the dataset's observable and covariance), named as such.
 ``correlation_figure``: the correlation matrix C_ij / sqrt(C_ii C_jj), axes labelled by observable type and z;
 for a diagonal covariance a panel that says so instead of an empty map.
 
@@ -178,17 +179,27 @@ def _table(dataset: Dataset, fiducial: Fiducial):
 
 
 def _likelihood(dataset: Dataset, fiducial: Fiducial):
-    """The published likelihood: Delta chi2 curve (1-D) or contours (2-D), the fiducial and the Gaussian summary."""
+    """The published likelihood: Delta chi2 curve (1-D) or contours (2-D), the fiducial, the maximum-likelihood point
+    with its 68 % interval and the moment summary."""
     lik = dataset.likelihood()
     axes, lnl = lik.table
     truth = _fiducial_values(dataset, fiducial)
     types = dataset.observable_type.tolist()
+    meta = dataset.metadata.get("likelihood")
+    meta = meta if isinstance(meta, dict) else {}
+    best = [meta.get("maximum_likelihood", {}).get(t) for t in types]
     fig, ax = _subplots(figsize=(7, 4.6))
     if len(axes) == 1:
         (x,) = axes
         ax.plot(x, -2 * (lnl - lnl.max()), color="C0", label=f"published likelihood ({lik.form})")
         gauss = ((x - dataset.observable[0]) / dataset.uncertainty[0]) ** 2
-        ax.plot(x, gauss, color="C1", ls="--", label="Gaussian summary")
+        ax.plot(x, gauss, color="C1", ls="--", label=f"moment summary {dataset.observable[0]:.4g} ± "
+                f"{dataset.uncertainty[0]:.3g} (not the quoted value)")
+        if best[0] is not None:
+            lo, hi = meta["interval_68"][types[0]]
+            ax.axvline(best[0], color="C0", ls=":", label=f"maximum likelihood {best[0]:.4g}, 68 %: "
+                       f"[{'–' if lo is None else f'{lo:.4g}'}, {'–' if hi is None else f'{hi:.4g}'}]")
+            ax.axvspan(x[0] if lo is None else lo, x[-1] if hi is None else hi, color="C0", alpha=0.12)
         ax.axvline(truth[0], color="0.4", lw=1, label="fiducial flat ΛCDM")
         ax.set_ylim(0, 12)
         ax.set_xlabel(_label(dataset, types[0]) + f" at z = {dataset.z[0]:g}")
@@ -203,7 +214,9 @@ def _likelihood(dataset: Dataset, fiducial: Fiducial):
         ax.contour(x, y, gauss.T, levels=CONTOURS_2D, colors="C1", linestyles="--")
         ax.plot(*truth, marker="*", ms=12, color="0.3", ls="")
         ax.plot([], [], color="C0", label="published likelihood: 1, 2, 3 σ")
-        ax.plot([], [], color="C1", ls="--", label="Gaussian summary")
+        if None not in best:
+            ax.plot(*best, marker="+", ms=12, color="C0", ls="", label="maximum likelihood")
+        ax.plot([], [], color="C1", ls="--", label="moment summary (mean, covariance; not the quoted value)")
         ax.plot([], [], marker="*", color="0.3", ls="", label="fiducial flat ΛCDM")
         ax.set_xlabel(_label(dataset, types[0]) + f" at z = {dataset.z[0]:g}")
         ax.set_ylabel(_label(dataset, types[1]))

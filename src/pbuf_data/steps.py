@@ -160,20 +160,20 @@ def derive(tree, name, entry, paths, npz, json_path, max_bytes=None, code=None):
         write_processing_summary(summary, logs_dir=Path(tree.logs))
 
 
-def validate(npz, json_path, expected_points=None, thresholds=None):
+def validate(npz, json_path, expected_points=None, thresholds=None, fiducial=None):
     """The validation report of a staged dataset (read back from its files, archive checksum verified)."""
     from .dataset import read_dataset
     from .validation import report_text, validate_dataset
 
     dataset = read_dataset(npz, json_path, verify=True)
-    report = validate_dataset(dataset, expected_points=expected_points, thresholds=thresholds)
+    report = validate_dataset(dataset, expected_points=expected_points, thresholds=thresholds, fiducial=fiducial)
     for line in report_text(report).splitlines():
         log.info("%s", line)
     return report
 
 
 def prepare(tree, name, entry, paths, logs, receipt, *, max_bytes=None, code=None, expected_points=None, thresholds=None,
-            missing=()):
+            missing=(), fiducial=None):
     """One dataset's job: derive into staging, validate, publish; then write the receipt (the job's output).
 
     The validation report (``<tree>/validation/<name>.json``, ``.txt``) is written whatever happens and says
@@ -195,7 +195,7 @@ def prepare(tree, name, entry, paths, logs, receipt, *, max_bytes=None, code=Non
     except PbufDataError as exc:
         _write_report(tree, name, dict(report, state="failed derive", reason=str(exc)))
         raise
-    return _validate_and_publish(tree, name, npz, doc, report, logs, receipt, expected_points, thresholds)
+    return _validate_and_publish(tree, name, npz, doc, report, logs, receipt, expected_points, thresholds, fiducial)
 
 
 def prepare_combination(tree, name, spec, overlaps, logs, receipt, *, thresholds=None):
@@ -217,11 +217,11 @@ def prepare_combination(tree, name, spec, overlaps, logs, receipt, *, thresholds
     return _validate_and_publish(tree, name, npz, doc, report, logs, receipt, len(joint), thresholds)
 
 
-def _validate_and_publish(tree, name, npz, doc, report, logs, receipt, expected_points, thresholds):
+def _validate_and_publish(tree, name, npz, doc, report, logs, receipt, expected_points, thresholds, fiducial=None):
     """Validate a staged dataset and publish it only if no error-level check failed; report and receipt."""
     try:
         with _logging_to(logs["validate"]):
-            report = validate(npz, doc, expected_points=expected_points, thresholds=thresholds)
+            report = validate(npz, doc, expected_points=expected_points, thresholds=thresholds, fiducial=fiducial)
     except PbufDataError as exc:
         _write_report(tree, name, dict(report, state="failed validation", reason=str(exc)))
         raise

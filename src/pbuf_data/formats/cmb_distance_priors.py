@@ -7,18 +7,21 @@ The layouts of Chen, Huang & Wang 2019 (JCAP 02, 028, arXiv:1808.05724), in the 
 ``Distance_invcov.txt``), inverted here; ``correlation``: the ``name mean sigma`` table (Table 1) and the
 correlation matrix, giving C_ij = rho_ij sigma_i sigma_j. ``parameters`` selects the priors kept (the marginal).
 
-R and l_A are defined at the decoupling redshift z* of the Hu & Sugiyama
-(1996) fitting formula *for each cosmology evaluated*, not at a fixed
-redshift. The dataset says so as data: ``z`` is NaN for every prior (no fixed
-redshift), the per-point column ``z_definition`` names the definition of the
-redshift each prior is evaluated at, and ``metadata.z_star`` gives the formula
-and its reference (README, "Observable types").
+R and l_A are defined at the recombination redshift z* of a Boltzmann code
+(CAMB's ``zstar``) *for each cosmology evaluated*, not at a fixed redshift,
+with the sound horizon of CosmoMC's approximate sound speed: the convention
+that reproduces the priors (:data:`pbuf_data.cosmology.CMB_PRIOR_CONVENTION`,
+with the figures that show it). The dataset says so as data: ``z`` is NaN for
+every prior (no fixed redshift), the per-point column ``z_definition`` names
+the redshift each prior is evaluated at, ``metadata.z_star`` its definition and
+``metadata.convention`` the whole convention (README, "Observable types").
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..cosmology import CMB_PRIOR_CONVENTION
 from ..errors import PbufDataError
 from . import _matrix
 from ._common import Result, conversion, predict_by_type
@@ -31,14 +34,13 @@ AXIS_LABELS = {"R": r"$R$", "l_A": r"$\ell_A$", "omega_b_h2": r"$\omega_b$", "n_
 
 CITATION = "Chen, Huang & Wang 2019, JCAP 02 (2019) 028 (arXiv:1808.05724)"
 Z_STAR = {
-    "definition": "z* of the Hu & Sugiyama 1996 fitting formula, computed for each cosmology evaluated "
-    "(not a fixed redshift; neither Planck's 1089.92 nor a Boltzmann code's z*)",
-    "formula": "z* = 1048 (1 + 0.00124 w_b^-0.738) (1 + g1 w_m^g2), g1 = 0.0783 w_b^-0.238 / (1 + 39.5 w_b^0.763), "
-    "g2 = 0.560 / (1 + 21.1 w_b^1.81), with w_b = Omega_b h^2 and w_m = Omega_m h^2",
-    "reference": "Hu & Sugiyama 1996, ApJ 471, 542, eqs. E1-E3, as used by " + CITATION,
+    "definition": "z* of recombination computed for each cosmology evaluated by a Boltzmann code (CAMB's zstar, "
+    "where the Thomson optical depth reaches 1; Cobaya's derived parameter zstar); not a fixed redshift and not the "
+    "Hu & Sugiyama 1996 fit, which moves l_A by +0.37 (4 sigma) at Planck's parameters",
+    "reference": "the convention that reproduces " + CITATION + " (metadata.convention)",
 }
 # per-point column z_definition: the redshift each prior is evaluated at
-Z_DEFINITION = {"R": "z_star_hu_sugiyama_1996", "l_A": "z_star_hu_sugiyama_1996", "omega_b_h2": "none", "n_s": "none"}
+Z_DEFINITION = {"R": "z_star_recombination", "l_A": "z_star_recombination", "omega_b_h2": "none", "n_s": "none"}
 
 
 # the files of each covariance_from (registry roles): the table, then the matrix
@@ -122,11 +124,12 @@ def derive(options, files) -> Result:
         metadata={
             "covariance": {"source": source},
             "z": "NaN: no prior is a measurement at a fixed redshift; column z_definition names the redshift "
-            "each is evaluated at (z_star_hu_sugiyama_1996: see z_star; none: no redshift)",
+            "each is evaluated at (z_star_recombination: see z_star; none: no redshift)",
             "z_star": Z_STAR,
+            "convention": CMB_PRIOR_CONVENTION,
             "definitions": {
                 "R": "sqrt(Omega_m H0^2) D_M(z*) / c",
-                "l_A": "pi D_M(z*) / r_s(z*)",
+                "l_A": "pi D_M(z*) / r_s(z*), r_s with c_s = c / sqrt(3 (1 + 3e4 omega_b a)) (metadata.convention)",
                 "omega_b_h2": "Omega_b h^2",
                 "n_s": "scalar spectral index",
             },
@@ -137,7 +140,7 @@ def derive(options, files) -> Result:
 
 
 def fiducial_prediction(dataset, fiducial) -> np.ndarray:
-    """The fiducial's distance priors (:meth:`Fiducial.distance_priors`), z* of Hu & Sugiyama 1996."""
+    """The fiducial's distance priors (:meth:`Fiducial.distance_priors`, in :data:`CMB_PRIOR_CONVENTION`)."""
     return predict_by_type(dataset, fiducial)
 
 
@@ -158,7 +161,7 @@ def mock_files(entry: dict, fid, rng, roles=None) -> dict[str, str]:
         banner("Planck 2018-format CMB distance priors", fid),
         "# Layout of the means of (R, l_A, omega_b h^2) transcribed from Chen, Huang & Wang 2019",
         "# (arXiv:1808.05724), appendix. R = sqrt(Omega_m) H0 D_M(z*)/c, l_A = pi D_M(z*)/r_s(z*),",
-        "# z* from the Hu & Sugiyama 1996 fit.",
+        "# z* of recombination, r_s with c_s = c/sqrt(3(1 + 3e4 omega_b a)).",
         "# columns: name  mean",
         *(f"{p} {v:{MOCK_MEAN_FORMATS[p]}}" for p, v in zip(MOCK_PARAMETERS, values)),
     ]

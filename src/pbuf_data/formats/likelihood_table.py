@@ -13,9 +13,10 @@ Layouts (the ones Cobaya's ``bao.generic`` reads as ``prob_dist`` and ``grid_fil
 it), ``chi2`` (ln L = -chi2/2), ``lnL`` or ``minus_lnL``. The observable types of the axes and the effective
 redshift are declared in the entry. The dataset carries the table as aux arrays (``table.<type>`` and
 ``table.lnL`` in 1-D; ``grid.<type1>``, ``grid.<type2>`` and ``grid.lnL`` in 2-D), which
-:mod:`pbuf_data.likelihood` interpolates (cubic spline of ln L / bicubic spline); its core arrays are a Gaussian
-summary (mean and covariance of the normalized likelihood on the grid), flagged in the metadata: a fit should
-use ``loglike``.
+:mod:`pbuf_data.likelihood` interpolates (cubic spline of ln L / bicubic spline); its core arrays are a moment
+summary (mean and covariance of the normalized likelihood on the grid), named so in the metadata: a fit should
+use ``loglike``. Beside it the metadata records the measurement as a release quotes it: the maximum of the
+interpolated ln L and, per axis, the 68 % interval where the (profile) ln L is 1/2 below its maximum.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def derive(options, files) -> Result:
         raise table.error(f"ln L is not finite at value {values[i]!r} ({kind})", line=numbers[i], column=ncols,
                           check="finite ln L")
     mean, cov = _moments(axes, lnl_grid)
+    best, intervals = maximum_likelihood(axes, lnl_grid)
     z = np.full(ndim, float(options["z_eff"]))
     aux = ({f"table.{types[0]}": axes[0], "table.lnL": lnl_grid} if ndim == 1 else
            {f"grid.{types[0]}": axes[0], f"grid.{types[1]}": axes[1], "grid.lnL": lnl_grid})
@@ -111,8 +113,14 @@ def derive(options, files) -> Result:
                 "values": kind,
                 "interpolation": interpolation,
                 "grid": [[float(a[0]), float(a[-1]), int(a.size)] for a in axes],
-                "gaussian_summary": "observable/covariance are the mean and covariance of the normalized likelihood "
-                "on the grid: a summary only; fit with loglike (the table)",
+                "summary": "moments",
+                "gaussian_summary": "observable/covariance are the moment summary: the mean and covariance of the "
+                "normalized likelihood on the grid, not the measurement the release quotes (that is "
+                "maximum_likelihood with interval_68); a summary only, fit with loglike (the table)",
+                "maximum_likelihood": {t: b for t, b in zip(types, best)},
+                "interval_68": {t: i for t, i in zip(types, intervals)},
+                "interval_definition": "where ln L (2-D: its profile, maximized over the other axis) is 1/2 below "
+                "its maximum (Delta chi2 = 1), on the interpolated ln L; null where the grid ends first",
             },
             "covariance": {"source": "moments of the tabulated likelihood (Gaussian summary, flagged)"},
         },
@@ -123,6 +131,60 @@ def derive(options, files) -> Result:
         ],
         aux=aux,
     )
+
+
+def maximum_likelihood(axes, lnl):
+    """The maximum of the interpolated ln L (the splines of :mod:`pbuf_data.likelihood`) and, per axis, the 68 %
+    interval [lo, hi] where ln L (2-D: the profile max over the other axis) is 1/2 below it (None beyond the grid)."""
+    from scipy.interpolate import RectBivariateSpline, UnivariateSpline
+    from scipy.optimize import brentq, minimize, minimize_scalar
+
+    def bounded_max(f, lo, hi):
+        res = minimize_scalar(lambda v: -f(v), bounds=(lo, hi), method="bounded", options={"xatol": 1e-10 * (hi - lo)})
+        return (res.x, -res.fun) if -res.fun >= max(f(lo), f(hi)) else ((lo, f(lo)) if f(lo) > f(hi) else (hi, f(hi)))
+
+    def fine(axis):
+        return np.linspace(axis[0], axis[-1], 16 * (axis.size - 1) + 1)
+
+    if len(axes) == 1:
+        (x,) = axes
+        spline = UnivariateSpline(x, lnl, s=0, k=3)
+        profiles = [lambda v: float(spline(v))]
+        grid = fine(x)
+        i = int(np.argmax(spline(grid)))
+        best = [bounded_max(profiles[0], grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)])[0]]
+    else:
+        x, y = axes
+        spline = RectBivariateSpline(x, y, lnl, kx=3, ky=3)
+        gx, gy = fine(x), fine(y)
+        values = spline(gx, gy)
+        i, j = np.unravel_index(int(np.argmax(values)), values.shape)
+        res = minimize(lambda p: -spline(p[0], p[1])[0, 0], [gx[i], gy[j]], method="Nelder-Mead",
+                       bounds=[(x[0], x[-1]), (y[0], y[-1])], options={"xatol": 1e-10, "fatol": 1e-13, "maxiter": 4000})
+        best = list(res.x)
+
+        def profile(grid_other, along):
+            def f(v):
+                row = spline(v, grid_other)[0] if along == 0 else spline(grid_other, v)[:, 0]
+                k = int(np.argmax(row))
+                lo, hi = grid_other[max(k - 1, 0)], grid_other[min(k + 1, grid_other.size - 1)]
+                g = (lambda u: float(spline(v, u)[0, 0])) if along == 0 else (lambda u: float(spline(u, v)[0, 0]))
+                return bounded_max(g, lo, hi)[1]
+            return f
+
+        profiles = [profile(gy, 0), profile(gx, 1)]
+    peak = max(p(b) for p, b in zip(profiles, best))
+    intervals = []
+    for f, b, axis in zip(profiles, best, axes):
+        def g(v, f=f):
+            return f(v) - (peak - 0.5)
+
+        ends = []
+        for side in (axis[axis < b][::-1], axis[axis > b]):
+            below = next((v for v in side if g(v) < 0), None)
+            ends.append(None if below is None else float(brentq(g, min(below, b), max(below, b), xtol=1e-12 * abs(b))))
+        intervals.append(ends)
+    return [float(b) for b in best], intervals
 
 
 def fiducial_prediction(dataset, fiducial) -> np.ndarray:
@@ -139,7 +201,9 @@ MOCK_DESIGNS = {
 
 
 def mock_files(entry: dict, fid, rng, roles=None) -> dict[str, str]:
-    """A 1-D ``x likelihood`` table or a 2-D ``x y likelihood`` grid (x slowest), 8 significant digits of L."""
+    """A 1-D ``x value`` table (or one ``value`` column on the entry's ``grid``) or a 2-D ``x y value`` grid (x
+    slowest), the value as ``options.values`` reads it: L, or L normalized to unit integral (``probability``), or
+    chi2 = -2 ln L with its minimum on the grid 0 (``chi2``); 8 significant digits."""
     options = entry["options"]
     types, z = options["observables"], options["z_eff"]
     design = MOCK_DESIGNS[len(types)]
@@ -149,12 +213,25 @@ def mock_files(entry: dict, fid, rng, roles=None) -> dict[str, str]:
     if len(types) == 2:
         cov[0, 1] = cov[1, 0] = design["rho"] * sigma[0] * sigma[1]
     centre = truth + _mock.correlated_noise(cov, rng)
-    axes = [np.linspace(c - design["span"] * s, c + design["span"] * s, n) for c, s, n in zip(truth, sigma, design["points"])]
+    declared = options.get("grid")
+    axes = ([np.linspace(declared["min"], declared["max"], design["points"][0])] if declared else
+            [np.linspace(c - design["span"] * s, c + design["span"] * s, n) for c, s, n in zip(truth, sigma, design["points"])])
     grids = np.meshgrid(*axes, indexing="ij")
     d = np.stack([g - c for g, c in zip(grids, centre)], axis=-1)
     chi2 = np.einsum("...i,ij,...j->...", d, np.linalg.inv(cov), d)
     likelihood = np.exp(-0.5 * chi2).ravel()
-    columns = [g.ravel() for g in grids]
-    header = "# " + " ".join(types) + " likelihood (mock: Gaussian around the fiducial plus a draw)"
-    rows = [" ".join(f"{c[i]:.6f}" for c in columns) + f" {likelihood[i]:.8e}" for i in range(likelihood.size)]
+    kind = options["values"]
+    if kind == "chi2":
+        values = chi2.ravel() - chi2.min()
+    elif kind == "probability":
+        values = likelihood / np.trapezoid(likelihood, axes[0]) if len(axes) == 1 else likelihood / likelihood.sum()
+    else:
+        values = likelihood
+    columns = [] if declared else [g.ravel() for g in grids]
+    what = {"chi2": "chi2", "probability": "probability density"}.get(kind, "likelihood")
+    header = "# " + " ".join([] if declared else types) + f" {what} (mock: Gaussian around the fiducial plus a draw)"
+    if declared:
+        header = f"# {what} of {types[0]} on {declared['min']:g} ... {declared['max']:g} (mock: Gaussian around the " \
+                 "fiducial plus a draw)"
+    rows = [" ".join([*(f"{c[i]:.6f}" for c in columns), f"{values[i]:.8e}"]) for i in range(values.size)]
     return {"table": _mock.lines([_mock.banner(f"{len(types)}-D likelihood table", fid), header, *rows])}

@@ -150,23 +150,10 @@ def _chi2_ours(ds, cosmo):
     return ds.chi2(theory)
 
 
-def _without_install_check(block):
-    """Cobaya's own class, with only its check that Cobaya's data packages are installed switched off (they are
-    downloaded from the network, which tests do not have; the exported files are all the class reads)."""
-    from cobaya.component import get_component_class
-
-    block = dict(block)
-    if block["class"] in ("bao.generic", "sn.pantheon"):
-        own = get_component_class(block["class"], kind="likelihood")
-        block["class"] = type(own.__name__, (own,), {"install_options": {}})
-    return block
-
-
 def _cobaya_chi2s(root, likelihood_block, cosmologies, fixed=None):
     """-2 ln L of Cobaya's model at each cosmology (one model, its parameters sampled, evaluated point by point)."""
     import os
 
-    likelihood_block = {k: _without_install_check(v) for k, v in likelihood_block.items()}
     params = {k: {"prior": {"min": 0.5 * min(c[k] for c in cosmologies), "max": 2 * max(c[k] for c in cosmologies)}}
               for k in cosmologies[0]} | dict(fixed or {})
     info = {"likelihood": likelihood_block, "theory": {"numpy_lcdm": {"external": NumpyTheory}}, "params": params}
@@ -188,6 +175,7 @@ def _publish(ds, root):
     publish(staged / f"{ds.name}.npz", staged / f"{ds.name}.json", root / "results" / "real" / "derived")
 
 
+FIDUCIAL = yaml.safe_load((PROJECT / "config" / "config.yaml").read_text())["fiducial_cosmology"]
 REAL = ["sn_pantheon", "sn_des5yr", "cmb_planck2018", "bao_boss_dr12", "bao_boss_dr12_fs", "bao_desi_dr1", "bao_6dfgs", "rsd_fsigma8", "sn_pantheon_plus", "cc_moresco", "bao_sdss_mgs"]
 MOCKS = load_registry(PROJECT / "config" / "registry_mock.yaml")
 
@@ -207,11 +195,14 @@ def mock_datasets(tmp_path_factory):
 def _check(ds, root):
     _publish(ds, root)
     rel = "results/real/exports"  # as the workflow writes them (the YAML names the tree above)
-    written = write_cobaya_export(ds, root / rel, rel)
-    exported = yaml.safe_load((root / rel / f"{ds.name}.cobaya.yaml").read_text())
-    block, block_params = exported["likelihood"], exported.get("params", {})
+    written = write_cobaya_export(ds, root / rel, rel, FIDUCIAL)
+    block = yaml.safe_load((root / rel / f"{ds.name}.cobaya.yaml").read_text())["likelihood"]
     assert {p.name for p in written} >= {f"{ds.name}.cobaya.yaml"}
     native = cobaya_native_kind(ds)
+    if native:  # its own file, one likelihood: Cobaya's class reading the native files
+        exported = yaml.safe_load((root / rel / f"{ds.name}.native.cobaya.yaml").read_text())
+        block |= exported["likelihood"]
+        block_params = {k: v for k, v in exported["params"].items() if not isinstance(v, dict)}
     # CMB priors: the class integrates r_s(z*) on a grid, the test by adaptive quadrature; l_A agrees to ~2e-10,
     # which the 3-point prior (sigma(l_A)/l_A ~ 3e-4) turns into ~1e-7 of its chi2
     tol = 1e-6 if ds.metadata["kind"] == "cmb" else 1e-9
@@ -305,7 +296,34 @@ def test_an_export_folder_holds_one_export_per_dataset(real, tmp_path):
     folder.mkdir()
     (folder / "bao_desi_dr1.lcparam.txt").write_text("left over from an earlier export\n")
     (folder / "cc_moresco.cobaya.yaml").write_text("another dataset's export\n")
-    written = write_exports(real("bao_desi_dr1"), folder, "results/real/exports")
+    written = write_exports(real("bao_desi_dr1"), folder, "results/real/exports", FIDUCIAL)
     assert {p.name for p in written} == {"bao_desi_dr1.bao_mean.txt", "bao_desi_dr1.bao_cov.txt",
-                                         "bao_desi_dr1.cobaya.yaml", "bao_desi_dr1.sacc.fits"}
+                                         "bao_desi_dr1.cobaya.yaml", "bao_desi_dr1.native.cobaya.yaml",
+                                         "bao_desi_dr1.sacc.fits"}
     assert sorted(p.name for p in folder.iterdir()) == sorted([*(p.name for p in written), "cc_moresco.cobaya.yaml"])
+
+
+def test_a_combination_with_supernovae_through_cobaya(real, tmp_path):
+    """The class scores the SN rows of a combination as distance moduli at their own zHEL (the column a
+    combination keeps from its SN members; NaN for the other rows): -2 ln L = the sum of the members' chi2."""
+    from scipy.linalg import block_diag
+
+    from pbuf_data.dataset import Dataset
+
+    members = [real("sn_pantheon"), real("bao_desi_dr1"), real("rsd_fsigma8")]
+    n = [len(ds) for ds in members]
+    column = lambda key: np.concatenate([np.asarray(ds.columns[key], float) if key in ds.columns  # noqa: E731
+                                         else np.full(len(ds), np.nan) for ds in members])
+    joint = Dataset(name="sn_bao_rsd", z=np.concatenate([ds.z for ds in members]),
+                    observable=np.concatenate([ds.observable for ds in members]),
+                    uncertainty=np.concatenate([ds.uncertainty for ds in members]),
+                    covariance=block_diag(*[ds.covariance for ds in members]),
+                    observable_type=np.concatenate([ds.observable_type for ds in members]),
+                    metadata={"name": "sn_bao_rsd", "kind": "combination"},
+                    columns={"member": np.repeat([ds.name for ds in members], n),
+                             "kind": np.repeat([ds.metadata["kind"] for ds in members], n),
+                             "zHEL": column("zHEL"), "omega_m_ref": column("omega_m_ref")})
+    _publish(joint, tmp_path)
+    block = {"pbuf_joint": {"class": "pbuf_data.cobaya.Dataset", "dataset": "sn_bao_rsd", "root": "results/real"}}
+    expected = [sum(_chi2_ours(ds, cosmo) for ds in members) for cosmo in COSMOLOGIES]
+    assert _cobaya_chi2s(tmp_path, block, COSMOLOGIES) == pytest.approx(expected, rel=1e-9)

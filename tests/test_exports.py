@@ -36,14 +36,15 @@ CMB_TYPES = {"R", "l_A", "omega_b_h2"}
 
 
 @pytest.fixture(scope="module")
-def corpora(finished_run, raw_dir, tmp_path_factory) -> dict[str, Path]:
-    """corpus -> a finished project with its exports: the session's real run with a combination added, and a
-    run of the embedded default (mock corpus) with a combination."""
+def corpora(finished_run, raw_dir, mock_registry, tmp_path_factory) -> dict[str, Path]:
+    """corpus -> a project with the workflow's exports: the session's finished real run with a combination added,
+    and the embedded default (mock corpus) with a combination, run to its exports (no figures or report)."""
     real = tmp_path_factory.mktemp("exports-real") / "project"
     shutil.copytree(finished_run, real, symlinks=True)
     Workflow(real).run("--cores", "2", "--config", f"raw_dir={raw_dir}", REAL_COMBINATION)
     mock = copy_project(tmp_path_factory.mktemp("exports-mock") / "project")
-    mock.run("--cores", "2", "--config", MOCK_COMBINATION)
+    receipts = [f"results/mock/state/{name}.exports.json" for name in [*mock_registry, "mock_fit_mix"]]
+    mock.run("--cores", "2", "--config", MOCK_COMBINATION, "--", *receipts)
     return {"real": real, "mock": mock.root}
 
 

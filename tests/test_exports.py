@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.workflow
 REAL_COMBINATION = ("combinations={fit_mix: {datasets: [bao_desi_dr1, cc_moresco, cmb_planck2018, rsd_fsigma8]}}")
 MOCK_COMBINATION = ("combinations={mock_fit_mix: {datasets: [mock_bao_desi_dr1, mock_cc_moresco, mock_cmb_planck2018, "
                     "mock_rsd_fsigma8]}}")
+FIDUCIAL = yaml.safe_load((PROJECT / "config" / "config.yaml").read_text())["fiducial_cosmology"]
 SN_TYPES = {"mu", "m_b_corr", "mu_offset_free"}
 CMB_TYPES = {"R", "l_A", "omega_b_h2"}
 
@@ -93,16 +95,22 @@ for path in sys.argv[1:]:
 """
 
 
-def test_cobaya_run_on_every_export_gives_ds_chi2(corpora):
+def _offline_env(tmp_path) -> dict:
+    """The environment with an empty Cobaya packages folder: no data package, no Boltzmann code installed there."""
+    (tmp_path / "cobaya_packages").mkdir()
+    return {**os.environ, "COBAYA_PACKAGES_PATH": str(tmp_path / "cobaya_packages")}
+
+
+def test_cobaya_run_on_every_export_gives_ds_chi2(corpora, tmp_path):
     files = _exports(corpora, "*.cobaya.yaml")
     names = {p.name for _, p in files}
     assert {"bao_desi_dr1.cobaya.yaml", "bao_desi_dr1.native.cobaya.yaml", "sn_pantheon_plus.native.cobaya.yaml",
             "fit_mix.cobaya.yaml", "mock_fit_mix.cobaya.yaml", "mock_bao_lya_grid.cobaya.yaml"} <= names
-    checked = []
+    checked, env = [], _offline_env(tmp_path)
     for root in corpora.values():
         mine = [p for r, p in files if r == root]
         proc = subprocess.run([sys.executable, "-c", RUNNER, *(str(p.relative_to(root)) for p in mine)], cwd=root,
-                              capture_output=True, text=True, timeout=600)
+                              capture_output=True, text=True, timeout=600, env=env)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         assert not [p for p in root.iterdir() if p.name.endswith((".input.yaml", ".updated.yaml", ".1.txt"))]
         runs = dict(re.findall(r"^=== (\S+)\n(.*?)(?=^=== |\Z)", proc.stdout + "\n", re.S | re.M))
@@ -115,6 +123,9 @@ def test_cobaya_run_on_every_export_gives_ds_chi2(corpora):
             ds = load_dataset(path.name.split(".")[0], root=root)
             (theory_options,) = info["theory"].values()
             point = info["sampler"]["evaluate"]["override"]
+            assert point == {"H0": FIDUCIAL["H0"], "omegam": FIDUCIAL["Omega_m"], "ombh2": FIDUCIAL["Omega_b_h2"],
+                             "sigma8": FIDUCIAL["sigma8"]}  # config/README: the exports' point
+            assert theory_options == {"T_cmb": FIDUCIAL["T_cmb"], "N_eff": FIDUCIAL["N_eff"]}
             expected = ds.chi2(_theory(ds, _cosmology(point, theory_options)))
             if block["class"].endswith("SnPantheon"):  # Cobaya's SN class adds ln(E / 2 pi), E = 1^T C^-1 1
                 expected += np.log(np.linalg.solve(ds.covariance, np.ones(len(ds))).sum() / (2 * np.pi))
@@ -130,7 +141,7 @@ def test_cobaya_run_on_every_export_gives_ds_chi2(corpora):
     assert len(checked) == len(files) and {"table_1d", "grid_2d", "gaussian"} <= {f for _, f in checked}
 
 
-def test_the_readme_command_runs_an_export_as_it_is(corpora):
+def test_the_readme_command_runs_an_export_as_it_is(corpora, tmp_path):
     """README's one command, the cobaya-run program itself, on the real corpus' combination."""
     root = corpora["real"]
     text = (PROJECT / "README.md").read_text()
@@ -138,7 +149,8 @@ def test_the_readme_command_runs_an_export_as_it_is(corpora):
     assert command, "README lacks the command that runs an export"
     exe = Path(sys.executable).with_name("cobaya-run")
     path = "results/real/exports/fit_mix.cobaya.yaml"
-    proc = subprocess.run([str(exe), path], cwd=root, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([str(exe), path], cwd=root, capture_output=True, text=True, timeout=600,
+                          env=_offline_env(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ds = load_dataset("fit_mix", root=root)
     info = yaml.safe_load((root / path).read_text())
@@ -188,7 +200,7 @@ def _sacc_chi2(s, theory_of):
 
 def test_every_sacc_file_rescores_to_ds_chi2(corpora):
     files = _exports(corpora, "*.sacc.fits")
-    fiducial = yaml.safe_load((PROJECT / "config" / "config.yaml").read_text())["fiducial_cosmology"]
+    fiducial = FIDUCIAL
     point = {"H0": fiducial["H0"], "omegam": fiducial["Omega_m"], "ombh2": fiducial["Omega_b_h2"],
              "sigma8": fiducial["sigma8"]}
     forms = set()

@@ -244,6 +244,10 @@ def test_sacc_round_trip_is_identical(real, name, tmp_path):
     assert np.array_equal([d.get_tag("z") for d in back.data], ds.z)
     assert [d.get_tag("observable_type") for d in back.data] == ds.observable_type.tolist()
     assert back.metadata["pbuf_dataset"] == name
+    for key, values in ds.columns.items():  # zHEL, M_B of supernovae, omega_m_ref of Gold-2018: tags of their points
+        got = [d.tags.get(key, np.nan) for d in back.data]  # a NaN value is no tag
+        np.testing.assert_array_equal(got, np.asarray(values), err_msg=key)
+    assert {"sn_pantheon_plus": "zHEL", "rsd_fsigma8": "omega_m_ref"}.get(name, "z") in back.data[0].tags
     import json
 
     assert json.loads(back.metadata["pbuf_provenance"])["raw_files"][0]["sha256"] == ds.provenance["raw_files"][0]["sha256"]
@@ -327,3 +331,38 @@ def test_a_combination_with_supernovae_through_cobaya(real, tmp_path):
     block = {"pbuf_joint": {"class": "pbuf_data.cobaya.Dataset", "dataset": "sn_bao_rsd", "root": "results/real"}}
     expected = [sum(_chi2_ours(ds, cosmo) for ds in members) for cosmo in COSMOLOGIES]
     assert _cobaya_chi2s(tmp_path, block, COSMOLOGIES) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["mock_bao_elg_table", "mock_bao_lya_grid"])
+def test_a_sacc_file_carries_the_likelihood_table_itself(mock_datasets, name, tmp_path):
+    """The ln L nodes of a table or grid, read back with sacc and interpolated here, give ds.loglike."""
+    from scipy.interpolate import RectBivariateSpline, UnivariateSpline
+
+    ds = mock_datasets[name]
+    back = sacc.Sacc.load_fits(str(write_sacc(ds, tmp_path / f"{name}.sacc.fits")))
+    types = list(dict.fromkeys(ds.observable_type.tolist()))
+    nodes = [d for d in back.data if d.data_type == "pbuf_lnL"]
+    axes = [np.unique([d.get_tag(t) for d in nodes]) for t in types]
+    lnl = np.zeros([a.size for a in axes])
+    for d in nodes:
+        lnl[tuple(np.searchsorted(a, d.get_tag(t)) for a, t in zip(axes, types))] = d.value
+    assert len(nodes) == lnl.size and back.covariance is None
+    assert back.metadata["pbuf_likelihood_form"] == ds.likelihood().form
+    for frac in (0.2, 0.5, 0.8):
+        t = np.array([a[0] + frac * (a[-1] - a[0]) for a in axes])
+        ours = (UnivariateSpline(axes[0], lnl, s=0, k=3)(t[0]) if len(axes) == 1
+                else RectBivariateSpline(axes[0], axes[1], lnl, kx=3, ky=3)(t[0], t[1])[0, 0])
+        assert float(ours) == pytest.approx(ds.loglike(t), rel=1e-12, abs=1e-12)
+
+
+def test_a_column_that_cannot_be_a_sacc_tag_is_refused_by_name(real, tmp_path):
+    from pbuf_data.errors import PbufDataError
+
+    ds = real("cc_moresco")
+    ds.columns["observable_type"] = ds.observable_type.copy()
+    try:
+        with pytest.raises(PbufDataError, match="per-point column 'observable_type' cannot be a SACC tag"):
+            write_sacc(ds, tmp_path / "cc.sacc.fits")
+    finally:
+        del ds.columns["observable_type"]
+    assert not (tmp_path / "cc.sacc.fits").exists()

@@ -225,7 +225,7 @@ def test_real_dataset_through_cobaya(real, name, tmp_path):
     native = _check(real(name), tmp_path)
     expected = {"bao_boss_dr12": "bao.generic", "bao_boss_dr12_fs": "bao.generic", "bao_desi_dr1": "bao.generic",
                 "bao_6dfgs": "bao.generic", "sn_pantheon_plus": "sn.pantheon", "sn_pantheon": "sn.pantheon",
-                "sn_des5yr": "sn.pantheon"}  # Gold-2018 needs its AP factor
+                "sn_des5yr": "sn.pantheon", "bao_sdss_mgs": "bao.generic"}  # Gold-2018 needs its AP factor
     assert native == expected.get(name)
 
 

@@ -105,7 +105,8 @@ def test_cobaya_run_on_every_export_gives_ds_chi2(corpora, tmp_path):
     files = _exports(corpora, "*.cobaya.yaml")
     names = {p.name for _, p in files}
     assert {"bao_desi_dr1.cobaya.yaml", "bao_desi_dr1.native.cobaya.yaml", "sn_pantheon_plus.native.cobaya.yaml",
-            "fit_mix.cobaya.yaml", "mock_fit_mix.cobaya.yaml", "mock_bao_lya_grid.cobaya.yaml"} <= names
+            "fit_mix.cobaya.yaml", "mock_fit_mix.cobaya.yaml", "mock_bao_lya_grid.cobaya.yaml",
+            "mock_bao_lya_grid.native.cobaya.yaml", "bao_sdss_mgs.native.cobaya.yaml"} <= names
     checked, env = [], _offline_env(tmp_path)
     for root in corpora.values():
         mine = [p for r, p in files if r == root]

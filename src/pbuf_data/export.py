@@ -14,6 +14,9 @@ folder, with exactly one likelihood (its paths are relative to that folder)::
   - Gaussian vectors of BAO distances, H*r_d and f*sigma8 (BAO, BAO+fsigma8, RSD): the measurements file
     (``z value observable`` per line, Cobaya's names) and covariance file of Cobaya's ``bao.generic``, with
     ``rs_rescale: 1`` (the values are already in units of r_d);
+  - likelihood tables and grids of those observables: the ``grid_file`` of ``bao.generic`` (one line per node,
+    the axes' values, first axis slowest, then the likelihood exp(ln L); not where ln L < -700, which exp would
+    underflow), with the table's ``redshift`` and its ``observable_1`` (and ``observable_2``);
   - supernovae: the CosmoMC/Cobaya "lcparam" layout read by Cobaya's ``sn.pantheon`` class — a ``.dataset`` file,
     the light-curve table (zcmb = the dataset's z, zhel, mb = the published magnitude or distance modulus,
     dmb = the square root of the covariance diagonal) and ``mag_covmat`` (the covariance minus its diagonal,
@@ -66,9 +69,17 @@ def cobaya_native_kind(ds) -> str | None:
         return "sn.pantheon"
     types = set(ds.observable_type.tolist())
     # bao.generic's f_sigma8 has no Alcock-Paczynski rescaling: datasets with a reference Omega_m per point need it
-    if types <= set(COBAYA_BAO_NAMES) and ds.likelihood().form == "gaussian" and "omega_m_ref" not in ds.columns:
+    if not types <= set(COBAYA_BAO_NAMES) or "omega_m_ref" in ds.columns:
+        return None
+    table = ds.likelihood().table
+    # a table or grid goes to bao.generic as the likelihood exp(ln L), which it takes the log of: ln L must not
+    # underflow there
+    if table is None or float(np.min(table[1])) > MIN_NATIVE_LNL:
         return "bao.generic"
     return None
+
+
+MIN_NATIVE_LNL = -700.0  # exp(-700) = 1e-304: a normal float64, whose log gives back ln L
 
 
 def _fmt(x: float) -> str:
@@ -140,7 +151,20 @@ def write_cobaya_export(ds, folder: str | Path, rel_folder: str, fiducial: dict)
         {f"pbuf_{name}": {"class": "pbuf_data.cobaya.Dataset", "dataset": name, "root": tree}}, fiducial))
     native = cobaya_native_kind(ds)
     likelihood, fixed = None, None
-    if native == "bao.generic":
+    if native == "bao.generic" and ds.likelihood().table is not None:
+        axes, lnl = ds.likelihood().table
+        types = [COBAYA_BAO_NAMES[t] for t in dict.fromkeys(ds.observable_type.tolist())]
+        # one line per node, the first axis slowest (bao.generic's grid_file; it interpolates the log of the last
+        # column as this package does ln L: a cubic spline in 1-D, a bicubic spline on the 2-D grid)
+        put(f"{name}.bao_grid.txt", f"# {' '.join(types)} likelihood\n" + "".join(
+            " ".join(_fmt(axis[k]) for axis, k in zip(axes, index)) + f" {_fmt(np.exp(lnl[index]))}\n"
+            for index in np.ndindex(lnl.shape)))
+        likelihood = {f"{name}_bao_generic": {"class": "pbuf_data.cobaya_theory.BaoGeneric", "path": rel_folder,
+                                              "measurements_file": None,  # (bao.generic's default names one)
+                                              "grid_file": f"{name}.bao_grid.txt", "redshift": float(ds.z[0]),
+                                              "rs_rescale": 1.0,
+                                              **{f"observable_{i + 1}": t for i, t in enumerate(types)}}}
+    elif native == "bao.generic":
         put(f"{name}.bao_mean.txt", "# z value observable\n" + "".join(
             f"{_fmt(z)} {_fmt(v)} {COBAYA_BAO_NAMES[t]}\n" for z, v, t in zip(ds.z, ds.observable, ds.observable_type)))
         put(f"{name}.bao_cov.txt", _matrix_text(ds.covariance))

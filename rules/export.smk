@@ -1,6 +1,6 @@
-# Fit-ready exports of every published dataset and combination: the files Cobaya's own likelihood
-# classes read (bao.generic, sn.pantheon) with their YAML blocks, this package's Cobaya class block,
-# and a SACC file. Rebuilt only when their dataset is republished. The job's output is a receipt;
+# Fit-ready exports of every published dataset and combination: Cobaya inputs that cobaya-run runs as
+# they are (this package's class; Cobaya's own bao.generic or sn.pantheon on the native files written
+# beside it), evaluated at the fiducial cosmology, and a SACC file. Rebuilt only when their dataset is republished. The job's output is a receipt;
 # the files (<tree>/exports/<name>.*) are replaced one by one, atomically. Written in a process forked by
 # Snakemake's helper (run_in_snakemake), also with a cluster executor: sacc and astropy are imported once per run.
 
@@ -19,7 +19,7 @@ rule export_dataset:
     wildcard_constraints:
         dataset=PUBLISHED_NAME,
     params:
-        args=job_params(corpus=TREE.corpus),
+        args=job_params(corpus=TREE.corpus, fiducial=config["fiducial_cosmology"]),
     run:
         run_in_snakemake(rule, wildcards, params, input, output, log)
 

@@ -155,23 +155,10 @@ def _chi2_ours(ds, cosmo):
     return ds.chi2(theory)
 
 
-def _without_install_check(block):
-    """Cobaya's own class, with only its check that Cobaya's data packages are installed switched off (they are
-    downloaded from the network, which tests do not have; the exported files are all the class reads)."""
-    from cobaya.component import get_component_class
-
-    block = dict(block)
-    if block["class"] in ("bao.generic", "sn.pantheon"):
-        own = get_component_class(block["class"], kind="likelihood")
-        block["class"] = type(own.__name__, (own,), {"install_options": {}})
-    return block
-
-
 def _cobaya_chi2s(root, likelihood_block, cosmologies, fixed=None):
     """-2 ln L of Cobaya's model at each cosmology (one model, its parameters sampled, evaluated point by point)."""
     import os
 
-    likelihood_block = {k: _without_install_check(v) for k, v in likelihood_block.items()}
     params = {k: {"prior": {"min": 0.5 * min(c[k] for c in cosmologies), "max": 2 * max(c[k] for c in cosmologies)}}
               for k in cosmologies[0]} | dict(fixed or {})
     info = {"likelihood": likelihood_block, "theory": {"numpy_lcdm": {"external": NumpyTheory}}, "params": params}
@@ -193,6 +180,7 @@ def _publish(ds, root):
     publish(staged / f"{ds.name}.npz", staged / f"{ds.name}.json", root / "results" / "real" / "derived")
 
 
+FIDUCIAL = yaml.safe_load((PROJECT / "config" / "config.yaml").read_text())["fiducial_cosmology"]
 REAL = ["sn_pantheon", "sn_des5yr", "cmb_planck2018", "bao_boss_dr12", "bao_boss_dr12_fs", "bao_desi_dr1", "bao_6dfgs", "rsd_fsigma8", "sn_pantheon_plus", "cc_moresco", "bao_sdss_mgs"]
 MOCKS = load_registry(PROJECT / "config" / "registry_mock.yaml")
 
@@ -212,11 +200,14 @@ def mock_datasets(tmp_path_factory):
 def _check(ds, root):
     _publish(ds, root)
     rel = "results/real/exports"  # as the workflow writes them (the YAML names the tree above)
-    written = write_cobaya_export(ds, root / rel, rel)
-    exported = yaml.safe_load((root / rel / f"{ds.name}.cobaya.yaml").read_text())
-    block, block_params = exported["likelihood"], exported.get("params", {})
+    written = write_cobaya_export(ds, root / rel, rel, FIDUCIAL)
+    block = yaml.safe_load((root / rel / f"{ds.name}.cobaya.yaml").read_text())["likelihood"]
     assert {p.name for p in written} >= {f"{ds.name}.cobaya.yaml"}
     native = cobaya_native_kind(ds)
+    if native:  # its own file, one likelihood: Cobaya's class reading the native files
+        exported = yaml.safe_load((root / rel / f"{ds.name}.native.cobaya.yaml").read_text())
+        block |= exported["likelihood"]
+        block_params = {k: v for k, v in exported["params"].items() if not isinstance(v, dict)}
     # CMB priors: the class splines H on grids and integrates D_M and r_s(z*), the test by adaptive quadrature
     tol = 1e-6 if ds.metadata["kind"] == "cmb" else 1e-9
     ours = [_chi2_ours(ds, cosmo) for cosmo in COSMOLOGIES]
@@ -238,7 +229,7 @@ def test_real_dataset_through_cobaya(real, name, tmp_path):
     native = _check(real(name), tmp_path)
     expected = {"bao_boss_dr12": "bao.generic", "bao_boss_dr12_fs": "bao.generic", "bao_desi_dr1": "bao.generic",
                 "bao_6dfgs": "bao.generic", "sn_pantheon_plus": "sn.pantheon", "sn_pantheon": "sn.pantheon",
-                "sn_des5yr": "sn.pantheon"}  # Gold-2018 needs its AP factor
+                "sn_des5yr": "sn.pantheon", "bao_sdss_mgs": "bao.generic"}  # Gold-2018 needs its AP factor
     assert native == expected.get(name)
 
 
@@ -257,6 +248,10 @@ def test_sacc_round_trip_is_identical(real, name, tmp_path):
     assert np.array_equal([d.get_tag("z") for d in back.data], ds.z)
     assert [d.get_tag("observable_type") for d in back.data] == ds.observable_type.tolist()
     assert back.metadata["pbuf_dataset"] == name
+    for key, values in ds.columns.items():  # zHEL, M_B of supernovae, omega_m_ref of Gold-2018: tags of their points
+        got = [d.tags.get(key, np.nan) for d in back.data]  # a NaN value is no tag
+        np.testing.assert_array_equal(got, np.asarray(values), err_msg=key)
+    assert {"sn_pantheon_plus": "zHEL", "rsd_fsigma8": "omega_m_ref"}.get(name, "z") in back.data[0].tags
     import json
 
     assert json.loads(back.metadata["pbuf_provenance"])["raw_files"][0]["sha256"] == ds.provenance["raw_files"][0]["sha256"]
@@ -309,7 +304,69 @@ def test_an_export_folder_holds_one_export_per_dataset(real, tmp_path):
     folder.mkdir()
     (folder / "bao_desi_dr1.lcparam.txt").write_text("left over from an earlier export\n")
     (folder / "cc_moresco.cobaya.yaml").write_text("another dataset's export\n")
-    written = write_exports(real("bao_desi_dr1"), folder, "results/real/exports")
+    written = write_exports(real("bao_desi_dr1"), folder, "results/real/exports", FIDUCIAL)
     assert {p.name for p in written} == {"bao_desi_dr1.bao_mean.txt", "bao_desi_dr1.bao_cov.txt",
-                                         "bao_desi_dr1.cobaya.yaml", "bao_desi_dr1.sacc.fits"}
+                                         "bao_desi_dr1.cobaya.yaml", "bao_desi_dr1.native.cobaya.yaml",
+                                         "bao_desi_dr1.sacc.fits"}
     assert sorted(p.name for p in folder.iterdir()) == sorted([*(p.name for p in written), "cc_moresco.cobaya.yaml"])
+
+
+def test_a_combination_with_supernovae_through_cobaya(real, tmp_path):
+    """The class scores the SN rows of a combination as distance moduli at their own zHEL (the column a
+    combination keeps from its SN members; NaN for the other rows): -2 ln L = the sum of the members' chi2."""
+    from scipy.linalg import block_diag
+
+    from pbuf_data.dataset import Dataset
+
+    members = [real("sn_pantheon"), real("bao_desi_dr1"), real("rsd_fsigma8")]
+    n = [len(ds) for ds in members]
+    column = lambda key: np.concatenate([np.asarray(ds.columns[key], float) if key in ds.columns  # noqa: E731
+                                         else np.full(len(ds), np.nan) for ds in members])
+    joint = Dataset(name="sn_bao_rsd", z=np.concatenate([ds.z for ds in members]),
+                    observable=np.concatenate([ds.observable for ds in members]),
+                    uncertainty=np.concatenate([ds.uncertainty for ds in members]),
+                    covariance=block_diag(*[ds.covariance for ds in members]),
+                    observable_type=np.concatenate([ds.observable_type for ds in members]),
+                    metadata={"name": "sn_bao_rsd", "kind": "combination"},
+                    columns={"member": np.repeat([ds.name for ds in members], n),
+                             "kind": np.repeat([ds.metadata["kind"] for ds in members], n),
+                             "zHEL": column("zHEL"), "omega_m_ref": column("omega_m_ref")})
+    _publish(joint, tmp_path)
+    block = {"pbuf_joint": {"class": "pbuf_data.cobaya.Dataset", "dataset": "sn_bao_rsd", "root": "results/real"}}
+    expected = [sum(_chi2_ours(ds, cosmo) for ds in members) for cosmo in COSMOLOGIES]
+    assert _cobaya_chi2s(tmp_path, block, COSMOLOGIES) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["mock_bao_elg_table", "mock_bao_lya_grid"])
+def test_a_sacc_file_carries_the_likelihood_table_itself(mock_datasets, name, tmp_path):
+    """The ln L nodes of a table or grid, read back with sacc and interpolated here, give ds.loglike."""
+    from scipy.interpolate import RectBivariateSpline, UnivariateSpline
+
+    ds = mock_datasets[name]
+    back = sacc.Sacc.load_fits(str(write_sacc(ds, tmp_path / f"{name}.sacc.fits")))
+    types = list(dict.fromkeys(ds.observable_type.tolist()))
+    nodes = [d for d in back.data if d.data_type == "pbuf_lnL"]
+    axes = [np.unique([d.get_tag(t) for d in nodes]) for t in types]
+    lnl = np.zeros([a.size for a in axes])
+    for d in nodes:
+        lnl[tuple(np.searchsorted(a, d.get_tag(t)) for a, t in zip(axes, types))] = d.value
+    assert len(nodes) == lnl.size and back.covariance is None
+    assert back.metadata["pbuf_likelihood_form"] == ds.likelihood().form
+    for frac in (0.2, 0.5, 0.8):
+        t = np.array([a[0] + frac * (a[-1] - a[0]) for a in axes])
+        ours = (UnivariateSpline(axes[0], lnl, s=0, k=3)(t[0]) if len(axes) == 1
+                else RectBivariateSpline(axes[0], axes[1], lnl, kx=3, ky=3)(t[0], t[1])[0, 0])
+        assert float(ours) == pytest.approx(ds.loglike(t), rel=1e-12, abs=1e-12)
+
+
+def test_a_column_that_cannot_be_a_sacc_tag_is_refused_by_name(real, tmp_path):
+    from pbuf_data.errors import PbufDataError
+
+    ds = real("cc_moresco")
+    ds.columns["observable_type"] = ds.observable_type.copy()
+    try:
+        with pytest.raises(PbufDataError, match="per-point column 'observable_type' cannot be a SACC tag"):
+            write_sacc(ds, tmp_path / "cc.sacc.fits")
+    finally:
+        del ds.columns["observable_type"]
+    assert not (tmp_path / "cc.sacc.fits").exists()

@@ -15,7 +15,8 @@ What each observable type asks of the theory (Cobaya's names; D_M = (1+z) D_A, D
                                Alcock-Paczynski factor H_ref D_M,ref / (H D_M) of a flat LCDM of matter and Lambda with
                                Omega_m = omega_m_ref (H0 cancels), so also Hubble(z) and angular_diameter_distance(z)
 SN distance moduli/magnitudes  angular_diameter_distance(zHD): 5 log10[(1+zHEL)(1+zHD) D_A / Mpc] + 25, the
-                               constant offset marginalized (or kept) as in ``ds.chi2``
+                               constant offset marginalized (or kept) as in ``ds.chi2``; the rows of an SN dataset
+                               or of an SN member of a combination (column ``kind``), zHEL from the column ``zHEL``
 =============================  ======================================================================
 
 CMB distance priors (Chen, Huang & Wang 2019) are computed here from the theory's background in the convention
@@ -75,24 +76,36 @@ class Dataset(Likelihood):
             raise PbufDataError("the Cobaya likelihood needs 'dataset: NAME'", check="cobaya options")
         self.data = load_dataset(self.dataset, root=self.root)
         self.lik = self.data.likelihood(form=self.form, marginalize_offset=self.marginalize_offset)
-        self.is_sn = self.data.metadata.get("kind") == "sn"
         types = set(self.data.observable_type.tolist())
-        unknown = sorted(types - set(_NEEDS)) if not self.is_sn else []
+        kind = self.data.metadata.get("kind")
+        # the supernova rows: all of an SN dataset, the rows of SN members in a combination
+        sn_rows = (np.ones(len(self.data), bool) if kind == "sn" else
+                   np.asarray(self.data.columns["kind"]) == "sn" if kind == "combination" and "kind" in self.data.columns
+                   else np.zeros(len(self.data), bool))
+        self.sn_types = set(self.data.observable_type[sn_rows].tolist())
+        if self.sn_types & set(self.data.observable_type[~sn_rows].tolist()):
+            raise PbufDataError(f"observable types {sorted(self.sn_types)} name both supernova and other points",
+                                dataset=self.dataset, check="cobaya observable types")
+        if self.sn_types and "zHEL" not in self.data.columns:
+            raise PbufDataError("supernova distance moduli need the heliocentric redshift column zHEL",
+                                dataset=self.dataset, check="cobaya zHEL")
+        unknown = sorted(types - set(_NEEDS) - self.sn_types)
         if unknown:
             raise PbufDataError(f"observable types {unknown} have no Cobaya theory quantity (see pbuf_data.cobaya)",
                                 dataset=self.dataset, check="cobaya observable types")
         self.has_cmb = bool(types & {"R", "l_A"})
         omega_m_ref = self.data.columns.get("omega_m_ref")
         self.omega_m_ref = None if omega_m_ref is None else np.asarray(omega_m_ref, dtype=np.float64)
-        zhel = self.data.columns.get("zHEL")
-        self.zhel = np.asarray(zhel, dtype=np.float64) if zhel is not None else self.data.z
+        # zHEL of each SN type's rows, in the order the likelihood asks for them (theory(z of that type, type))
+        self.zhel = {obs: np.asarray(self.data.columns["zHEL"], dtype=np.float64)[self.data.observable_type == obs]
+                     for obs in self.sn_types}
 
     def get_requirements(self):
         z, types = self.data.z, self.data.observable_type
-        if self.is_sn:
-            return {"angular_diameter_distance": {"z": z}}
         reqs, grids = {}, {}
-        for obs in set(types.tolist()):
+        if self.sn_types:
+            grids["angular_diameter_distance"] = np.unique(z[np.isin(types, list(self.sn_types))])
+        for obs in set(types.tolist()) - self.sn_types:
             for need in _NEEDS[obs]:
                 if need in _PARAMS:
                     reqs[need] = None
@@ -112,6 +125,8 @@ class Dataset(Likelihood):
     def theory(self, z, observable_type):
         """The theory of one observable type at redshifts z, from Cobaya's provider."""
         p = self.provider
+        if observable_type in self.sn_types:  # distance modulus 5 log10(D_L / 10 pc), D_L = (1+zHEL)(1+z) D_A(z)
+            return 5 * np.log10((1 + self.zhel[observable_type]) * (1 + z) * p.get_angular_diameter_distance(z)) + 25
         if observable_type in ("R", "l_A", "omega_b_h2"):
             return np.full(len(z), self._cmb_now[observable_type])
         if observable_type == "H":
@@ -173,9 +188,5 @@ class Dataset(Likelihood):
         return out
 
     def logp(self, **params_values):
-        if self.is_sn:
-            z = self.data.z
-            da = self.provider.get_angular_diameter_distance(z)
-            return self.lik.loglike(5 * np.log10((1 + self.zhel) * (1 + z) * da) + 25)
         self._cmb_now = self._cmb() if self.has_cmb else None
         return self.lik.loglike(self.theory)

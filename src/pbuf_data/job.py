@@ -115,7 +115,7 @@ def validation_summary(job):
 def export_dataset(job):
     from .steps import export
 
-    job.run(export, job.tree, job.dataset, job.output[0])
+    job.run(export, job.tree, job.dataset, job.params["fiducial"], job.output[0])
 
 
 def plot_dataset(job):

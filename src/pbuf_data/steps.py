@@ -370,13 +370,14 @@ def backup(tree, config_files, backup_dir, keep):
     return record
 
 
-def export(tree, name, receipt):
-    """The files fitting codes read for a published dataset (:mod:`pbuf_data.export`), and their receipt."""
+def export(tree, name, fiducial, receipt):
+    """The files fitting codes read for a published dataset (:mod:`pbuf_data.export`; the Cobaya inputs evaluate
+    at ``fiducial``, the config's ``fiducial_cosmology``), and their receipt."""
     from .dataset import load_dataset
     from .export import write_exports
     from .integrity import sha256_file
 
-    files = write_exports(load_dataset(name, root=tree.base), tree.exports, tree.exports)
+    files = write_exports(load_dataset(name, root=tree.base), tree.exports, tree.exports, fiducial)
     write_text(receipt, json.dumps({"dataset": name, "files": {str(p): sha256_file(p) for p in files}}, indent=2) + "\n")
     log.info("%s: exported %s", name, ", ".join(p.name for p in files))
 

@@ -1,6 +1,7 @@
 # PBUF data preparation workflow: raw survey files -> standardized, checksummed datasets.
 #
-#   snakemake --cores 2                                  # embedded default: mock surveys, offline
+#   snakemake --cores 2                                  # embedded default: mock surveys, offline (the releases
+#                                                        # in data/raw instead once it holds any)
 #   snakemake --cores 2 --config raw_dir=../shared/data/raw   # the real releases of config/registry.yaml
 #   snakemake -n                                         # preview what would be (re)processed, and why
 

@@ -90,6 +90,7 @@ def test_a_fresh_clone_with_an_empty_data_raw_runs_the_embedded_default_with_one
 
 @pytest.mark.workflow
 @pytest.mark.real
+@pytest.mark.any_worker
 def test_releases_copied_into_data_raw_are_derived_from_the_real_registry_without_raw_dir(tmp_path, raw_dir):
     names = ["bao_desi_dr1", "cc_moresco"]
     workflow = copy_project(tmp_path / "project")

@@ -49,6 +49,7 @@ def _published(root):
 
 @pytest.mark.workflow
 @pytest.mark.real
+@pytest.mark.any_worker
 def test_used_as_a_module_with_a_rule_prefix_it_publishes_what_a_direct_run_does(tmp_path, raw_dir):
     config = ["--config", f"raw_dir={raw_dir}", f"datasets=[{','.join(NAMES)}]", "retrieve=False"]
     direct = copy_project(tmp_path / "direct")

@@ -67,7 +67,7 @@ if set(COMBINATIONS) & set(REGISTRY):
     )
 try:
     OVERLAPS = {
-        name: check_combination(name, spec, REGISTRY)
+        name: check_combination(name, spec, REGISTRY, PROJECT.samples)
         for name, spec in COMBINATIONS.items()
     }
 except PbufDataError as exc:

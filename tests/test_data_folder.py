@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -107,3 +110,9 @@ def test_releases_copied_into_data_raw_are_derived_from_the_real_registry_withou
             assert raw["pinned"] and raw["sha256"] == _sha256(raw_dir / raw["path"])
     assert not (workflow.root / "results" / "mock").exists() and not (workflow.root / "data" / "mock").exists()
     assert not (workflow.root / "data" / "raw_cache").exists()  # nothing was downloaded
+    # pbuf-data, from a sub-folder, without --raw-dir: the same raw folder and tree
+    status = subprocess.run([sys.executable, "-m", "pbuf_data", "status"], cwd=workflow.root / "config",
+                            capture_output=True, text=True)
+    assert f"corpus 'real': results in results/real/, raw folder {workflow.root.resolve()}/data/raw" in status.stdout
+    for name in names:
+        assert re.search(rf"^{name}\s+up to date$", status.stdout, re.M), status.stdout

@@ -65,7 +65,10 @@ class Project:
             config["raw_dir"] = str(Path(raw_dir).resolve())
         if corpus:
             config["corpus"] = corpus
-        return cls(root, config)
+        project = cls(root, config)
+        if not project.use_mock:  # a relative raw folder (data/raw, a config value) is the project's, as Snakemake
+            project.raw_dir = str(root / project.raw_dir)  # reads it, also when the command runs in a sub-folder
+        return project
 
     @property
     def registry_files(self) -> list[str]:

@@ -1,6 +1,7 @@
 # PBUF data preparation workflow: raw survey files -> standardized, checksummed datasets.
 #
-#   snakemake --cores 2                                  # embedded default: mock surveys, offline
+#   snakemake --cores 2                                  # embedded default: mock surveys, offline (the releases
+#                                                        # in data/raw instead once it holds any)
 #   snakemake --cores 2 --config raw_dir=../shared/data/raw   # the real releases of config/registry.yaml
 #   snakemake -n                                         # preview what would be (re)processed, and why
 
@@ -9,19 +10,29 @@ import os
 import sys
 
 from snakemake.exceptions import WorkflowError
+from snakemake.sourcecache import LocalSourceFile
 from snakemake.utils import min_version
 
 min_version("9.27")
 
 # The rules and the jobs run this folder's package (src/), also in a conda
 # environment of envs/, where it is not installed: first on the path of this process,
-# and through PYTHONPATH (inherited) on the path of every job.
-SRC = f"{workflow.basedir}/src"
-if SRC not in sys.path:
+# and through PYTHONPATH (inherited) on the path of every job. The folder of this file,
+# also when another workflow uses it as a module (workflow.basedir is then that
+# workflow's); read from a remote repository, the installed pbuf-data package is used.
+_here = workflow.current_basedir
+SRC = (
+    f"{_here.get_path_or_uri(secret_free=True)}/src"
+    if isinstance(_here, LocalSourceFile)
+    else None
+)
+if SRC and SRC not in sys.path:
     sys.path.insert(0, SRC)
 _inherited = os.environ.get("PYTHONPATH", "").split(os.pathsep)
 os.environ.update(
-    PYTHONPATH=os.pathsep.join([SRC, *(p for p in _inherited if p and p != SRC)])
+    PYTHONPATH=os.pathsep.join(
+        [*filter(None, [SRC]), *(p for p in _inherited if p and p != SRC)]
+    )
 )
 
 from pbuf_data.errors import PbufDataError

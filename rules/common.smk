@@ -67,7 +67,7 @@ if set(COMBINATIONS) & set(REGISTRY):
     )
 try:
     OVERLAPS = {
-        name: check_combination(name, spec, REGISTRY)
+        name: check_combination(name, spec, REGISTRY, PROJECT.samples)
         for name, spec in COMBINATIONS.items()
     }
 except PbufDataError as exc:
@@ -144,23 +144,24 @@ CODE_FINGERPRINTS = {  # once per format, not per entry (sources are read and ha
 }
 
 
-def run_in_snakemake(rule, wildcards, params, input, output, log):
+def run_in_snakemake(step, wildcards, params, input, output, log):
     """The run: of the rules whose jobs run in processes forked by Snakemake's helper (mock files, figures,
     exports): the command line a shell: would run, `python3 -m pbuf_data.job RULE ...`, sent to a helper
     process that this one starts and keeps for the run, which forks a process for the job
     (pbuf_data.job.run_in_helper; waited for in a thread of this process with the profiles'
     force-use-threads). A failed step is one block naming the dataset and the check, as a job process
-    prints it."""
+    prints it. `step` is the rule's own name (its job step), also when a workflow using this one as a
+    module renames the rule (`use rule * from pbuf as pbuf_*`)."""
     import pbuf_data.job
     from pbuf_data.steps import JobFailed
 
-    argv = [rule, "--dataset", wildcards.dataset, "--params", params.args]
+    argv = [step, "--dataset", wildcards.dataset, "--params", params.args]
     for option, files in (("--input", input), ("--output", output), ("--log", log)):
         argv += [option, *files]
     try:
         pbuf_data.job.run_in_helper(argv)
     except JobFailed as exc:
-        raise UserError(f"{rule} {wildcards.dataset}: {exc}") from None
+        raise UserError(f"{step} {wildcards.dataset}: {exc}") from None
 
 
 def registry_entry(name):

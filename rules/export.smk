@@ -21,7 +21,7 @@ rule export_dataset:
     params:
         args=job_params(corpus=TREE.corpus, fiducial=config["fiducial_cosmology"]),
     run:
-        run_in_snakemake(rule, wildcards, params, input, output, log)
+        run_in_snakemake("export_dataset", wildcards, params, input, output, log)
 
 
 # A combination (config "combinations"): its published members joined, validated and published.

@@ -23,4 +23,4 @@ rule generate_mock_file:
             fiducial=config["fiducial_cosmology"],
         ),
     run:
-        run_in_snakemake(rule, wildcards, params, input, output, log)
+        run_in_snakemake("generate_mock_file", wildcards, params, input, output, log)

@@ -56,4 +56,4 @@ rule plot_dataset:
         meta=report_metadata,
     run:
         # outputs in their order above: observable, correlation, validation, provenance, document
-        run_in_snakemake(rule, wildcards, params, input, output, log)
+        run_in_snakemake("plot_dataset", wildcards, params, input, output, log)

@@ -29,7 +29,7 @@ def _schema_keys(schema: dict, prefix="") -> list[str]:
 
 
 def test_config_readme_explains_every_key_of_the_schema():
-    schema = yaml.safe_load((PROJECT / "config" / "schemas" / "config.schema.yaml").read_text())
+    schema = yaml.safe_load((PROJECT / "src" / "pbuf_data" / "schemas" / "config.schema.yaml").read_text())
     text = (PROJECT / "config" / "README.md").read_text()
     keys = _schema_keys(schema)
     assert len(keys) > 30

@@ -209,7 +209,7 @@ def test_a_layout_added_as_a_module_and_a_schema_block_alone_derives_mocks_valid
     package = _package_copy(root / "src")
     (package / "formats" / "toy_hz_csv.py").write_text(textwrap.dedent(TOY_MODULE))
     # the schema block: the format in the enum, its allOf rule and its options
-    schema = yaml.safe_load((root / "config" / "schemas" / "registry.schema.yaml").read_text())
+    schema = yaml.safe_load((package / "schemas" / "registry.schema.yaml").read_text())
     dataset = schema["$defs"]["dataset"]
     dataset["properties"]["format"]["enum"].append("toy_hz_csv")
     dataset["allOf"].append({"if": {"properties": {"format": {"const": "toy_hz_csv"}}},
@@ -220,7 +220,7 @@ def test_a_layout_added_as_a_module_and_a_schema_block_alone_derives_mocks_valid
         "properties": {"columns": {"type": "object", "additionalProperties": False, "required": ["z", "value", "sigma"],
                                    "properties": {r: {"$ref": "#/$defs/column"} for r in ("z", "value", "sigma")}}},
     }
-    (root / "config" / "schemas" / "registry.schema.yaml").write_text(yaml.safe_dump(schema, sort_keys=False))
+    (package / "schemas" / "registry.schema.yaml").write_text(yaml.safe_dump(schema, sort_keys=False))
     (root / "registry_toy.yaml").write_text(yaml.safe_dump({"datasets": {"mock_toy": {
         "kind": "cc", "format": "toy_hz_csv", "title": "toy", "citation": "none", "expected_points": 4,
         "files": {"table": {"path": "toy/hz.csv"}}, "mock": {"seed": 3},

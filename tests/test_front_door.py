@@ -24,7 +24,7 @@ def _clean(output: str) -> None:
 
 def test_cli_finds_the_project_from_a_sub_folder_and_refuses_outside(workflow, tmp_path):
     at_root = _pbuf(workflow.root, "verify")
-    below = _pbuf(workflow.root / "config" / "schemas", "verify")
+    below = _pbuf(workflow.root / "src" / "pbuf_data" / "schemas", "verify")
     assert (below.returncode, below.stdout) == (at_root.returncode, at_root.stdout)
     outside = tmp_path / "elsewhere"
     outside.mkdir()

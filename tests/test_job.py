@@ -48,7 +48,9 @@ def _rules_by_how_they_run():
             if re.search(r"python3 -m pbuf_data\.job (\w+)", block):
                 assert re.search(r"python3 -m pbuf_data\.job (\w+)", block)[1] == name[1], smk
                 found[name[1]] = "shell"
-            elif re.search(r"run:\s+(#.*\s+)*run_in_snakemake\(rule,", block):
+            elif re.search(r"run:\s+(#.*\s+)*run_in_snakemake\(\"(\w+)\",", block):
+                # the step is named, not taken from `rule` (a module's prefix renames the rule)
+                assert re.search(r"run_in_snakemake\(\"(\w+)\",", block)[1] == name[1], smk
                 found[name[1]] = "snakemake"
     return found
 

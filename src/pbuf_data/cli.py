@@ -284,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_reprocess)
 
     p = command("status", "per dataset: up to date, or why it would be reprocessed",
-                "as --config raw_dir=... (default: config raw_dir, empty = mock default)")
+                "as --config raw_dir=... (default: config raw_dir; empty = data/raw if it holds releases, else mock)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 

@@ -2,7 +2,9 @@
 
 Paths are relative to the project root, as Snakemake's rules use them.
 
-Inputs, shared by every corpus (their content is pinned or generated, never published):
+Inputs, shared by every corpus (their content is pinned or generated, never published; ``data/README.md``):
+``data/raw`` (the default home of the real releases, ``data/raw/<dataset>/<file>``: the raw
+folder of a run without ``raw_dir`` once it holds such a file, see :func:`holds_releases`),
 ``data/raw_cache`` (raw files downloaded because the raw folder lacks them),
 ``data/mock/raw`` (the generated raw files of the embedded default) and the
 default backup store ``data/backups``.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import re
 
 DATA = "data"
+RAW = f"{DATA}/raw"  # default home of the real releases (<dataset>/<file>), used when raw_dir is empty
 RAW_CACHE = f"{DATA}/raw_cache"  # raw files downloaded because raw_dir lacks them
 MOCK_RAW = f"{DATA}/mock/raw"  # generated raw files of the embedded default
 BACKUPS = f"{DATA}/backups"  # the default backup store (config backup.dir), shared by the corpora
@@ -33,6 +36,20 @@ RESULTS = "results"
 VERSIONS = ".versions"  # inside a tree's derived folder
 MOCK_CORPUS, REAL_CORPUS = "mock", "real"
 CORPUS_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+
+
+def holds_releases(root) -> bool:
+    """Whether the project folder ``root`` holds a real release in its default home: a file ``data/raw/<dataset>/<file>``
+    (names starting with '.' left out). Then a run without ``raw_dir`` reads the real registry from there
+    (:class:`pbuf_data.project.Project`); an empty or absent ``data/raw``, as in a fresh clone, leaves the embedded
+    default. Looks at one level of folders only: cheap at every parse."""
+    from pathlib import Path
+
+    try:
+        folders = [f for f in Path(root, RAW).iterdir() if not f.name.startswith(".") and f.is_dir()]
+        return any(not p.name.startswith(".") and p.is_file() for f in folders for p in f.iterdir())
+    except OSError:  # no data/raw (a fresh clone), or unreadable: nothing there to use
+        return False
 
 
 def default_corpus(raw_dir: str | None) -> str:

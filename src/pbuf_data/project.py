@@ -15,6 +15,7 @@ from .errors import PbufDataError
 from .locate import find_project
 
 CONFIG = "config/config.yaml"
+SAMPLES = "config/samples.yaml"  # the survey samples the registry entries name
 
 
 def read_config(root: Path, *, lenient: bool = False) -> dict:
@@ -39,6 +40,10 @@ class Project:
         self.root = Path(root)
         self.config = config
         raw = (config.get("raw_dir") or "").rstrip("/")
+        # no raw_dir: the releases in data/raw if it holds any (corpus 'mock' asks for the embedded default)
+        self.default_raw = not raw and config.get("corpus") != layout.MOCK_CORPUS and layout.holds_releases(self.root)
+        if self.default_raw:
+            raw = layout.RAW
         self.use_mock = not raw
         self.raw_dir = layout.MOCK_RAW if self.use_mock else raw
         corpus = config.get("corpus") or layout.default_corpus(raw)
@@ -60,7 +65,10 @@ class Project:
             config["raw_dir"] = str(Path(raw_dir).resolve())
         if corpus:
             config["corpus"] = corpus
-        return cls(root, config)
+        project = cls(root, config)
+        if not project.use_mock:  # a relative raw folder (data/raw, a config value) is the project's, as Snakemake
+            project.raw_dir = str(root / project.raw_dir)  # reads it, also when the command runs in a sub-folder
+        return project
 
     @property
     def registry_files(self) -> list[str]:
@@ -80,8 +88,16 @@ class Project:
         if self._registry is None:
             from .registry import load_registry
 
-            self._registry = load_registry(*[self.root / f for f in self.registry_files], cache=self.cache_dir)
+            self._registry = load_registry(*[self.root / f for f in self.registry_files], cache=self.cache_dir,
+                                           samples=self.root / SAMPLES)
         return self._registry
+
+    @property
+    def samples(self) -> dict:
+        """The survey samples of this project (``config/samples.yaml``), validated."""
+        from .registry import load_samples
+
+        return load_samples(self.root / SAMPLES)
 
     @property
     def datasets(self) -> list[str]:
@@ -104,6 +120,8 @@ class Project:
     def describe(self) -> str:
         """One line a person reads: which corpus, which result tree, which raw files."""
         raw = "mock surveys generated in " + layout.MOCK_RAW if self.use_mock else f"raw folder {self.raw_dir}"
+        if self.default_raw:
+            raw += " (the default raw folder: it holds releases; --config corpus=mock runs the mock surveys)"
         return f"corpus '{self.corpus}': results in {self.tree.base}/, {raw}"
 
     def missing_tree_hint(self) -> str:

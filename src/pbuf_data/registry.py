@@ -1,6 +1,6 @@
 """The dataset registry: which raw files make which dataset, pinned and cited.
 
-The registry is YAML validated against ``config/schemas/registry.schema.yaml``
+The registry is YAML validated against ``src/pbuf_data/schemas/registry.schema.yaml``
 (defaults filled in), so a typo fails before any job runs, naming the key.
 """
 
@@ -18,9 +18,8 @@ from . import layout
 from . import samples as sample_vocabulary
 from .errors import PbufDataError, suggest
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RETRIEVE_DIR = layout.RAW_CACHE  # raw files downloaded because raw_dir lacks them
-SCHEMA_DIR = PROJECT_ROOT / "config" / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"  # package data (pyproject.toml): read also when installed
 SAMPLES_FILE = sample_vocabulary.SAMPLES_FILE  # the survey samples registry entries name (config/samples.yaml)
 
 
@@ -311,8 +310,10 @@ def read_yaml(path: str | Path, what: str = "registry file", *, text: str | None
         raise PbufDataError(f"{what} nests too deeply", file=str(path), check="yaml size") from None
 
 
-def load_registry(*paths: str | Path, cache: str | Path | None = None) -> dict:
-    """Read, merge and validate one or more registry files; a name defined twice is an error.
+def load_registry(*paths: str | Path, cache: str | Path | None = None, samples: str | Path | None = None) -> dict:
+    """Read, merge and validate one or more registry files; a name defined twice is an error. ``samples``: the
+    vocabulary the entries name their samples from (the project's ``config/samples.yaml``; default: the one
+    beside this package's source, :data:`SAMPLES_FILE`).
 
     With ``cache`` (a folder; the workflow and the CLI pass the project's ``.snakemake/pbuf-data``), the
     result is also kept there, named by the sha256 of the registry files, the schemas and this package's
@@ -320,14 +321,15 @@ def load_registry(*paths: str | Path, cache: str | Path | None = None) -> dict:
     datasets, paid by every ``snakemake`` call, including each job's on a cluster).
     """
     texts = [_read_small_file(Path(path), "registry file") for path in paths]  # read once: the key's bytes are parsed
-    samples_text = _read_small_file(SAMPLES_FILE, "samples file")
+    samples = Path(samples) if samples is not None else SAMPLES_FILE
+    samples_text = _read_small_file(samples, "samples file")
     key = _cache_key([*texts, samples_text]) if cache is not None else None
     if key:
         kept = _read_kept(Path(cache), key)
         if kept is not None:
             return kept
     merged = _load_registry(paths, texts)
-    problems = sample_vocabulary.check_entries(merged, load_samples(text=samples_text))
+    problems = sample_vocabulary.check_entries(merged, load_samples(samples, text=samples_text))
     if len(problems) == 1:
         raise problems[0]
     if problems:

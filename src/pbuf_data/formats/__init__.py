@@ -19,7 +19,7 @@ A layout module ``pbuf_data.formats.<format>`` provides, and nothing elsewhere k
     which figure :mod:`pbuf_data.plots` draws (``hubble``, ``panels``, ``table``, ``likelihood``) and the axis
     text of its observable types.
 
-Its options are the schema block ``$defs/options_<format>`` of ``config/schemas/registry.schema.yaml``, tied to
+Its options are the schema block ``$defs/options_<format>`` of ``src/pbuf_data/schemas/registry.schema.yaml``, tied to
 the format in that schema's ``allOf`` (with its kind and file roles). Modules whose name starts with ``_`` are
 helpers the layouts share (the generic table and matrix vocabulary, the BAO labels, the mock text helpers), not
 layouts. The list of layouts is the folder: a module here is a layout; adding one touches that module and its

@@ -27,7 +27,8 @@ def real_document():
 def test_registries_load_and_every_real_file_is_pinned(registry, mock_registry):
     assert sorted(registry) == sorted(
         ["sn_pantheon_plus", "sn_pantheon", "sn_des5yr", "bao_boss_dr12", "bao_boss_dr12_fs", "bao_desi_dr1", "bao_6dfgs",
-         "bao_sdss_mgs", "cmb_planck2018", "cc_moresco", "rsd_fsigma8"]
+         "bao_sdss_mgs", "cmb_planck2018", "cc_moresco", "rsd_fsigma8",
+         "sn_union2", "sn_des5yr_statonly", "cc_hz_moresco2012_bc03", "cc_hz_moresco2012_mastro"]
     )
     for name, entry in registry.items():
         for spec in entry["files"].values():

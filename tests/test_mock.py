@@ -77,6 +77,7 @@ MOCK_SHA256 = {
     # the likelihood-table mocks, recorded when their generator was written
     ("mock_bao_elg_table", "table"): "00f08611cdcc65f6718a00b7c52725a2f71bf684a17c1108f5da34c243bce15c",
     ("mock_bao_lya_grid", "table"): "6f6b33acd9879db757c066439f0e265c00b00c8ce451234faa52a6a8571cf3ee",
+    ("mock_bao_type_coded", "table"): "331788967136e2e3c6a204a6cdf2b54c1f0e60145e882c291dd4cc5ba89b4b78",
     ("mock_sn_pantheon_plus", "table"): "d69dc259151136169f0bc98269187d5c58da534bcb2ee4bb6667d55c68371812",
     ("mock_sn_pantheon_plus", "covariance"): "e1c08cd1c24e5d692ad1dfe70039c66cbc1162d908d20fad64dbd0b199a88412",
     ("mock_bao_boss_dr12", "mean"): "5cd1be1835743338d3dd568693474e85c5f483d03b4e17f8d71066125e2eddd3",
@@ -307,7 +308,7 @@ def test_bao_observables_by_type_name():
     assert np.allclose(FIDUCIAL.bao("H_times_rd", z), C_KM_S / FIDUCIAL.bao("DH_over_rd", z))
     assert np.allclose(FIDUCIAL.bao("DM_over_rd", z), FIDUCIAL.DM(z) / FIDUCIAL.r_d)
     with pytest.raises(ValueError):
-        FIDUCIAL.bao("DA_over_rd", z)
+        FIDUCIAL.bao("DA_over_Mpc", z)
 
 
 def test_sound_horizon_against_planck_2018():

@@ -42,6 +42,7 @@ PHYSICAL_RANGES = {
     "H": (1.0, 1000.0),
     "fsigma8": (0.0, 2.0),
     "rs_EH98_over_DV": (0.01, 10.0),
+    "theta_BAO_deg": (0.01, 90.0),  # r_d / D_M in degrees: about 20 at z = 0.1, 2 at z = 1
 }
 # observable types that are not measurements at a fixed redshift (CMB priors): their z is NaN
 NO_FIXED_REDSHIFT = {"R", "l_A", "omega_b_h2", "n_s"}

@@ -1,6 +1,6 @@
 """The generic table vocabulary of the layouts (registry options ``table`` and ``columns``).
 
-``table``: ``delimiter`` (whitespace or comma), ``header`` (``first_line``: the column names on the first line;
+``table``: ``delimiter`` (whitespace, comma, or tab: a TAB alone separates, so a name may hold spaces), ``header`` (``first_line``: the column names on the first line;
 ``comment_line``: on a leading ``#`` line, as CosmoMC's lcparam files and the Moresco systematics table write it;
 ``none``: no header, the columns named by their 1-based position "1", "2", ...) and ``header_extra_names`` (names at
 the end of the header without a column in the rows). ``columns``: role -> column name or 1-based position.
@@ -17,7 +17,7 @@ from ..textio import Line
 
 def table_lines(table, reading: dict):
     """(lines, header names, fields per row): the header line first, then the data rows."""
-    split = "," if reading["delimiter"] == "comma" else None
+    split = {"comma": ",", "tab": "\t"}.get(reading["delimiter"])
     if reading["header"] == "comment_line":
         lines = table.lines(comment=None, split=split)
         if not lines[0].fields[0].startswith("#"):

@@ -295,11 +295,32 @@ def collab_bao_type_coded(folder, files, cosmo, options):
     return chi2
 
 
+def collab_bao_correlated_pair(folder, files, cosmo, options):
+    """cobaya bao.generic with rs_fid (r_s = r_d / rs_fid): DA_over_rs and Hz_rs of each row as written, the 2 x 2
+    covariance from the row's sigmas and correlation coefficient."""
+    chi2 = 0.0
+    for line in (folder / files["table"]).read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        _, z, da, sda, h, sh, rho, rs_fid = line.split()
+        z, rs_fid = float(z), float(rs_fid)
+        theory = np.array([cosmo.DM(z)[0] / (1 + z) * rs_fid / cosmo.r_d, cosmo.H(z) * cosmo.r_d / rs_fid])
+        s = np.array([float(sda), float(sh)])
+        covariance = np.outer(s, s) * np.array([[1, float(rho)], [float(rho), 1]])
+        chi2 += gaussian_chi2(np.array([float(da), float(h)]) - theory, covariance)
+    return chi2
+
+
 def collab_likelihood_table(folder, files, cosmo, options):
     """cobaya bao.generic grid_file: ln of the tabulated likelihood, a cubic spline (1-D) or bicubic spline (2-D)."""
     from scipy.interpolate import RectBivariateSpline, UnivariateSpline
 
-    grid = np.loadtxt(folder / files["table"])
+    if "columns" in options:  # a CSV with a header (DES Y3): x and one value column by name, x times x_scale
+        table = pd.read_csv(folder / files["table"])
+        grid = np.column_stack([table[options["columns"]["x"]] * options["x_scale"], table[options["columns"]["value"]]])
+        grid[:, 1] = np.exp(-0.5 * grid[:, 1])  # chi2 to the likelihood (ln L = -chi2/2, as the module returns)
+    else:
+        grid = np.loadtxt(folder / files["table"])
     z = options["z_eff"]
     theory = [THEORY[t](cosmo, z, {}) for t in options["observables"]]
     if grid.shape[1] == 2:
@@ -368,6 +389,7 @@ COLLABORATION = {
     "bao_mean_cov": collab_bao_mean_cov,
     "bao_table": collab_bao_table,
     "bao_type_coded": collab_bao_type_coded,
+    "bao_correlated_pair": collab_bao_correlated_pair,
     "cmb_distance_priors": collab_cmb,
     "cc_hz_table": collab_cc,
     "rsd_fsigma8": collab_rsd,

@@ -78,6 +78,7 @@ MOCK_SHA256 = {
     ("mock_bao_elg_table", "table"): "00f08611cdcc65f6718a00b7c52725a2f71bf684a17c1108f5da34c243bce15c",
     ("mock_bao_lya_grid", "table"): "6f6b33acd9879db757c066439f0e265c00b00c8ce451234faa52a6a8571cf3ee",
     ("mock_bao_type_coded", "table"): "331788967136e2e3c6a204a6cdf2b54c1f0e60145e882c291dd4cc5ba89b4b78",
+    ("mock_bao_correlated_pair", "table"): "806b115d40bfdabf16758e111225d54d6697143fe4407ea52cb8e1b057b21012",
     ("mock_sn_pantheon_plus", "table"): "d69dc259151136169f0bc98269187d5c58da534bcb2ee4bb6667d55c68371812",
     ("mock_sn_pantheon_plus", "covariance"): "e1c08cd1c24e5d692ad1dfe70039c66cbc1162d908d20fad64dbd0b199a88412",
     ("mock_bao_boss_dr12", "mean"): "5cd1be1835743338d3dd568693474e85c5f483d03b4e17f8d71066125e2eddd3",

@@ -24,6 +24,7 @@ import numpy as np
 
 from . import _bao, _mock
 from ._common import Result, conversion, predict_by_type
+from ._table import read_columns
 
 KIND = "bao"
 FIGURE = "likelihood"  # the published likelihood itself: Delta chi2 (1-D) or contours (2-D), with the summary
@@ -50,8 +51,20 @@ def derive(options, files) -> Result:
     ncols = ndim + (0 if declared_grid else 1) if ndim == 1 else 3
     if ndim == 2 and declared_grid:
         raise table.error("a 2-D grid lists its axes in the file (x y value rows); remove options.grid", check="registry")
-    numbers, rows = table.table(ncols)
-    data = np.array(rows, dtype=np.float64)
+    if "columns" in options:  # a table with a header or CSV, its columns by name or position (DES Y3: alpha, ACF+APS)
+        roles = ["x", "value"] if ndim == 1 and not declared_grid else ["value"] if ndim == 1 else ["x", "y", "value"]
+        missing = [r for r in roles if r not in options["columns"]]
+        if missing:
+            raise table.error(f"options.columns needs {roles} (missing {missing})", check="registry")
+        numbers, cols = read_columns(table, options["table"], {r: options["columns"][r] for r in roles})
+        data = np.column_stack([cols[r] for r in roles])
+        ncols = str(options["columns"]["value"])
+    else:
+        numbers, rows = table.table(ncols)
+        data = np.array(rows, dtype=np.float64)
+    scale = options["x_scale"]
+    if scale != 1:  # a dilation parameter alpha to the observable: x = alpha * (its fiducial value)
+        data[:, 0] *= scale
     values = data[:, -1]
     kind = options["values"]
     if kind in ("likelihood", "probability") and (values < 0).any():
@@ -116,6 +129,10 @@ def derive(options, files) -> Result:
             "covariance": {"source": "moments of the tabulated likelihood (Gaussian summary, flagged)"},
         },
         conversions=[
+            *([conversion("x_scale", f"the first axis as published times {options['x_scale']!r} (options.x_scale: a "
+                          "dilation parameter alpha times the fiducial value of the observable)",
+                          "the registry entry's options.x_scale (the release's fiducial distance and r_d)",
+                          x_scale=options["x_scale"])] if options["x_scale"] != 1 else []),
             conversion("likelihood_table", f"{TO_LNL[kind][0]} on the published grid; the Gaussian summary is the "
                        "likelihood's mean and covariance (trapezoidal moments)",
                        "the layouts of Cobaya's bao.generic likelihood (prob_dist, grid_file)"),

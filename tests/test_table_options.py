@@ -84,3 +84,33 @@ def test_snana_varnames_table(tmp_path):
     (folder / "hd.fitres").write_text("\n".join(t for t in text if not t.startswith("VARNAMES")) + "\n")
     with pytest.raises(PbufDataError, match="line 3.*an SN: row before the VARNAMES: line"):
         derive_dataset("sn_snana", entry, tmp_path / "raw")
+
+
+def test_bao_mean_cov_z_label_value_order_and_bao_table_csv_with_header(tmp_path, registry):
+    """The same DESI-like vector written 'z label value' and a 6dFGS-like table as a CSV with a header line."""
+    folder = tmp_path / "raw" / "bao_order"
+    folder.mkdir(parents=True)
+    rows = [(0.51, "DM_over_rs", 13.62), (0.51, "DH_over_rs", 20.98), (0.706, "DM_over_rs", 16.85)]
+    (folder / "mean.txt").write_text("# z quantity value\n" + "".join(f"{z} {q} {v}\n" for z, q, v in rows))
+    cov = np.array([[0.0635, -0.0685, 0.0], [-0.0685, 0.373, 0.0], [0.0, 0.0, 0.102]])
+    (folder / "cov.txt").write_text("\n".join(" ".join(map(repr, r)) for r in cov.tolist()) + "\n")
+    entry = {"kind": "bao", "format": "bao_mean_cov", "title": "toy", "citation": "toy",
+             "files": {"mean": {"path": "bao_order/mean.txt", "allow_unpinned": True},
+                       "covariance": {"path": "bao_order/cov.txt", "allow_unpinned": True}},
+             "options": {"columns": {"z": 1, "label": 2, "value": 3},
+                         "labels": {"DM_over_rs": {"observable_type": "DM_over_rd"},
+                                    "DH_over_rs": {"observable_type": "DH_over_rd"}}}}
+    validate_registry({"datasets": {"bao_order": entry}})
+    ds = derive_dataset("bao_order", entry, tmp_path / "raw")
+    assert ds.observable.tolist() == [13.62, 20.98, 16.85] and ds.z.tolist() == [0.51, 0.51, 0.706]
+    assert ds.observable_type.tolist() == ["DM_over_rd", "DH_over_rd", "DM_over_rd"]
+    np.testing.assert_array_equal(ds.covariance, cov)
+
+    (folder / "sixdf.csv").write_text("quantity,z,value,sigma\nrs_over_DV,0.106,0.336,0.015\n")
+    table = copy.deepcopy(registry["bao_6dfgs"])
+    table["files"] = {"table": {"path": "bao_order/sixdf.csv", "allow_unpinned": True}}
+    table["options"]["table"] = {"delimiter": "comma", "header": "first_line"}
+    table["options"]["columns"] = {"z": "z", "value": "value", "sigma": "sigma", "label": "quantity"}
+    validate_registry({"datasets": {"bao_6dfgs": table}})
+    six = derive_dataset("bao_6dfgs", table, tmp_path / "raw")
+    assert six.observable[0] == pytest.approx(0.336 / 1.027369826, rel=1e-15) and six.z.tolist() == [0.106]

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import PbufDataError
 from . import _bao, _mock
 from ._common import Result, conversion, predict_by_type
+from ._table import read_columns
 
 KIND = "bao"
 FIGURE = "panels"  # one panel pair (values, pulls) per observable type
@@ -28,7 +29,8 @@ def check_entry(name: str, entry: dict) -> None:
 
 def derive(options, files) -> Result:
     mean, cov_file = files["mean"], files["covariance"]
-    numbers, rows = mean.table(3, numeric=[0, 1])
+    numbers, cols = read_columns(mean, options["table"], options["columns"], text_roles=("label",))
+    rows = [[cols["z"][i], cols["value"][i], cols["label"][i]] for i in range(len(numbers))]  # z value label
     # every label known or deliberately skipped, or an error naming the line
     keep = _bao.label_rows(mean, rows, numbers, 2, options, skip=set(options["skip_labels"]))
     full = cov_file.matrix(len(rows))  # N x N for the N rows of the mean file

@@ -228,3 +228,24 @@ def test_inverse_with_a_scale_factor_square_and_gzip_table(tmp_path):
     entry["files"]["table"] = {"path": "sn_toy/hd.csv.gz", "allow_unpinned": True}
     with pytest.raises(PbufDataError, match="gzip"):
         _derive(tmp_path, entry)
+
+
+def test_gzip_limits_are_errors_naming_the_file(tmp_path, monkeypatch):
+    """A gzip file above 64 MiB as stored is refused (store it decompressed), and so is one that decompresses past
+    the limit (limits lowered here to keep the test small)."""
+    from pbuf_data import textio
+
+    folder, entry, systematic, sigma = _toy_sn(tmp_path)
+    n = len(sigma)
+    text = f"{n}\n" + "\n".join(map(repr, systematic.ravel().tolist())) + "\n"
+    stored = gzip.compress(text.encode(), compresslevel=0, mtime=0)  # larger than the table
+    (folder / "cov").write_bytes(stored)
+    assert len(stored) > 600 > (folder / "hd.csv").stat().st_size
+    entry["options"]["covariance"] = {"layout": "counted", "gives": "systematic_only"}
+    monkeypatch.setattr(textio, "MAX_GZIP_BYTES", 100)
+    with pytest.raises(PbufDataError, match=r"sn_toy/cov.*decompresses to more than 100 bytes"):
+        _derive(tmp_path, copy.deepcopy(entry))
+    monkeypatch.setattr(textio, "MAX_GZIP_BYTES", 4 << 30)
+    monkeypatch.setattr(textio, "MAX_TEXT_BYTES", 600)
+    with pytest.raises(PbufDataError, match=r"sn_toy/cov.*gzip files are read up to 600 bytes as stored"):
+        _derive(tmp_path, entry)

@@ -249,3 +249,55 @@ def test_gzip_limits_are_errors_naming_the_file(tmp_path, monkeypatch):
     monkeypatch.setattr(textio, "MAX_TEXT_BYTES", 600)
     with pytest.raises(PbufDataError, match=r"sn_toy/cov.*gzip files are read up to 600 bytes as stored"):
         _derive(tmp_path, entry)
+
+
+@pytest.mark.parametrize("path,spec", [
+    ("cov.txt.gz", {"layout": "counted", "gives": "systematic_only", "scale": 1}),
+    ("cov.npz", {"layout": "packed_upper_npz", "npz_key": "invcov", "gives": "inverse", "scale": 1}),
+])
+def test_mock_sn_in_every_matrix_form(tmp_path, mock_registry, path, spec):
+    """The Pantheon+-format mock written in the entry's matrix form (gzip systematic-only; an inverse packed in an
+    .npz key; the square and scaled forms are the toy tests above): the derived covariance is the matrix the file
+    holds as numpy reads it back here, and the chi2 against the fiducial is that of a draw (N = 1590 +- a few
+    sigma)."""
+    import yaml
+
+    from pbuf_data.cosmology import Fiducial
+    from pbuf_data.mock import mock_files
+
+    from conftest import PROJECT
+
+    fiducial = yaml.safe_load((PROJECT / "config" / "config.yaml").read_text())["fiducial_cosmology"]
+    entry = copy.deepcopy(mock_registry["mock_sn_pantheon_plus"])
+    entry["files"]["covariance"]["path"] = f"mock_sn/{path}"
+    entry["files"]["table"]["path"] = "mock_sn/table.dat"
+    entry["options"]["covariance"] = spec
+    validate_registry({"datasets": {"mock_sn": entry}})
+    (tmp_path / "mock_sn").mkdir()
+    for role, content in mock_files(entry, fiducial, entry["mock"]["seed"]).items():  # one generation, both files
+        (tmp_path / entry["files"][role]["path"]).write_bytes(content if isinstance(content, bytes) else content.encode())
+    stored = (tmp_path / "mock_sn" / path).read_bytes()
+    assert stored[:2] == b"\x1f\x8b" if path.endswith(".gz") else stored[:2] != b"\x1f\x8b"
+    ds = derive_dataset("mock_sn", entry, tmp_path)
+    if path.endswith(".npz"):
+        matrix = np.load(tmp_path / "mock_sn" / path)["invcov"]
+        n = int(round((np.sqrt(8 * matrix.size + 1) - 1) / 2))
+        full = np.zeros((n, n))
+        full[np.triu_indices(n)] = matrix
+        full = full + np.triu(full, 1).T
+    else:
+        text = gzip.decompress(stored).decode() if path.endswith(".gz") else stored.decode()
+        values = np.array(text.split(), dtype=float)
+        full = values[1:].reshape(int(values[0]), -1) if spec["layout"] == "counted" else values.reshape(1701, 1701)
+    full = full * spec["scale"]
+    table = np.genfromtxt(tmp_path / "mock_sn" / "table.dat", names=True, dtype=None, encoding="utf-8")
+    keep = table["zHD"] > 0.01
+    if spec["gives"] == "inverse":
+        full = np.linalg.inv(0.5 * (full + full.T))
+    elif spec["gives"] == "systematic_only":
+        full = full + np.diag(table["MU_SH0ES_ERR_DIAG"] ** 2)
+    np.testing.assert_allclose(ds.covariance, 0.5 * (full + full.T)[np.ix_(keep, keep)], rtol=1e-9, atol=1e-12)
+    assert validate_dataset(ds, expected_points=1590)["verdict"] != "failed"
+    fid = Fiducial.from_config(fiducial)
+    chi2 = ds.chi2(fid.mu(ds.z))
+    assert abs(chi2 - 1590) < 6 * np.sqrt(2 * 1590)

@@ -116,3 +116,46 @@ def covariance_from_file(raw, spec: dict, sigma: np.ndarray, index: np.ndarray |
         kept = sigma if index is None else sigma[index]
         matrix[np.diag_indices(len(kept))] += kept**2
     return matrix, asymmetry, how + ", rows and columns of the kept points, symmetrized as (C + C^T)/2"
+
+
+def mock_matrix_file(written: np.ndarray, text: str, spec: dict | None, sigma: np.ndarray, path: str):
+    """A mock covariance file in the form ``spec`` says (None: counted, the covariance itself), from the covariance
+    ``written`` of the default file ``text`` (counted, 6 digits): (the file's content, str or bytes; the covariance
+    a reader derives from it; the error column the table must carry). ``sigma`` is the statistical error a
+    ``systematic_only`` table keeps (the matrix then holds the rest); a path ending in ``.gz`` is gzip-compressed."""
+    import gzip
+    import io
+
+    from ._mock import as_written, lines, matrix_text
+
+    spec = spec or {"layout": "counted", "gives": "covariance", "scale": 1}
+    if (spec["layout"], spec["gives"], spec.get("scale", 1)) == ("counted", "covariance", 1) and not path.endswith(".gz"):
+        return text, written, np.sqrt(np.diag(written))
+    n = written.shape[0]
+    _, error = as_written(sigma, ".6g") if spec["gives"] == "systematic_only" else (None, None)
+    matrix = written - np.diag(error**2) if spec["gives"] == "systematic_only" else written
+    if spec["gives"] == "inverse":
+        matrix = np.linalg.inv(written)
+        matrix = 0.5 * (matrix + matrix.T)
+    matrix = matrix / spec.get("scale", 1)
+    if spec["layout"] == "packed_upper_npz":
+        values = matrix[np.triu_indices(n)]
+        buffer = io.BytesIO()
+        np.savez(buffer, **{spec["npz_key"]: values})
+        content, stored = buffer.getvalue(), np.zeros((n, n))
+        stored[np.triu_indices(n)] = values
+        stored[np.tril_indices(n, -1)] = stored.T[np.tril_indices(n, -1)]
+    else:
+        strings, stored = as_written(matrix, ".10g")
+        content = lines([str(n), *strings] if spec["layout"] == "counted" else matrix_text(strings, n))
+    stored = 0.5 * (stored + stored.T) * spec.get("scale", 1)
+    if spec["gives"] == "inverse":
+        effective = np.linalg.inv(stored)
+    elif spec["gives"] == "systematic_only":
+        effective = stored + np.diag(error**2)
+    else:
+        effective = stored
+    effective = 0.5 * (effective + effective.T)
+    if path.endswith(".gz"):
+        content = gzip.compress(content if isinstance(content, bytes) else content.encode(), mtime=0)
+    return content, effective, (error if spec["gives"] == "systematic_only" else np.sqrt(np.diag(effective)))

@@ -29,7 +29,7 @@ import numpy as np
 from ..cosmology import C_KM_S
 from . import _mock
 from ._common import Result, conversion, predict_by_type
-from ._matrix import covariance_from_file
+from ._matrix import covariance_from_file, mock_matrix_file
 from ._table import table_lines
 
 KIND = "sn"
@@ -509,19 +509,21 @@ def _release_table(rows: dict, columns: dict) -> str:
     return _mock.lines([" ".join(SN_COLUMNS), *(" ".join(cells) for cells in zip(*text))])
 
 
-def mock_files(entry: dict, fid, rng, roles=None) -> dict[str, str]:
+def mock_files(entry: dict, fid, rng, roles=None) -> dict[str, str | bytes]:
     rows = _sn_light_curves(rng)
     values = _sn_host_and_fit(rows, rng)
     measurement = np.sqrt(
         values["mBERR"] ** 2 + (SALT2_ALPHA * values["x1ERR"]) ** 2 + (SALT2_BETA * values["cERR"]) ** 2
     )
     cov_text, written = _sn_covariance_file(_sn_covariance(rows, measurement, rng), rng)
+    cov_path = entry["files"].get("covariance", {}).get("path", "")
+    cov_text, written, error = mock_matrix_file(written, cov_text, entry["options"].get("covariance"), measurement,
+                                                cov_path)  # the form the entry says (default: as above)
     if roles is not None and "table" not in roles:
         return {"covariance": cov_text}
     from scipy.special import chdtrc  # the chi2 survival function, for FITPROB only
 
     _, mu = _mock.as_written(fid.mu(rows["z"]) + _mock.correlated_noise(written, rng), ".6g")
-    error = np.sqrt(np.diag(written))
     m_b_corr = mu + fid.M_B
     calibrator = rows["calibrator"]
     n_sn = rows["sn"].max() + 1

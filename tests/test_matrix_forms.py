@@ -301,3 +301,36 @@ def test_mock_sn_in_every_matrix_form(tmp_path, mock_registry, path, spec):
     fid = Fiducial.from_config(fiducial)
     chi2 = ds.chi2(fid.mu(ds.z))
     assert abs(chi2 - 1590) < 6 * np.sqrt(2 * 1590)
+
+
+def test_bao_inverse_covariance_with_a_scale_equals_cobaya_invcov_file(tmp_path):
+    """A BAO vector whose matrix file is the inverse covariance written times 1e4 (scale 1e-4): its chi2 equals
+    Cobaya's bao.generic reading the same mean file and the inverse (unscaled, its invcov_file) at three
+    cosmologies."""
+    pytest.importorskip("cobaya")
+    from test_cobaya import _cobaya_chi2s
+
+    folder = tmp_path / "raw" / "bao_inv"
+    folder.mkdir(parents=True)
+    rows = [(0.44, 11.55, "DM_over_rs"), (0.6, 14.94, "DM_over_rs"), (0.73, 17.56, "DM_over_rs")]
+    (folder / "mean.txt").write_text("".join(f"{z} {v} {q}\n" for z, v, q in rows))
+    cov = np.array([[0.31, 0.09, 0.0], [0.09, 0.25, 0.11], [0.0, 0.11, 0.36]])
+    inverse = np.linalg.inv(cov)
+    (folder / "invcov_x1e4.txt").write_text("\n".join(" ".join(map(repr, r)) for r in (inverse * 1e4).tolist()) + "\n")
+    (folder / "invcov.txt").write_text("\n".join(" ".join(map(repr, r)) for r in inverse.tolist()) + "\n")
+    entry = {"kind": "bao", "format": "bao_mean_cov", "title": "toy", "citation": "toy",
+             "files": {"mean": {"path": "bao_inv/mean.txt", "allow_unpinned": True},
+                       "covariance": {"path": "bao_inv/invcov_x1e4.txt", "allow_unpinned": True}},
+             "options": {"labels": {"DM_over_rs": {"observable_type": "DM_over_rd"}},
+                         "covariance": {"layout": "square", "gives": "inverse", "scale": 1e-4}}}
+    validate_registry({"datasets": {"bao_inv": entry}})
+    ds = derive_dataset("bao_inv", entry, tmp_path / "raw")
+    np.testing.assert_allclose(ds.covariance, cov, rtol=1e-12, atol=1e-15)
+    block = {"inv": {"class": "bao.generic", "path": str(folder), "measurements_file": "mean.txt",
+                     "cov_file": None, "invcov_file": "invcov.txt", "rs_rescale": 1.0}}
+    for cosmo, theirs in zip(COSMOLOGIES, _cobaya_chi2s(tmp_path, block, COSMOLOGIES)):
+        model = FlatLCDM(**cosmo)
+        assert ds.chi2(model.comoving(ds.z) / model.rdrag()) == pytest.approx(theirs, rel=1e-9)
+    entry["options"]["covariance"]["gives"] = "systematic_only"
+    with pytest.raises(PbufDataError, match="a mean file has none"):
+        validate_registry({"datasets": {"bao_inv": entry}})

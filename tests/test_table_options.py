@@ -114,3 +114,22 @@ def test_bao_mean_cov_z_label_value_order_and_bao_table_csv_with_header(tmp_path
     validate_registry({"datasets": {"bao_6dfgs": table}})
     six = derive_dataset("bao_6dfgs", table, tmp_path / "raw")
     assert six.observable[0] == pytest.approx(0.336 / 1.027369826, rel=1e-15) and six.z.tolist() == [0.106]
+
+
+def test_rsd_table_as_a_csv_with_a_header(tmp_path):
+    """An fσ8 table with an Omega_m column, written as a CSV with a header line."""
+    folder = tmp_path / "raw" / "rsd_csv"
+    folder.mkdir(parents=True)
+    rows = [(0.067, 0.423, 0.055, 0.27), (0.17, 0.51, 0.06, 0.3), (0.22, 0.42, 0.07, 0.27), (0.35, 0.44, 0.05, 0.25)]
+    (folder / "fs8.csv").write_text("z,fs8,sigma,omega_m\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+    entry = {"kind": "rsd", "format": "rsd_fsigma8", "title": "toy", "citation": "toy",
+             "files": {"table": {"path": "rsd_csv/fs8.csv", "allow_unpinned": True}},
+             "options": {"table": {"delimiter": "comma", "header": "first_line"}, "omega_m_ref_column": 4}}
+    validate_registry({"datasets": {"rsd_csv": entry}})
+    ds = derive_dataset("rsd_csv", entry, tmp_path / "raw")
+    assert ds.z.tolist() == [r[0] for r in rows] and ds.observable.tolist() == [r[1] for r in rows]
+    assert ds.columns["omega_m_ref"].tolist() == [r[3] for r in rows]
+    np.testing.assert_array_equal(ds.covariance, np.diag([r[2] ** 2 for r in rows]))
+    (folder / "fs8.csv").write_text("z,fs8,sigma,omega_m\n0.067,0.423,0.055\n")
+    with pytest.raises(PbufDataError, match="line 2.*expected 4 columns, found 3"):
+        derive_dataset("rsd_csv", entry, tmp_path / "raw")

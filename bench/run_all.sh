@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run every benchmark (P1..P8). Each prints its verdict lines, ratios against a baseline measured in the
+# Run every benchmark (P1..P9). Each prints its verdict lines, ratios against a baseline measured in the
 # same run. Exit status is non-zero only when a benchmark fails to run (or, with --strict, misses a target).
 #
 #   bench/run_all.sh            # full sizes (about 30-40 minutes on 2 cores)
@@ -15,7 +15,7 @@ JSON="${PBUF_BENCH_JSON:-${TMPDIR:-/tmp}/pbuf-bench-results.jsonl}"
 : > "$JSON"
 status=0
 start=$(date +%s)
-for script in bench/p1_sn_derive.py bench/p2_noop.py bench/p3_many.py bench/p4_sn_large.py bench/p5_load.py bench/p6_integrity.py bench/p7_chi2.py bench/p8_floor.py; do
+for script in bench/p1_sn_derive.py bench/p2_noop.py bench/p3_many.py bench/p4_sn_large.py bench/p5_load.py bench/p6_integrity.py bench/p7_chi2.py bench/p8_floor.py bench/p9_gzip_covariance.py; do
   t0=$(date +%s)
   if ! "$PYTHON" "$script" --json "$JSON" "$@"; then
     echo "!! $script failed" >&2

@@ -101,6 +101,7 @@ class FlatLCDM:
         return {"DM_over_rd": lambda: dm / rd, "DH_over_rd": lambda: dh / rd,
                 "DV_over_rd": lambda: np.cbrt(z * dm**2 * dh) / rd, "rd_over_DV": lambda: rd / np.cbrt(z * dm**2 * dh),
                 "H_times_rd": lambda: self.hubble(z) * rd, "H": lambda: self.hubble(z),
+                "DA_over_rd": lambda: dm / (1 + z) / rd, "theta_BAO_deg": lambda: np.degrees(rd / dm),
                 "fsigma8": lambda: self.fsigma8(z),
                 "R": lambda: np.full(len(z), self.cmb["R"]), "l_A": lambda: np.full(len(z), self.cmb["l_A"]),
                 "omega_b_h2": lambda: np.full(len(z), self.ombh2)}[obs]()
@@ -181,7 +182,8 @@ def _publish(ds, root):
 
 
 FIDUCIAL = yaml.safe_load((PROJECT / "config" / "config.yaml").read_text())["fiducial_cosmology"]
-REAL = ["sn_pantheon", "sn_des5yr", "cmb_planck2018", "bao_boss_dr12", "bao_boss_dr12_fs", "bao_desi_dr1", "bao_6dfgs", "rsd_fsigma8", "sn_pantheon_plus", "cc_moresco", "bao_sdss_mgs"]
+REAL = ["sn_pantheon", "sn_des5yr", "cmb_planck2018", "bao_boss_dr12", "bao_boss_dr12_fs", "bao_desi_dr1", "bao_6dfgs", "rsd_fsigma8", "sn_pantheon_plus", "cc_moresco", "bao_sdss_mgs",
+        "sn_union2", "bao_mp_compilation_2014", "bao_boss_dr11_cmass_gauss", "cc_hz_moresco2012_bc03"]
 MOCKS = load_registry(PROJECT / "config" / "registry_mock.yaml")
 
 
@@ -229,7 +231,8 @@ def test_real_dataset_through_cobaya(real, name, tmp_path):
     native = _check(real(name), tmp_path)
     expected = {"bao_boss_dr12": "bao.generic", "bao_boss_dr12_fs": "bao.generic", "bao_desi_dr1": "bao.generic",
                 "bao_6dfgs": "bao.generic", "sn_pantheon_plus": "sn.pantheon", "sn_pantheon": "sn.pantheon",
-                "sn_des5yr": "sn.pantheon", "bao_sdss_mgs": "bao.generic"}  # Gold-2018 needs its AP factor
+                "sn_des5yr": "sn.pantheon", "sn_union2": "sn.pantheon", "bao_mp_compilation_2014": "bao.generic",
+                "bao_boss_dr11_cmass_gauss": "bao.generic", "bao_sdss_mgs": "bao.generic"}  # Gold-2018 needs its AP factor
     assert native == expected.get(name)
 
 

@@ -62,7 +62,10 @@ FORBIDDEN_CATALOG = {
         (("sn_des5yr_statonly", "sn_pantheon_plus"), ["des_sn5yr_sn"]),
         (("sn_des5yr_statonly", "sn_pantheon"), ["des_sn5yr_sn"]),
         (("sn_des5yr_statonly", "rsd_fsigma8"), ["des_sn5yr_sn", "lowz_snia_velocities"]),
-        (("cc_hz_moresco2012", "cc_moresco"), ["both measure cc_moresco2012"]),
+        # the Moresco 2012 H(z) in its two stellar-population models: one sample, two readings of it
+        (("cc_hz_moresco2012_bc03", "cc_moresco"), ["both measure cc_moresco2012"]),
+        (("cc_hz_moresco2012_mastro", "cc_moresco"), ["both measure cc_moresco2012"]),
+        (("cc_hz_moresco2012_bc03", "cc_hz_moresco2012_mastro"), ["both measure cc_moresco2012"]),
     ]
 }
 PAIRS = list(itertools.combinations(REAL_NAMES, 2))
@@ -169,7 +172,7 @@ def test_a_combination_keeps_its_columns_through_the_dataset_files(real, tmp_pat
     joint = combine("sn_bao", [real("sn_des5yr"), real("bao_desi_dr1")])
     joint.save(tmp_path / "sn_bao.npz", tmp_path / "sn_bao.json")
     back = read_dataset(tmp_path / "sn_bao.npz", tmp_path / "sn_bao.json")
-    assert set(back.columns) == {"member", "kind", "id", "zHD", "zHEL", "IDSURVEY", "zCMB", "label"}
+    assert set(back.columns) == {"member", "kind", "id", "zHD", "zHEL", "IDSURVEY", "zCMB", "label", "sigma_published"}
     np.testing.assert_array_equal(back.columns["zHEL"][:1829], real("sn_des5yr").columns["zHEL"])
     assert back.columns["label"][1829] == "DV_over_rs" and back.columns["label"][0] == ""
 

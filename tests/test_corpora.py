@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from pbuf_data import PbufDataError, load_dataset
+from pbuf_data.registry import load_registry
 
 from conftest import N_REAL, PROJECT, cli
 from pbuf_data.registry import load_registry

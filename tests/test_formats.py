@@ -125,7 +125,8 @@ def test_a_change_to_one_layout_module_changes_the_fingerprint_of_that_layout_on
     again = {fmt: code_fingerprint(fmt, copy) for fmt in FORMATS}
     changed = sorted(fmt for fmt in FORMATS if again[fmt] != after[fmt])
     assert changed == sorted(fmt for fmt in FORMATS if "_bao.py" in [p.name for p in formats.source_files(fmt)])
-    assert changed == ["bao_alpha_grid", "bao_alpha_table", "bao_mean_cov", "bao_table", "likelihood_table"]
+    assert changed == ["bao_alpha_grid", "bao_alpha_table", "bao_correlated_pair", "bao_mean_cov", "bao_table", "bao_type_coded",
+                       "likelihood_table"]
 
     # common code reruns everything
     _append(copy / "textio.py")
@@ -135,7 +136,7 @@ def test_a_change_to_one_layout_module_changes_the_fingerprint_of_that_layout_on
 def test_the_source_files_of_a_layout_are_its_module_and_the_helpers_it_imports():
     names = {fmt: [p.name for p in formats.source_files(fmt)] for fmt in FORMATS}
     assert names["cmb_distance_priors"] == ["_common.py", "_matrix.py", "_mock.py", "_table.py", "cmb_distance_priors.py"]
-    assert names["rsd_fsigma8"] == ["_common.py", "_mock.py", "rsd_fsigma8.py"]
+    assert names["rsd_fsigma8"] == ["_common.py", "_mock.py", "_table.py", "rsd_fsigma8.py"]
     for fmt in FORMATS:
         assert f"{fmt}.py" in names[fmt]
         assert not [n for n in names[fmt] if n != f"{fmt}.py" and not n.startswith("_")]  # no layout imports another

@@ -166,6 +166,7 @@ THEORY = {
     "rd_over_DV": lambda c, z, row: c.r_d / c.DV(z)[0],
     "rs_EH98_over_DV": lambda c, z, row: RS_RESCALE * c.r_d / c.DV(z)[0],
     "H_times_rd": lambda c, z, row: c.H(z) * c.r_d,
+    "theta_BAO_deg": lambda c, z, row: math.degrees(c.r_d / c.DM(z)[0]),
     "R": lambda c, z, row: math.sqrt(c.Omega_m) * c.H0 * c.DM(c.z_star)[0] / C_KM_S,
     "l_A": lambda c, z, row: math.pi * c.DM(c.z_star)[0] / c.r_s(c.z_star),
     "omega_b_h2": lambda c, z, row: c.omega_b,
@@ -223,7 +224,16 @@ def collab_sn(folder, files, cosmo, options):
     if layout.get("delimiter") == "comma":  # cobaya sn.desy5: the CSV's MU against zHD, zHEL, offset free
         table = pd.read_csv(folder / files["table"])
         theory = cosmo.mu(table.zHD.to_numpy(), table.zHEL.to_numpy())
-        return gaussian_chi2(table.MU.to_numpy() - theory, np.diag(table.MUERR_FINAL.to_numpy() ** 2), free_offset=True)
+        covariance = np.diag(table.MUERR_FINAL.to_numpy() ** 2)
+        if "covariance" in files:  # sn.desy5: the file's matrix plus pre_vars = MUERR_FINAL^2 (numpy reads the .gz)
+            values = np.loadtxt(folder / files["covariance"])
+            covariance += values[1:].reshape(int(values[0]), int(values[0]))
+        return gaussian_chi2(table.MU.to_numpy() - theory, covariance, free_offset=True)
+    if layout.get("header") == "none":  # MontePython sn (Union2): name z mu dmu, z both redshifts, square matrix
+        table = np.loadtxt(folder / files["table"], usecols=(1, 2))
+        covariance = np.loadtxt(folder / files["covariance"])
+        theory = cosmo.mu(table[:, 0], table[:, 0])
+        return gaussian_chi2(table[:, 1] - theory, covariance, free_offset=True)
     table = pd.read_csv(folder / files["table"], sep=r"\s+")
     keep = (table.zHD > 0.01).to_numpy()
     if "covariance" in files:
@@ -268,6 +278,41 @@ def collab_bao_table(folder, files, cosmo, options):
     else:
         theory = cosmo.DV(z[0])[0] / cosmo.r_d
     return float(((value[0] - theory) / sigma[0]) ** 2)
+
+
+def collab_bao_type_coded(folder, files, cosmo, options):
+    """MontePython bao_boss on bao_2014.txt: lines with '#' skipped, rows by name excluded; per row by code (the
+    entry's type_codes, MontePython's 3 D_V/r_s, 5 D_A/r_s, 6 c/(H r_s), 7 r_s/D_V, an angular code theta_BAO in
+    degrees); independent Gaussian errors."""
+    by_type = {"DV_over_rd": lambda z: cosmo.DV(z)[0] / cosmo.r_d, "DA_over_rd": lambda z: cosmo.DM(z)[0] / (1 + z) / cosmo.r_d,
+               "DH_over_rd": lambda z: cosmo.DH(z) / cosmo.r_d, "rd_over_DV": lambda z: cosmo.r_d / cosmo.DV(z)[0],
+               "theta_BAO_deg": lambda z: math.degrees(cosmo.r_d / cosmo.DM(z)[0])}
+    exclude = options.get("rows", {}).get("exclude", [])
+    sep = "\t" if options.get("table", {}).get("delimiter") == "tab" else None
+    chi2 = 0.0
+    for line in (folder / files["table"]).read_text().splitlines():
+        if "#" in line or not line.strip() or line.split(sep)[0] in exclude:
+            continue
+        name, z, value, sigma, code = line.split(sep)
+        theory = by_type[options["type_codes"][code.strip()]["observable_type"]](float(z))
+        chi2 += ((float(value) - theory) / float(sigma)) ** 2
+    return chi2
+
+
+def collab_bao_correlated_pair(folder, files, cosmo, options):
+    """cobaya bao.generic with rs_fid (r_s = r_d / rs_fid): DA_over_rs and Hz_rs of each row as written, the 2 x 2
+    covariance from the row's sigmas and correlation coefficient."""
+    chi2 = 0.0
+    for line in (folder / files["table"]).read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        _, z, da, sda, h, sh, rho, rs_fid = line.split()
+        z, rs_fid = float(z), float(rs_fid)
+        theory = np.array([cosmo.DM(z)[0] / (1 + z) * rs_fid / cosmo.r_d, cosmo.H(z) * cosmo.r_d / rs_fid])
+        s = np.array([float(sda), float(sh)])
+        covariance = np.outer(s, s) * np.array([[1, float(rho)], [float(rho), 1]])
+        chi2 += gaussian_chi2(np.array([float(da), float(h)]) - theory, covariance)
+    return chi2
 
 
 def collab_likelihood_table(folder, files, cosmo, options):
@@ -343,6 +388,8 @@ def collab_cmb(folder, files, cosmo, options):
 def collab_cc(folder, files, cosmo, options):
     """Moresco et al. 2020 recipe: diag(sigma^2) + sum_k (H_i x_k(z_i)/100)(H_j x_k(z_j)/100)."""
     z, h, sigma = np.loadtxt(folder / files["table"]).T
+    if not options["systematics"]:  # MontePython cosmic_clocks: independent errors
+        return gaussian_chi2(h - cosmo.H(z), np.diag(sigma**2))
     header = (folder / files["systematics"]).read_text().splitlines()[0].lstrip("# ").split()
     systematics = np.loadtxt(folder / files["systematics"])
     covariance = np.diag(sigma**2)
@@ -385,6 +432,8 @@ COLLABORATION = {
     "sn_table": collab_sn,
     "bao_mean_cov": collab_bao_mean_cov,
     "bao_table": collab_bao_table,
+    "bao_type_coded": collab_bao_type_coded,
+    "bao_correlated_pair": collab_bao_correlated_pair,
     "cmb_distance_priors": collab_cmb,
     "cc_hz_table": collab_cc,
     "rsd_fsigma8": collab_rsd,

@@ -83,6 +83,8 @@ MOCK_SHA256 = {
     ("mock_bao_lya_scan", "fiducial"): "472d43bfdb7e8c7e83953d45deb61ce284a68dcebae9c4b725aa59a69e119335",
     ("mock_bao_alpha_table", "table"): "53573e9c5e781b805607e6bcfd35c626c953507259b6d6d99b227c872967a9c2",
     ("mock_bao_mgs_chi2_table", "table"): "27983d3656fead02ad95bd1e9c22aafcc1075f743eb99109d6d099c858121102",
+    ("mock_bao_type_coded", "table"): "331788967136e2e3c6a204a6cdf2b54c1f0e60145e882c291dd4cc5ba89b4b78",
+    ("mock_bao_correlated_pair", "table"): "806b115d40bfdabf16758e111225d54d6697143fe4407ea52cb8e1b057b21012",
     ("mock_sn_pantheon_plus", "table"): "d69dc259151136169f0bc98269187d5c58da534bcb2ee4bb6667d55c68371812",
     ("mock_sn_pantheon_plus", "covariance"): "e1c08cd1c24e5d692ad1dfe70039c66cbc1162d908d20fad64dbd0b199a88412",
     ("mock_bao_boss_dr12", "mean"): "5cd1be1835743338d3dd568693474e85c5f483d03b4e17f8d71066125e2eddd3",
@@ -315,7 +317,7 @@ def test_bao_observables_by_type_name():
     assert np.allclose(FIDUCIAL.bao("H_times_rd", z), C_KM_S / FIDUCIAL.bao("DH_over_rd", z))
     assert np.allclose(FIDUCIAL.bao("DM_over_rd", z), FIDUCIAL.DM(z) / FIDUCIAL.r_d)
     with pytest.raises(ValueError):
-        FIDUCIAL.bao("DA_over_rd", z)
+        FIDUCIAL.bao("DA_over_Mpc", z)
 
 
 def test_sound_horizon_against_planck_2018():

@@ -71,6 +71,7 @@ def test_lcparam_with_a_covariance_takes_sigma_from_it(tmp_path, registry):
     entry["expected_points"] = n
     entry["files"] = {"table": {"path": "sn_toy/lcparam.txt", "allow_unpinned": True},
                       "covariance": {"path": "sn_toy/covmat.txt", "allow_unpinned": True}}
+    entry["options"]["covariance"] = {"layout": "counted", "gives": "covariance", "scale": 1}
     ds = derive_dataset("sn_toy", entry, tmp_path / "raw")
     np.testing.assert_allclose(ds.covariance, cov, rtol=0, atol=1e-15)
     np.testing.assert_allclose(ds.uncertainty, np.sqrt(np.diag(cov)), rtol=1e-15)

@@ -28,7 +28,9 @@ def test_registries_load_and_every_real_file_is_pinned(registry, mock_registry):
     assert sorted(registry) == sorted(
         ["sn_pantheon_plus", "sn_pantheon", "sn_des5yr", "bao_boss_dr12", "bao_boss_dr12_fs", "bao_desi_dr1", "bao_6dfgs",
          "bao_sdss_mgs", "cmb_planck2018", "cc_moresco", "rsd_fsigma8", "bao_boss_dr12_lya_auto",
-         "bao_boss_dr12_lya_cross", "bao_boss_dr12_lya_comb", "bao_des_y3"]
+         "bao_boss_dr12_lya_cross", "bao_boss_dr12_lya_comb", "bao_des_y3",
+         "sn_union2", "sn_des5yr_statonly", "cc_hz_moresco2012_bc03", "cc_hz_moresco2012_mastro",
+         "bao_mp_compilation_2014", "bao_boss_dr11_cmass_gauss"]
     )
     for name, entry in registry.items():
         for spec in entry["files"].values():

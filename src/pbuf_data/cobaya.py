@@ -9,6 +9,8 @@ What each observable type asks of the theory (Cobaya's names; D_M = (1+z) D_A, D
 ``DH_over_rd``                 Hubble(z), rdrag: c / (H r_d)
 ``DV_over_rd``, ``rd_over_DV`` both: [z D_M^2 D_H]^(1/3) / r_d, and its inverse
 ``H_times_rd``                 Hubble(z), rdrag: H [km/s/Mpc] r_d [Mpc]
+``DA_over_rd``                 angular_diameter_distance(z), rdrag: D_A / r_d
+``theta_BAO_deg``              angular_diameter_distance(z), rdrag: (180/pi) r_d / ((1+z) D_A), in degrees
 ``H``                          Hubble(z) [km/s/Mpc]
 ``rs_EH98_over_DV``            as rd_over_DV, times 1.027369826 (r_s of the Eisenstein & Hu 1998 formula over r_d)
 ``fsigma8``                    fsigma8(z); where the dataset has the column ``omega_m_ref`` (Gold-2018), times the
@@ -47,6 +49,8 @@ _NEEDS = {
     "rd_over_DV": ("angular_diameter_distance", "Hubble", "rdrag"),
     "rs_EH98_over_DV": ("angular_diameter_distance", "Hubble", "rdrag"),
     "H_times_rd": ("Hubble", "rdrag"),
+    "DA_over_rd": ("angular_diameter_distance", "rdrag"),
+    "theta_BAO_deg": ("angular_diameter_distance", "rdrag"),
     "H": ("Hubble",),
     "fsigma8": ("fsigma8",),
     "R": ("Hubble", "omegam", "H0", "ombh2", "zstar"),
@@ -144,6 +148,10 @@ class Dataset(Likelihood):
         dm = (1 + z) * p.get_angular_diameter_distance(z)
         if observable_type == "DM_over_rd":
             return dm / rd
+        if observable_type == "DA_over_rd":
+            return dm / (1 + z) / rd
+        if observable_type == "theta_BAO_deg":
+            return np.degrees(rd / dm)
         dv = np.cbrt(z * dm**2 * C_KM_S / p.get_Hubble(z, units="km/s/Mpc"))
         if observable_type == "DV_over_rd":
             return dv / rd

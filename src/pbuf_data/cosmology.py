@@ -87,7 +87,8 @@ def sound_horizon_approx(hubble, omega_b_h2: float, z: float) -> float:
 
 
 # observable types of the BAO datasets (formats/_bao.py) -> Fiducial method name
-BAO_OBSERVABLES = ("DM_over_rd", "DH_over_rd", "DV_over_rd", "rd_over_DV", "H_times_rd", "rs_EH98_over_DV")
+BAO_OBSERVABLES = ("DM_over_rd", "DH_over_rd", "DV_over_rd", "rd_over_DV", "H_times_rd", "rs_EH98_over_DV", "DA_over_rd",
+                   "theta_BAO_deg")
 
 
 def _integrate(integrand, lower, upper):
@@ -257,6 +258,14 @@ class Fiducial:
     def H_times_rd(self, z):
         """H(z) r_d in km/s."""
         return self.H(z) * self.r_d
+
+    def DA_over_rd(self, z):
+        """D_A/r_d = D_M / ((1+z) r_d)."""
+        return self.DM(z) / ((1.0 + np.asarray(z, dtype=float)) * self.r_d)
+
+    def theta_BAO_deg(self, z):
+        """The angular BAO scale in degrees: (180/pi) r_d / D_M(z) = r_d / ((1+z) D_A)."""
+        return np.degrees(self.r_d / self.DM(z))
 
     def bao(self, observable_type: str, z):
         """BAO prediction for an observable type of derive/bao.py (one of :data:`BAO_OBSERVABLES`)."""

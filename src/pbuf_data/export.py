@@ -58,6 +58,7 @@ COBAYA_BAO_NAMES = {
     "DV_over_rd": "DV_over_rs",
     "rd_over_DV": "rs_over_DV",
     "H_times_rd": "Hz_rs",
+    "DA_over_rd": "DA_over_rs",
     "fsigma8": "f_sigma8",
 }
 

@@ -47,11 +47,13 @@ def write_mock_file(entry: dict, role: str, path, fiducial: dict, seed: int) -> 
             f"the mock generator of format '{entry['format']}' writes roles {sorted(texts)}, asked for '{role}'",
             check="mock role",
         )
-    write_bytes(path, texts[role].encode("utf-8"))
+    content = texts[role]
+    write_bytes(path, content if isinstance(content, bytes) else content.encode("utf-8"))  # bytes: .npz, gzip
 
 
-def mock_files(entry: dict, fiducial: dict, seed: int, roles: set[str] | None = None) -> dict[str, str]:
-    """Text of the files of the mock dataset by registry role: every file, or at least ``roles``."""
+def mock_files(entry: dict, fiducial: dict, seed: int, roles: set[str] | None = None) -> dict[str, str | bytes]:
+    """Text of the files of the mock dataset by registry role (bytes for binary or gzip files): every file, or at
+    least ``roles``."""
     try:
         generator = layout(entry["format"]).mock_files
     except PbufDataError:

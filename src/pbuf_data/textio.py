@@ -59,6 +59,8 @@ _COUNT = re.compile(r"[0-9]+\Z")
 _BOM = b"\xef\xbb\xbf"
 _CHUNK = 1 << 20
 MAX_TEXT_BYTES = 64 << 20  # largest file parsed line by line (up to 150 bytes of memory per file byte)
+GZIP_MAGIC = b"\x1f\x8b"  # a gzip member starts with these bytes (RFC 1952): such a file is read decompressed
+MAX_GZIP_BYTES = 4 << 30  # largest decompressed text of a gzip file (a small file cannot expand without bound)
 
 
 def _quote(token: str, limit: int = 40) -> str:
@@ -183,7 +185,14 @@ class RawFile:
 
     @property
     def nbytes(self) -> int:
+        """Bytes as stored (for a gzip file, its compressed size)."""
         return len(self.data) if self.data is not None else self.size
+
+    @property
+    def compressed(self) -> bool:
+        """A gzip file (detected by its magic bytes, whatever its name): every reader sees its decompressed text;
+        its pin is the sha256 of the bytes as stored."""
+        return self.data is not None and self.data[:2] == GZIP_MAGIC
 
     @classmethod
     def read(cls, root: str | Path, relative: str, dataset: str, *, max_bytes: int | None = None) -> "RawFile":
@@ -230,6 +239,10 @@ class RawFile:
         """The bytes read, as a binary stream, after any UTF-8 byte-order mark. For a file not kept in memory,
         the file opened again and hashed as it is read: call :meth:`check_unchanged` after reading it all. An
         OSError while it is read is a message naming the file."""
+        if self.data is not None and self.compressed:
+            with _gunzip_stream(self, skip_bom) as stream:
+                yield stream
+            return
         if self.data is not None:
             stream = io.BytesIO(self.data)
             stream.seek(len(_BOM) if skip_bom and self.data.startswith(_BOM) else 0)
@@ -241,6 +254,9 @@ class RawFile:
             raise self.error(f"cannot open the file again to parse it: {exc.strerror}", check="unchanged while read") from None
         try:
             with io.BufferedReader(_HashingReader(fd), 16 * _CHUNK) as stream:
+                if stream.peek(len(GZIP_MAGIC))[: len(GZIP_MAGIC)] == GZIP_MAGIC:
+                    raise self.error(f"gzip files are read up to {MAX_TEXT_BYTES} bytes as stored; this one is "
+                                     f"{self.nbytes}: store it decompressed", check="size limit")
                 if skip_bom and stream.peek(len(_BOM))[: len(_BOM)] == _BOM:
                     stream.read(len(_BOM))
                 yield stream
@@ -276,7 +292,8 @@ class RawFile:
                 "(their parse takes up to 150 times the file size in memory)",
                 check="size limit",
             )
-        data = self.data[len(_BOM):] if self.data.startswith(_BOM) else self.data
+        data = _gunzip(self, MAX_TEXT_BYTES) if self.compressed else self.data
+        data = data[len(_BOM):] if data.startswith(_BOM) else data
         if not data.strip():
             raise self.error("file is empty", check="non-empty")
         try:
@@ -390,7 +407,7 @@ class RawFile:
                 line=1,
                 check="covariance size",
             )
-        if 2 * n * n > self.nbytes:  # every value takes a digit and a newline at least
+        if 2 * n * n > self.nbytes and not self.compressed:  # every value takes a digit and a newline at least
             raise self.error(
                 f"found at most {self.nbytes // 2} values after line 1, expected N*N = {n * n} (N={n})",
                 check="covariance size",
@@ -444,3 +461,47 @@ class RawFile:
                 f"found {count} values after line 1, expected N*N = {expected} (N={n})", check="covariance size"
             )
         raise self.error("could not parse the covariance file", check="covariance parse")
+
+
+def _gunzip(raw: RawFile, limit: int) -> bytes:
+    """The decompressed bytes of a gzip file kept in memory, at most ``limit``; a corrupt or truncated stream, or
+    more than ``limit`` bytes, is an error naming the file."""
+    with _gunzip_stream(raw, skip_bom=False) as stream:
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise raw.error(f"gzip file decompresses to more than {limit} bytes, the limit of a text file read line by line",
+                        check="size limit")
+    return data
+
+
+class _LimitedGzip(io.RawIOBase):
+    """A gzip stream's decompressed bytes, at most MAX_GZIP_BYTES, its errors as the file's."""
+
+    def __init__(self, raw: RawFile):
+        import gzip
+
+        self._raw, self._inner, self._total = raw, gzip.GzipFile(fileobj=io.BytesIO(raw.data)), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        import gzip
+        import zlib
+
+        try:
+            n = self._inner.readinto(buffer)
+        except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise self._raw.error(f"corrupt gzip data: {exc}", check="gzip") from None
+        self._total += n
+        if self._total > MAX_GZIP_BYTES:
+            raise self._raw.error(f"gzip file decompresses to more than {MAX_GZIP_BYTES} bytes", check="size limit")
+        return n
+
+
+@contextmanager
+def _gunzip_stream(raw: RawFile, skip_bom: bool):
+    with io.BufferedReader(_LimitedGzip(raw), 16 * _CHUNK) as stream:
+        if skip_bom and stream.peek(len(_BOM))[: len(_BOM)] == _BOM:
+            stream.read(len(_BOM))
+        yield stream

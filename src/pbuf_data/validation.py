@@ -42,6 +42,7 @@ PHYSICAL_RANGES = {
     "H": (1.0, 1000.0),
     "fsigma8": (0.0, 2.0),
     "rs_EH98_over_DV": (0.01, 10.0),
+    "theta_BAO_deg": (0.01, 90.0),  # r_d / D_M in degrees: about 20 at z = 0.1, 2 at z = 1
 }
 # observable types that are not measurements at a fixed redshift (CMB priors): their z is NaN
 NO_FIXED_REDSHIFT = {"R", "l_A", "omega_b_h2", "n_s"}
@@ -58,6 +59,7 @@ DEFAULT_THRESHOLDS = {
     # in the priors' convention), the mocks at 3.4; swapped or mislabelled axes sit at tens to hundreds
     "pull_warn": 4.0,
     "pull_error": 10.0,
+    "published_sigma_rtol": 0.01,
 }
 
 
@@ -306,6 +308,7 @@ def validate_dataset(dataset: Dataset, *, expected_points: int | None = None, th
         add("diag_covariance_vs_uncertainty", worst <= t["diag_vs_uncertainty_rtol"], worst, t["diag_vs_uncertainty_rtol"],
             "max |sqrt(C_ii) - sigma_i| / sigma_i", "warn")
 
+    checks.extend(published_sigma_checks(dataset, t["published_sigma_rtol"]))
     cov_info = dataset.metadata.get("covariance", {})
     if cov_info.get("warning"):
         add("covariance_complete", False, cov_info.get("source"), "full covariance", cov_info["warning"], "warn")
@@ -327,6 +330,31 @@ def validate_dataset(dataset: Dataset, *, expected_points: int | None = None, th
         "n_warnings": verdicts.count("warn"),
         "checks": [asdict(c) for c in checks],
     }
+
+
+def published_sigma_checks(dataset: Dataset, rtol: float) -> list[Check]:
+    """The release's own error column (``column.sigma_published``, where the layout keeps it) against the
+    covariance: every sqrt(C_ii) at least sigma_i (1 - rtol). A covariance that holds less than the file's own
+    errors is not the total covariance (a systematic-only matrix taken as total, a wrong scale factor): an error.
+    A sigma of 0 (all of the uncertainty in the covariance, as lcparam files write it) is not compared."""
+    sigma = dataset.columns.get("sigma_published")
+    n = len(dataset)
+    if sigma is None or not n:
+        return []
+    variances = dataset.covariance_diagonal
+    if variances is None:
+        variances = np.diagonal(dataset.covariance) if dataset.covariance.shape == (n, n) else np.zeros(n)
+    sigma = np.asarray(sigma, dtype=float)
+    compared = sigma > 0
+    with np.errstate(invalid="ignore"):
+        shortfall = np.where(compared, 1.0 - np.sqrt(np.clip(variances, 0, None)) / np.where(compared, sigma, 1.0), 0.0)
+    worst = int(np.argmax(shortfall))
+    ok = bool(shortfall[worst] <= rtol)
+    message = ("sqrt(C_ii) >= sigma_i (1 - rtol) for the file's own error column on every point; "
+               + ("it holds" if ok else f"point {worst} (z = {dataset.z[worst]:g}) fails: sqrt(C_ii) = "
+                  f"{np.sqrt(max(variances[worst], 0.0)):.6g} < sigma = {sigma[worst]:.6g} (a systematic-only "
+                  "matrix taken as the total covariance?)"))
+    return [Check("covariance_vs_published_sigma", "pass" if ok else "error", float(shortfall[worst]), rtol, message)]
 
 
 def report_text(report: dict) -> str:

@@ -16,7 +16,7 @@ from ..errors import PbufDataError
 from ._common import conversion
 
 # r_d appears in the numerator of these observable types, in the denominator of the others
-RD_IN_NUMERATOR = {"rd_over_DV", "H_times_rd"}
+RD_IN_NUMERATOR = {"rd_over_DV", "H_times_rd", "theta_BAO_deg"}
 # observable types of a value in a non-CAMB sound-horizon convention -> that convention
 CONVENTION_TYPES = {"rs_EH98_over_DV": "eh98"}
 UNITS = {
@@ -28,6 +28,7 @@ UNITS = {
     "rs_EH98_over_DV": "dimensionless",
     "H_times_rd": "km/s",
     "fsigma8": "dimensionless",  # growth in a mixed BAO + full-shape vector (one covariance with the distances)
+    "theta_BAO_deg": "deg",
 }
 SOUND_HORIZON = {
     "camb_rd": "r_d, the sound horizon at the baryon drag epoch (CAMB convention)",
@@ -57,7 +58,7 @@ CONVERSIONS = {
 }
 
 
-def _factor(conv: str, observable_type: str, rs_fid: float | None) -> float:
+def _factor(conv: str, observable_type: str, rs_fid: float | None, rs_rescale: float = EH98_TO_CAMB) -> float:
     if conv == "none":
         return 1.0
     if conv == "divide_by_rs_fid":
@@ -65,21 +66,26 @@ def _factor(conv: str, observable_type: str, rs_fid: float | None) -> float:
     if conv == "multiply_by_rs_fid":
         return rs_fid
     if conv == "eh98_to_camb_rd":
-        return 1.0 / EH98_TO_CAMB if observable_type in RD_IN_NUMERATOR else EH98_TO_CAMB
+        return 1.0 / rs_rescale if observable_type in RD_IN_NUMERATOR else rs_rescale
     raise ValueError(conv)
 
 
 def convert(labels_used, options, covariance):
     """Each label's type and conversion factor f (x' = f x), and C' = F C F with F = diag(f) (exact for linear maps)."""
     rs_fid = options.get("rs_fid")
+    rs_rescale = options.get("rs_rescale", EH98_TO_CAMB)
     types, factors, records = [], [], {}
     for label in labels_used:
         spec = options["labels"][label]
         types.append(spec["observable_type"])
-        factors.append(_factor(spec["conversion"], spec["observable_type"], rs_fid))
+        factors.append(_factor(spec["conversion"], spec["observable_type"], rs_fid, rs_rescale))
         if spec["conversion"] != "none" and label not in records:
             description, citation = CONVERSIONS[spec["conversion"]]
+            if spec["conversion"] == "eh98_to_camb_rd" and rs_rescale != EH98_TO_CAMB:
+                description = description.replace(str(EH98_TO_CAMB), f"{rs_rescale!r} (options.rs_rescale)")
             params = {"label": label, "observable_type": spec["observable_type"], "factor": factors[-1]}
+            if spec["conversion"] == "eh98_to_camb_rd":
+                params["rs_rescale"] = rs_rescale
             if "rs_fid" in spec["conversion"]:
                 params["rs_fid_Mpc"] = rs_fid
             records[label] = conversion(spec["conversion"], description, citation, **params)
@@ -146,6 +152,7 @@ AXIS_LABELS = {
     "rs_EH98_over_DV": r"$r_s^{\rm EH98}/D_V$",
     "H_times_rd": r"$H\,r_d$ [km/s]",
     "fsigma8": r"$f\sigma_8(z)$",
+    "theta_BAO_deg": r"$\theta_{\rm BAO}$ [deg]",
 }
 
 
@@ -156,7 +163,7 @@ def check_rs_fid(name: str, options: dict) -> None:
         raise PbufDataError("labels convert with r_s,fid but options.rs_fid is not given", dataset=name, check="registry")
 
 
-def file_value(fid, spec: dict, z: float, rs_fid: float | None) -> float:
+def file_value(fid, spec: dict, z: float, rs_fid: float | None, rs_rescale: float = EH98_TO_CAMB) -> float:
     """Fiducial value as the release writes it (for the mocks): the label's conversion, undone."""
     value = float(fid.bao(spec["observable_type"], z))
     conversion = spec.get("conversion", "none")
@@ -165,7 +172,7 @@ def file_value(fid, spec: dict, z: float, rs_fid: float | None) -> float:
     if conversion == "multiply_by_rs_fid":  # file holds H * r_d / r_s,fid
         return value / rs_fid
     if conversion == "eh98_to_camb_rd":  # file holds the value with r_s(EH98) = EH98_TO_CAMB r_d in place of r_d
-        return value * EH98_TO_CAMB if spec["observable_type"] in RD_IN_NUMERATOR else value / EH98_TO_CAMB
+        return value * rs_rescale if spec["observable_type"] in RD_IN_NUMERATOR else value / rs_rescale
     if conversion == "none":
         return value
     raise PbufDataError(f"the mock generator cannot write values with conversion '{conversion}'", check="mock")

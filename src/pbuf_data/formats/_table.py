@@ -1,7 +1,8 @@
 """The generic table vocabulary of the layouts (registry options ``table`` and ``columns``).
 
-``table``: ``delimiter`` (whitespace or comma), ``header`` (``first_line``: the column names on the first line;
+``table``: ``delimiter`` (whitespace, comma, or tab: a TAB alone separates, so a name may hold spaces), ``header`` (``first_line``: the column names on the first line;
 ``comment_line``: on a leading ``#`` line, as CosmoMC's lcparam files and the Moresco systematics table write it;
+``varnames``: SNANA's keyed layout, a ``VARNAMES:`` line naming the columns and one ``SN:`` line per row;
 ``none``: no header, the columns named by their 1-based position "1", "2", ...) and ``header_extra_names`` (names at
 the end of the header without a column in the rows). ``columns``: role -> column name or 1-based position.
 Comment lines (``#``) and blank lines are skipped; CRLF, a BOM and a missing final newline are accepted
@@ -17,7 +18,7 @@ from ..textio import Line
 
 def table_lines(table, reading: dict):
     """(lines, header names, fields per row): the header line first, then the data rows."""
-    split = "," if reading["delimiter"] == "comma" else None
+    split = {"comma": ",", "tab": "\t"}.get(reading["delimiter"])
     if reading["header"] == "comment_line":
         lines = table.lines(comment=None, split=split)
         if not lines[0].fields[0].startswith("#"):
@@ -28,6 +29,8 @@ def table_lines(table, reading: dict):
         if not first.fields[0]:
             first.fields.pop(0)
         lines = [first, *[ln for ln in lines[1:] if not ln.fields[0].startswith("#")]]
+    elif reading["header"] == "varnames":  # SNANA FITRES/HD: "VARNAMES: a b c" then "SN: x y z" rows
+        lines = _snana_lines(table, split)
     elif reading["header"] == "none":  # columns by 1-based position: the header is "1", "2", ...
         lines = table.lines(comment="#", split=split)
         lines = [Line(0, [str(i + 1) for i in range(len(lines[0].fields))]), *lines]
@@ -42,6 +45,25 @@ def table_lines(table, reading: dict):
         raise table.error(f"header_extra_names {extra} leaves no column of the header's {len(header)}",
                           line=lines[0].number, check="header")
     return lines, header[: len(header) - extra], len(header) - extra
+
+
+def _snana_lines(table, split):
+    """The SNANA key layout: the ``VARNAMES:`` line names the columns, each ``SN:`` row holds one object (the keys
+    themselves are not columns); other keyed lines (``NVAR:``, ``DOCUMENTATION:`` ...) and comments are skipped."""
+    header, rows = None, []
+    for ln in table.lines(comment="#", split=split):
+        key = ln.fields[0].strip()
+        if key == "VARNAMES:":
+            if header is not None:
+                raise table.error("a second VARNAMES: line", line=ln.number, check="header")
+            header = Line(ln.number, ln.fields[1:])
+        elif key == "SN:":
+            if header is None:
+                raise table.error("an SN: row before the VARNAMES: line", line=ln.number, check="header")
+            rows.append(Line(ln.number, ln.fields[1:]))
+    if header is None:
+        raise table.error("no VARNAMES: line (options.table.header: varnames)", check="header")
+    return [header, *rows]
 
 
 def read_columns(table, reading: dict, columns: dict, text_roles=(), key: str = "options.columns"):

@@ -16,6 +16,8 @@ import numpy as np
 from ..errors import PbufDataError
 from . import _bao, _mock
 from ._common import Result, conversion, predict_by_type
+from ._matrix import covariance_from_file
+from ._table import read_columns
 
 KIND = "bao"
 FIGURE = "panels"  # one panel pair (values, pulls) per observable type
@@ -24,14 +26,30 @@ AXIS_LABELS = _bao.AXIS_LABELS
 
 def check_entry(name: str, entry: dict) -> None:
     _bao.check_rs_fid(name, entry["options"])
+    spec = entry["options"].get("covariance")
+    if spec and spec["gives"] == "systematic_only":
+        raise PbufDataError("options.covariance.gives systematic_only needs a table of errors; a mean file has none",
+                            dataset=name, check="registry")
+    if spec and spec.get("layout") == "packed_upper_npz" and "npz_key" not in spec:
+        raise PbufDataError("options.covariance.layout packed_upper_npz needs options.covariance.npz_key",
+                            dataset=name, check="registry")
 
 
 def derive(options, files) -> Result:
     mean, cov_file = files["mean"], files["covariance"]
-    numbers, rows = mean.table(3, numeric=[0, 1])
+    numbers, cols = read_columns(mean, options["table"], options["columns"], text_roles=("label",))
+    rows = [[cols["z"][i], cols["value"][i], cols["label"][i]] for i in range(len(numbers))]  # z value label
     # every label known or deliberately skipped, or an error naming the line
     keep = _bao.label_rows(mean, rows, numbers, 2, options, skip=set(options["skip_labels"]))
-    full = cov_file.matrix(len(rows))  # N x N for the N rows of the mean file
+    spec = options.get("covariance")  # absent: the file is the N x N covariance, rows of N values
+    matrix_steps = []
+    if spec:
+        full, asymmetry, how = covariance_from_file(cov_file, spec, np.zeros(len(rows)))
+        matrix_steps.append(conversion(f"covariance_from_{spec['gives']}", how, "the registry entry's "
+                                       "options.covariance (layout, gives, scale)", max_abs_asymmetry=asymmetry,
+                                       gives=spec["gives"], scale=spec["scale"]))
+    else:
+        full = cov_file.matrix(len(rows))  # N x N for the N rows of the mean file
     covariance = full[np.ix_(keep, keep)]
     labels_in_file = sorted({r[2] for r in rows})
     rows = [rows[i] for i in keep]
@@ -40,6 +58,7 @@ def derive(options, files) -> Result:
     labels = [r[2] for r in rows]
     sound_horizon = _bao.sound_horizon(mean, options, labels)
     types, factors, covariance, conversions = _bao.convert(labels, options, covariance)
+    conversions = matrix_steps + conversions
     skipped = len(full) - len(keep)
     if skipped:
         conversions.append(conversion(
@@ -53,7 +72,8 @@ def derive(options, files) -> Result:
         observable_type=types,
         units={t: _bao.UNITS[t] for t in sorted(set(types))},
         metadata={
-            "covariance": {"source": f"release covariance {cov_file.name}"},
+            "covariance": {"source": f"release {spec['gives'] if spec else 'covariance'} {cov_file.name}"
+                           + (f" times {spec['scale']:g}" if spec and spec["scale"] != 1 else "")},
             "sound_horizon": sound_horizon,
             "labels_in_file": labels_in_file,
             "skipped_labels": sorted(set(options["skip_labels"])) if skipped else [],
@@ -147,6 +167,10 @@ BAO_DESIGNS = {
 
 def mock_files(entry: dict, fid, rng, roles=None) -> dict[str, str]:
     options = entry["options"]
+    spec = options.get("covariance")
+    if spec and (spec["layout"], spec["gives"], spec["scale"]) != ("square", "covariance", 1):
+        raise PbufDataError("the BAO mean + covariance mock writes the covariance itself, N rows of N values "
+                            f"(options.covariance {spec})", check="mock")
     design = BAO_DESIGNS.get(frozenset(options["labels"]))
     if design is None:
         raise PbufDataError(

@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import PbufDataError
 from . import _bao, _mock
 from ._common import Result, conversion, predict_by_type
+from ._table import read_columns
 
 KIND = "bao"
 FIGURE = "panels"
@@ -29,7 +30,8 @@ def check_entry(name: str, entry: dict) -> None:
 
 def derive(options, files) -> Result:
     table = files["table"]
-    numbers, rows = table.table(4, numeric=[0, 1, 2])
+    numbers, cols = read_columns(table, options["table"], options["columns"], text_roles=("label",))
+    rows = [[cols["z"][i], cols["value"][i], cols["sigma"][i], cols["label"][i]] for i in range(len(numbers))]
     keep = _bao.label_rows(table, rows, numbers, 3, options, skip=set(options["skip_labels"]))
     for i in keep:
         if rows[i][2] <= 0:

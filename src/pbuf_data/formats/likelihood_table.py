@@ -26,6 +26,7 @@ import numpy as np
 from . import _bao, _mock
 from ._scan import moments as _moments
 from ._common import Result, conversion, predict_by_type
+from ._table import read_columns
 
 KIND = "bao"
 FIGURE = "likelihood"  # the published likelihood itself: Delta chi2 (1-D) or contours (2-D), with the summary
@@ -52,8 +53,17 @@ def derive(options, files) -> Result:
     ncols = ndim + (0 if declared_grid else 1) if ndim == 1 else 3
     if ndim == 2 and declared_grid:
         raise table.error("a 2-D grid lists its axes in the file (x y value rows); remove options.grid", check="registry")
-    numbers, rows = table.table(ncols)
-    data = np.array(rows, dtype=np.float64)
+    if "columns" in options:  # a table with a header or CSV, its columns by name or position (e.g. a CSV whose value column is one of several)
+        roles = ["x", "value"] if ndim == 1 and not declared_grid else ["value"] if ndim == 1 else ["x", "y", "value"]
+        missing = [r for r in roles if r not in options["columns"]]
+        if missing:
+            raise table.error(f"options.columns needs {roles} (missing {missing})", check="registry")
+        numbers, cols = read_columns(table, options["table"], {r: options["columns"][r] for r in roles})
+        data = np.column_stack([cols[r] for r in roles])
+        ncols = str(options["columns"]["value"])
+    else:
+        numbers, rows = table.table(ncols)
+        data = np.array(rows, dtype=np.float64)
     values = data[:, -1]
     kind = options["values"]
     if kind in ("likelihood", "probability") and (values < 0).any():

@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import PbufDataError
 from ._common import Result, conversion, predict_by_type
 from ._mock import as_written, correlated_noise, lines, matrix_text
+from ._table import table_lines
 
 KIND = "rsd"
 FIGURE = "panels"  # f sigma8(z) with the fiducial, without the Alcock-Paczynski factor
@@ -53,11 +54,29 @@ def check_entry(name: str, entry: dict) -> None:
             raise PbufDataError("block last_row < first_row", dataset=name, check="registry")
 
 
+def _rows(table, reading: dict, ncols: int, ref_col: int | None):
+    """(line numbers, rows) of the main table laid out as ``options.table`` says (whitespace, TAB or CSV; header
+    line, '#' header or none), the columns by position: numbers, and text in the reference column."""
+    lines, _, width = table_lines(table, reading)
+    if width != ncols:
+        raise table.error(f"expected {ncols} columns, found {width}", line=lines[0].number or None, check="column count")
+    numbers, rows = [], []
+    for ln in lines[1:]:
+        if len(ln.fields) != ncols:
+            raise table.error(f"expected {ncols} columns, found {len(ln.fields)}", line=ln.number, check="column count")
+        rows.append([tok if i == (ref_col or 0) - 1 else table.number(tok, ln.number, i + 1)
+                     for i, tok in enumerate(ln.fields)])
+        numbers.append(ln.number)
+    if not rows:
+        raise table.error("the table has no data rows", check="non-empty")
+    return numbers, rows
+
+
 def derive(options, files) -> Result:
     table = files["table"]
     om_col, ref_col = options.get("omega_m_ref_column"), options.get("reference_column")
     ncols = max(3, om_col or 0, ref_col or 0)
-    numbers, rows = table.table(ncols, numeric=[i for i in range(ncols) if i != (ref_col or 0) - 1])
+    numbers, rows = _rows(table, options["table"], ncols, ref_col)
     data = np.array([r[:3] for r in rows], dtype=np.float64)
     z, fs8, sigma = data.T
     for i in np.flatnonzero(sigma <= 0)[:1]:

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..cosmology import C_KM_S
-from ..matrix import max_abs_asymmetry, symmetrize, take_square
 from . import _mock
 from ._common import Result, conversion, predict_by_type
+from ._matrix import covariance_from_file, mock_matrix_file
 from ._table import table_lines
 
 KIND = "sn"
@@ -52,7 +52,19 @@ M_B_TOLERANCE = 5e-4
 
 
 def check_entry(name: str, entry: dict) -> None:
-    """Nothing beyond the schema (observable_type mu requires absolute_magnitude there)."""
+    """A covariance file needs ``options.covariance.gives``: which matrix it is is never assumed."""
+    from ..errors import PbufDataError
+
+    spec = entry["options"].get("covariance")
+    if "covariance" in entry["files"] and (not spec or "gives" not in spec):
+        raise PbufDataError("files.covariance needs options.covariance.gives (covariance, inverse or systematic_only): "
+                            "which matrix the file holds is not assumed", dataset=name, check="registry")
+    if spec and spec.get("layout") == "packed_upper_npz" and "npz_key" not in spec:
+        raise PbufDataError("options.covariance.layout packed_upper_npz needs options.covariance.npz_key",
+                            dataset=name, check="registry")
+    if spec and "covariance" not in entry["files"]:
+        raise PbufDataError("options.covariance describes a file the entry does not list (files.covariance)",
+                            dataset=name, check="registry")
 
 
 def derive(options, files) -> Result:
@@ -145,23 +157,26 @@ def derive(options, files) -> Result:
         )
     ]
     if "covariance" in files:
-        full = files["covariance"].counted_matrix(n_rows)
-        asymmetry = max_abs_asymmetry(full)
-        covariance = take_square(full, index)  # (C + C^T)[idx, idx] = C[idx, idx] + C[idx, idx]^T exactly
-        del full
-        symmetrize(covariance)
+        spec = options["covariance"]
+        covariance, asymmetry, how = covariance_from_file(files["covariance"], spec, unc, index)
         covariance_info = {
-            "source": "release STAT+SYS covariance",
+            "source": {"covariance": "release covariance", "inverse": "release inverse covariance, inverted",
+                       "systematic_only": "release systematic-only covariance + diag(sigma^2) of the table"}[spec["gives"]],
             "file": files["covariance"].name,
+            "layout": spec["layout"],
+            "gives": spec["gives"],
+            "scale": spec["scale"],
             "max_abs_asymmetry_before_symmetrization": asymmetry,
         }
         conversions.append(
             conversion(
-                "covariance_subselection",
-                "rows and columns of the N x N release covariance taken for the kept light curves, "
-                "then symmetrized as (C + C^T)/2 to remove rounding asymmetry",
-                "Brout et al. 2022, ApJ 938, 110; PantheonPlusSH0ES/DataRelease README",
+                "covariance_subselection" if spec["gives"] == "covariance" else f"covariance_from_{spec['gives']}",
+                how,
+                "the registry entry's options.covariance (layout, gives, scale); Pantheon+: Brout et al. 2022, "
+                "ApJ 938, 110; DES-SN5YR: Vincenzi et al. 2024 and Cobaya sn.desy5 (C + diag(MUERR_FINAL^2))",
                 max_abs_asymmetry=asymmetry,
+                gives=spec["gives"],
+                scale=spec["scale"],
             )
         )
     else:
@@ -184,6 +199,7 @@ def derive(options, files) -> Result:
     columns = {"id": np.asarray(ids, dtype=np.str_)[index], "zHD": z[index], "zHEL": values[cols["zhel"]][index]}
     for name in carry:
         columns[name] = values[name][index]
+    columns["sigma_published"] = unc[index]  # the table's own error column (validation compares the covariance)
     if magnitude:
         columns["M_B"] = np.full(index.size, magnitude["M_B"])
     else:
@@ -493,19 +509,21 @@ def _release_table(rows: dict, columns: dict) -> str:
     return _mock.lines([" ".join(SN_COLUMNS), *(" ".join(cells) for cells in zip(*text))])
 
 
-def mock_files(entry: dict, fid, rng, roles=None) -> dict[str, str]:
+def mock_files(entry: dict, fid, rng, roles=None) -> dict[str, str | bytes]:
     rows = _sn_light_curves(rng)
     values = _sn_host_and_fit(rows, rng)
     measurement = np.sqrt(
         values["mBERR"] ** 2 + (SALT2_ALPHA * values["x1ERR"]) ** 2 + (SALT2_BETA * values["cERR"]) ** 2
     )
     cov_text, written = _sn_covariance_file(_sn_covariance(rows, measurement, rng), rng)
+    cov_path = entry["files"].get("covariance", {}).get("path", "")
+    cov_text, written, error = mock_matrix_file(written, cov_text, entry["options"].get("covariance"), measurement,
+                                                cov_path)  # the form the entry says (default: as above)
     if roles is not None and "table" not in roles:
         return {"covariance": cov_text}
     from scipy.special import chdtrc  # the chi2 survival function, for FITPROB only
 
     _, mu = _mock.as_written(fid.mu(rows["z"]) + _mock.correlated_noise(written, rng), ".6g")
-    error = np.sqrt(np.diag(written))
     m_b_corr = mu + fid.M_B
     calibrator = rows["calibrator"]
     n_sn = rows["sn"].max() + 1

@@ -11,6 +11,7 @@ from pbuf_data.derive import code_fingerprint
 from pbuf_data.errors import PbufDataError, suggest
 from pbuf_data.project import Project
 from pbuf_data.registry import load_schema, raw_location, resolve_raw_path, validate
+from pbuf_data.report_text import rst_link, rst_text
 from pbuf_data.validation import raw_size, threads_for
 
 # UserError (the Snakefile): a user's mistake, printed as one block without frames.
@@ -281,8 +282,19 @@ CONFIG_FILES = sorted(
 def report_metadata(wildcards):
     """Title, citation and pinned raw files of a dataset, for its report caption (from the
     registry, so that the caption does not change when the data do; the full provenance
-    is the dataset's JSON document, also in the report)."""
-    return dataset_metadata(wildcards.dataset)
+    is the dataset's JSON document, also in the report). Registry text is given as
+    reStructuredText that shows it as text (pbuf_data.report_text): Snakemake renders the
+    caption as reStructuredText and embeds these params unescaped in report.html."""
+    meta = dataset_metadata(wildcards.dataset)
+    return dict(
+        meta,
+        title=rst_text(meta["title"]),
+        citation=rst_text(meta["citation"]),
+        raw_files=[
+            dict(f, url=rst_link(f["url"]) if f["url"] else None)
+            for f in meta["raw_files"]
+        ],
+    )
 
 
 def dataset_metadata(name):

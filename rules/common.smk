@@ -1,11 +1,13 @@
 # Shared functions and the parsed registry. Rule files hold rules only.
 
+import logging
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
 from pbuf_data import layout
+from pbuf_data.atomic import probe_writable
 from pbuf_data.combine import check_combination
 from pbuf_data.derive import code_fingerprint
 from pbuf_data.errors import PbufDataError, suggest
@@ -25,6 +27,18 @@ try:
             resolve_raw_path(PROJECT.raw_dir, _spec["path"], dataset=_name)
 except PbufDataError as exc:
     raise UserError(str(exc)) from None
+
+# Snakemake keeps its state (locks, metadata, logs) in .snakemake/: a read-only or full disk is said in one
+# line here, before Snakemake's own writes there end in its traceback (and a log line that cannot be
+# written to Snakemake's log file must not print one either).
+if workflow.is_main_process:
+    logging.raiseExceptions = False
+    try:
+        probe_writable(".snakemake")
+    except PbufDataError as exc:
+        raise UserError(
+            f"{exc} (Snakemake keeps its state there: make it writable, or free space, and run again)"
+        ) from None
 
 USE_MOCK = PROJECT.use_mock
 RAW_DIR = PROJECT.raw_dir

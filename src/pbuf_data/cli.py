@@ -143,10 +143,11 @@ def cmd_trends(args) -> int:
 def cmd_reprocess(args) -> int:
     """Rederive the named datasets (e.g. after a corruption), then everything that depends on them."""
     from .api import run_workflow
+    from .listfile import read_names
 
     names = list(args.datasets)
     if args.from_file:
-        names += [line.strip() for line in Path(args.from_file).read_text().splitlines() if line.strip() and not line.startswith("#")]
+        names += read_names(args.from_file)
     if not names:
         print("ERROR: no dataset named", file=sys.stderr)
         return 2

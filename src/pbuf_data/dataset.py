@@ -36,6 +36,7 @@ its archive.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -482,7 +483,8 @@ def publish(npz_path: str | Path, json_path: str | Path, folder: str | Path) -> 
                                 file=str(folder / f"{name}.npz"), check="write") from None
         _sync_folder(folder)
     finally:
-        plain.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only folder refuses even the unlink of a file never written
+            plain.unlink(missing_ok=True)
 
     kept = {member, previous}
     for old in sorted((folder / layout.VERSIONS).glob(f"{name}-*.npz")):

@@ -172,6 +172,7 @@ def cmd_reprocess(args) -> int:
 def cmd_resume(args) -> int:
     """After a crash: remove a stale lock (only if no Snakemake runs here), then finish the run."""
     from .api import run_workflow, running_snakemake
+    from .restore import finish_interrupted_restore
 
     root = Path(args.root)
     pids = running_snakemake(root)
@@ -179,6 +180,8 @@ def cmd_resume(args) -> int:
         print(f"ERROR: a run is in progress here (pid {', '.join(map(str, pids))}); not touching its lock", file=sys.stderr)
         return 1
     _say_tree(args)
+    for name in finish_interrupted_restore(root, args.project.tree):  # before the run: it must not see a mixed tree
+        print(f"finished the interrupted restore of {name}")
     config = args.project.overrides()
     if any((root / ".snakemake" / "locks").glob("*")):
         print("stale lock found (no Snakemake process runs here): unlocking")

@@ -117,16 +117,22 @@ def _software_versions() -> dict:
     return versions
 
 
-def record_job(step: str, status: str, seconds: float, *, dataset=None, message="", inputs=(), outputs=(), logs_dir):
-    """Aggregate log line(s) and one audit record for a finished job."""
+def record_job(step: str, status: str, seconds: float, *, dataset=None, message="", inputs=(), outputs=(),
+               logs_dir) -> list[str]:
+    """Aggregate log line(s) and one audit record for a finished job. The aggregate logs (``processing.log``,
+    ``errors.log``) are a convenience: one that cannot be written is returned as a warning, so that a job that
+    did its work (e.g. published) is not failed by it; the audit record must be written (PbufDataError)."""
     from .integrity import sha256_file
 
     logs_dir = Path(logs_dir)
     stamp = now_utc()
     line = f"{stamp} {status.upper():7s} {step} {dataset or '-'} {seconds:.3f}s {message}".rstrip()
-    append_lines(logs_dir / "processing.log", [line])
-    if status != "success":
-        append_lines(logs_dir / "errors.log", [line])
+    warnings = []
+    for name in ("processing.log", *(("errors.log",) if status != "success" else ())):
+        try:
+            append_lines(logs_dir / name, [line])
+        except PbufDataError as exc:
+            warnings.append(f"{exc} (the job's outcome is in its own log and in audit.jsonl)")
 
     def digests(paths):
         return {str(p): sha256_file(p) for p in paths if Path(p).is_file()}
@@ -146,6 +152,7 @@ def record_job(step: str, status: str, seconds: float, *, dataset=None, message=
     if message:
         audit["message"] = message
     append_lines(logs_dir / "audit.jsonl", [json.dumps(audit, sort_keys=True)], rotate_bytes=None)
+    return warnings
 
 
 def write_processing_summary(summary: dict, logs_dir) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -97,8 +98,10 @@ def run_step(log_file, step, *args, logs_dir, dataset=None, rule=None, inputs=()
             log.exception("internal error")
         seconds = time.perf_counter() - start
         try:
-            record_job(rule or step.__name__, status, seconds, dataset=dataset, message=message, inputs=inputs,
-                       outputs=outputs, logs_dir=logs_dir)
+            for warning in record_job(rule or step.__name__, status, seconds, dataset=dataset, message=message,
+                                      inputs=inputs, outputs=outputs, logs_dir=logs_dir):
+                log.warning("%s", warning)
+                print(f"WARNING: {warning}", file=sys.stderr)
         except PbufDataError as exc:  # the audit trail could not be written: the job fails, saying why
             status, message = "failed", f"{message + '; ' if message else ''}{exc.with_context(dataset=dataset)}"
             log.error("%s", exc)

@@ -121,6 +121,21 @@ def test_publishing_into_a_read_only_folder_is_one_message_and_changes_nothing(t
     np.testing.assert_array_equal(load_dataset("alpha", root=tmp_path / "tree").observable, z)
 
 
+def test_a_disk_error_in_any_command_is_one_line(tmp_path, monkeypatch, capsys):
+    """An OSError a command does not expect (e.g. restore's staging folder on a read-only tree): one line naming
+    the file, no traceback."""
+    from pbuf_data import cli
+
+    root = copy_project(tmp_path / "project").root
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(root / "results" / "mock" / ".restore-x"))
+
+    monkeypatch.setattr(cli.Project, "open", read_only)
+    assert cli.main(["--root", str(root), "restore"]) == 1
+    assert capsys.readouterr().err == f"ERROR: {root}/results/mock/.restore-x: Read-only file system\n"
+
+
 # -- configuration and list files ----------------------------------------------------------------------------------
 
 @pytest.fixture

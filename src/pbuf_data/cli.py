@@ -320,6 +320,9 @@ def main(argv=None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a read-only or full disk, a file in the way: one line naming the file
+        print(f"ERROR: {'' if exc.filename is None else f'{exc.filename}: '}{exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

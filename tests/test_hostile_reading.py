@@ -313,3 +313,18 @@ def test_an_unpinned_hard_link_to_an_outside_file_is_refused_unquoted(registry, 
     with pytest.raises(PbufDataError) as info:
         derive_dataset("bao_6dfgs", entry, writable_raw)
     assert info.value.check != "hard link"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link"])
+def test_a_manifest_or_sums_file_that_is_a_fifo_or_a_link_is_reported_without_blocking(project_tree, tmp_path, kind):
+    root, t = project_tree
+    for path in (root / t.derived_manifest, root / t.staged_sums("alpha")):
+        kept = tmp_path / f"kept-{path.name}"
+        shutil.move(path, kept)
+        if kind == "fifo":
+            os.mkfifo(path)  # no writer: a blocking open would wait for ever
+        else:
+            path.symlink_to(kept)
+    why = "not a regular file (a folder, FIFO or device)" if kind == "fifo" else "it is a symbolic link (not followed)"
+    assert any(f"cannot read the manifest: {why}" in p for p in verify_tree(root, t).problems)
+    assert any(f"cannot read the manifest: {why}" in p for p in verify_other_files(root, t).problems)

@@ -7,6 +7,7 @@ root checks the same files as :func:`verify_tree`.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -66,16 +67,32 @@ def write_manifest(paths, manifest: str | Path, root: str | Path = ".", recorded
 
 
 def read_manifest(manifest: str | Path) -> dict[str, str]:
+    """The entries of a ``sha256sum`` file: a regular file, opened without following a link (a FIFO does not
+    block: it is refused)."""
     manifest = Path(manifest)
     entries = {}
+
+    def unreadable(why):
+        return PbufDataError(f"cannot read the manifest: {why}", file=str(manifest), check="manifest format")
+
     try:
-        text = manifest.read_text()
-    except UnicodeDecodeError:
-        raise PbufDataError("manifest is not text", file=str(manifest), check="manifest format") from None
+        fd = os.open(manifest, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         raise PbufDataError("manifest is missing", file=str(manifest), check="exists") from None
-    except OSError as exc:  # a folder in its place, unreadable
-        raise PbufDataError(f"cannot read the manifest: {exc.strerror or exc}", file=str(manifest), check="manifest format") from None
+    except OSError as exc:  # a link (ELOOP), unreadable
+        raise unreadable("it is a symbolic link (not followed)" if exc.errno == errno.ELOOP
+                         else exc.strerror or exc) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise unreadable("not a regular file (a folder, FIFO or device)")
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            text = fh.read().decode("utf-8")
+    except UnicodeDecodeError:
+        raise PbufDataError("manifest is not text", file=str(manifest), check="manifest format") from None
+    except OSError as exc:
+        raise unreadable(exc.strerror or exc) from None
     for number, line in enumerate(text.splitlines(), start=1):
         match = _LINE.match(line)
         if not match:

@@ -18,7 +18,8 @@ import yaml
 from conftest import PROJECT
 
 from pbuf_data import PbufDataError
-from pbuf_data.dataset import MAX_INFLATED_BYTES, Dataset, load_dataset, publish
+from pbuf_data.archive import MAX_INFLATED_BYTES
+from pbuf_data.dataset import Dataset, load_dataset, publish
 from pbuf_data.integrity import verify_tree
 from pbuf_data.layout import Tree
 from pbuf_data.sidecars import record, verify_other_files

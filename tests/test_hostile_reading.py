@@ -7,8 +7,8 @@ import os
 import resource
 import shutil
 import subprocess
+import sys
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -329,3 +329,22 @@ def test_a_manifest_or_sums_file_that_is_a_fifo_or_a_link_is_reported_without_bl
     why = "not a regular file (a folder, FIFO or device)" if kind == "fifo" else "it is a symbolic link (not followed)"
     assert any(f"cannot read the manifest: {why}" in p for p in verify_tree(root, t).problems)
     assert any(f"cannot read the manifest: {why}" in p for p in verify_other_files(root, t).problems)
+
+
+@pytest.mark.workflow
+def test_after_a_run_verify_checks_the_figures_staging_and_backup_record(project):
+    """A finished real run: every figure, staged file and the backup record are covered by sums; a bit flip in
+    each is reported by ``pbuf-data verify`` (and fails certification's verification the same way)."""
+    t = Tree("real")
+    report = verify_other_files(project, t)
+    assert report.ok and len(report.unchecked) == 1 and report.unchecked[0].startswith(f"{t.logs}/")
+    figures = [p for p in (project / t.plots).iterdir() if p.is_file()]
+    staged = [p for p in (project / t.staging).iterdir() if p.is_file() and p.suffix != ".sha256"]
+    assert figures and staged and report.checked == len(figures) + len(staged) + 1
+    victims = [t.plot("cc_moresco", "observable"), t.staged("bao_desi_dr1", "npz"), t.backup_record]
+    for rel in victims:
+        _flip(project / rel, 200)
+    proc = subprocess.run([sys.executable, "-m", "pbuf_data", "--root", str(project), "verify"], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 1
+    assert sorted(line.split()[1] for line in proc.stdout.splitlines() if line.startswith("CORRUPTED")) == sorted(victims)

@@ -5,6 +5,7 @@ reported failed."""
 import errno
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -133,3 +134,32 @@ def test_a_full_disk_during_the_exports_leaves_verify_true(mock_run, tmp_path):
     assert proc.returncode != 0 and "No space left on device" in proc.stdout + proc.stderr
     assert report.ok, report.lines()
     assert "mock_cc_moresco" in (root / tree.derived_manifest).read_text()
+
+
+@pytest.mark.workflow
+def test_a_read_only_derived_folder_fails_publication_in_one_message(mock_run, tmp_path):
+    """A dataset to republish into a derived/ on a read-only bind mount (needs root, skipped otherwise): its job
+    fails naming the file, not as an internal error, and the summary says 'failed publication'."""
+    root = tmp_path / "project"
+    shutil.copytree(mock_run, root, symlinks=True)
+    registry = root / "config" / "registry_mock.yaml"
+    registry.write_text(registry.read_text().replace("mock: { seed: 32 }", "mock: { seed: 36 }", 1))
+    tree = Tree("mock")
+    derived = root / tree.derived
+    if os.geteuid() != 0 or subprocess.run(["mount", "--bind", str(derived), str(derived)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("a bind mount needs root")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(derived)], check=True, capture_output=True)
+        proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=root, capture_output=True,
+                              text=True, timeout=900)
+    finally:
+        subprocess.run(["umount", str(derived)], capture_output=True)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "internal error" not in out
+    assert "mock_cc_moresco" in out and "Read-only file system" in out
+    summary = (root / tree.summary_txt).read_text()
+    assert re.search(r"mock_cc_moresco +failed publication .*Read-only file system.*the previously published copy is "
+                     r"kept", summary), summary
+    assert all(p.read_bytes() == (mock_run / p.relative_to(root)).read_bytes() for p in derived.rglob("*") if p.is_file())
+    assert verify_project(root, tree).ok

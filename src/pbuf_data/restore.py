@@ -12,7 +12,8 @@
 4. Only then is a journal written, and the folders are swapped in by rename.
    The swap is resumable: after an interruption between renames, the next
    ``pbuf-data restore`` or ``pbuf-data resume`` re-checks the staged files and
-   finishes it (verify says so meanwhile; a workflow run refuses to start). Leftovers of a restore interrupted before its journal
+   finishes it (verify says so meanwhile; a workflow run refuses to start).
+   Leftovers of a restore interrupted before its journal
    changed nothing and are removed.
 """
 

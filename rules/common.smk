@@ -1,16 +1,20 @@
 # Shared functions and the parsed registry. Rule files hold rules only.
 
+import logging
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
 from pbuf_data import layout
+from pbuf_data.atomic import probe_writable
 from pbuf_data.combine import check_combination
 from pbuf_data.derive import code_fingerprint
 from pbuf_data.errors import PbufDataError, suggest
 from pbuf_data.project import Project
 from pbuf_data.registry import load_schema, raw_location, resolve_raw_path, validate
+from pbuf_data.report_text import rst_link, rst_text
+from pbuf_data.restore import interrupted
 from pbuf_data.validation import raw_size, threads_for
 
 # UserError (the Snakefile): a user's mistake, printed as one block without frames.
@@ -24,6 +28,27 @@ try:
             resolve_raw_path(PROJECT.raw_dir, _spec["path"], dataset=_name)
 except PbufDataError as exc:
     raise UserError(str(exc)) from None
+
+# Snakemake keeps its state (locks, metadata, logs) in .snakemake/: a read-only or full disk is said in one
+# line here, before Snakemake's own writes there end in its traceback (and a log line that cannot be
+# written to Snakemake's log file must not print one either).
+if workflow.is_main_process:
+    logging.raiseExceptions = False
+    try:
+        probe_writable(".snakemake")
+    except PbufDataError as exc:
+        raise UserError(
+            f"{exc} (Snakemake keeps its state there: make it writable, or free space, and run again)"
+        ) from None
+
+# A restore interrupted while swapping folders leaves the tree mixed: no run publishes into it.
+if workflow.is_main_process and any(
+    swap for _, swap in interrupted(Path("."), PROJECT.tree)
+):
+    raise UserError(
+        f"{PROJECT.tree.base}: a restore was interrupted while swapping folders (the published folders may "
+        "be mixed); `pbuf-data resume` or `pbuf-data restore` finishes it, then run again"
+    )
 
 USE_MOCK = PROJECT.use_mock
 RAW_DIR = PROJECT.raw_dir
@@ -251,15 +276,21 @@ def mock_role(wildcards):
 
 
 def rebuild_after_failure():
-    """onerror: the summary and the manifest are rebuilt also after a run in which datasets failed,
-    so that they tell the state of every dataset and verify knows every file republished beside a
-    failure. (Their own jobs wait for every dataset; Snakemake does not run them then.)
+    """onerror: the summary and the manifest are rebuilt also after a run in which datasets or their
+    exports failed, or succeeded after the manifest was written, so that they tell the state of
+    every dataset and verify knows every file republished or exported beside a failure (a full disk
+    during one export must not leave the others' new files unknown to verify). (Their own jobs wait
+    for every dataset; Snakemake does not run them then.)
     """
     from pbuf_data.job import report_failure
     from pbuf_data.steps import manifest, summarize_validation
 
-    if all(Path(TREE.receipt(name)).exists() for name in PUBLISHED):
-        return  # no dataset failed (e.g. the verify target did): nothing to record, nothing to rehash
+    listed = Path(TREE.derived_manifest)
+    written = listed.stat().st_mtime_ns if listed.is_file() else -1
+    receipts = [Path(TREE.receipt(n)) for n in PUBLISHED]
+    receipts += [Path(TREE.export_receipt(n)) for n in PUBLISHED]
+    if all(r.exists() and r.stat().st_mtime_ns <= written for r in receipts):
+        return  # nothing failed or changed since the manifest (e.g. the verify target failed): no rehash
     try:
         summary = summarize_validation(TREE, PUBLISHED)
         manifest(TREE)
@@ -283,8 +314,19 @@ CONFIG_FILES = sorted(
 def report_metadata(wildcards):
     """Title, citation and pinned raw files of a dataset, for its report caption (from the
     registry, so that the caption does not change when the data do; the full provenance
-    is the dataset's JSON document, also in the report)."""
-    return dataset_metadata(wildcards.dataset)
+    is the dataset's JSON document, also in the report). Registry text is given as
+    reStructuredText that shows it as text (pbuf_data.report_text): Snakemake renders the
+    caption as reStructuredText and embeds these params unescaped in report.html."""
+    meta = dataset_metadata(wildcards.dataset)
+    return dict(
+        meta,
+        title=rst_text(meta["title"]),
+        citation=rst_text(meta["citation"]),
+        raw_files=[
+            dict(f, url=rst_link(f["url"]) if f["url"] else None)
+            for f in meta["raw_files"]
+        ],
+    )
 
 
 def dataset_metadata(name):

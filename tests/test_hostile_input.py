@@ -540,7 +540,8 @@ def test_a_20000_character_id_is_refused(sn_files):
     table.write_text("\n".join(lines))
     with pytest.raises(PbufDataError, match="string of 20000 characters") as err:
         derive_dataset("mock_sn_pantheon_plus", entry, folder)
-    assert "column 'id'" in str(err.value) and len(str(err.value)) < 400
+    # the row it is on (not the point number it would have had), and its column
+    assert err.value.line == len(lines) - 1 and err.value.column == "1 (CID)" and len(str(err.value)) < 400
 
 
 def test_ids_up_to_the_limit_keep_the_archive_small(sn_files, tmp_path):

@@ -47,6 +47,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     time.sleep(0.1)
             except OSError:
                 pass
+        elif self.path == "/to-file":  # a redirect out of HTTP, to a local file
+            self.send_response(302)
+            self.send_header("Location", "file:///etc/hostname")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/stall.txt":  # one byte every 0.5 s, for at most 30 s
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(CONTENT)))
+            self.end_headers()
+            try:
+                for byte in CONTENT[:60]:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.5)
+            except OSError:
+                pass
         else:
             self.send_error(404)
 
@@ -152,4 +168,25 @@ def test_http_error_and_garbage_reply_are_clear_errors(server, garbage_server, t
     closed.close()  # nothing listens there now
     with pytest.raises(PbufDataError, match=rf"cannot connect to 127.0.0.1:{port}\); put the file at RAW/cc_x/table.txt"):
         _get(f"http://127.0.0.1:{port}/table.txt", dest)
+    assert _left_behind(dest.parent) == []
+
+
+def test_a_trickling_server_is_cut_at_the_stall_limit_not_the_deadline(server, tmp_path):
+    """A byte every 0.5 s: never silent for the read timeout (1 s here); cut after the 2 s stall limit, long
+    before the deadline."""
+    dest = tmp_path / "cc_x" / "table.txt"
+    start = time.monotonic()
+    with pytest.raises(PbufDataError, match=r"stalled: no block of 16384 bytes within 2 s \(0 bytes received in all\)"):
+        _get(f"{server}/stall.txt", dest, deadline=600, timeout=1.0, stall=2)
+    assert 2 <= time.monotonic() - start < 6
+    assert _left_behind(dest.parent) == []
+
+
+def test_a_redirect_to_a_local_file_is_refused_in_one_message(server, tmp_path):
+    dest = tmp_path / "cc_x" / "table.txt"
+    with pytest.raises(PbufDataError) as err:
+        _get(f"{server}/to-file", dest)
+    assert str(err.value) == (f"dataset 'cc_x' (file 'cc_x/table.txt', check 'retrieve'): download from {server}/to-file "
+                              "failed (the server redirected to an address that is not HTTP or HTTPS (not followed)); "
+                              "put the file at RAW/cc_x/table.txt instead")
     assert _left_behind(dest.parent) == []

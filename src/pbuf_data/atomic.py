@@ -61,3 +61,21 @@ def write_bytes(path: str | Path, data: bytes) -> None:
 
 def write_text(path: str | Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
+
+
+def probe_writable(folder: str | Path, nbytes: int = 1 << 16) -> None:
+    """Create ``folder`` if missing, then write, fsync and remove a file of ``nbytes`` in it: a read-only or full
+    disk is one PbufDataError before anything else is written there."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".probe.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(bytes(nbytes))
+                fh.flush()
+                os.fsync(fh.fileno())
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    except OSError as exc:
+        raise PbufDataError(f"cannot write {folder}/: {exc.strerror or exc}", file=str(folder), check="write") from None

@@ -94,6 +94,9 @@ def adopt_project(root: Path, tree: layout.Tree, backup_dir: Path, pid: str) -> 
 
 def check_backup_dir(root: Path, backup_dir: str | Path) -> Path:
     """The store's folder; refused inside (or around) the folders a restore replaces or the workflow deletes."""
+    if not isinstance(backup_dir, (str, Path)) or not str(backup_dir).strip():  # config read without its schema
+        raise PbufDataError(f"backup.dir {backup_dir!r} is not a folder path", file=str(root / "config" / "config.yaml"),
+                            check="backup.dir")
     root = root.resolve()
     path = (root / backup_dir).resolve()
     for folder in DATA_FOLDERS:

@@ -143,10 +143,11 @@ def cmd_trends(args) -> int:
 def cmd_reprocess(args) -> int:
     """Rederive the named datasets (e.g. after a corruption), then everything that depends on them."""
     from .api import run_workflow
+    from .listfile import read_names
 
     names = list(args.datasets)
     if args.from_file:
-        names += [line.strip() for line in Path(args.from_file).read_text().splitlines() if line.strip() and not line.startswith("#")]
+        names += read_names(args.from_file)
     if not names:
         print("ERROR: no dataset named", file=sys.stderr)
         return 2
@@ -171,6 +172,7 @@ def cmd_reprocess(args) -> int:
 def cmd_resume(args) -> int:
     """After a crash: remove a stale lock (only if no Snakemake runs here), then finish the run."""
     from .api import run_workflow, running_snakemake
+    from .restore import finish_interrupted_restore
 
     root = Path(args.root)
     pids = running_snakemake(root)
@@ -178,6 +180,8 @@ def cmd_resume(args) -> int:
         print(f"ERROR: a run is in progress here (pid {', '.join(map(str, pids))}); not touching its lock", file=sys.stderr)
         return 1
     _say_tree(args)
+    for name in finish_interrupted_restore(root, args.project.tree):  # before the run: it must not see a mixed tree
+        print(f"finished the interrupted restore of {name}")
     config = args.project.overrides()
     if any((root / ".snakemake" / "locks").glob("*")):
         print("stale lock found (no Snakemake process runs here): unlocking")
@@ -316,6 +320,9 @@ def main(argv=None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a read-only or full disk, a file in the way: one line naming the file
+        print(f"ERROR: {'' if exc.filename is None else f'{exc.filename}: '}{exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ its archive.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -46,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from . import layout
+from .archive import read_npz
 from .atomic import atomic_file
 from .errors import PbufDataError, suggest
 from .integrity import HashingWriter, sha256_file
@@ -55,6 +57,7 @@ CORE_ARRAYS = ("z", "observable", "uncertainty", "covariance", "observable_type"
 _VERSIONED = re.compile(rf"^{re.escape(layout.VERSIONS)}/(?P<name>[a-z][a-z0-9_]*)-[0-9a-f]{{16}}\.npz$")
 MAX_STRING_CHARS = 64  # longest per-point string (numpy stores N x the longest one, 4 bytes a character)
 MAX_DENSE_POINTS = 20_000  # a diagonal covariance is expanded to N x N (8 N^2 bytes) only up to this N
+_NAME = re.compile(r"[a-z][a-z0-9_]*")  # the registry's dataset name pattern: a file name, never a path
 
 
 @dataclass
@@ -202,14 +205,39 @@ def load_dataset(name: str, root: str | Path | None = None, *, corpus: str | Non
     republication is never seen half-way. With ``verify=True`` the archive's sha256 is checked against the
     one recorded in its document.
     """
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise PbufDataError(f"{str(name)[:80]!r} is not a dataset name (lower-case letters, digits and '_', "
+                            "starting with a letter)", check="name")
     folder = _derived_folder(name, root, corpus)
     json_path = folder / f"{name}.json"
     if not json_path.exists():
         hint = suggest(name, sorted(p.stem for p in folder.glob("*.json")))
         if hint:
             raise PbufDataError(f"derived dataset not found{hint}", dataset=name, file=str(json_path), check="exists")
+    _inside(json_path, folder, name, "the document")
     document = _read_document(json_path, name)
-    return _read_arrays(document, folder / _archive_name(document, json_path), json_path, verify)
+    _same_dataset(document, name, json_path)
+    archive = folder / _archive_name(document, json_path)
+    _inside(archive, folder, name, "the archive the document names")
+    return _read_arrays(document, archive, json_path, verify)
+
+
+def _same_dataset(document: dict, name: str, json_path: Path) -> None:
+    """A document put in the place of another dataset's is refused, not returned under the name asked for."""
+    if document["name"] != name:
+        raise PbufDataError(f"the document is of dataset {str(document['name'])[:80]!r}, not of {name!r} (a file "
+                            "put in its place?): not read", dataset=name, file=str(json_path), check="document")
+
+
+def _inside(path: Path, folder: Path, name: str, what: str) -> None:
+    """``path`` (a link resolved) must lie in the derived ``folder``: nothing outside the tree is opened."""
+    try:
+        inside = path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError) as exc:  # a link loop
+        raise PbufDataError(f"cannot resolve {what}: {exc}", dataset=name, file=str(path), check="path") from None
+    if not inside:
+        raise PbufDataError(f"{what} leads out of the derived folder (a symbolic link?): not opened", dataset=name,
+                            file=str(path), check="path")
 
 
 def _derived_folder(name: str, root: str | Path | None, corpus: str | None) -> Path:
@@ -262,6 +290,9 @@ def _read_document(json_path: Path, name: str) -> dict:
     if not isinstance(document, dict) or not required <= set(document):
         missing = sorted(required - set(document)) if isinstance(document, dict) else sorted(required)
         raise PbufDataError(f"dataset document lacks {missing}", dataset=name, file=str(json_path), check="document")
+    if not isinstance(document["name"], str) or not _NAME.fullmatch(document["name"]):
+        raise PbufDataError(f"the document's name {str(document['name'])[:80]!r} is not a dataset name: not read",
+                            dataset=name, file=str(json_path), check="document")
     if document.get("format_version") != FORMAT_VERSION:
         raise PbufDataError(
             f"format_version {document.get('format_version')!r} is not {FORMAT_VERSION}",
@@ -298,10 +329,10 @@ def _read_arrays(document: dict, npz_path: Path, json_path: Path, verify: bool) 
                 check="sha256",
             )
     try:
-        arrays = _read_npz(npz_path)
+        arrays = read_npz(npz_path)
     except FileNotFoundError:
         raise _missing(name, npz_path) from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, NotImplementedError) as exc:
         raise PbufDataError(f"unreadable array archive: {exc}", dataset=name, file=str(npz_path)) from None
     if "covariance_diagonal" in arrays:
         arrays["covariance"] = arrays.pop("covariance_diagonal")  # Dataset takes the variances as they are
@@ -318,44 +349,11 @@ def _read_arrays(document: dict, npz_path: Path, json_path: Path, verify: bool) 
     )
 
 
-_LOCAL_HEADER = 30  # bytes of a zip member's local header before its name and extra field
-
-
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of an ``.npz`` archive, as ``np.load`` gives them.
-
-    The archives written here store their members uncompressed (:func:`_write_npz`), so each array is
-    read straight from the file into its buffer (``np.lib.format.read_array`` on the open file: one
-    read, no copy through zipfile and no CRC-32, which ``np.load`` spends most of its time on). Each
-    member must end exactly where the zip directory says; a compressed member (an archive written
-    elsewhere) is read by ``np.load``. Bit flips are caught by the sha256 (``verify=True``), not here.
-    """
-    with open(path, "rb") as fh, zipfile.ZipFile(fh) as archive:
-        members = archive.infolist()
-        if any(m.compress_type != zipfile.ZIP_STORED or m.flag_bits & 0x1 for m in members):
-            fh.seek(0)
-            with np.load(fh, allow_pickle=False) as npz:
-                return {key: npz[key] for key in npz.files}
-        arrays = {}
-        for member in members:
-            fh.seek(member.header_offset)
-            header = fh.read(_LOCAL_HEADER)
-            if len(header) != _LOCAL_HEADER or header[:4] != b"PK\x03\x04":
-                raise zipfile.BadZipFile(f"bad local header of member {member.filename!r}")
-            start = member.header_offset + _LOCAL_HEADER + int.from_bytes(header[26:28], "little") + int.from_bytes(header[28:30], "little")
-            fh.seek(start)
-            array = np.lib.format.read_array(fh, allow_pickle=False)
-            if fh.tell() != start + member.file_size:
-                raise ValueError(f"member {member.filename!r} holds {fh.tell() - start} bytes, not {member.file_size}")
-            key = member.filename[:-4] if member.filename.endswith(".npy") else member.filename
-            arrays[key] = array
-        return arrays
-
-
 def published_archive(folder: str | Path, name: str) -> tuple[str, str] | None:
     """(versioned archive relative to ``folder``, its sha256) as ``<name>.json`` names them, if it names one."""
     try:
         document = _read_document(Path(folder) / f"{name}.json", name)
+        _same_dataset(document, name, Path(folder) / f"{name}.json")
         member = _archive_name(document, Path(folder) / f"{name}.json")
     except PbufDataError:
         return None
@@ -417,7 +415,8 @@ def publish(npz_path: str | Path, json_path: str | Path, folder: str | Path) -> 
                                 file=str(folder / f"{name}.npz"), check="write") from None
         _sync_folder(folder)
     finally:
-        plain.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only folder refuses even the unlink of a file never written
+            plain.unlink(missing_ok=True)
 
     kept = {member, previous}
     for old in sorted((folder / layout.VERSIONS).glob(f"{name}-*.npz")):

@@ -7,8 +7,11 @@ root checks the same files as :func:`verify_tree`.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,13 +25,8 @@ _LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
 def sha256_file(path: str | Path) -> str:
     """sha256 of a file, read once in 1 MiB blocks (streaming, constant memory)."""
-    digest = hashlib.sha256()
     with open(path, "rb", buffering=0) as fh:
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
-        while n := fh.readinto(buf):
-            digest.update(view[:n])
-    return digest.hexdigest()
+        return _sha256_stream(fh)
 
 
 class HashingWriter:
@@ -69,16 +67,32 @@ def write_manifest(paths, manifest: str | Path, root: str | Path = ".", recorded
 
 
 def read_manifest(manifest: str | Path) -> dict[str, str]:
+    """The entries of a ``sha256sum`` file: a regular file, opened without following a link (a FIFO does not
+    block: it is refused)."""
     manifest = Path(manifest)
     entries = {}
+
+    def unreadable(why):
+        return PbufDataError(f"cannot read the manifest: {why}", file=str(manifest), check="manifest format")
+
     try:
-        text = manifest.read_text()
-    except UnicodeDecodeError:
-        raise PbufDataError("manifest is not text", file=str(manifest), check="manifest format") from None
+        fd = os.open(manifest, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         raise PbufDataError("manifest is missing", file=str(manifest), check="exists") from None
-    except OSError as exc:  # a folder in its place, unreadable
-        raise PbufDataError(f"cannot read the manifest: {exc.strerror or exc}", file=str(manifest), check="manifest format") from None
+    except OSError as exc:  # a link (ELOOP), unreadable
+        raise unreadable("it is a symbolic link (not followed)" if exc.errno == errno.ELOOP
+                         else exc.strerror or exc) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise unreadable("not a regular file (a folder, FIFO or device)")
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            text = fh.read().decode("utf-8")
+    except UnicodeDecodeError:
+        raise PbufDataError("manifest is not text", file=str(manifest), check="manifest format") from None
+    except OSError as exc:
+        raise unreadable(exc.strerror or exc) from None
     for number, line in enumerate(text.splitlines(), start=1):
         match = _LINE.match(line)
         if not match:
@@ -97,6 +111,7 @@ class VerifyReport:
     extra: list = field(default_factory=list)
     problems: list = field(default_factory=list)  # unreadable manifests and the like
     notes: list = field(default_factory=list)  # worth knowing, not a failure (e.g. an interrupted backup)
+    unchecked: list = field(default_factory=list)  # files of the tree that no checksum covers (not a failure)
     parts: dict = field(default_factory=dict)  # name -> VerifyReport, when merged from parts
 
     @classmethod
@@ -105,7 +120,7 @@ class VerifyReport:
         whole = cls(parts=dict(parts))
         for part in parts.values():
             whole.checked += part.checked
-            for name in ("missing", "corrupted", "extra", "problems", "notes"):
+            for name in ("missing", "corrupted", "extra", "problems", "notes", "unchecked"):
                 getattr(whole, name).extend(getattr(part, name))
         return whole
 
@@ -119,6 +134,7 @@ class VerifyReport:
         out += [f"EXTRA      {p} (in a checked folder but in no manifest)" for p in self.extra]
         out += [f"PROBLEM    {p}" for p in self.problems]
         out += [f"NOTE       {p}" for p in self.notes]
+        out += [f"UNCHECKED  {p}" for p in self.unchecked]
         verdict = "OK" if self.ok else "FAILED"
         out.append(
             f"verify {verdict}: {self.checked} files checked, {len(self.missing)} missing, "
@@ -135,23 +151,53 @@ class VerifyReport:
             "extra": self.extra,
             "problems": self.problems,
             "notes": self.notes,
+            "unchecked": self.unchecked,
             "parts": {name: part.as_dict() for name, part in self.parts.items()},
         }
 
 
-def check_entries(entries: dict[str, str], root: Path, report: VerifyReport) -> None:
+def check_entries(entries: dict[str, str], root: Path, report: VerifyReport, base: str = "") -> None:
+    """Hash each listed file. A link below ``base`` (the result tree, which may itself be a link to another
+    disk) is never followed: a listed path that is, or passes through, a symbolic link is reported, not
+    opened (published files are regular files); nor is a FIFO opened for reading."""
+    skip = len(Path(base).parts)
     for rel, expected in sorted(entries.items()):
         path = root / rel
         report.checked += 1
         if Path(rel).is_absolute() or ".." in Path(rel).parts:
             report.problems.append(f"manifest path {rel!r} leaves the project folder: not read")
             continue
-        if not path.is_file():
+        link = next((str(Path(*Path(rel).parts[:i])) for i in range(skip + 1, len(Path(rel).parts) + 1)
+                     if (root / Path(*Path(rel).parts[:i])).is_symlink()), None)
+        if link is not None:
+            report.problems.append(f"{rel}: {link} is a symbolic link; published files are regular files "
+                                   "(not followed, not read)")
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
             report.missing.append(rel)
             continue
-        actual = sha256_file(path)
+        except OSError as exc:
+            report.problems.append(f"{rel}: cannot open: {exc.strerror or exc} (not read)")
+            continue
+        with os.fdopen(fd, "rb", buffering=0) as fh:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                report.problems.append(f"{rel} is not a regular file (not read)")
+                continue
+            actual = _sha256_stream(fh)
         if actual != expected:
             report.corrupted.append((rel, expected, actual))
+
+
+def _sha256_stream(fh) -> str:
+    digest = hashlib.sha256()
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    while n := fh.readinto(buf):
+        digest.update(view[:n])
+    return digest.hexdigest()
 
 
 def verify_tree(root: str | Path, tree: layout.Tree) -> VerifyReport:
@@ -169,7 +215,7 @@ def verify_tree(root: str | Path, tree: layout.Tree) -> VerifyReport:
             report.problems.append(str(exc))
             entries = {}
         listed.update(entries)
-        check_entries(entries, root, report)
+        check_entries(entries, root, report, tree.base)
     for folder in tree.watched:
         paths = sorted((root / folder).glob("*")) + sorted((root / folder).glob(".*"))
         if folder == tree.derived:  # the versioned archives, each listed by the manifest

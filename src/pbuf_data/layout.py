@@ -117,6 +117,19 @@ class Tree:
         """Receipt of a dataset's exports (the export job's output; the files are in ``exports``, named ``<name>.*``)."""
         return f"{self.state}/{name}.exports.json"
 
+    def figures_sums(self, name: str) -> str:
+        """sha256 of a dataset's figures, pages and document copy, written by its plot job (verify checks them)."""
+        return f"{self.state}/{name}.plots.sha256"
+
+    def staged_sums(self, name: str) -> str:
+        """sha256 of a dataset's staged pair, written once both are complete (verify checks them)."""
+        return f"{self.staging}/{name}.sha256"
+
+    @property
+    def backup_record_sums(self) -> str:
+        """sha256 of the backup record, written after it (verify checks it)."""
+        return f"{self.backup_record}.sha256"
+
     def job_log(self, step: str, name: str) -> str:
         return f"{self.logs}/{step}/{name}.log"
 
@@ -134,8 +147,8 @@ class Tree:
             self.derived: r"(?P<name>[a-z][a-z0-9_]*)\.(json|npz)",
             f"{self.derived}/{VERSIONS}": r"(?P<name>[a-z][a-z0-9_]*)-[0-9a-f]{16}\.npz",
             self.validation: r"(?P<name>[a-z][a-z0-9_]*)\.(json|txt)",
-            self.state: r"(?P<name>[a-z][a-z0-9_]*)(\.exports)?\.json",
-            self.staging: r"(?P<name>[a-z][a-z0-9_]*)\.(json|npz)",
+            self.state: r"(?P<name>[a-z][a-z0-9_]*)((\.exports)?\.json|\.plots\.sha256)",
+            self.staging: r"(?P<name>[a-z][a-z0-9_]*)\.(json|npz|sha256)",
             self.plots: r"(?P<name>[a-z][a-z0-9_]*)_[a-z0-9]+\.[a-z]+",
             self.exports: r"(?P<name>[a-z][a-z0-9_]*)\.[a-z0-9_.]+",
         }.get(folder)

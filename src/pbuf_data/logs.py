@@ -9,6 +9,7 @@ logs rotate by size (``.1`` ... ``.N``); the audit log is never rotated.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import functools
 import getpass
@@ -63,11 +64,29 @@ def append_lines(path: str | Path, lines: list[str], *, rotate_bytes: int | None
         raise PbufDataError(f"cannot write the log: {exc.strerror or exc}", file=str(path), check="logging") from None
 
 
+def _read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; anything else (a FIFO, opened non-blocking so
+    that it does not hang, a folder, a device, a larger file) raises OSError saying what it is."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO, folder or device)")
+        if info.st_size > limit:
+            raise OSError(errno.EFBIG, f"larger than {limit} bytes")
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read(limit + 1)[:limit]
+    finally:
+        os.close(fd)
+
+
 def last_error(log: str | Path) -> str | None:
     """The last ERROR message a job wrote to its log (the clear dataset/file/line message), if any."""
     try:
-        text = Path(log).read_text(errors="replace")
-    except OSError:  # missing, a folder, unreadable: no message to show
+        text = _read_regular(Path(log), 64 << 20).decode(errors="replace")
+    except OSError:  # missing, a folder, a FIFO, unreadable: no message to show
         return None
     errors = [line.split(" ERROR ", 1)[1] for line in text.split("\n") if " ERROR " in line]
     return errors[-1] if errors else None
@@ -98,16 +117,22 @@ def _software_versions() -> dict:
     return versions
 
 
-def record_job(step: str, status: str, seconds: float, *, dataset=None, message="", inputs=(), outputs=(), logs_dir):
-    """Aggregate log line(s) and one audit record for a finished job."""
+def record_job(step: str, status: str, seconds: float, *, dataset=None, message="", inputs=(), outputs=(),
+               logs_dir) -> list[str]:
+    """Aggregate log line(s) and one audit record for a finished job. The aggregate logs (``processing.log``,
+    ``errors.log``) are a convenience: one that cannot be written is returned as a warning, so that a job that
+    did its work (e.g. published) is not failed by it; the audit record must be written (PbufDataError)."""
     from .integrity import sha256_file
 
     logs_dir = Path(logs_dir)
     stamp = now_utc()
     line = f"{stamp} {status.upper():7s} {step} {dataset or '-'} {seconds:.3f}s {message}".rstrip()
-    append_lines(logs_dir / "processing.log", [line])
-    if status != "success":
-        append_lines(logs_dir / "errors.log", [line])
+    warnings = []
+    for name in ("processing.log", *(("errors.log",) if status != "success" else ())):
+        try:
+            append_lines(logs_dir / name, [line])
+        except PbufDataError as exc:
+            warnings.append(f"{exc} (the job's outcome is in its own log and in audit.jsonl)")
 
     def digests(paths):
         return {str(p): sha256_file(p) for p in paths if Path(p).is_file()}
@@ -127,6 +152,7 @@ def record_job(step: str, status: str, seconds: float, *, dataset=None, message=
     if message:
         audit["message"] = message
     append_lines(logs_dir / "audit.jsonl", [json.dumps(audit, sort_keys=True)], rotate_bytes=None)
+    return warnings
 
 
 def write_processing_summary(summary: dict, logs_dir) -> Path:
@@ -159,7 +185,7 @@ def processing_trends(logs_dir, problems: list | None = None) -> dict:
     per: dict[str, dict] = {}
     for path in sorted((Path(logs_dir) / "transformations").glob("*_processing_summary_*.json")):
         try:
-            item = json.loads(path.read_text())
+            item = json.loads(_read_regular(path, 1 << 20))
             why = _summary_problem(item)
         except OSError as exc:
             why = f"unreadable: {exc.strerror or exc}"

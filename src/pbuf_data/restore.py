@@ -11,8 +11,9 @@
    exactly the data members, with the same hashes.
 4. Only then is a journal written, and the folders are swapped in by rename.
    The swap is resumable: after an interruption between renames, the next
-   ``pbuf-data restore`` re-checks the staged files and finishes it (verify
-   says so meanwhile). Leftovers of a restore interrupted before its journal
+   ``pbuf-data restore`` or ``pbuf-data resume`` re-checks the staged files and
+   finishes it (verify says so meanwhile; a workflow run refuses to start).
+   Leftovers of a restore interrupted before its journal
    changed nothing and are removed.
 """
 
@@ -125,6 +126,17 @@ def finish_interrupted(root: Path, tree: layout.Tree) -> list[str]:
         else:
             staging.unlink()
     return finished
+
+
+def finish_interrupted_restore(root: str | Path, tree: layout.Tree) -> list[str]:
+    """Finish a restore interrupted in the tree (under the restore lock), e.g. before a run resumes: the
+    snapshots finished (none if no swap was under way; leftovers of unjournaled restores are removed)."""
+    root = Path(root).resolve()
+    base = root / tree.base
+    if not base.is_dir() or base.is_symlink() or not interrupted(root, tree):
+        return []
+    with _restore_lock(base):
+        return finish_interrupted(root, tree)
 
 
 def interrupted(root: Path, tree: layout.Tree) -> list[tuple[str, bool]]:

@@ -4,8 +4,10 @@
 checks it against ``known_hash`` and only then renames it into place; a
 mismatch leaves nothing behind. Around it, this module bounds the download:
 no more bytes than the kind's ``max_raw_bytes`` (announced length or bytes
-received), no longer than an overall deadline (a server that trickles bytes
-is stopped too), and every failure — HTTP error, unreachable host, a reply
+received), no longer than an overall deadline, and no block of ``CHUNK`` bytes
+waited for longer than a stall limit (a server that trickles a byte every few
+seconds, never silent long enough for the read timeout, is stopped after
+``STALL`` seconds, not at the deadline), and every failure — HTTP error, unreachable host, a reply
 that is not HTTP, oversize, too slow, wrong content — is one clear message
 naming the file, the URL and where to put the file by hand instead.
 """
@@ -23,6 +25,8 @@ from .errors import PbufDataError
 
 TIMEOUT = 30  # seconds the server may stay silent
 DEADLINE = 900  # seconds for a whole download
+STALL = 120  # seconds a block of CHUNK bytes may take (slower than CHUNK / STALL bytes a second is a stall)
+CHUNK = 1 << 14
 
 
 class _Refused(Exception):
@@ -39,6 +43,7 @@ class _BoundedSink:
         self.size = 0
         self.digest = hashlib.sha256()
         self.abandoned = False
+        self.last_block = time.monotonic()
 
     def write(self, block: bytes) -> None:
         if self.abandoned:
@@ -48,18 +53,20 @@ class _BoundedSink:
             raise _Refused(f"more than the limit of {self.max_bytes} bytes received")
         self.digest.update(block)
         self.out.write(block)
+        self.last_block = time.monotonic()
 
     def flush(self) -> None:
         self.out.flush()
 
 
 class _BoundedDownloader:
-    """A pooch downloader: pooch's HTTPDownloader run under a size cap and an overall deadline."""
+    """A pooch downloader: pooch's HTTPDownloader run under a size cap, an overall deadline and a stall limit."""
 
-    def __init__(self, max_bytes: int, deadline: float, timeout: float):
+    def __init__(self, max_bytes: int, deadline: float, timeout: float, stall: float = STALL):
         self.max_bytes = max_bytes
         self.deadline = deadline
         self.timeout = timeout
+        self.stall = stall
         self.sink: _BoundedSink | None = None
 
     def _check_length(self, response, *args, **kwargs):
@@ -73,7 +80,7 @@ class _BoundedDownloader:
 
         http = pooch.HTTPDownloader(
             progressbar=False,
-            chunk_size=1 << 16,
+            chunk_size=CHUNK,
             timeout=min(self.timeout, self.deadline),
             hooks={"response": self._check_length},
         )
@@ -91,7 +98,13 @@ class _BoundedDownloader:
             # thread and is abandoned at the deadline (its next write fails, its file is removed).
             worker = threading.Thread(target=fetch, daemon=True)
             worker.start()
-            worker.join(self.deadline)
+            end = time.monotonic() + self.deadline
+            while worker.is_alive() and time.monotonic() < end:
+                worker.join(min(0.5, max(0.0, end - time.monotonic())))
+                if worker.is_alive() and time.monotonic() - self.sink.last_block > self.stall:
+                    self.sink.abandoned = True
+                    raise _Refused(f"stalled: no block of {CHUNK} bytes within {self.stall:g} s ({self.sink.size} "
+                                   "bytes received in all)")
             if worker.is_alive():
                 self.sink.abandoned = True
                 raise _Refused(f"not complete within the deadline of {self.deadline:g} s ({self.sink.size} bytes received)")
@@ -130,6 +143,8 @@ def _reason(exc: BaseException, url: str) -> str:
         return f"cannot connect to {urlparse(url).netloc}"
     if isinstance(exc, requests.Timeout):
         return "the server stopped answering"
+    if isinstance(exc, requests.exceptions.InvalidSchema):  # e.g. a redirect to file://: never followed
+        return "the server redirected to an address that is not HTTP or HTTPS (not followed)"
     if isinstance(exc, requests.RequestException):
         return f"{exc.__class__.__name__}: the reply could not be read"
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -146,13 +161,14 @@ def download(
     max_bytes: int,
     deadline: float = DEADLINE,
     timeout: float = TIMEOUT,
+    stall: float = STALL,
 ) -> str:
     """Fetch ``url`` to ``destination`` if and only if its content has the pinned ``sha256``."""
     import pooch
     import requests
 
     destination = Path(destination)
-    downloader = _BoundedDownloader(max_bytes, deadline, timeout)
+    downloader = _BoundedDownloader(max_bytes, deadline, timeout, stall)
     try:
         pooch.retrieve(
             url,
@@ -162,6 +178,13 @@ def download(
             downloader=downloader,
             progressbar=False,
         )
+    except (_Refused, requests.RequestException, OSError) as exc:  # (before ValueError: InvalidSchema is both)
+        raise PbufDataError(
+            f"download from {url} failed ({_reason(exc, url)}); put the file at {mirror_hint} instead",
+            dataset=dataset,
+            file=name,
+            check="retrieve",
+        ) from None
     except ValueError as exc:  # pooch: the content does not match known_hash
         if downloader.sink is None or "hash" not in str(exc):
             raise
@@ -171,12 +194,5 @@ def download(
             dataset=dataset,
             file=name,
             check="sha256 pin",
-        ) from None
-    except (_Refused, requests.RequestException, OSError) as exc:
-        raise PbufDataError(
-            f"download from {url} failed ({_reason(exc, url)}); put the file at {mirror_hint} instead",
-            dataset=dataset,
-            file=name,
-            check="retrieve",
         ) from None
     return sha256

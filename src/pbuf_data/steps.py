@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -97,8 +98,10 @@ def run_step(log_file, step, *args, logs_dir, dataset=None, rule=None, inputs=()
             log.exception("internal error")
         seconds = time.perf_counter() - start
         try:
-            record_job(rule or step.__name__, status, seconds, dataset=dataset, message=message, inputs=inputs,
-                       outputs=outputs, logs_dir=logs_dir)
+            for warning in record_job(rule or step.__name__, status, seconds, dataset=dataset, message=message,
+                                      inputs=inputs, outputs=outputs, logs_dir=logs_dir):
+                log.warning("%s", warning)
+                print(f"WARNING: {warning}", file=sys.stderr)
         except PbufDataError as exc:  # the audit trail could not be written: the job fails, saying why
             status, message = "failed", f"{message + '; ' if message else ''}{exc.with_context(dataset=dataset)}"
             log.error("%s", exc)
@@ -139,7 +142,7 @@ def derive(tree, name, entry, paths, npz, json_path, max_bytes=None, code=None):
         dataset = derive_dataset(name, entry, paths=paths, max_bytes=max_bytes)
         if code:
             dataset.provenance["code_fingerprint"] = code
-        dataset.save(npz, json_path)
+        _stage(tree, name, dataset, npz, json_path)
         warnings = [w for w in [dataset.metadata.get("covariance", {}).get("warning"), dataset.metadata.get("likelihood")] if w]
         for warning in warnings:
             log.warning("%s: %s", name, warning)
@@ -158,6 +161,15 @@ def derive(tree, name, entry, paths, npz, json_path, max_bytes=None, code=None):
         summary["processing_duration"] = round(time.perf_counter() - start, 4)
         summary["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         write_processing_summary(summary, logs_dir=Path(tree.logs))
+
+
+def _stage(tree, name, dataset, npz, json_path):
+    """Write a dataset's staged pair, then its sums (removed first: an interrupted write leaves none)."""
+    from .sidecars import forget, record
+
+    forget(tree.staged_sums(name))
+    dataset.save(npz, json_path)
+    record([npz, json_path], tree.staged_sums(name))
 
 
 def validate(npz, json_path, expected_points=None, thresholds=None, fiducial=None):
@@ -210,7 +222,7 @@ def prepare_combination(tree, name, spec, overlaps, logs, receipt, *, thresholds
               "n_warnings": 0, "checks": []}
     try:
         joint = combine(name, [load_dataset(member, root=tree.base) for member in spec["datasets"]], overlaps)
-        joint.save(npz, doc)
+        _stage(tree, name, joint, npz, doc)
     except PbufDataError as exc:
         _write_report(tree, name, dict(report, state="failed derive", reason=str(exc)))
         raise
@@ -271,6 +283,7 @@ def summarize_validation(tree, datasets):
     """The state of every dataset (published, failed derive/validation/publication, not run) and why;
     also as the report's HTML page."""
     from .report_pages import summary_page
+    from .sidecars import forget, record
     from .validation import summarize, summary_text
 
     states = {}
@@ -292,7 +305,9 @@ def summarize_validation(tree, datasets):
     text = summary_text(summary)
     write_text(tree.summary_json, json.dumps(summary, indent=2) + "\n")
     write_text(tree.summary_txt, text)
+    forget(tree.figures_sums("summary"))
     write_text(tree.summary_html, summary_page(summary))
+    record([tree.summary_html], tree.figures_sums("summary"))
     for line in text.splitlines():
         log.info("%s", line)
     return summary
@@ -362,11 +377,14 @@ def manifest(tree):
 
 def backup(tree, config_files, backup_dir, keep):
     from .backup import create_backup, write_record
+    from .sidecars import forget, record as record_sums
 
     record = create_backup(".", tree, backup_dir, list(config_files), keep)
     log.info("backup %s: %d files (%d new blobs), %d bytes, pruned %s", record["snapshot"], record["files"],
              record["new_blobs"], record["bytes"], record["pruned"])
+    forget(tree.backup_record_sums)
     write_record(tree.backup_record, record)
+    record_sums([tree.backup_record], tree.backup_record_sums)
     return record
 
 
@@ -389,9 +407,12 @@ def plots(tree, name, fiducial, observable_png, correlation_png, validation_html
     from .dataset import load_dataset
     from .plots import save_figures
     from .report_pages import provenance_page, validation_page
+    from .sidecars import forget, record
 
+    forget(tree.figures_sums(name))
     save_figures(load_dataset(name, root=tree.base), fiducial, observable_png, correlation_png)
     document = Path(tree.published(name, "json")).read_bytes()
     write_text(validation_html, validation_page(json.loads(Path(tree.report(name, "json")).read_text())))
     write_text(provenance_html, provenance_page(json.loads(document)))
     write_bytes(document_json, document)
+    record([observable_png, correlation_png, validation_html, provenance_html, document_json], tree.figures_sums(name))

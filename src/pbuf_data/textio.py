@@ -182,6 +182,7 @@ class RawFile:
     sha256: str = ""
     size: int = -1  # bytes of a file not kept in memory
     root: Path | None = None  # the raw folder it is read again from (see stream)
+    links: int = 1  # hard links to its content (an unpinned file with several may be any file's content)
 
     @property
     def nbytes(self) -> int:
@@ -215,13 +216,14 @@ class RawFile:
                 raise fail(f"raw file is {exc.strerror}, not a regular file", "regular file") from None
             raise fail(f"cannot open file: {exc.strerror}", "readable") from None
         try:
-            size = os.fstat(fd).st_size
+            size, links = os.fstat(fd).st_size, os.fstat(fd).st_nlink
             if max_bytes is not None and size > max_bytes:
                 raise fail(f"file is {size} bytes, above the limit of {max_bytes} for this kind", "size limit")
             try:
                 if size > MAX_TEXT_BYTES:
                     size, sha256 = hash_limited(fd, max_bytes)
-                    return cls(Path(root) / relative, relative, dataset, None, sha256, size=size, root=Path(root))
+                    return cls(Path(root) / relative, relative, dataset, None, sha256, size=size, root=Path(root),
+                               links=links)
                 data, sha256 = read_limited(fd, max_bytes)
             except ValueError:
                 raise fail(f"file grew above the limit of {max_bytes} bytes for this kind while read", "size limit") from None
@@ -229,7 +231,7 @@ class RawFile:
                 raise fail(f"cannot read file: {exc.strerror}", "readable") from None
         finally:
             os.close(fd)
-        return cls(Path(root) / relative, relative, dataset, data, sha256)
+        return cls(Path(root) / relative, relative, dataset, data, sha256, links=links)
 
     def error(self, message: str, **where) -> PbufDataError:
         return PbufDataError(message, dataset=self.dataset, file=self.name, **where)

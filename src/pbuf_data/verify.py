@@ -2,7 +2,9 @@
 
 Parts, each a :class:`~pbuf_data.integrity.VerifyReport` kept under its name in
 the merged report: ``published`` (the manifest's files, files it does not list,
-an interrupted restore), ``backups`` (this project's snapshots and their
+an interrupted restore), ``other files`` (figures, staged files and the backup
+record against their sums, :mod:`pbuf_data.sidecars`, and the files no sums
+cover), ``backups`` (this project's snapshots and their
 blobs), ``raw`` (raw files against their registry pins).
 """
 
@@ -15,6 +17,7 @@ from .backup import verify_store
 from .integrity import VerifyReport, verify_tree
 from .raw import verify_raw
 from .restore import interrupted
+from .sidecars import verify_other_files
 
 
 def verify_project(root: str | Path, tree: layout.Tree, *, backup_dir: str | Path | None = None,
@@ -29,7 +32,7 @@ def verify_project(root: str | Path, tree: layout.Tree, *, backup_dir: str | Pat
         else:
             published.notes.append(f"{name}: leftover of a restore interrupted before it changed anything; "
                                    "removed by the next `pbuf-data restore`")
-    parts = {"published": published}
+    parts = {"published": published, "other files": verify_other_files(root, tree)}
     if backup_dir is not None:
         parts["backups"] = VerifyReport()
         verify_store(root, tree, backup_dir, parts["backups"])

@@ -78,7 +78,9 @@ def check_pins(name: str, entry: dict, files: dict[str, RawFile]) -> list[dict]:
     """The sha256 of the bytes read, compared with each file's pin; returns the provenance records.
 
     A real (non-mock) file without a pin is refused unless its registry spec
-    says ``allow_unpinned: true``; its record then says ``"pinned": false``.
+    says ``allow_unpinned: true``; its record then says ``"pinned": false``. An unpinned file with several
+    hard links is refused before it is parsed (its content could be a file from outside the raw folder, which
+    an error message would then quote).
     """
     records = []
     for role, raw in files.items():
@@ -91,6 +93,12 @@ def check_pins(name: str, entry: dict, files: dict[str, RawFile]) -> list[dict]:
                 f"no sha256 pin in the registry (the file's sha256 is {raw.sha256}); add it as files.{role}.sha256, "
                 f"or set files.{role}.allow_unpinned: true to derive from unpinned content",
                 check="sha256 pin",
+            )
+        if not pinned and "mock" not in entry and raw.links > 1:  # nothing of its content is parsed or quoted
+            raise raw.error(
+                f"unpinned raw file has {raw.links} hard links: its content may be another file's; give it a copy "
+                f"of its own or pin it (files.{role}.sha256)",
+                check="hard link",
             )
         records.append(
             {

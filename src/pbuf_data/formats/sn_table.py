@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..cosmology import C_KM_S
+from ..dataset import MAX_STRING_CHARS
 from . import _mock
 from ._common import Result, conversion, predict_by_type
 from ._matrix import covariance_from_file, mock_matrix_file
@@ -98,12 +99,19 @@ def derive(options, files) -> Result:
     required = {cols["z"], cols["zhel"], cols["observable"], cols["uncertainty"], *([calibrator] if calibrator else [])}
     required |= {check_column} if check_column else set()
     n_rows = len(lines) - 1
+    if not n_rows:
+        raise table.error("the table has a header but no data rows", line=lines[0].number, check="non-empty")
     values = {name: np.empty(n_rows) for name in numeric_names}
     ids = []
     for row, ln in enumerate(lines[1:]):
         if len(ln.fields) != ncols:
             raise table.error(f"expected {ncols} columns, found {len(ln.fields)}", line=ln.number, check="column count")
-        ids.append(ln.fields[position[cols["id"]]])
+        ident = ln.fields[position[cols["id"]]]
+        if len(ident) > MAX_STRING_CHARS:  # said here, at its line (the dataset's check knows only a point number)
+            raise table.error(f"the id holds a string of {len(ident)} characters ({ident[:20]!r}...); per-point "
+                              f"strings are limited to {MAX_STRING_CHARS}", line=ln.number,
+                              column=f"{position[cols['id']] + 1} ({cols['id']})", check="string length")
+        ids.append(ident)
         for name in numeric_names:
             col = position[name]
             value = table.number(ln.fields[col], ln.number, f"{col + 1} ({name})")

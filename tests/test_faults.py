@@ -1,0 +1,165 @@
+"""Faults around a run: a restore killed between two folder renames, a full disk during the exports, an
+aggregate log that cannot be written. Each ends with the tree whole and verify true, and no published job
+reported failed."""
+
+import errno
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import copy_project
+from pbuf_data import logs
+from pbuf_data.layout import Tree
+from pbuf_data.steps import run_step
+from pbuf_data.verify import verify_project
+
+REAL = Tree("real")
+
+
+def _digest(root: Path, tree: Tree) -> str:
+    """Every file of the published folders and the manifests, with its path."""
+    digest = hashlib.sha256()
+    for unit in (*tree.watched, tree.manifests):
+        for path in sorted((root / unit).rglob("*")):
+            if path.is_file():
+                digest.update(str(path.relative_to(root)).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _pbuf(root, *args, timeout=900):
+    proc = subprocess.run([sys.executable, "-m", "pbuf_data", "--root", str(root), *args], capture_output=True,
+                          text=True, timeout=timeout)
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    return proc
+
+
+# -- an aggregate log that cannot be written ------------------------------------------------------------------------
+
+def test_a_read_only_processing_log_does_not_fail_a_published_job(tmp_path, monkeypatch, capsys):
+    real_open = open
+
+    def refuse_processing_log(path, *args, **kwargs):
+        if Path(path).name == "processing.log":
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(logs, "open", refuse_processing_log, raising=False)
+    result = run_step(tmp_path / "job.log", lambda: "published", logs_dir=Path(REAL.logs), dataset="cc_moresco",
+                      rule="derive_dataset")
+    assert result == "published"  # the job succeeds: its work is done and recorded in the audit trail
+    err = capsys.readouterr().err
+    assert "WARNING: " in err and "processing.log" in err and "Read-only file system" in err
+    audit = (tmp_path / REAL.logs / "audit.jsonl").read_text()
+    assert '"status": "success"' in audit and '"dataset": "cc_moresco"' in audit
+    assert "WARNING" in (tmp_path / "job.log").read_text()
+
+
+# -- a restore killed between two folder renames ------------------------------------------------------------------
+
+KILL_BETWEEN_RENAMES = (
+    "import os, pbuf_data.restore as r\n"
+    "real = os.replace\n"
+    "def replace(a, b):\n"
+    "    if str(a).endswith('new/results/real/manifests'): os._exit(9)\n"  # derived swapped in, manifests aside
+    "    real(a, b)\n"
+    "r.os.replace = replace\n"
+    "r.restore('.', r.layout.Tree('real'), 'data/backups')\n"
+)
+
+
+@pytest.mark.workflow
+def test_resume_finishes_a_restore_killed_between_two_folder_renames(real_run):
+    workflow, raw, cfg = real_run
+    root = workflow.root
+    clean = _digest(root, REAL)
+    damaged = root / REAL.derived / "cc_moresco.json"
+    damaged.write_bytes(damaged.read_bytes().replace(b'"cc_moresco"', b'"cc_moresc0"', 1))
+    proc = subprocess.run([sys.executable, "-c", KILL_BETWEEN_RENAMES], cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 9, proc.stdout + proc.stderr
+    assert not (root / REAL.manifests).exists()  # mixed: the manifests are neither old nor new
+    # a run refuses to publish into the mixed tree, in one message
+    refused = workflow.run("--cores", "1", "--config", cfg, check=False)
+    assert refused.returncode != 0 and "Traceback" not in refused.stdout + refused.stderr
+    assert "a restore was interrupted while swapping folders" in refused.stdout + refused.stderr
+    assert not (root / REAL.manifests).exists()
+    resumed = _pbuf(root, "resume", "--raw-dir", str(raw))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "finished the interrupted restore of " in resumed.stdout
+    assert _digest(root, REAL) == clean and not list((root / REAL.base).glob(".restore-*"))
+    assert verify_project(root, REAL, backup_dir="data/backups").ok
+
+
+# -- a full disk during the exports -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mock_run(tmp_path_factory):
+    """One finished run of the embedded default (mock surveys), copied by each test."""
+    workflow = copy_project(tmp_path_factory.mktemp("mock-run") / "project")
+    workflow.run("--cores", "2")
+    return workflow.root
+
+
+@pytest.mark.workflow
+def test_a_full_disk_during_the_exports_leaves_verify_true(mock_run, tmp_path):
+    """A dataset republished with new content, then the exports' folder fills up: the run fails naming the file,
+    and verify knows every file that was republished or exported beside the failure (a full 'exports' tmpfs:
+    needs root, skipped otherwise)."""
+    root = tmp_path / "project"
+    shutil.copytree(mock_run, root, symlinks=True)
+    registry = root / "config" / "registry_mock.yaml"
+    registry.write_text(registry.read_text().replace("mock: { seed: 32 }", "mock: { seed: 35 }", 1))
+    tree = Tree("mock")
+    exports = root / tree.exports
+    kept = tmp_path / "exports"
+    shutil.copytree(exports, kept)
+    used = sum(4 * -(-p.stat().st_size // 4096) for p in kept.iterdir())  # KiB in 4 KiB pages, as tmpfs counts
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={used + 4}k", "tmpfs", str(exports)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        for path in kept.iterdir():
+            shutil.copy2(path, exports / path.name)
+        proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=root, capture_output=True,
+                              text=True, timeout=900)
+        report = verify_project(root, tree)
+    finally:
+        subprocess.run(["umount", str(exports)], capture_output=True)
+    assert proc.returncode != 0 and "No space left on device" in proc.stdout + proc.stderr
+    assert report.ok, report.lines()
+    assert "mock_cc_moresco" in (root / tree.derived_manifest).read_text()
+
+
+@pytest.mark.workflow
+def test_a_read_only_derived_folder_fails_publication_in_one_message(mock_run, tmp_path):
+    """A dataset to republish into a derived/ on a read-only bind mount (needs root, skipped otherwise): its job
+    fails naming the file, not as an internal error, and the summary says 'failed publication'."""
+    root = tmp_path / "project"
+    shutil.copytree(mock_run, root, symlinks=True)
+    registry = root / "config" / "registry_mock.yaml"
+    registry.write_text(registry.read_text().replace("mock: { seed: 32 }", "mock: { seed: 36 }", 1))
+    tree = Tree("mock")
+    derived = root / tree.derived
+    if os.geteuid() != 0 or subprocess.run(["mount", "--bind", str(derived), str(derived)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("a bind mount needs root")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(derived)], check=True, capture_output=True)
+        proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=root, capture_output=True,
+                              text=True, timeout=900)
+    finally:
+        subprocess.run(["umount", str(derived)], capture_output=True)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "internal error" not in out
+    assert "mock_cc_moresco" in out and "Read-only file system" in out
+    summary = (root / tree.summary_txt).read_text()
+    assert re.search(r"mock_cc_moresco +failed publication .*Read-only file system.*the previously published copy is "
+                     r"kept", summary), summary
+    assert all(p.read_bytes() == (mock_run / p.relative_to(root)).read_bytes() for p in derived.rglob("*") if p.is_file())
+    assert verify_project(root, tree).ok

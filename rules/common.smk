@@ -1,5 +1,7 @@
 # Shared functions and the parsed registry. Rule files hold rules only.
 
+import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +16,41 @@ from pbuf_data.registry import load_schema, raw_location, resolve_raw_path, vali
 from pbuf_data.validation import raw_size, threads_for
 
 # UserError (the Snakefile): a user's mistake, printed as one block without frames.
+
+# What a person running the workflow does not need to read (`snakemake --verbose` shows all of it): the
+# block of every job, progress and job-selection lines. Errors are kept; a failed job is named, with its
+# reason and log, by the verdict block at the end of the run.
+QUIET_EVENTS = {
+    "JOB_INFO",
+    "GROUP_INFO",
+    "JOB_ERROR",
+    "GROUP_ERROR",
+    "PROGRESS",
+    "JOB_FINISHED",
+    "JOB_STARTED",
+    "RESOURCES_INFO",
+    "SHELLCMD",
+}
+QUIET_PREFIXES = ("Select jobs to execute", "Execute ", "[")
+
+
+def quiet_output(events=QUIET_EVENTS):
+    import logging
+
+    from snakemake.logging import logger
+
+    def keep(record):
+        event = getattr(record, "event", None)
+        if event is not None and getattr(event, "name", str(event)) in events:
+            return False
+        if events is not QUIET_EVENTS:
+            return True
+        if record.levelno <= logging.INFO and isinstance(record.msg, str):
+            return not record.msg.startswith(QUIET_PREFIXES)
+        return True
+
+    logger.addFilter(keep)
+
 
 try:
     validate(config, load_schema("config.schema.yaml"), what="configuration")
@@ -38,6 +75,21 @@ if _not_generated:
 TREE = PROJECT.tree  # every path of this corpus's results (pbuf_data.layout.Tree)
 if workflow.is_main_process:
     print(f"pbuf-data: {PROJECT.describe()}", file=sys.stderr)
+    if (
+        not workflow.output_settings.verbose
+    ):  # Snakemake's banner (host, versions...): with --verbose
+        quiet_output({"WORKFLOW_STARTED"})
+    if (
+        not USE_MOCK and not Path(RAW_DIR).is_dir()
+    ):  # a typo: one message, before any job or download
+        raise UserError(
+            f"raw folder {RAW_DIR} does not exist (config raw_dir or --config raw_dir=...); nothing was run. "
+            "To download every raw file from its registry URL instead, create it empty."
+        )
+    try:  # a tree is written only from the registry and corpus it was built from
+        PROJECT.check_tree()
+    except PbufDataError as exc:
+        raise UserError(str(exc)) from None
 
 
 def unknown_datasets_message(names, what):
@@ -246,6 +298,73 @@ def mock_role(wildcards):
     raise WorkflowError(
         f"{wildcards.dataset}: no registry file named {wildcards.filename}"
     )
+
+
+def start_run():
+    """onstart (not in a dry run): take the project's writer lock for the run (refused, naming the holder,
+    if another run, restore or prune writes here), then record what the tree is built from.
+    """
+    import time
+
+    from pbuf_data import writer
+
+    try:
+        writer.acquire(PROJECT.root)
+        PROJECT.record_tree()
+    except PbufDataError as exc:
+        writer.release(PROJECT.root)
+        raise UserError(f"{exc}; nothing was run") from None
+    RUN["start"] = time.time()
+    if not workflow.output_settings.verbose:
+        quiet_output()
+
+
+RUN = {}
+
+
+def finish_run(failed):
+    """onsuccess/onerror: a snapshot of what the run published (also after partial failures), one verdict
+    block, then the writer lock is given back."""
+    from pbuf_data import writer
+    from pbuf_data.verdict import verdict_lines
+
+    try:
+        if failed:
+            backup_after_failure()
+        for line in verdict_lines(
+            TREE, PUBLISHED, since=RUN.get("start"), run_failed=failed
+        ):
+            print(line, file=sys.stderr)
+    finally:
+        writer.release(PROJECT.root)
+
+
+def backup_after_failure():
+    """After a run in which datasets failed but others were published, a snapshot of what is published now
+    (the backup job, which waits for every dataset, did not run), so that a restore never takes back a
+    dataset this run published."""
+    from pbuf_data.job import report_failure
+    from pbuf_data.steps import backup
+
+    start = RUN.get("start", float("inf")) - 1
+    published = [
+        name
+        for name in PUBLISHED
+        if Path(TREE.receipt(name)).exists()
+        and os.stat(TREE.receipt(name)).st_mtime >= start
+    ]
+    if not published or not Path(TREE.derived_manifest).exists():
+        return
+    try:
+        with contextlib.chdir(PROJECT.root):
+            backup(
+                TREE,
+                CONFIG_FILES,
+                config["backup"]["dir"],
+                config["backup"]["keep"],
+            )
+    except PbufDataError as exc:
+        report_failure(f"backup after the failed run: {exc}")
 
 
 def rebuild_after_failure():

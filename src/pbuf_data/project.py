@@ -8,6 +8,7 @@ what a run works on: the workflow's rules (``rules/common.smk``), the CLI,
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from . import layout
@@ -60,6 +61,9 @@ class Project:
             config["raw_dir"] = str(Path(raw_dir).resolve())
         if corpus:
             config["corpus"] = corpus
+            recorded = read_built_from(root, corpus) if not raw_dir else None
+            if recorded and not recorded.get("mock") and not (config.get("raw_dir") or "").strip():
+                config["raw_dir"] = recorded["raw_dir"]  # the tree's own raw folder, not the mock default
         return cls(root, config)
 
     @property
@@ -106,9 +110,52 @@ class Project:
         raw = "mock surveys generated in " + layout.MOCK_RAW if self.use_mock else f"raw folder {self.raw_dir}"
         return f"corpus '{self.corpus}': results in {self.tree.base}/, {raw}"
 
+    def built_from(self) -> dict:
+        """What this project's settings would build the tree from (the record :meth:`record_tree` writes)."""
+        return {"corpus": self.corpus, "mock": self.use_mock, "registry": self.registry_files,
+                "raw_dir": layout.MOCK_RAW if self.use_mock else str((self.root / self.raw_dir).resolve())}
+
+    def check_tree(self) -> None:
+        """Refuse to write into a tree built from another registry or corpus (mock surveys versus a raw folder,
+        another main registry): PbufDataError naming both. A tree without a record yet is accepted."""
+        recorded = read_built_from(self.root, self.corpus)
+        if not recorded:
+            return
+        wanted = self.built_from()
+        if recorded.get("mock") != wanted["mock"] or (recorded.get("registry") or [None])[0] != wanted["registry"][0]:
+            def what(rec):
+                source = "mock surveys" if rec.get("mock") else f"raw folder {rec.get('raw_dir')}"
+                return f"registry {', '.join(rec.get('registry') or ['?'])} and {source}"
+
+            hint = "pass --raw-dir PATH" if not recorded.get("mock") else "leave raw_dir empty, or pass another --corpus"
+            raise PbufDataError(
+                f"{self.tree.base}/ was built from {what(recorded)}; this would use {what(wanted)}: refusing to mix "
+                f"them ({hint}; the trees present: {', '.join(t.corpus for t in layout.trees(self.root))})",
+                file=str(self.root / self.tree.built_from),
+                check="tree matches corpus",
+            )
+
+    def record_tree(self) -> None:
+        """Write (or update: a moved raw folder, another extra registry) the tree's record of what it is built from."""
+        from .atomic import write_text
+
+        self.check_tree()
+        wanted = self.built_from()
+        if read_built_from(self.root, self.corpus) != wanted:
+            write_text(self.root / self.tree.built_from, json.dumps(wanted, indent=2) + "\n")
+
     def missing_tree_hint(self) -> str:
         """Said when this corpus has no results yet although others have."""
         others = [t.corpus for t in layout.trees(self.root) if t != self.tree]
         if not others:
             return ""
         return f"; results exist for corpus {', '.join(repr(c) for c in others)}: pass --corpus NAME"
+
+
+def read_built_from(root: Path, corpus: str) -> dict | None:
+    """A tree's record of the registry and raw folder it was built from; None without one (or unreadable)."""
+    try:
+        record = json.loads((Path(root) / layout.Tree(corpus).built_from).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None

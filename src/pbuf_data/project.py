@@ -66,6 +66,16 @@ class Project:
                 config["raw_dir"] = recorded["raw_dir"]  # the tree's own raw folder, not the mock default
         return cls(root, config)
 
+    @classmethod
+    def for_tree(cls, root: str | Path | None, corpus: str, *, lenient: bool = False) -> "Project":
+        """The project as the result tree of ``corpus`` was built: its recorded raw folder (or mock surveys)."""
+        root = find_project(root)
+        config = dict(read_config(root, lenient=lenient), corpus=corpus)
+        recorded = read_built_from(root, corpus)
+        if recorded:
+            config["raw_dir"] = "" if recorded.get("mock") else str(recorded.get("raw_dir") or "")
+        return cls(root, config)
+
     @property
     def registry_files(self) -> list[str]:
         """Registry files in force: the mock registry for the embedded default, else the real ones."""

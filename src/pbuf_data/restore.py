@@ -123,12 +123,13 @@ def user_files(root: Path, tree: layout.Tree, units: list[str], members: set[str
     found = []
     for unit in units:
         folder = root / unit
-        if _is_config(unit) or not folder.is_dir():
-            continue
-        for path in folder.rglob("*"):
-            rel = str(path.relative_to(root))
-            if (path.is_file() or path.is_symlink()) and rel not in listed and rel not in members:
-                found.append(rel)
+        if _is_config(unit) or folder.is_symlink() or not folder.is_dir():
+            continue  # a link planted in place of a folder is replaced, never followed
+        for top, dirs, files in os.walk(folder):  # links to folders inside: listed, not followed
+            for entry in files + [d for d in dirs if os.path.islink(os.path.join(top, d))]:
+                rel = os.path.relpath(os.path.join(top, entry), root)
+                if rel not in listed and rel not in members:
+                    found.append(rel)
     return sorted(found)
 
 

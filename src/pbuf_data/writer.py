@@ -68,6 +68,11 @@ def describe(info: dict) -> str:
     return f"pid {info.get('pid')}: {info.get('command')} (since {info.get('started', '?')})"
 
 
+def refusal(info: dict) -> str:
+    return (f"a run is in progress here (pid {info.get('pid')}): {info.get('command')}, since {info.get('started', '?')}; "
+            "wait for it to finish, or stop it with `pbuf-data stop`")
+
+
 def _inside_run(info_path: Path) -> bool:
     """True in a job of the run that holds the lock (its PID in the environment and in writer.json)."""
     pid = os.environ.get(HELD_ENV)
@@ -94,8 +99,7 @@ def acquire(root: str | Path, command: str | None = None, *, wait: float = 0) ->
         lock.acquire()
     except Timeout:
         info = _read_info(info_path) or {"pid": None, "command": "unknown"}
-        raise PbufDataError(f"another writer works in this project ({describe(info)}); wait for it to finish, "
-                            f"or stop it with `pbuf-data stop`", file=str(lock_path), check="one writer at a time") from None
+        raise PbufDataError(refusal(info), file=str(lock_path), check="one writer at a time") from None
     except OSError as exc:
         raise PbufDataError(f"cannot take the writer lock: {exc.strerror or exc}", file=str(lock_path), check="lock") from None
     _held[key] = [lock, 1]

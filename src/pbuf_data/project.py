@@ -38,8 +38,12 @@ class Project:
 
     def __init__(self, root: str | Path, config: dict):
         self.root = Path(root)
-        self.config = config
         raw = (config.get("raw_dir") or "").rstrip("/")
+        recorded = read_built_from(self.root, config["corpus"]) if not raw and config.get("corpus") else None
+        if recorded and not recorded.get("mock") and recorded.get("raw_dir"):
+            raw = str(recorded["raw_dir"])  # a tree named without a raw folder: the one it was built from
+            config = dict(config, raw_dir=raw)
+        self.config = config
         self.use_mock = not raw
         self.raw_dir = layout.MOCK_RAW if self.use_mock else raw
         corpus = config.get("corpus") or layout.default_corpus(raw)
@@ -61,9 +65,6 @@ class Project:
             config["raw_dir"] = str(Path(raw_dir).resolve())
         if corpus:
             config["corpus"] = corpus
-            recorded = read_built_from(root, corpus) if not raw_dir else None
-            if recorded and not recorded.get("mock") and not (config.get("raw_dir") or "").strip():
-                config["raw_dir"] = recorded["raw_dir"]  # the tree's own raw folder, not the mock default
         return cls(root, config)
 
     @classmethod

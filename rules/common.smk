@@ -11,7 +11,7 @@ from pbuf_data import layout
 from pbuf_data.combine import check_combination
 from pbuf_data.derive import code_fingerprint
 from pbuf_data.errors import PbufDataError, suggest
-from pbuf_data.project import Project
+from pbuf_data.project import Project, typed_values
 from pbuf_data.registry import load_schema, raw_location, resolve_raw_path, validate
 from pbuf_data.validation import raw_size, threads_for
 
@@ -53,7 +53,9 @@ def quiet_output(events=QUIET_EVENTS):
 
 
 try:
-    validate(config, load_schema("config.schema.yaml"), what="configuration")
+    _schema = load_schema("config.schema.yaml")
+    typed_values(config, _schema)  # --config retrieve=false, max_raw_bytes={cmb: 2000000}: as the schema types them
+    validate(config, _schema, what="configuration")
     PROJECT = Project(".", config)  # corpus, result tree, raw folder, registries
     REGISTRY = PROJECT.registry
     for _name, _entry in REGISTRY.items():
@@ -251,14 +253,44 @@ def missing_raw_files(name):
 
 
 def raw_inputs(wildcards):
-    """Raw files of a dataset, keyed by their registry role (those missing for good left out)."""
+    """Raw files of a dataset, keyed by their registry role (those missing for good left out).
+
+    Files of a raw folder are compared by content, not by time (ancient: their modification time never
+    reruns a job): their sha256 is a parameter of the dataset's jobs (raw_content). A copied, moved or touched
+    raw folder reruns nothing; a changed byte reruns its dataset. Generated mock files keep Snakemake's own
+    time-based tracking (their generating job is in the DAG)."""
     entry = registry_entry(wildcards.dataset)
     missing = missing_raw_files(wildcards.dataset)
     return {
-        role: raw_path(spec)
+        role: raw_path(spec) if USE_MOCK else ancient(raw_path(spec))
         for role, spec in entry["files"].items()
         if spec["path"] not in missing
     }
+
+
+_CONTENT = {}  # (path, size, mtime_ns, inode) -> sha256: each raw file hashed once per process
+
+
+def raw_content(name):
+    """{role: sha256} of a dataset's raw files in a raw folder: the content present, else the registry pin (a
+    retrieved file is kept only if it equals its pin, so the first run after a download reruns nothing)."""
+    from pbuf_data.integrity import sha256_file
+
+    if USE_MOCK:
+        return {}
+    content = {}
+    for role, spec in registry_entry(name)["files"].items():
+        path = Path(raw_path(spec))
+        try:
+            info = path.stat()
+        except OSError:
+            content[role] = spec.get("sha256")
+            continue
+        key = (str(path), info.st_size, info.st_mtime_ns, info.st_ino)
+        if key not in _CONTENT:
+            _CONTENT[key] = sha256_file(path)
+        content[role] = _CONTENT[key]
+    return content
 
 
 def retrieval_spec(wildcards):
@@ -287,6 +319,7 @@ def dataset_settings(wildcards):
         "code": CODE_FINGERPRINTS[entry["format"]],
         "thresholds": config["validation"],
         "missing": list(missing_raw_files(wildcards.dataset).values()),
+        "raw_content": raw_content(wildcards.dataset),
     }
 
 

@@ -33,6 +33,32 @@ def read_config(root: Path, *, lenient: bool = False) -> dict:
     return validate(read_yaml(path, "configuration file"), load_schema("config.schema.yaml"), what=f"config '{path}'")
 
 
+def typed_values(config: dict, schema: dict) -> dict:
+    """``--config`` values as the schema types them, in place: Snakemake hands ``retrieve=false`` and the numbers
+    of ``max_raw_bytes={cmb: 2000000}`` over as strings, ``raw_dir=`` as None. A string is read as YAML where the
+    schema wants a boolean, a number, an object or a list, kept when that gives the wanted type (otherwise the
+    schema's message names the key); an empty value of a string key is the empty string."""
+    import yaml
+
+    wanted = {"boolean": (bool,), "integer": (int,), "number": (int, float), "object": (dict,), "array": (list,)}
+    for key, spec in (schema.get("properties") or {}).items():
+        if key not in config or not isinstance(spec, dict):
+            continue
+        value, kind = config[key], spec.get("type")
+        if value is None and kind == "string":
+            config[key] = ""
+        elif isinstance(value, str) and kind in wanted:
+            try:
+                parsed = yaml.safe_load(value)
+            except yaml.YAMLError:
+                continue
+            if isinstance(parsed, wanted[kind]) and not (kind != "boolean" and isinstance(parsed, bool)):
+                config[key] = parsed
+        if isinstance(config[key], dict) and kind == "object":
+            typed_values(config[key], spec)
+    return config
+
+
 class Project:
     """What a run of this project works on, from its (validated) configuration."""
 

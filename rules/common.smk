@@ -410,16 +410,11 @@ def rebuild_after_failure():
 
     if all(Path(TREE.receipt(name)).exists() for name in PUBLISHED):
         return  # no dataset failed (e.g. the verify target did): nothing to record, nothing to rehash
-    try:
-        summary = summarize_validation(TREE, PUBLISHED)
+    try:  # the failures are printed by the verdict block (finish_run)
+        summarize_validation(TREE, PUBLISHED)
         manifest(TREE)
     except PbufDataError as exc:
         report_failure(str(exc))
-        return
-    print(f"{TREE.summary_txt}:", file=sys.stderr)
-    for name, item in summary["datasets"].items():
-        if item["state"] != "published":
-            print(f"  {name}: {item['state']}: {item['reason']}", file=sys.stderr)
 
 
 # Configuration files that go into every backup archive.

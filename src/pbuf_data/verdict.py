@@ -57,11 +57,11 @@ def verdict_lines(tree: layout.Tree, names: list[str], since: float | None = Non
     lines = [f"pbuf-data: verdict for {tree.base}/: {len(published)} of {len(names)} published"
              + (f" ({len(fresh)} by this run, {len(published) - len(fresh)} unchanged)" if since is not None else "")
              + f", {len(failed)} failed, {len(not_run)} not run"]
-    for group, label in ((failed, "FAILED"), (not_run, "NOT RUN")):
-        for name, item in group:
-            log = _log_of(tree, name, item.get("state", ""))
-            kept = "; previous copy kept" if item.get("published_copy") else ""
-            lines.append(f"  {label:8s} {name}: {one_line(item.get('reason'))}{kept}" + (f" (log: {log})" if log else ""))
+    for name, item in failed + not_run:
+        state = item.get("state", "not run")
+        log = _log_of(tree, name, state)
+        kept = "; previous copy kept" if item.get("published_copy") else ""
+        lines.append(f"  {name}: {state}: {one_line(item.get('reason'))}{kept}" + (f" (log: {log})" if log else ""))
     if run_failed and not failed and not not_run:
         lines.append(f"  a job after publication failed (figures, exports, summary, manifest or backup): see {tree.logs}/errors.log")
     if fresh:

@@ -144,7 +144,8 @@ def write_processing_summary(summary: dict, logs_dir) -> Path:
     from .atomic import write_text
 
     folder = Path(logs_dir) / "transformations"
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time() % 1:.6f}"[1:].replace(".", "")
+    now = time.time_ns()  # one reading: the name sorts by time (the oldest are the ones removed)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 10**9)) + f"{now // 1000 % 10**6:06d}"
     path = folder / f"{summary['dataset']}_processing_summary_{stamp}.json"
     write_text(path, json.dumps(summary, indent=2) + "\n")
     older = sorted(folder.glob(f"{summary['dataset']}_processing_summary_*.json"))[:-KEEP_SUMMARIES]

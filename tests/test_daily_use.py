@@ -61,6 +61,14 @@ def test_staleness_is_by_content_and_both_previews_agree(real_run, tmp_path):
     path.write_text(yaml.safe_dump(registry, sort_keys=False))
     assert _derive_jobs(workflow, moved) == 1
     assert _status(workflow.root, moved) == {"cc_moresco": ["options changed in the registry: systematics"]}
+    config = workflow.root / "config" / "config.yaml"
+    text = config.read_text()
+    assert "condition_warn: 1.0e+10" in text
+    config.write_text(text.replace("condition_warn: 1.0e+10", "condition_warn: 1.0e+9", 1))  # a configuration change
+    assert _derive_jobs(workflow, moved) == N_REAL
+    stale = _status(workflow.root, moved)
+    assert len(stale) == N_REAL and all("validation thresholds changed in config: condition_warn 10000000000.0 -> "
+                                        "1000000000.0" in reasons for reasons in stale.values())
 
 
 def test_config_values_from_the_command_line_take_the_schemas_types(workflow):

@@ -238,7 +238,9 @@ def _validate_and_publish(tree, name, npz, doc, report, logs, receipt, expected_
         _write_report(tree, name, dict(report, state="failed publication", reason=str(exc)))
         raise
     _write_report(tree, name, dict(report, state="published", reason=None, npz_sha256=files[tree.published(name, "npz")]))
-    write_text(receipt, json.dumps({"dataset": name, "files": files}, indent=2) + "\n")
+    # the configuration the dataset was made with (pbuf-data status compares it with the current one)
+    settings = {"thresholds": thresholds} if thresholds is not None else {}
+    write_text(receipt, json.dumps({"dataset": name, "files": files, "settings": settings}, indent=2) + "\n")
     return report
 
 

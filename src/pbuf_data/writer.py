@@ -34,7 +34,12 @@ def _paths(root: str | Path) -> tuple[Path, Path]:
 
 
 def _command() -> str:
-    return " ".join(Path(sys.argv[0]).name if i == 0 else a for i, a in enumerate(sys.argv)) or "python"
+    """This process's command line, its program by name (``python -m snakemake`` as ``snakemake``)."""
+    if not sys.argv or not sys.argv[0]:
+        return "python"
+    program = Path(sys.argv[0])
+    name = program.parent.name if program.name == "__main__.py" else program.name
+    return " ".join([name, *sys.argv[1:]])
 
 
 def holder(root: str | Path) -> dict | None:

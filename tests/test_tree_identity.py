@@ -183,3 +183,17 @@ def test_moving_the_backup_store_keeps_verify_true(project, tmp_path):
     (project / "results/real/derived/cc_moresco.npz").write_bytes(b"damaged")
     restored = cli(project, "restore")
     assert restored.returncode == 0 and "verify OK" in restored.stdout, restored.stdout + restored.stderr
+
+
+def test_a_requeued_finished_job_republishes_nothing_unchanged(project):
+    """Issue 31 case 13: a finished derive job run again (a cluster's requeue) on the same inputs: the published
+    files stay byte for byte, so verify stays true although nothing after it ran (no new manifest)."""
+    before = files_of(project / "results/real/derived")
+    proc = Workflow(project).run("--cores", "1", "--forcerun", "results/real/state/cc_moresco.json",
+                                 "--until", "derive_dataset")
+    assert proc.returncode == 0
+    log = (project / "results/real/logs/publish/cc_moresco.log").read_text()
+    assert "equal to its published copy but for the time of derivation: nothing republished" in log
+    assert files_of(project / "results/real/derived") == before
+    verify = cli(project, "verify")
+    assert verify.returncode == 0, verify.stdout

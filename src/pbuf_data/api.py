@@ -59,7 +59,7 @@ def run_workflow(root: str | Path, targets: set[str], *, cores: int = 1, config:
 
     held = writer.holds(root)
     try:
-        writer.acquire(root, "pbuf-data: " + ("unlock" if unlock else f"run {' '.join(sorted(targets))}"))
+        writer.acquire(root)  # this process's command (pbuf-data reprocess ..., a notebook's python)
         with SnakemakeApi(output) as api:
             workflow = api.workflow(
                 resource_settings=resources,

@@ -39,6 +39,7 @@ def _command() -> str:
         return "python"
     program = Path(sys.argv[0])
     name = program.parent.name if program.name == "__main__.py" else program.name
+    name = "pbuf-data" if name == "pbuf_data" else name
     return " ".join([name, *sys.argv[1:]])
 
 

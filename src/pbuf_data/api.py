@@ -24,7 +24,25 @@ PROFILE = Path("profiles") / "default" / "config.yaml"
 def run_workflow(root: str | Path, targets: set[str], *, cores: int = 1, config: dict | None = None,
                  forcerun: set[str] = frozenset(), dryrun: bool = False, unlock: bool = False) -> None:
     """One Snakemake invocation through its Python API, with the default profile's settings (all of them:
-    a setting this function does not know is an error, not silently a different run)."""
+    a setting this function does not know is an error, not silently a different run). The datasets of
+    ``forcerun`` are republished even when their content did not change (a rederivation asked for)."""
+    import os
+
+    from .steps import REPUBLISH_ENV
+
+    before = os.environ.get(REPUBLISH_ENV)
+    if forcerun:
+        os.environ[REPUBLISH_ENV] = "1"
+    try:
+        _run_workflow(root, targets, cores=cores, config=config, forcerun=forcerun, dryrun=dryrun, unlock=unlock)
+    finally:
+        if before is None:
+            os.environ.pop(REPUBLISH_ENV, None)
+        else:
+            os.environ[REPUBLISH_ENV] = before
+
+
+def _run_workflow(root, targets, *, cores, config, forcerun, dryrun, unlock) -> None:
     import yaml
     from snakemake.api import SnakemakeApi
     from snakemake.scheduling.greedy import SchedulerSettings as GreedySchedulerSettings

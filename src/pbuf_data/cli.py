@@ -195,7 +195,7 @@ def cmd_resume(args) -> int:
             print(f"finished the interrupted restore of {', '.join(finished)}")
         config = args.project.overrides()
         if any((root / ".snakemake" / "locks").glob("*")):
-            print("stale Snakemake lock found (no run holds this project's writer lock): unlocking")
+            print("stale lock found (Snakemake's; no run holds this project's writer lock): unlocking")
             run_workflow(root, {"all"}, config=config, unlock=True)
         print(f"equivalent: snakemake --unlock && snakemake --cores {args.cores} --rerun-incomplete {_config_flag(config)}".rstrip())
         try:

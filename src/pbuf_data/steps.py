@@ -318,7 +318,7 @@ def publish(tree, name, npz, json_path):
     e.g. requeued by a cluster) is not republished: the published files stay as the manifest lists them."""
     from .dataset import publish as publish_dataset
 
-    same = _unchanged(tree, name, json_path)
+    same = None if os.environ.get(REPUBLISH_ENV) else _unchanged(tree, name, json_path)
     if same is not None:
         log.info("%s: equal to its published copy but for the time of derivation: nothing republished", name)
         return same
@@ -326,6 +326,10 @@ def publish(tree, name, npz, json_path):
     for path in files:
         log.info("%s: published %s", name, path)
     return files
+
+
+# set by `pbuf-data reprocess` and prepare_dataset(force=True) for their run: rederived datasets are republished
+REPUBLISH_ENV = "PBUF_DATA_REPUBLISH"
 
 
 def _unchanged(tree, name, staged_json):

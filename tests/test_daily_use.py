@@ -104,11 +104,11 @@ def test_a_run_ends_with_one_verdict_block_and_a_snapshot_of_what_it_published(r
     assert proc.returncode != 0 and len(output.splitlines()) < 80, output
     verdict = output[output.index("pbuf-data: verdict for results/real/"):].splitlines()
     assert verdict[0] == (f"pbuf-data: verdict for results/real/: {N_REAL - 1} of {N_REAL} published "
-                          f"(1 by this run, {N_REAL - 2} unchanged), 1 failed, 0 not run")
+                          f"(1 derived by this run, {N_REAL - 2} as before), 1 failed, 0 not run")
     assert verdict[1].startswith("  cc_moresco: failed derive: dataset 'cc_moresco' (file 'cc_moresco/HzTable_MM_BC32.txt'")
     assert verdict[1].endswith("; previous copy kept (log: results/real/logs/derive/cc_moresco.log)")
     assert "check 'sha256 pin'" in (root / "results/real/logs/derive/cc_moresco.log").read_text()
-    assert verdict[2] == "  published by this run: bao_6dfgs"
+    assert verdict[2] == "  derived by this run: bao_6dfgs"
     assert "Select jobs to execute" not in output and "localrule" not in output
     after = sorted(snapshots.glob("*/*.json"))
     assert len(after) == len(before) + 1

@@ -55,7 +55,7 @@ def verdict_lines(tree: layout.Tree, names: list[str], since: float | None = Non
             except OSError:
                 continue
     lines = [f"pbuf-data: verdict for {tree.base}/: {len(published)} of {len(names)} published"
-             + (f" ({len(fresh)} by this run, {len(published) - len(fresh)} unchanged)" if since is not None else "")
+             + (f" ({len(fresh)} derived by this run, {len(published) - len(fresh)} as before)" if since is not None else "")
              + f", {len(failed)} failed, {len(not_run)} not run"]
     for name, item in failed + not_run:
         state = item.get("state", "not run")
@@ -65,5 +65,5 @@ def verdict_lines(tree: layout.Tree, names: list[str], since: float | None = Non
     if run_failed and not failed and not not_run:
         lines.append(f"  a job after publication failed (figures, exports, summary, manifest or backup): see {tree.logs}/errors.log")
     if fresh:
-        lines.append(f"  published by this run: {', '.join(fresh)}")
+        lines.append(f"  derived by this run: {', '.join(fresh)}")
     return lines

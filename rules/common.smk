@@ -7,7 +7,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from pbuf_data import layout
+from pbuf_data import layout, writer
 from pbuf_data.combine import check_combination
 from pbuf_data.derive import code_fingerprint
 from pbuf_data.errors import PbufDataError, suggest
@@ -90,6 +90,9 @@ if workflow.is_main_process:
         )
     try:  # a tree is written only from the registry and corpus it was built from
         PROJECT.check_tree()
+        # the writer lock, if free, from before Snakemake's own lock (a run is never seen with that lock and
+        # not this one); taken for good, or refused naming the holder, in onstart (a dry run ends before it)
+        writer.try_acquire(PROJECT.root)
     except PbufDataError as exc:
         raise UserError(str(exc)) from None
 
@@ -339,8 +342,6 @@ def start_run():
     """
     import time
 
-    from pbuf_data import writer
-
     try:
         writer.acquire(PROJECT.root)
         PROJECT.record_tree()
@@ -358,7 +359,6 @@ RUN = {}
 def finish_run(failed):
     """onsuccess/onerror: a snapshot of what the run published (also after partial failures), one verdict
     block, then the writer lock is given back."""
-    from pbuf_data import writer
     from pbuf_data.verdict import verdict_lines
 
     try:

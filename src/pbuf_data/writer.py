@@ -117,6 +117,17 @@ def acquire(root: str | Path, command: str | None = None, *, wait: float = 0) ->
     os.environ[HELD_ENV] = str(os.getpid())
 
 
+def try_acquire(root: str | Path, command: str | None = None) -> bool:
+    """Take the lock if it is free (True); False, changing nothing, if another process holds it."""
+    try:
+        acquire(root, command)
+    except PbufDataError as exc:
+        if exc.check == "one writer at a time":
+            return False
+        raise
+    return True
+
+
 def release(root: str | Path) -> None:
     """Give back one hold of the lock; the last one frees it."""
     lock_path, _ = _paths(root)

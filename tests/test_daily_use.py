@@ -75,7 +75,9 @@ def test_config_values_from_the_command_line_take_the_schemas_types(workflow):
     proc = workflow.run("-n", "--config", "retrieve=false", "max_raw_bytes={cmb: 2000000}", "--quiet", "rules", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     bad = workflow.run("-n", "--config", "retrieve=maybe", check=False)
-    assert bad.returncode != 0 and "at 'retrieve': 'maybe' should be of type boolean" in bad.stdout + bad.stderr
+    assert bad.returncode != 0 and "config 'retrieve': 'maybe' is not boolean: write true or false" in bad.stdout + bad.stderr
+    number = workflow.run("-n", "--config", "max_raw_bytes={cmb: 2MB}", check=False)
+    assert "config 'max_raw_bytes.cmb': '2MB' is not integer: write a whole number such as 2000000" in number.stdout + number.stderr
     assert "Traceback" not in bad.stdout + bad.stderr
 
 

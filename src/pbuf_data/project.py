@@ -33,7 +33,11 @@ def read_config(root: Path, *, lenient: bool = False) -> dict:
     return validate(read_yaml(path, "configuration file"), load_schema("config.schema.yaml"), what=f"config '{path}'")
 
 
-def typed_values(config: dict, schema: dict) -> dict:
+SPELLING = {"boolean": "true or false", "integer": "a whole number such as 2000000", "number": "a number such as 0.5",
+            "object": "a mapping such as {key: value}", "array": "a list such as [a, b]"}
+
+
+def typed_values(config: dict, schema: dict, prefix: str = "") -> dict:
     """``--config`` values as the schema types them, in place: Snakemake hands ``retrieve=false`` and the numbers
     of ``max_raw_bytes={cmb: 2000000}`` over as strings, ``raw_dir=`` as None. A string is read as YAML where the
     schema wants a boolean, a number, an object or a list, kept when that gives the wanted type (otherwise the
@@ -47,15 +51,17 @@ def typed_values(config: dict, schema: dict) -> dict:
         value, kind = config[key], spec.get("type")
         if value is None and kind == "string":
             config[key] = ""
-        elif isinstance(value, str) and kind in wanted:
+        elif isinstance(value, str) and isinstance(kind, str) and kind in wanted:
             try:
                 parsed = yaml.safe_load(value)
             except yaml.YAMLError:
-                continue
-            if isinstance(parsed, wanted[kind]) and not (kind != "boolean" and isinstance(parsed, bool)):
-                config[key] = parsed
+                parsed = None
+            if not isinstance(parsed, wanted[kind]) or (kind != "boolean" and isinstance(parsed, bool)):
+                raise PbufDataError(f"config '{prefix}{key}': {value!r} is not {kind}: write {SPELLING[kind]} "
+                                    f"(e.g. --config {prefix.split('.')[0] or key}=...)", check="schema")
+            config[key] = parsed
         if isinstance(config[key], dict) and kind == "object":
-            typed_values(config[key], spec)
+            typed_values(config[key], spec, f"{prefix}{key}.")
     return config
 
 

@@ -79,8 +79,17 @@ include: "rules/report.smk"
 include: "rules/export.smk"
 
 
+onstart:
+    start_run()
+
+
+onsuccess:
+    finish_run(failed=False)
+
+
 onerror:
     rebuild_after_failure()
+    finish_run(failed=True)
 
 
 # Every receipt is asked for here, not only through the summary and the manifest: after a failed

@@ -1,17 +1,19 @@
 # Shared functions and the parsed registry. Rule files hold rules only.
 
+import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from pbuf_data import layout
+from pbuf_data import layout, writer
 from pbuf_data.atomic import probe_writable
 from pbuf_data.combine import check_combination
 from pbuf_data.derive import code_fingerprint
 from pbuf_data.errors import PbufDataError, suggest
-from pbuf_data.project import Project
+from pbuf_data.project import Project, typed_values
 from pbuf_data.registry import load_schema, raw_location, resolve_raw_path, validate
 from pbuf_data.report_text import rst_link, rst_text
 from pbuf_data.restore import interrupted
@@ -19,8 +21,45 @@ from pbuf_data.validation import raw_size, threads_for
 
 # UserError (the Snakefile): a user's mistake, printed as one block without frames.
 
+# What a person running the workflow does not need to read (`snakemake --verbose` shows all of it): the
+# block of every job, progress and job-selection lines. Errors are kept; a failed job is named, with its
+# reason and log, by the verdict block at the end of the run.
+QUIET_EVENTS = {
+    "JOB_INFO",
+    "GROUP_INFO",
+    "JOB_ERROR",
+    "GROUP_ERROR",
+    "PROGRESS",
+    "JOB_FINISHED",
+    "JOB_STARTED",
+    "RESOURCES_INFO",
+    "SHELLCMD",
+}
+QUIET_PREFIXES = ("Select jobs to execute", "Execute ", "[")
+
+
+def quiet_output(events=QUIET_EVENTS):
+    import logging
+
+    from snakemake.logging import logger
+
+    def keep(record):
+        event = getattr(record, "event", None)
+        if event is not None and getattr(event, "name", str(event)) in events:
+            return False
+        if events is not QUIET_EVENTS:
+            return True
+        if record.levelno <= logging.INFO and isinstance(record.msg, str):
+            return not record.msg.startswith(QUIET_PREFIXES)
+        return True
+
+    logger.addFilter(keep)
+
+
 try:
-    validate(config, load_schema("config.schema.yaml"), what="configuration")
+    _schema = load_schema("config.schema.yaml")
+    typed_values(config, _schema)  # --config retrieve=false, max_raw_bytes={cmb: 2000000}: as the schema types them
+    validate(config, _schema, what="configuration")
     PROJECT = Project(".", config)  # corpus, result tree, raw folder, registries
     REGISTRY = PROJECT.registry
     for _name, _entry in REGISTRY.items():
@@ -63,6 +102,24 @@ if _not_generated:
 TREE = PROJECT.tree  # every path of this corpus's results (pbuf_data.layout.Tree)
 if workflow.is_main_process:
     print(f"pbuf-data: {PROJECT.describe()}", file=sys.stderr)
+    if (
+        not workflow.output_settings.verbose
+    ):  # Snakemake's banner (host, versions...): with --verbose
+        quiet_output({"WORKFLOW_STARTED"})
+    if (
+        not USE_MOCK and not Path(RAW_DIR).is_dir()
+    ):  # a typo: one message, before any job or download
+        raise UserError(
+            f"raw folder {RAW_DIR} does not exist (config raw_dir or --config raw_dir=...); nothing was run. "
+            "To download every raw file from its registry URL instead, create it empty."
+        )
+    try:  # a tree is written only from the registry and corpus it was built from
+        PROJECT.check_tree()
+        # the writer lock, if free, from before Snakemake's own lock (a run is never seen with that lock and
+        # not this one); taken for good, or refused naming the holder, in onstart (a dry run ends before it)
+        writer.try_acquire(PROJECT.root)
+    except PbufDataError as exc:
+        raise UserError(str(exc)) from None
 
 
 def unknown_datasets_message(names, what):
@@ -225,14 +282,44 @@ def missing_raw_files(name):
 
 
 def raw_inputs(wildcards):
-    """Raw files of a dataset, keyed by their registry role (those missing for good left out)."""
+    """Raw files of a dataset, keyed by their registry role (those missing for good left out).
+
+    Files of a raw folder are compared by content, not by time (ancient: their modification time never
+    reruns a job): their sha256 is a parameter of the dataset's jobs (raw_content). A copied, moved or touched
+    raw folder reruns nothing; a changed byte reruns its dataset. Generated mock files keep Snakemake's own
+    time-based tracking (their generating job is in the DAG)."""
     entry = registry_entry(wildcards.dataset)
     missing = missing_raw_files(wildcards.dataset)
     return {
-        role: raw_path(spec)
+        role: raw_path(spec) if USE_MOCK else ancient(raw_path(spec))
         for role, spec in entry["files"].items()
         if spec["path"] not in missing
     }
+
+
+_CONTENT = {}  # (path, size, mtime_ns, inode) -> sha256: each raw file hashed once per process
+
+
+def raw_content(name):
+    """{role: sha256} of a dataset's raw files in a raw folder: the content present, else the registry pin (a
+    retrieved file is kept only if it equals its pin, so the first run after a download reruns nothing)."""
+    from pbuf_data.integrity import sha256_file
+
+    if USE_MOCK:
+        return {}
+    content = {}
+    for role, spec in registry_entry(name)["files"].items():
+        path = Path(raw_path(spec))
+        try:
+            info = path.stat()
+        except OSError:
+            content[role] = spec.get("sha256")
+            continue
+        key = (str(path), info.st_size, info.st_mtime_ns, info.st_ino)
+        if key not in _CONTENT:
+            _CONTENT[key] = sha256_file(path)
+        content[role] = _CONTENT[key]
+    return content
 
 
 def retrieval_spec(wildcards):
@@ -262,6 +349,7 @@ def dataset_settings(wildcards):
         "thresholds": config["validation"],
         "fiducial": config["fiducial_cosmology"],
         "missing": list(missing_raw_files(wildcards.dataset).values()),
+        "raw_content": raw_content(wildcards.dataset),
     }
 
 
@@ -273,6 +361,70 @@ def mock_role(wildcards):
     raise WorkflowError(
         f"{wildcards.dataset}: no registry file named {wildcards.filename}"
     )
+
+
+def start_run():
+    """onstart (not in a dry run): take the project's writer lock for the run (refused, naming the holder,
+    if another run, restore or prune writes here), then record what the tree is built from.
+    """
+    import time
+
+    try:
+        writer.acquire(PROJECT.root)
+        PROJECT.record_tree()
+    except PbufDataError as exc:
+        writer.release(PROJECT.root)
+        raise UserError(f"{exc}; nothing was run") from None
+    RUN["start"] = time.time()
+    if not workflow.output_settings.verbose:
+        quiet_output()
+
+
+RUN = {}
+
+
+def finish_run(failed):
+    """onsuccess/onerror: a snapshot of what the run published (also after partial failures), one verdict
+    block, then the writer lock is given back."""
+    from pbuf_data.verdict import verdict_lines
+
+    try:
+        if failed:
+            backup_after_failure()
+        for line in verdict_lines(
+            TREE, PUBLISHED, since=RUN.get("start"), run_failed=failed
+        ):
+            print(line, file=sys.stderr)
+    finally:
+        writer.release(PROJECT.root)
+
+
+def backup_after_failure():
+    """After a run in which datasets failed but others were published, a snapshot of what is published now
+    (the backup job, which waits for every dataset, did not run), so that a restore never takes back a
+    dataset this run published."""
+    from pbuf_data.job import report_failure
+    from pbuf_data.steps import backup
+
+    start = RUN.get("start", float("inf")) - 1
+    published = [
+        name
+        for name in PUBLISHED
+        if Path(TREE.receipt(name)).exists()
+        and os.stat(TREE.receipt(name)).st_mtime >= start
+    ]
+    if not published or not Path(TREE.derived_manifest).exists():
+        return
+    try:
+        with contextlib.chdir(PROJECT.root):
+            backup(
+                TREE,
+                CONFIG_FILES,
+                config["backup"]["dir"],
+                config["backup"]["keep"],
+            )
+    except PbufDataError as exc:
+        report_failure(f"backup after the failed run: {exc}")
 
 
 def rebuild_after_failure():
@@ -291,16 +443,11 @@ def rebuild_after_failure():
     receipts += [Path(TREE.export_receipt(n)) for n in PUBLISHED]
     if all(r.exists() and r.stat().st_mtime_ns <= written for r in receipts):
         return  # nothing failed or changed since the manifest (e.g. the verify target failed): no rehash
-    try:
-        summary = summarize_validation(TREE, PUBLISHED)
+    try:  # the failures are printed by the verdict block (finish_run)
+        summarize_validation(TREE, PUBLISHED)
         manifest(TREE)
     except PbufDataError as exc:
         report_failure(str(exc))
-        return
-    print(f"{TREE.summary_txt}:", file=sys.stderr)
-    for name, item in summary["datasets"].items():
-        if item["state"] != "published":
-            print(f"  {name}: {item['state']}: {item['reason']}", file=sys.stderr)
 
 
 # Configuration files that go into every backup archive.

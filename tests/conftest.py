@@ -16,6 +16,7 @@ from pbuf_data.registry import load_registry
 PROJECT = Path(__file__).resolve().parents[1]
 RAW_DIR = Path(os.environ.get("PBUF_RAW_DIR", PROJECT.parent / "shared" / "data" / "raw")).resolve()
 REQUIRE_RAW = os.environ.get("PBUF_REQUIRE_RAW") == "1"
+RAW_SKIP = f"real raw files not available at {RAW_DIR} (set PBUF_RAW_DIR=/path/to/raw, or put them there)"
 N_REAL = len(load_registry(PROJECT / "config" / "registry.yaml"))  # datasets of the real registry
 WORKFLOW_FILES = ["Snakefile", "config", "rules", "profiles", "envs", "report", "src"]
 
@@ -32,6 +33,23 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("any_worker") is None)  # stable: order kept otherwise
 
 
+_SKIPPED: dict[str, int] = {}  # reason -> tests skipped for it (this process: the controller under xdist)
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        _SKIPPED[reason] = _SKIPPED.get(reason, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line naming what was skipped and how to run it (e.g. a fresh clone without the real raw files)."""
+    if _SKIPPED:
+        groups = "; ".join(f"{n} because {reason}" for reason, n in sorted(_SKIPPED.items(), key=lambda kv: -kv[1]))
+        terminalreporter.write_line(f"skipped {sum(_SKIPPED.values())} tests: {groups}")
+
+
 def _raw_available() -> bool:
     return (RAW_DIR / "SOURCES.md").exists()
 
@@ -42,7 +60,7 @@ def raw_dir() -> Path:
     if not _raw_available():
         if REQUIRE_RAW:
             pytest.fail(f"real raw files required (PBUF_REQUIRE_RAW=1) but not found at {RAW_DIR}")
-        pytest.skip("real raw files not available (set PBUF_RAW_DIR)")
+        pytest.skip(RAW_SKIP)
     return RAW_DIR
 
 

@@ -53,8 +53,8 @@ def tree_digest(root: Path) -> str:
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
         if rel.parts[:2] == ("data", "backups") or rel.parts[:3] == ("results", "real", "project") or (
-                len(rel.parts) > 2 and rel.parts[2].startswith(".restore-")):
-            continue  # the store, the project's identity, and what a restore keeps beside the tree
+                len(rel.parts) > 2 and rel.parts[2].startswith((".restore-", "restore-kept", "logs"))) or rel.parts[0] == ".snakemake":
+            continue  # the store, the identity, what a restore keeps beside the tree, its audit record, the writer lock
         digest.update(str(rel).encode() + (b"->" + os.readlink(path).encode() if path.is_symlink() else b""))
         if path.is_file() and not path.is_symlink():
             digest.update(path.read_bytes())
@@ -201,6 +201,8 @@ def test_restore_brings_back_exactly_the_published_tree(proj):
     result = restore(proj, TREE, "data/backups")
     assert result["restored"] == ["results/real/derived", "results/real/manifests", "results/real/validation"]
     assert tree_digest(proj) == clean
+    assert result["kept"] == ["results/real/derived/stray.npz"]  # a user's file: named and kept, not deleted
+    assert (proj / result["kept_in"] / "results/real/derived/stray.npz").read_bytes() == b"x"
     assert not list((proj / TREE.base).glob(".restore-*"))
     assert all((p.stat().st_mode & 0o777) == 0o644 for p in (proj / "results/real/derived").iterdir())
     assert {p: p.stat().st_mtime_ns for p in proj.glob("results/real/[dmv]*/*")} == mtimes  # Snakemake sees what it wrote
@@ -399,17 +401,21 @@ def test_backup_restore_and_verify_import_downwards_only():
         assert not imported & set(order[level + 1:]), (name, imported)
 
 
-def test_restore_waits_for_a_run_in_progress(proj):
+def test_restore_is_refused_while_a_run_holds_the_writer_lock(proj):
     flip(proj / "results/real/derived/sn.npz")
     before = tree_digest(proj)
-    run = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "snakemake"], cwd=proj)  # looks like a run here
+    # a run holds the project's writer lock, as every run does from its onstart
+    holder = "from pbuf_data import writer; writer.acquire('.', 'snakemake --cores 2'); print('held', flush=True); import time; time.sleep(60)"
+    run = subprocess.Popen([sys.executable, "-c", holder], cwd=proj, stdout=subprocess.PIPE, text=True,
+                           env={**os.environ, "PYTHONPATH": SRC})
+    assert run.stdout.readline().strip() == "held"
     try:
         proc = subprocess.run([sys.executable, "-m", "pbuf_data", "--root", str(proj), "restore"], capture_output=True, text=True,
                               env={**os.environ, "PYTHONPATH": SRC})
     finally:
         run.kill()
         run.wait()
-    assert proc.returncode == 1 and f"a run is in progress here (pid {run.pid})" in proc.stderr
+    assert proc.returncode == 1 and f"a run is in progress here (pid {run.pid}): snakemake --cores 2" in proc.stderr
     assert tree_digest(proj) == before
 
 

@@ -49,10 +49,15 @@ def test_mock_and_real_results_live_in_trees_of_their_own(project, raw_dir):
     mock_manifest = (project / "results" / "mock" / "manifests" / "derived.sha256").read_text()
     assert "results/real/" not in mock_manifest and "results/mock/derived/mock_cc_moresco.json" in mock_manifest
     # each command says which tree it uses, and each tree verifies on its own
-    for args, tree in ((("--raw-dir", str(raw_dir)), "real"), (("--corpus", "mock"), "mock"), ((), "real")):
+    for args, tree in ((("--raw-dir", str(raw_dir)), "real"), (("--corpus", "mock"), "mock")):
         proc = cli(project, "verify", *args)
         assert proc.returncode == 0, proc.stdout
         assert proc.stdout.startswith(f"corpus '{tree}': results in results/{tree}/")
+    every = cli(project, "verify")  # not told a corpus: every tree present, each named before its verdict
+    lines = every.stdout.splitlines()
+    assert every.returncode == 0 and lines[0] == "every result tree present: mock, real", every.stdout
+    assert [line.split(":")[0] for line in lines if line.startswith("corpus ")] == ["corpus 'mock'", "corpus 'real'"]
+    assert sum(line.startswith("verify OK") for line in lines) == 2
     status = cli(project, "status", "--corpus", "mock")
     assert status.stdout.startswith("corpus 'mock': results in results/mock/") and f"{N_MOCK} of {N_MOCK} datasets up to date" in status.stdout
     # a real run after the mock one: nothing to redo, and the mock tree untouched
@@ -75,7 +80,9 @@ def test_a_named_corpus_gets_its_own_tree(workflow, raw_dir):
     assert not (workflow.root / "results" / "real").exists()
     proc = cli(workflow.root, "verify", "--corpus", "dr1")
     assert proc.returncode == 0 and proc.stdout.startswith("corpus 'dr1': results in results/dr1/"), proc.stdout
-    missing = cli(workflow.root, "verify")  # the configured default (mock) has no results: said, with the others
+    present = cli(workflow.root, "verify")  # not told a corpus: the trees present (dr1), not the empty default
+    assert present.returncode == 0 and present.stdout.startswith("corpus 'dr1': results in results/dr1/"), present.stdout
+    missing = cli(workflow.root, "verify", "--corpus", "mock")  # a tree without results: said, with the others
     assert missing.returncode == 1
     assert "no results yet; results exist for corpus 'dr1': pass --corpus NAME" in missing.stdout.splitlines()[0]
     bad = workflow.run("-n", "--config", "corpus=Bad/Name", check=False)

@@ -29,7 +29,7 @@ def test_cli_finds_the_project_from_a_sub_folder_and_refuses_outside(workflow, t
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     refused = _pbuf(outside, "verify")
-    assert refused.returncode == 1
+    assert refused.returncode == 2  # could not run (README: exit codes)
     assert "not a pbuf-data project" in refused.stderr and "use --root" in refused.stderr
     assert "MISSING" not in refused.stdout + refused.stderr
     _clean(refused.stdout + refused.stderr)

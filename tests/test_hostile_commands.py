@@ -132,7 +132,7 @@ def test_a_disk_error_in_any_command_is_one_line(tmp_path, monkeypatch, capsys):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(root / "results" / "mock" / ".restore-x"))
 
     monkeypatch.setattr(cli.Project, "open", read_only)
-    assert cli.main(["--root", str(root), "restore"]) == 1
+    assert cli.main(["--root", str(root), "restore"]) == 2  # could not run (README: exit codes)
     assert capsys.readouterr().err == f"ERROR: {root}/results/mock/.restore-x: Read-only file system\n"
 
 

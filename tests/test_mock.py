@@ -18,8 +18,10 @@ from pbuf_data.derive import derive_dataset
 from pbuf_data.mock import mock_files, write_mock_file
 from pbuf_data.registry import load_registry
 
+from conftest import RAW_DIR, RAW_SKIP
+
 PROJECT = Path(__file__).resolve().parents[1]
-REAL_RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "raw"
+REAL_RAW = RAW_DIR  # PBUF_RAW_DIR, as every test module (conftest)
 MOCKS = load_registry(PROJECT / "config" / "registry_mock.yaml")
 FIDUCIAL_BLOCK = yaml.safe_load((PROJECT / "config" / "config.yaml").read_text())["fiducial_cosmology"]
 FIDUCIAL = Fiducial.from_config(FIDUCIAL_BLOCK)
@@ -149,14 +151,14 @@ def real_counterparts():
     return pairs
 
 
-@pytest.mark.skipif(not REAL_RAW.is_dir(), reason="real raw files not beside the project")
+@pytest.mark.skipif(not (REAL_RAW / "SOURCES.md").exists(), reason=RAW_SKIP)
 @pytest.mark.parametrize("name,role,real", real_counterparts(), ids=lambda v: v if isinstance(v, str) else "")
 def test_layout_matches_real_file(name, role, real, mock_raw):
     mock = (mock_raw / MOCKS[name]["files"][role]["path"]).read_bytes()
     assert layout(mock) == layout(real.read_bytes())
 
 
-@pytest.mark.skipif(not REAL_RAW.is_dir(), reason="real raw files not beside the project")
+@pytest.mark.skipif(not (REAL_RAW / "SOURCES.md").exists(), reason=RAW_SKIP)
 def test_sn_header_equals_real(mock_raw):
     real = (REAL_RAW / "sn_pantheon_plus" / "Pantheon+SH0ES.dat").read_text().splitlines()[0]
     mock = (mock_raw / MOCKS["mock_sn_pantheon_plus"]["files"]["table"]["path"]).read_text().splitlines()[0]
@@ -202,7 +204,7 @@ def test_rsd_files_keep_the_release_quirks(mock_raw):
     assert not files["wigglez"].endswith(b"\n") and b"\t" not in files["wigglez"]
 
 
-@pytest.mark.skipif(not REAL_RAW.is_dir(), reason="real raw files not beside the project")
+@pytest.mark.skipif(not (REAL_RAW / "SOURCES.md").exists(), reason=RAW_SKIP)
 def test_rsd_latex_table_keeps_reference_columns(mock_raw):
     def rows(text):
         return [[c.strip() for c in ln.split("&")] for ln in text.splitlines() if re.match(r"^\d", ln)]

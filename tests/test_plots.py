@@ -151,3 +151,21 @@ def test_no_text_leaves_a_figure_or_runs_into_a_panel(name, real, mock):
     ds = mock(name) if name in MOCKS else real(name)
     for fig in (observable_figure(ds, FIDUCIAL), correlation_figure(ds)):
         assert _layout_problems(fig) == []
+
+
+def test_a_hubble_diagram_is_scaled_to_the_bulk_and_names_its_de_weighted_points(real):
+    """DES-SN5YR carries a few supernovae with sigma of up to hundreds of magnitudes: drawn and named, they do
+    not set the axes, which hold every error bar of the others (sigma within 5x the median)."""
+    ds = real("sn_des5yr")
+    sigma, value = ds.uncertainty, ds.observable
+    bulk = sigma <= 5 * np.median(sigma)
+    assert 0 < (~bulk).sum() < 0.1 * len(ds) and sigma.max() > 100  # the file's own de-weighted points
+    fig = observable_figure(ds, FIDUCIAL)
+    top = fig.axes[0]
+    low, high = top.get_ylim()
+    assert low <= (value - sigma)[bulk].min() and high >= (value + sigma)[bulk].max()
+    assert high - low < 1.2 * ((value + sigma)[bulk].max() - (value - sigma)[bulk].min())  # not stretched by the few
+    marked = [ln for ln in top.get_lines() if ln.get_marker() == "x"]
+    assert len(marked) == 1 and len(marked[0].get_xdata()) == (~bulk).sum()
+    legend = [t.get_text() for t in top.get_legend().get_texts()]
+    assert f"{(~bulk).sum()} de-weighted (σ > 5× median σ), error bars not drawn" in legend

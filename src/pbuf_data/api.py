@@ -10,7 +10,7 @@ failure and returns a status per dataset.
 
 from __future__ import annotations
 
-import os
+import contextlib
 import time
 from pathlib import Path
 
@@ -21,26 +21,28 @@ from .project import Project
 PROFILE = Path("profiles") / "default" / "config.yaml"
 
 
-def running_snakemake(root: str | Path) -> list[int]:
-    """PIDs of Snakemake processes working in ``root`` (their lock is live, not stale)."""
-    import psutil
-
-    root = Path(root).resolve()
-    pids = []
-    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
-        try:
-            cmd = " ".join(proc.info["cmdline"] or [])
-            if "snakemake" in cmd and proc.info["cwd"] and Path(proc.info["cwd"]).resolve() == root and proc.pid != os.getpid():
-                pids.append(proc.pid)
-        except (psutil.Error, OSError):
-            continue
-    return pids
-
-
 def run_workflow(root: str | Path, targets: set[str], *, cores: int = 1, config: dict | None = None,
                  forcerun: set[str] = frozenset(), dryrun: bool = False, unlock: bool = False) -> None:
     """One Snakemake invocation through its Python API, with the default profile's settings (all of them:
-    a setting this function does not know is an error, not silently a different run)."""
+    a setting this function does not know is an error, not silently a different run). The datasets of
+    ``forcerun`` are republished even when their content did not change (a rederivation asked for)."""
+    import os
+
+    from .steps import REPUBLISH_ENV
+
+    before = os.environ.get(REPUBLISH_ENV)
+    if forcerun:
+        os.environ[REPUBLISH_ENV] = "1"
+    try:
+        _run_workflow(root, targets, cores=cores, config=config, forcerun=forcerun, dryrun=dryrun, unlock=unlock)
+    finally:
+        if before is None:
+            os.environ.pop(REPUBLISH_ENV, None)
+        else:
+            os.environ[REPUBLISH_ENV] = before
+
+
+def _run_workflow(root, targets, *, cores, config, forcerun, dryrun, unlock) -> None:
     import yaml
     from snakemake.api import SnakemakeApi
     from snakemake.scheduling.greedy import SchedulerSettings as GreedySchedulerSettings
@@ -57,8 +59,8 @@ def run_workflow(root: str | Path, targets: set[str], *, cores: int = 1, config:
     root = Path(root).resolve()
     profile = yaml.safe_load((root / PROFILE).read_text())
     take = profile.pop  # each setting as the command line would pass it; what is left is not applied here
-    output = OutputSettings(quiet={Quietness.PROGRESS, Quietness.RULES, Quietness.HOST},
-                            show_failed_logs=take("show-failed-logs", False))
+    quiet = {Quietness.PROGRESS, Quietness.RULES} | {Quietness[q.upper()] for q in take("quiet", [])}
+    output = OutputSettings(quiet=quiet, show_failed_logs=take("show-failed-logs", False))
     resources = ResourceSettings(cores=cores, resources=take("resources", {}))
     dag_settings = DAGSettings(
         targets=set(targets),
@@ -71,7 +73,11 @@ def run_workflow(root: str | Path, targets: set[str], *, cores: int = 1, config:
     scheduler = take("scheduler", "ilp")
     if profile:
         raise PbufDataError(f"{PROFILE}: {', '.join(sorted(profile))}: not a setting that pbuf-data applies to its runs")
+    from . import writer
+
+    held = writer.holds(root)
     try:
+        writer.acquire(root)  # this process's command (pbuf-data reprocess ..., a notebook's python)
         with SnakemakeApi(output) as api:
             workflow = api.workflow(
                 resource_settings=resources,
@@ -95,6 +101,7 @@ def run_workflow(root: str | Path, targets: set[str], *, cores: int = 1, config:
         from .job import stop_helper
 
         stop_helper()
+        writer.release_to(root, held)  # also the hold of the run's onstart, if its onsuccess/onerror did not run
 
 
 def _failure(project: Project, name: str, exc: Exception) -> str:
@@ -123,12 +130,37 @@ def prepare_dataset(name: str, cores: int = 1, force: bool = False, root: str | 
     if name not in known:
         raise PbufDataError(f"not in the active registry ({project.describe()}){suggest(name, known)}; "
                             f"known: {', '.join(known)}", dataset=name)
-    targets = {project.tree.receipt(name)}
-    try:
-        run_workflow(project.root, targets, cores=cores, config=project.overrides(), forcerun=targets if force else set())
-    except Exception as exc:  # Snakemake reports job failures as exceptions of its own
-        raise PbufDataError(f"preparation failed: {_failure(project, name, exc)}", dataset=name) from None
-    return load_dataset(name, root=project.root / project.tree.base)
+    project.check_tree()
+    tree = project.tree
+    targets = {tree.receipt(name), tree.export_receipt(name)}
+    from . import writer
+
+    with writer.writing(project.root, f"prepare_dataset({name!r})"):
+        try:
+            run_workflow(project.root, targets, cores=cores, config=project.overrides(),
+                         forcerun={tree.receipt(name)} if force else set())
+        except Exception as exc:  # Snakemake reports job failures as exceptions of its own
+            settle_tree(project)
+            raise PbufDataError(f"preparation failed: {_failure(project, name, exc)}", dataset=name) from None
+        settle_tree(project)
+    return load_dataset(name, root=project.root / tree.base)
+
+
+def settle_tree(project: Project) -> None:
+    """After a run of some datasets' jobs only: the summary, the manifest and a snapshot, as a full run leaves
+    them, so that ``verify`` and ``certify`` pass right after (nothing is rewritten when nothing changed)."""
+    from .steps import backup, manifest, summarize_validation
+
+    tree, root = project.tree, project.root
+    published = [*project.datasets, *project.combinations]
+    before = (root / tree.derived_manifest).read_bytes() if (root / tree.derived_manifest).exists() else None
+    config_files = sorted(str(p.relative_to(root)) for p in (root / "config").rglob("*")
+                          if p.is_file() and p.suffix in (".yaml", ".yml"))
+    with contextlib.chdir(root):  # the steps work on paths relative to the project root, as the jobs do
+        summarize_validation(tree, published)
+        manifest(tree)
+        if Path(tree.derived_manifest).read_bytes() != before:
+            backup(tree, config_files, project.config["backup"]["dir"], project.config["backup"]["keep"])
 
 
 def prepare_datasets(names, cores: int = 1, force: bool = False, root: str | Path | None = None,

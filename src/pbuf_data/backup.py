@@ -46,6 +46,7 @@ from .atomic import FILE_MODE, atomic_file, write_text
 from .errors import PbufDataError
 from . import layout
 from .integrity import CHUNK, VerifyReport, manifest_text, read_manifest
+from .writer import writing
 
 ZSTD_LEVEL = 2
 FORMAT = "pbuf-snapshot/1"
@@ -71,8 +72,33 @@ def project_id(root: Path, tree: layout.Tree, *, create: bool = False) -> str | 
     except (OSError, ValueError) as exc:
         raise PbufDataError(f"unreadable project identity: {exc}", file=str(path), check="project identity") from None
     new = uuid.uuid4().hex
-    write_text(path, json.dumps({"id": new, "created": _utc()}, indent=2) + "\n")
+    write_text(path, json.dumps({"id": new, "created": _utc(), "root": str(root.resolve())}, indent=2) + "\n")
     return new
+
+
+def claim_identity(root: Path, tree: layout.Tree, store: Path) -> str:
+    """The id a backup of this tree writes under: created on first use; after ``cp -a`` of the project (the
+    identity made in another folder that still holds it) a new one when the store is shared, so that the copy
+    and the original never prune or restore each other's snapshots; after a move the same one."""
+    pid = project_id(root, tree, create=True)
+    path = root / tree.project / IDENTITY
+    identity = json.loads(path.read_text())
+    here, made_at = str(root.resolve()), identity.get("root")
+    if made_at == here:
+        return pid
+    original = Path(made_at) / tree.project / IDENTITY if made_at else None
+    try:
+        copied = original is not None and json.loads(original.read_text()).get("id") == pid
+    except (OSError, ValueError, AttributeError):
+        copied = False
+    shared = not store.resolve().is_relative_to(root.resolve())  # a store inside the project was copied with it
+    if copied and shared:
+        fresh = uuid.uuid4().hex
+        write_text(path, json.dumps({"id": fresh, "created": _utc(), "root": here, "copied_from": pid}, indent=2) + "\n")
+        write_text(root / tree.project / RECORD, manifest_text({}))  # the original's snapshots are not this copy's
+        return fresh
+    write_text(path, json.dumps(dict(identity, root=here), indent=2) + "\n")
+    return pid
 
 
 def adopt_project(root: Path, tree: layout.Tree, backup_dir: Path, pid: str) -> list[str]:
@@ -87,7 +113,8 @@ def adopt_project(root: Path, tree: layout.Tree, backup_dir: Path, pid: str) -> 
     if not names:
         raise PbufDataError(f"no snapshot of project {pid} in this store", file=str(backup_dir), check="project identity")
     record = {name: digest for name, digest in _sidecars(backup_dir, pid).items() if name in names}
-    write_text(root / tree.project / IDENTITY, json.dumps({"id": pid, "created": _utc(), "adopted": True}, indent=2) + "\n")
+    write_text(root / tree.project / IDENTITY,
+               json.dumps({"id": pid, "created": _utc(), "adopted": True, "root": str(root.resolve())}, indent=2) + "\n")
     write_text(root / tree.project / RECORD, manifest_text(record))
     return sorted(record)
 
@@ -138,8 +165,8 @@ def create_backup(root: str | Path, tree: layout.Tree, backup_dir: str | Path, e
     store = check_backup_dir(root, backup_dir)
     manifest = tree.derived_manifest
     expected = read_manifest(root / manifest)
-    pid = project_id(root, tree, create=True)
-    with locked(store):
+    with writing(root, "backup"), locked(store):
+        pid = claim_identity(root, tree, store)
         cleaned = _recover(store, root, tree, pid)
         files, added = [], 0
         for rel in snapshot_members(root, manifest, extra_files):

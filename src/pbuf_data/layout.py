@@ -33,6 +33,7 @@ RAW_CACHE = f"{DATA}/raw_cache"  # raw files downloaded because raw_dir lacks th
 MOCK_RAW = f"{DATA}/mock/raw"  # generated raw files of the embedded default
 BACKUPS = f"{DATA}/backups"  # the default backup store (config backup.dir), shared by the corpora
 RESULTS = "results"
+WRITER = ".snakemake/pbuf-data"  # the project's writer lock (pbuf_data.writer), beside Snakemake's own state
 VERSIONS = ".versions"  # inside a tree's derived folder
 MOCK_CORPUS, REAL_CORPUS = "mock", "real"
 CORPUS_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -83,6 +84,7 @@ class Tree:
         self.plots = f"{self.base}/plots"
         self.exports = f"{self.base}/exports"  # files fitting codes read: Cobaya's own classes, SACC
         self.project = f"{self.base}/project"  # the tree's identity for backups and its record of snapshots
+        self.built_from = f"{self.project}/tree.json"  # the registry and raw folder the tree is built from
         self.backup_record = f"{self.logs}/backup/last_backup.json"
         self.summary_json = f"{self.validation}/summary.json"
         self.summary_txt = f"{self.validation}/summary.txt"

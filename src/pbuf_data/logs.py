@@ -4,7 +4,8 @@ Every job appends to ``processing.log`` (and ``errors.log`` when it fails) and
 one JSON line to ``audit.jsonl``; each derivation writes a processing summary
 to ``transformations/``. Appends hold an exclusive lock on a companion
 ``.lock`` file, so lines from parallel jobs never interleave; the aggregate
-logs rotate by size (``.1`` ... ``.N``); the audit log is never rotated.
+logs rotate by size (``.1`` ... ``.N``), the audit log too (more copies kept); restore and prune append
+an audit record of their own. The newest :data:`KEEP_SUMMARIES` processing summaries of a dataset are kept.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from .errors import PbufDataError
 
 ROTATE_BYTES = 5_000_000
 ROTATE_KEEP = 5
+AUDIT_KEEP = 20  # audit.jsonl.1 ... .20: about 100 MB of history
+KEEP_SUMMARIES = 200  # per dataset, for trends
 
 
 @contextmanager
@@ -151,8 +154,15 @@ def record_job(step: str, status: str, seconds: float, *, dataset=None, message=
     }
     if message:
         audit["message"] = message
-    append_lines(logs_dir / "audit.jsonl", [json.dumps(audit, sort_keys=True)], rotate_bytes=None)
+    append_lines(logs_dir / "audit.jsonl", [json.dumps(audit, sort_keys=True)], keep=AUDIT_KEEP)
     return warnings
+
+
+def audit_operation(logs_dir, command: str, details: dict) -> None:
+    """One audit record of an operation that changes a tree outside a run (restore, prune)."""
+    record = {"time": now_utc(), "user": getpass.getuser(), "host": socket.gethostname(), "operation": command,
+              "pid": os.getpid(), **details, "software": software_versions()}
+    append_lines(Path(logs_dir) / "audit.jsonl", [json.dumps(record, sort_keys=True, default=str)], keep=AUDIT_KEEP)
 
 
 def write_processing_summary(summary: dict, logs_dir) -> Path:
@@ -160,9 +170,13 @@ def write_processing_summary(summary: dict, logs_dir) -> Path:
     from .atomic import write_text
 
     folder = Path(logs_dir) / "transformations"
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time() % 1:.6f}"[1:].replace(".", "")
+    now = time.time_ns()  # one reading: the name sorts by time (the oldest are the ones removed)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 10**9)) + f"{now // 1000 % 10**6:06d}"
     path = folder / f"{summary['dataset']}_processing_summary_{stamp}.json"
     write_text(path, json.dumps(summary, indent=2) + "\n")
+    older = sorted(folder.glob(f"{summary['dataset']}_processing_summary_*.json"))[:-KEEP_SUMMARIES]
+    for old in older:  # names start with the dataset and sort by time
+        old.unlink(missing_ok=True)
     return path
 
 

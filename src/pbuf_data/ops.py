@@ -9,6 +9,7 @@ writes ``results/<corpus>/logs/certification_report_<time>.json``.
 from __future__ import annotations
 
 import json
+import os
 import stat
 import time
 from pathlib import Path
@@ -16,7 +17,9 @@ from pathlib import Path
 from . import layout
 from .errors import PbufDataError
 
-DEFAULT_HEALTH = {"memory_percent": 85.0, "disk_percent": 90.0, "cpu_percent": 90.0, "log_file_mb": 100.0}
+DEFAULT_HEALTH = {"memory_percent": 85.0, "disk_percent": 90.0, "cpu_percent": 90.0, "log_file_mb": 100.0,
+                  "cpu_window_minutes": 15}
+LOAD_WINDOWS = {1: 0, 5: 1, 15: 2}  # minutes -> index in os.getloadavg()
 
 
 def _log_sizes(root: Path, tree: layout.Tree) -> dict[str, int]:
@@ -36,14 +39,20 @@ def snakemake_state(root: Path, tree: layout.Tree) -> dict:
         summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
     except (OSError, ValueError):
         summary = {"n_failed": "unreadable summary"}
+    from .writer import describe, holder
+
+    running = holder(root)  # proved: the project's writer lock is held
     state = "idle"
-    if locks:
-        state = "running or stale lock (see docs/OPERATIONS.md: stale lock)"
+    if running:
+        state = f"running: {describe(running)} (`pbuf-data stop` stops it)"
+    elif locks:
+        state = "stale Snakemake lock (no process holds the writer lock): `pbuf-data resume` clears it"
     elif incomplete:
         state = "interrupted: incomplete outputs (next run reruns them)"
     return {
         "state": state,
         "locks": locks,
+        "run_in_progress": running,
         "incomplete_outputs": incomplete,
         "datasets_failed_validation": summary["n_failed"] if summary else None,
     }
@@ -72,14 +81,18 @@ def check_health(root: str | Path, tree: layout.Tree, thresholds: dict | None = 
         alerts["memory"] = f"High memory usage: {memory.percent:.1f}% > {limits['memory_percent']}%"
     if disk.percent > limits["disk_percent"]:
         alerts["disk"] = f"Low disk space: {disk.percent:.1f}% used > {limits['disk_percent']}% on the data folder"
-    if cpu > limits["cpu_percent"]:
-        alerts["cpu"] = f"High CPU usage: {cpu:.1f}% > {limits['cpu_percent']}%"
+    # sustained load only: the load average over the configured window, per core (a moment's peak is no alert)
+    window = int(limits["cpu_window_minutes"])
+    sustained = min(100.0, os.getloadavg()[LOAD_WINDOWS[window]] / (psutil.cpu_count() or 1) * 100)
+    if sustained > limits["cpu_percent"]:
+        alerts["cpu"] = (f"Sustained CPU load: {sustained:.1f}% of {psutil.cpu_count()} cores over {window} min "
+                         f"> {limits['cpu_percent']}%")
     big = [f"{name} is {size / 1e6:.1f} MB" for name, size in logs.items() if size > limits["log_file_mb"] * 1e6]
     if big:
         alerts["logs"] = f"Log files over {limits['log_file_mb']} MB: {', '.join(big)}"
     if framework != "healthy":
         alerts["framework"] = f"Framework {framework}"
-    if status["locks"]:
+    if status["locks"] and not status["run_in_progress"]:
         alerts["workflow"] = f"Workflow {status['state']}"
     if status["datasets_failed_validation"]:
         alerts["validation"] = f"{status['datasets_failed_validation']} dataset(s) failed validation"
@@ -92,6 +105,8 @@ def check_health(root: str | Path, tree: layout.Tree, thresholds: dict | None = 
             "disk_percent": disk.percent,
             "disk_free_gb": disk.free / 1e9,
             "cpu_percent": cpu,
+            "cpu_load_percent": round(sustained, 1),
+            "cpu_window_minutes": window,
         },
         "framework_status": framework,
         "workflow": status,

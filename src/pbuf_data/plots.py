@@ -123,16 +123,38 @@ def _pull_axis(ax, z, pull, **style):
     ax.set_ylabel("pull [σ]")
 
 
+# A supernova whose uncertainty exceeds this many times the median is de-weighted: drawn and named, but the axes
+# are scaled to the bulk (a few points with sigma of hundreds of magnitudes would otherwise set them)
+DEWEIGHTED_SIGMA = 5.0
+
+
+def _bulk_limits(ax, values, sigma, bulk) -> tuple[float, float]:
+    """Axis limits holding the error bars of the bulk, with a margin; set on ``ax``."""
+    lo, hi = float(np.min(values[bulk] - sigma[bulk])), float(np.max(values[bulk] + sigma[bulk]))
+    pad = 0.05 * (hi - lo or 1.0)
+    ax.set_ylim(lo - pad, hi + pad)
+    return lo - pad, hi + pad
+
+
 def _hubble(dataset: Dataset, fiducial: Fiducial):
     fig, (top, middle, bottom) = _subplots(3, 1, figsize=(7, 7.5), sharex=True, height_ratios=(2, 1, 1))
     otype = dataset.observable_type[0]
     model = _fiducial_values(dataset, fiducial)
     offset = float(np.median(model - fiducial.predict(otype, dataset.z)))  # a free magnitude offset's best value
-    top.errorbar(dataset.z, dataset.observable, dataset.uncertainty, fmt=".", ms=2, lw=0.5, alpha=0.6, label=dataset.name)
-    _model_curve(top, fiducial, otype, dataset.z, offset)
-    middle.errorbar(dataset.z, dataset.observable - model, dataset.uncertainty, fmt=".", ms=2, lw=0.5, alpha=0.6)
+    z, value, sigma = dataset.z, dataset.observable, dataset.uncertainty
+    bulk = sigma <= DEWEIGHTED_SIGMA * np.median(sigma)
+    few = ~bulk
+    top.errorbar(z[bulk], value[bulk], sigma[bulk], fmt=".", ms=2, lw=0.5, alpha=0.6, label=dataset.name)
+    _model_curve(top, fiducial, otype, z, offset)
+    middle.errorbar(z[bulk], (value - model)[bulk], sigma[bulk], fmt=".", ms=2, lw=0.5, alpha=0.6)
     middle.axhline(0, color="0.4", lw=1)
-    _pull_axis(bottom, dataset.z, (dataset.observable - model) / dataset.uncertainty, ls="", marker=".", ms=2, alpha=0.6)
+    pull = (value - model) / sigma
+    _pull_axis(bottom, z, pull, ls="", marker=".", ms=2, alpha=0.6)
+    for ax, shown in ((top, value), (middle, value - model)):
+        lo, hi = _bulk_limits(ax, shown, sigma, bulk)
+        if few.any():  # at their value, kept inside the axes (a point beyond them sits on the edge)
+            ax.plot(z[few], np.clip(shown[few], lo, hi), ls="", marker="x", ms=4, color="0.45",
+                    label=f"{int(few.sum())} de-weighted (σ > {DEWEIGHTED_SIGMA:g}× median σ), error bars not drawn")
     top.set_ylabel(_label(dataset, otype))
     middle.set_ylabel("residual [mag]")
     bottom.set_xlabel("z")

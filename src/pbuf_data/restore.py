@@ -46,8 +46,10 @@ from .backup import (
 from .errors import PbufDataError
 from . import layout
 from .integrity import CHUNK, read_manifest
+from .writer import writing
 
 STAGING_PREFIX = ".restore-"
+KEPT = "restore-kept"  # in the tree: a user's files found in the folders a restore replaced
 JOURNAL = "journal.json"
 CONFIG_DIR = "config"
 ENTRY_KEYS = {"path", "sha256", "size", "mode", "mtime_ns"}
@@ -69,7 +71,7 @@ def restore(root: str | Path, tree: layout.Tree, backup_dir: str | Path, snapsho
             raise PbufDataError(f"{folder.relative_to(root)}/ is a symbolic link; refusing to restore through it",
                                 file=str(folder), check="regular folders only")
     base.mkdir(parents=True, exist_ok=True)
-    with _restore_lock(base):
+    with writing(root, "restore"), _restore_lock(base):
         finished = finish_interrupted(root, tree)
         if finished:
             return {"finished": finished}
@@ -99,13 +101,37 @@ def restore(root: str | Path, tree: layout.Tree, backup_dir: str | Path, snapsho
                     _stage(store, staging / "new", entry)
                 check_manifest(staging / "new", snap["manifest"], entries)
                 units = sorted({_unit(e["path"], tree) for e in entries if with_config or not _is_config(e["path"])})
-                journal = {"snapshot": name, "units": units, "files": {e["path"]: e["sha256"] for e in entries}}
+                keep = user_files(root, tree, units, {e["path"] for e in entries})
+                journal = {"snapshot": name, "units": units, "files": {e["path"]: e["sha256"] for e in entries},
+                           "keep": keep, "kept_in": f"{tree.base}/{KEPT}/{Path(name).stem}"}
                 write_text(staging / JOURNAL, json.dumps(journal, indent=1) + "\n")  # from here on: resumable
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
         _roll_forward(root, staging, journal)
-    return {"snapshot": name, "restored": units, "files": len(entries), "trusted": trust}
+    return {"snapshot": name, "restored": units, "files": len(entries), "trusted": trust, "kept": keep,
+            "kept_in": journal["kept_in"]}
+
+
+def user_files(root: Path, tree: layout.Tree, units: list[str], members: set[str]) -> list[str]:
+    """Files in the folders a restore swaps that the workflow did not write (not in the tree's manifest) and
+    the snapshot does not bring back: a user's files, moved aside by the restore and named, never deleted."""
+    try:
+        listed = set(read_manifest(root / tree.derived_manifest))
+    except (OSError, ValueError, PbufDataError):
+        listed = set()
+    listed.add(tree.derived_manifest)
+    found = []
+    for unit in units:
+        folder = root / unit
+        if _is_config(unit) or folder.is_symlink() or not folder.is_dir():
+            continue  # a link planted in place of a folder is replaced, never followed
+        for top, dirs, files in os.walk(folder):  # links to folders inside: listed, not followed
+            for entry in files + [d for d in dirs if os.path.islink(os.path.join(top, d))]:
+                rel = os.path.relpath(os.path.join(top, entry), root)
+                if rel not in listed and rel not in members:
+                    found.append(rel)
+    return sorted(found)
 
 
 def finish_interrupted(root: Path, tree: layout.Tree) -> list[str]:
@@ -265,9 +291,15 @@ def _roll_forward(root: Path, staging: Path, journal: dict) -> None:
         if not os.path.lexists(new):
             continue  # swapped in already
         if os.path.lexists(current):
-            os.replace(current, Path(tempfile.mkdtemp(dir=aside)) / "previous")
+            (aside / unit).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(current, aside / unit)
         current.parent.mkdir(parents=True, exist_ok=True)
         os.replace(new, current)
+    for rel in journal.get("keep", []):  # a user's files: kept, out of the published folders
+        old, kept = aside / rel, root / journal["kept_in"] / rel
+        if os.path.lexists(old):
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(old, kept)
     shutil.rmtree(staging)
 
 

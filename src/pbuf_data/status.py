@@ -36,7 +36,22 @@ def _last_failure(root: Path, tree: layout.Tree, name: str) -> str | None:
     return last.get("error") if last.get("status") != "success" else None
 
 
-def dataset_status(root: Path, tree: layout.Tree, name: str, entry: dict, raw_dir: str, mock: bool, retrieve: bool) -> list[str]:
+def _settings_changed(receipt: Path, thresholds: dict | None) -> list[str]:
+    """The validation thresholds of the configuration against those the dataset was made with (its receipt),
+    each changed key with both values."""
+    try:
+        recorded = json.loads(receipt.read_text()).get("settings", {}).get("thresholds")
+    except (OSError, ValueError, AttributeError):
+        return []
+    if recorded is None or thresholds is None:
+        return []
+    changed = [f"{key} {recorded.get(key)!r} -> {thresholds.get(key)!r}" for key in sorted(set(recorded) | set(thresholds))
+               if recorded.get(key) != thresholds.get(key)]
+    return [f"validation thresholds changed in config: {'; '.join(changed)}"] if changed else []
+
+
+def dataset_status(root: Path, tree: layout.Tree, name: str, entry: dict, raw_dir: str, mock: bool, retrieve: bool,
+                   thresholds: dict | None = None) -> list[str]:
     """Reasons the dataset would be reprocessed (empty: up to date)."""
     from .derive import code_fingerprint
 
@@ -85,6 +100,7 @@ def dataset_status(root: Path, tree: layout.Tree, name: str, entry: dict, raw_di
             reasons.append(f"the code that derives format '{entry['format']}' changed")
         if not (root / tree.report(name, "json")).exists():
             reasons.append("no validation report")
+        reasons += _settings_changed(root / tree.receipt(name), thresholds)
     failure = _last_failure(root, tree, name)
     if failure:
         reasons.append(f"the last derivation failed ({failure})")
@@ -96,6 +112,6 @@ def workflow_status(project) -> dict[str, list[str]]:
     root, config = project.root, project.config
     return {
         name: dataset_status(root, project.tree, name, project.registry[name], project.raw_dir, project.use_mock,
-                             config["retrieve"])
+                             config["retrieve"], config.get("validation"))
         for name in project.datasets
     }

@@ -250,7 +250,9 @@ def _validate_and_publish(tree, name, npz, doc, report, logs, receipt, expected_
         _write_report(tree, name, dict(report, state="failed publication", reason=str(exc)))
         raise
     _write_report(tree, name, dict(report, state="published", reason=None, npz_sha256=files[tree.published(name, "npz")]))
-    write_text(receipt, json.dumps({"dataset": name, "files": files}, indent=2) + "\n")
+    # the configuration the dataset was made with (pbuf-data status compares it with the current one)
+    settings = {"thresholds": thresholds} if thresholds is not None else {}
+    write_text(receipt, json.dumps({"dataset": name, "files": files, "settings": settings}, indent=2) + "\n")
     return report
 
 
@@ -326,13 +328,47 @@ def _upstream_failure(tree, name):
 
 
 def publish(tree, name, npz, json_path):
-    """Publish a validated staged dataset (see :func:`pbuf_data.dataset.publish`); {path: sha256} published."""
+    """Publish a validated staged dataset (see :func:`pbuf_data.dataset.publish`); {path: sha256} published.
+    A dataset equal to its published copy but for its time of derivation (a job run again on the same inputs,
+    e.g. requeued by a cluster) is not republished: the published files stay as the manifest lists them."""
     from .dataset import publish as publish_dataset
 
+    same = None if os.environ.get(REPUBLISH_ENV) else _unchanged(tree, name, json_path)
+    if same is not None:
+        log.info("%s: equal to its published copy but for the time of derivation: nothing republished", name)
+        return same
     files = {f"{tree.derived}/{p}": d for p, d in publish_dataset(npz, json_path, tree.derived).items()}
     for path in files:
         log.info("%s: published %s", name, path)
     return files
+
+
+# set by `pbuf-data reprocess` and prepare_dataset(force=True) for their run: rederived datasets are republished
+REPUBLISH_ENV = "PBUF_DATA_REPUBLISH"
+
+
+def _unchanged(tree, name, staged_json):
+    """The published files of ``name`` ({path: sha256}, as publication returns them) if the staged document
+    equals the published one but for its time of derivation and the published archives are intact; else None."""
+    from .integrity import sha256_file
+
+    published = Path(tree.published(name, "json"))
+    try:
+        old, new = json.loads(published.read_text()), json.loads(Path(staged_json).read_text())
+        member = old["npz_file"]
+
+        def essence(document):
+            provenance = {k: v for k, v in document["provenance"].items() if k != "created_utc"}
+            return {k: v for k, v in document.items() if k != "npz_file"} | {"provenance": provenance}
+
+        if essence(old) != essence(new) or "/" not in member:
+            return None
+        archives = [f"{tree.derived}/{member}", tree.published(name, "npz")]
+        if any(sha256_file(path) != old["npz_sha256"] for path in archives):
+            return None  # a damaged copy: publication writes it again
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return {tree.published(name, "json"): sha256_file(published), **{path: old["npz_sha256"] for path in archives}}
 
 
 def manifest(tree):

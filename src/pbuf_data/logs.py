@@ -99,8 +99,9 @@ def _software_versions() -> dict:
 
 
 def record_job(step: str, status: str, seconds: float, *, dataset=None, message="", inputs=(), outputs=(), logs_dir):
-    """Aggregate log line(s) and one audit record for a finished job."""
-    from .integrity import sha256_file
+    """Aggregate log line(s) and one audit record for a finished job. The digests of its files are those the job
+    computed when it read or wrote them, while they are unchanged (:func:`pbuf_data.integrity.trusted_sha256`)."""
+    from .integrity import trusted_sha256
 
     logs_dir = Path(logs_dir)
     stamp = now_utc()
@@ -110,7 +111,7 @@ def record_job(step: str, status: str, seconds: float, *, dataset=None, message=
         append_lines(logs_dir / "errors.log", [line])
 
     def digests(paths):
-        return {str(p): sha256_file(p) for p in paths if Path(p).is_file()}
+        return {str(p): trusted_sha256(p) for p in paths if Path(p).is_file()}
 
     audit = {
         "time": stamp,

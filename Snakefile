@@ -68,6 +68,10 @@ include: "rules/report.smk"
 include: "rules/export.smk"
 
 
+onstart:
+    without_rate_limiter()
+
+
 onerror:
     rebuild_after_failure()
 

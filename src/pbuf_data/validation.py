@@ -73,16 +73,17 @@ NORM_ROWS = 1024
 
 # From this many rows on, a job given two or more threads factors the covariance by blocks on its threads
 # (pbuf_data.matrix.cholesky_lower; below, one thread is as fast). A dataset's job is given two when its raw files
-# hold PARALLEL_FROM_BYTES or more (threads_for): a covariance of about 9,500 points in the Pantheon+ text layout
-# (12 bytes a value), where the factorization on one thread takes about a third of the derivation.
+# hold PARALLEL_FROM_BYTES or more (threads_for): a covariance of about 2,400 points in the Pantheon+ text layout
+# (12 bytes a value), read from disk by its parse in blocks that the job's threads parse side by side
+# (pbuf_data.textio.RawFile.counted_matrix), the larger part of the job up to about 10,000 points.
 BLOCKED_FROM = 4000
-PARALLEL_FROM_BYTES = 2**30
+PARALLEL_FROM_BYTES = 64 * 2**20
 
 
 def threads_for(raw_bytes: int) -> int:
-    """Threads of a dataset's job whose raw files hold ``raw_bytes``: two where the Cholesky of validation
-    (O(N^3)) becomes a large share of the job next to the read of the files (O(N^2)), one otherwise (a second
-    core reserved for the whole job would mostly wait)."""
+    """Threads of a dataset's job whose raw files hold ``raw_bytes``: two where the parse of a large covariance
+    (O(N^2), on the job's threads) and the Cholesky of validation (O(N^3)) make most of the job, one otherwise (a
+    second core reserved for the whole job would mostly wait)."""
     return 2 if raw_bytes >= PARALLEL_FROM_BYTES else 1
 
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from conftest import PROJECT
-from pbuf_data import integrity, textio
+from pbuf_data import blockparse, integrity, textio
 from pbuf_data.errors import PbufDataError
 from pbuf_data.textio import RawFile
 
@@ -52,7 +52,7 @@ def real_counted(raw_dir, tmp_path_factory):
 def _read(path, n, monkeypatch, *, streamed: bool, threads: int, block: int):
     """counted_matrix of ``path``, from memory or (streamed) read by its parse, in blocks of ``block`` bytes."""
     monkeypatch.setattr(textio, "BLOCK_BYTES", block)
-    monkeypatch.setattr(textio, "parse_threads", lambda: threads)
+    monkeypatch.setattr(blockparse, "parse_threads", lambda: threads)
     if streamed:
         monkeypatch.setattr(textio, "MAX_TEXT_BYTES", 16)
     raw = RawFile.read(path.parent.parent, f"{path.parent.name}/{path.name}", "x")

@@ -39,7 +39,6 @@ that matches it (N rows for N*N values), inside a 24 GiB machine.
 
 from __future__ import annotations
 
-import csv
 import errno
 import hashlib
 import io
@@ -47,13 +46,13 @@ import math
 import os
 import re
 import stat
-from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import blockparse
 from .errors import PbufDataError
 from .integrity import remember_digest
 
@@ -161,14 +160,6 @@ class _HashingReader(io.RawIOBase):
         super().close()
 
 
-def parse_threads() -> int:
-    """Threads of the covariance parse: a workflow job's (Snakemake sets OMP_NUM_THREADS to them), else the CPUs
-    this process may run on."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    given = os.environ.get("OMP_NUM_THREADS", "")
-    return max(1, min(cpus, int(given))) if given.isdigit() else cpus
-
-
 class _BlockReader:
     """A raw file's bytes read once from its start, as blocks of whole lines: from memory (hashed when read), or,
     for a file not kept, from the file opened again (confined), each block hashed as it is read, up to the size
@@ -249,61 +240,6 @@ class _BlockReader:
         """Read (and hash) what is left of the file."""
         while len(self._fill(b"", BLOCK_BYTES)):
             pass
-
-
-def _chain(first: bytes, blocks):
-    if first:
-        yield first
-    yield from blocks
-
-
-def _parse_column(block: bytes) -> np.ndarray | None:
-    """The values of a block of lines holding one number each (blank lines skipped), by pandas' C reader; None
-    when a line is anything else (the slow scan names it). Quotes are not special, no value is read as NaN
-    unless written so (a non-finite value is found afterwards)."""
-    import pandas as pd
-
-    try:
-        frame = pd.read_csv(io.BytesIO(block), header=None, dtype=np.float64, engine="c", quoting=csv.QUOTE_NONE)
-    except pd.errors.EmptyDataError:  # blank lines only
-        return np.empty(0) if not block.strip() else None
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError):
-        return None
-    return frame[0].to_numpy() if frame.shape[1] == 1 else None
-
-
-def _parse_into(out: np.ndarray, blocks, threads: int) -> bool:
-    """Fill ``out`` with the values of ``blocks`` in order, parsed on ``threads`` threads (pandas' reader releases
-    the interpreter lock while it tokenizes and converts); False when a block does not parse or the count is not
-    ``out.size``. At most ``threads + 1`` blocks are parsed or waiting at a time."""
-    pos = 0
-
-    def take(values) -> bool:
-        nonlocal pos
-        if values is None or pos + values.size > out.size:
-            return False
-        out[pos : pos + values.size] = values
-        pos += values.size
-        return True
-
-    if threads < 2:
-        return all(take(_parse_column(block)) for block in blocks) and pos == out.size
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(threads, thread_name_prefix="pbuf-parse") as pool:
-        pending = deque()
-        for block in blocks:
-            pending.append(pool.submit(_parse_column, block))
-            if len(pending) > threads and not take(pending.popleft().result()):
-                for future in pending:
-                    future.cancel()
-                return False
-        while pending:
-            if not take(pending.popleft().result()):
-                for future in pending:
-                    future.cancel()
-                return False
-    return pos == out.size
 
 
 @dataclass(frozen=True, slots=True)
@@ -526,9 +462,9 @@ class RawFile:
         """The Pantheon+ covariance layout: line 1 holds N, then N*N values, row-major.
 
         The file is read once, block by block (:class:`_BlockReader`), each block hashed and parsed by pandas'
-        C reader, on :func:`parse_threads` threads; its pin is checked at the end of the read, before any
-        problem of the parse is reported. If a block does not parse, the file is scanned line by line to name
-        the first offending line.
+        C reader on the job's threads (:mod:`pbuf_data.blockparse`); its pin is checked at the end of the read,
+        before any problem of the parse is reported. If a block does not parse, the file is scanned line by line
+        to name the first offending line (or to read a layout pandas' reader does not take).
         """
         with _BlockReader(self) as reader:
             try:
@@ -567,7 +503,7 @@ class RawFile:
                 check="covariance size",
             )
         out = np.empty(n * n)
-        return n, out if _parse_into(out, _chain(head, blocks), parse_threads()) else None
+        return n, out if blockparse.parse_into(out, blockparse.chain(head, blocks), blockparse.parse_threads()) else None
 
     def _scan_values(self, n: int) -> np.ndarray:
         """The N*N values after line 1, scanned line by line (of a file kept in memory): the first line that is

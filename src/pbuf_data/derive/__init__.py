@@ -20,8 +20,8 @@ from ..textio import RawFile
 
 # source files, relative to the package, whose code makes every dataset
 _COMMON_CODE = (
-    "errors.py", "textio.py", "matrix.py", "dataset.py", "integrity.py", "registry.py", "derive/__init__.py",
-    "formats/__init__.py",
+    "errors.py", "textio.py", "blockparse.py", "matrix.py", "dataset.py", "integrity.py", "registry.py",
+    "derive/__init__.py", "formats/__init__.py",
 )
 
 

@@ -65,7 +65,7 @@ class Check:
     message: str
 
 
-# below this size the Cholesky factor is numpy's (cholesky_factor)
+# below this size the Cholesky factor is numpy's (cholesky_factor) and the condition number exact (condition_number)
 EXACT_CONDITION_BELOW = 500
 # rows of the covariance summed at a time for its 1-norm (condition_number): a slice of 8 * 1024 * N bytes
 NORM_ROWS = 1024
@@ -144,10 +144,15 @@ def condition_number(covariance: np.ndarray, factor: np.ndarray) -> float:
     estimator (a few pairs of triangular solves with the factor, O(N^2) each; a lower bound, almost always
     within a factor of 3 of it and usually equal). ``factor`` is the lower factor L (C = L L^T), read in place
     (as the upper factor L^T of a Fortran-order array when L is C-ordered: no copy). An infinite value: the
-    estimate of 1 / condition is 0 (singular to working precision)."""
+    estimate of 1 / condition is 0 (singular to working precision). Below :data:`EXACT_CONDITION_BELOW` rows,
+    the exact value from the inverse (numpy; a small dataset's job does not import scipy for it)."""
+    anorm = one_norm(covariance)
+    if covariance.shape[0] < EXACT_CONDITION_BELOW:
+        with np.errstate(all="ignore"):
+            inverse = np.linalg.inv(covariance)
+        return float(anorm * one_norm(inverse)) if np.isfinite(inverse).all() else float("inf")
     from scipy.linalg.lapack import dpocon
 
-    anorm = one_norm(covariance)
     if factor.T.flags.f_contiguous:
         rcond, info = dpocon(factor.T, anorm, uplo="U")
     else:

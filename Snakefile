@@ -81,6 +81,7 @@ include: "rules/export.smk"
 
 onstart:
     start_run()
+    without_rate_limiter()
 
 
 onsuccess:

@@ -425,6 +425,14 @@ def backup_after_failure():
             )
     except PbufDataError as exc:
         report_failure(f"backup after the failed run: {exc}")
+def without_rate_limiter():
+    """onstart: a run on this machine schedules without Snakemake's job-rate limiter (--max-jobs-per-timespan,
+    100 jobs a second by default, there for submission to a cluster): after each scheduling pass it starts a
+    timer of its timespan (1 s, which the profile cannot shorten: a timespan of 0 s makes the scheduler spin,
+    and "ms" is read as minutes), and the process waits for the last one before it exits. A run that submits
+    jobs elsewhere (an executor plugin, profiles/slurm) keeps it."""
+    if workflow.local_exec:
+        workflow.scheduler.job_rate_limiter = None
 
 
 def rebuild_after_failure():

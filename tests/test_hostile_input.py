@@ -108,26 +108,24 @@ def test_a_covariance_not_kept_in_memory_is_parsed_from_the_bytes_it_hashed(sn_f
 
 
 @pytest.mark.parametrize("change", ["value", "not a number"])
-def test_a_covariance_changed_between_its_hash_and_its_parse_is_refused(sn_files, monkeypatch, change):
-    """The file not kept in memory changes after the read and its checks, before the parse: refused, and a
-    line the new bytes cannot parse is not reported as a problem of the file that was checked."""
-    from pbuf_data.formats import sn_table
-
+def test_a_covariance_not_kept_is_checked_against_its_pin_by_its_parse(sn_files, monkeypatch, change):
+    """The file not kept in memory is read once, by its parse, which hashes the bytes it parses: a file changed
+    since it was pinned is refused by its pin, and a line the changed bytes cannot parse is not reported as a
+    problem of the pinned file (the pin error is)."""
     folder, entry = sn_files
     _streamed(monkeypatch)
     path = folder / entry["files"]["covariance"]["path"]
+    entry = copy.deepcopy(entry)
+    pinned = subprocess.run(["sha256sum", str(path)], capture_output=True, text=True).stdout.split()[0]
+    entry["files"]["covariance"]["sha256"] = pinned
+    assert derive_dataset("mock_sn_pantheon_plus", entry, folder).provenance["raw_files"][1]["sha256"] == pinned
     lines = path.read_text().split("\n")
     lines[10] = "1.5e-03" if change == "value" else "oops!!!"
-    original = sn_table.derive
-
-    def change_then_parse(options, files):
-        path.write_text("\n".join(lines))
-        return original(options, files)
-
-    monkeypatch.setattr(sn_table, "derive", change_then_parse)
-    with pytest.raises(PbufDataError, match=r"check 'unchanged while read'.*file changed while read: sha256 \w+ when checked"):
+    path.write_text("\n".join(lines))
+    changed = subprocess.run(["sha256sum", str(path)], capture_output=True, text=True).stdout.split()[0]
+    with pytest.raises(PbufDataError, match=rf"check 'sha256 pin'\): sha256 {changed} differs from the registry pin {pinned}"):
         derive_dataset("mock_sn_pantheon_plus", entry, folder)
-    monkeypatch.setattr(sn_table, "derive", original)  # the changed file read from the start: its own verdict
+    del entry["files"]["covariance"]["sha256"]  # unpinned (a mock): the changed file's own verdict
     if change == "value":
         assert derive_dataset("mock_sn_pantheon_plus", entry, folder).covariance is not None
     else:
@@ -136,25 +134,28 @@ def test_a_covariance_changed_between_its_hash_and_its_parse_is_refused(sn_files
 
 
 def test_bytes_appended_after_the_end_of_a_covariance_not_kept_are_not_parsed(sn_files, monkeypatch):
-    """The file grows just as its parse reaches the end (its last value without a newline, so that an
-    appended 'e300' would change it, not add one): the parse ends where the hashed bytes end."""
+    """The file grows once its parse has opened it (its last value without a newline, so that an appended 'e300'
+    would change it, not add one): the parse ends where the file ended when it was first opened."""
     folder, entry = sn_files
     path = folder / entry["files"]["covariance"]["path"]
     path.write_text(path.read_text().rstrip("\n"))
     pristine = derive_dataset("mock_sn_pantheon_plus", entry, folder)
     textio = _streamed(monkeypatch)
-    original = textio._HashingReader.readinto
+    original, opened = textio.open_confined, []
 
-    def grow_at_the_end(reader, buffer):
-        n = original(reader, buffer)
-        if n == 0 and not getattr(reader, "grown", False):
-            reader.grown = True
+    def open_then_grow(root, relative):
+        fd = original(root, relative)
+        opened.append(relative)
+        if relative == entry["files"]["covariance"]["path"] and opened.count(relative) == 2:  # the parse's open
             with open(path, "a") as f:
                 f.write("e300\n")
-        return n
+        return fd
 
-    monkeypatch.setattr(textio._HashingReader, "readinto", grow_at_the_end)
-    _same_data(derive_dataset("mock_sn_pantheon_plus", entry, folder), pristine)
+    monkeypatch.setattr(textio, "open_confined", open_then_grow)
+    streamed = derive_dataset("mock_sn_pantheon_plus", entry, folder)
+    assert opened.count(entry["files"]["covariance"]["path"]) == 2 and path.read_text().endswith("e300\n")
+    _same_data(streamed, pristine)
+    assert streamed.provenance["raw_files"][1]["sha256"] == pristine.provenance["raw_files"][1]["sha256"]
 
 
 def test_a_read_error_of_a_covariance_not_kept_is_one_message(sn_files, monkeypatch):

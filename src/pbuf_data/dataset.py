@@ -50,7 +50,7 @@ from . import layout
 from .archive import read_npz
 from .atomic import atomic_file
 from .errors import PbufDataError, suggest
-from .integrity import HashingWriter, sha256_file
+from .integrity import HashingWriter, known_sha256, remember_digest, sha256_file, trusted_sha256  # noqa: F401
 
 FORMAT_VERSION = 1
 CORE_ARRAYS = ("z", "observable", "uncertainty", "covariance", "observable_type")
@@ -203,7 +203,8 @@ def load_dataset(name: str, root: str | Path | None = None, *, corpus: str | Non
     names differ), and a name published in several trees is refused, naming them.
     Reads the dataset document once and then opens exactly the archive it names, so a concurrent
     republication is never seen half-way. With ``verify=True`` the archive's sha256 is checked against the
-    one recorded in its document.
+    one recorded in its document (the digest this process computed when it wrote the archive, if it did and
+    the file is unchanged since: :func:`pbuf_data.integrity.trusted_sha256`).
     """
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise PbufDataError(f"{str(name)[:80]!r} is not a dataset name (lower-case letters, digits and '_', "
@@ -318,7 +319,7 @@ def _read_arrays(document: dict, npz_path: Path, json_path: Path, verify: bool) 
     name = document["name"]
     if verify:
         try:
-            actual = sha256_file(npz_path)
+            actual = trusted_sha256(npz_path)
         except FileNotFoundError:
             raise _missing(name, npz_path) from None
         if actual != document["npz_sha256"]:
@@ -371,6 +372,8 @@ def publish(npz_path: str | Path, json_path: str | Path, folder: str | Path) -> 
     4. versions other than the new one and the one it replaced are removed (two are kept).
 
     (``<name>.npz`` is a copy, not a hard link, so that tar-based backups store and check it as a file.)
+    The bytes copied are hashed unless this process wrote the staged archive itself and it is unchanged since
+    (:func:`pbuf_data.integrity.known_sha256`): the digest of its writing is trusted.
     A failure at any step (disk full, ...) raises a PbufDataError and leaves every published file as it
     was, except that after step 2 ``<name>.npz`` may still hold the previous version (the document, which
     ``load_dataset`` follows, already names the new one). Returns ``{path relative to folder: sha256}`` of
@@ -387,11 +390,11 @@ def publish(npz_path: str | Path, json_path: str | Path, folder: str | Path) -> 
         with open(npz_path, "rb") as src, atomic_file(target) as versioned:
             try:
                 with open(plain, "wb") as copy:
-                    hashing = HashingWriter(versioned)
-                    while chunk := src.read(1 << 20):
-                        hashing.write(chunk)
+                    hashing = None if known_sha256(src.fileno()) == sha256 else HashingWriter(versioned)
+                    while chunk := src.read(8 << 20):
+                        (hashing or versioned).write(chunk)
                         copy.write(chunk)
-                    if hashing.hexdigest() != sha256:
+                    if hashing and hashing.hexdigest() != sha256:
                         raise PbufDataError(
                             f"staged archive has sha256 {hashing.hexdigest()}, its document records {sha256}: "
                             "not published", dataset=name, file=str(npz_path), check="sha256")
@@ -444,6 +447,7 @@ def _atomic_write(path: Path, write) -> str:
     with atomic_file(path) as fh:
         hashing = HashingWriter(fh)
         write(hashing)
+    remember_digest(path, hashing.hexdigest())
     return hashing.hexdigest()
 
 

@@ -23,6 +23,37 @@ _LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
 
 
+# Digests this process computed of the bytes it read or wrote itself (a raw file as it parsed it, an archive as it
+# wrote it), by the file's identity (device, inode) and state (size, modification and change times, which any
+# write changes): later steps of the same job trust them instead of reading the file again (trusted_sha256).
+_KNOWN: dict[tuple[int, int], tuple[tuple[int, int, int], str]] = {}
+
+
+def remember_digest(where: str | Path | int, digest: str, size: int | None = None) -> None:
+    """Record ``digest`` as the sha256 of the file at ``where`` (a path, or an open descriptor) as it is now. With
+    ``size`` (the bytes that were hashed), nothing is recorded unless the file holds exactly that many."""
+    st = os.fstat(where) if isinstance(where, int) else os.stat(where)
+    if size is None or st.st_size == size:
+        _KNOWN[(st.st_dev, st.st_ino)] = ((st.st_size, st.st_mtime_ns, st.st_ctime_ns), digest)
+
+
+def known_sha256(where: str | Path | int) -> str | None:
+    """The digest this process recorded for the file at ``where`` (a path, or an open descriptor) if the file is
+    unchanged since (:func:`remember_digest`), else None."""
+    try:
+        st = os.fstat(where) if isinstance(where, int) else os.stat(where)
+    except OSError:
+        return None
+    known = _KNOWN.get((st.st_dev, st.st_ino))
+    return known[1] if known and known[0] == (st.st_size, st.st_mtime_ns, st.st_ctime_ns) else None
+
+
+def trusted_sha256(path: str | Path) -> str:
+    """The sha256 of a file: the digest this process recorded (:func:`remember_digest`) while the file is unchanged
+    since, otherwise :func:`sha256_file`."""
+    return known_sha256(path) or sha256_file(path)
+
+
 def sha256_file(path: str | Path) -> str:
     """sha256 of a file, read once in 1 MiB blocks (streaming, constant memory)."""
     with open(path, "rb", buffering=0) as fh:

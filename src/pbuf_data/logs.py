@@ -124,8 +124,10 @@ def record_job(step: str, status: str, seconds: float, *, dataset=None, message=
                logs_dir) -> list[str]:
     """Aggregate log line(s) and one audit record for a finished job. The aggregate logs (``processing.log``,
     ``errors.log``) are a convenience: one that cannot be written is returned as a warning, so that a job that
-    did its work (e.g. published) is not failed by it; the audit record must be written (PbufDataError)."""
-    from .integrity import sha256_file
+    did its work (e.g. published) is not failed by it; the audit record must be written (PbufDataError). The
+    digests of its files are those the job computed when it read or wrote them, while they are unchanged
+    (:func:`pbuf_data.integrity.trusted_sha256`)."""
+    from .integrity import trusted_sha256
 
     logs_dir = Path(logs_dir)
     stamp = now_utc()
@@ -138,7 +140,7 @@ def record_job(step: str, status: str, seconds: float, *, dataset=None, message=
             warnings.append(f"{exc} (the job's outcome is in its own log and in audit.jsonl)")
 
     def digests(paths):
-        return {str(p): sha256_file(p) for p in paths if Path(p).is_file()}
+        return {str(p): trusted_sha256(p) for p in paths if Path(p).is_file()}
 
     audit = {
         "time": stamp,

@@ -8,11 +8,13 @@ A raw file is opened by :meth:`RawFile.read` without following symbolic links
 (in any component below the raw folder) and refused unless it is a regular
 file. A file up to ``MAX_TEXT_BYTES`` (64 MiB) is hashed while it is read into
 memory and parsed from that same buffer. A larger one (only the Pantheon+
-covariance reader takes one) is hashed as it is read in chunks, without keeping
-it, and read again by the parse, hashed again: a parse whose bytes do not hash to
-the sha256 of the first read fails ("unchanged while read"). Either way the
-bytes parsed are the bytes whose sha256 is compared with the registry pin,
-whatever happens to the file on disk meanwhile.
+covariance reader takes one) is read once, by its parse, block by block: each
+block is hashed as it is read and parsed, so its sha256 is the digest of the
+bytes parsed, compared with the registry pin (``pin``) at the end of the read,
+before any problem of the parse is reported. The digest is trusted from then on
+(the pin check, the job's audit record); a file no layout parses is hashed once
+when its digest is first asked for (:meth:`RawFile.digest`). The read ends at
+the size the file had when opened, whatever is appended meanwhile.
 
 Memory of a parse, as a multiple of the file size B (measured in
 tests/test_hostile_input.py):
@@ -25,9 +27,10 @@ tests/test_hostile_input.py):
   then one value per line, at least 2 bytes a value) holds the N x N float64
   matrix (at most 4 B; about 0.4 B for release files of about 20 bytes a value),
   the file's bytes too (B) when it is kept in memory (up to 64 MiB), and the
-  parser's buffers (up to 64 MiB); the derivation selects rows in place. So at
-  most 5 B plus 64 MiB, and 4 B plus 64 MiB above 64 MiB. A file that fails to
-  parse is read into memory once more, to name the offending line.
+  blocks being parsed (``BLOCK_BYTES`` each, a few at a time: up to about
+  100 MiB); the derivation selects rows in place. So at most 5 B plus 100 MiB,
+  and 4 B plus 100 MiB above 64 MiB. A file that fails to parse is read into
+  memory once more (its digest checked again), to name the offending line.
 
 With the default ``max_raw_bytes`` (config/config.yaml: sn 1.8 GB, bao 10 MB)
 an SN derivation stays below 8 GB for its covariance plus 2 GB for a table
@@ -49,7 +52,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import blockparse
 from .errors import PbufDataError
+from .integrity import remember_digest
 
 # a number as the releases write it: ASCII digits, optional sign, point and exponent. Python's
 # float() also takes Unicode digits, '_' separators and surrounding whitespace; none is a number here.
@@ -61,6 +66,7 @@ _CHUNK = 1 << 20
 MAX_TEXT_BYTES = 64 << 20  # largest file parsed line by line (up to 150 bytes of memory per file byte)
 GZIP_MAGIC = b"\x1f\x8b"  # a gzip member starts with these bytes (RFC 1952): such a file is read decompressed
 MAX_GZIP_BYTES = 4 << 30  # largest decompressed text of a gzip file (a small file cannot expand without bound)
+BLOCK_BYTES = 16 << 20  # bytes read, hashed and parsed at a time by the covariance reader (counted_matrix)
 
 
 def _quote(token: str, limit: int = 40) -> str:
@@ -125,18 +131,9 @@ def read_limited(fd: int, limit: int | None) -> tuple[bytes, str]:
         parts.append(os.read(fd, _CHUNK))
         total += len(parts[-1])
     data = parts[0] if len(parts) <= 2 else b"".join(parts)
-    return data, hashlib.sha256(data).hexdigest()
-
-
-def hash_limited(fd: int, limit: int | None) -> tuple[int, str]:
-    """The size and sha256 of an open file read in chunks and not kept, refusing more than ``limit`` bytes."""
-    digest, total = hashlib.sha256(), 0
-    while chunk := os.read(fd, 16 * _CHUNK):
-        total += len(chunk)
-        if limit is not None and total > limit:
-            raise ValueError(total)
-        digest.update(chunk)
-    return total, digest.hexdigest()
+    digest = hashlib.sha256(data).hexdigest()
+    remember_digest(fd, digest, len(data))
+    return data, digest
 
 
 class _HashingReader(io.RawIOBase):
@@ -165,6 +162,94 @@ class _HashingReader(io.RawIOBase):
         super().close()
 
 
+class _BlockReader:
+    """A raw file's bytes read once from its start, as blocks of whole lines: from memory (hashed when read), or,
+    for a file not kept, from the file opened again (confined), each block hashed as it is read, up to the size
+    the file had when it was first opened. Once the file is read to that end, its sha256 and size are recorded
+    (``RawFile.read_once``; and for :func:`pbuf_data.integrity.trusted_sha256`). Closes the file when closed."""
+
+    def __init__(self, raw: "RawFile"):
+        self.raw, self.fd, self.pos = raw, None, 0
+        # in memory: the text, decompressed for a gzip file (its sha256 is that of the stored bytes, taken when read)
+        self.text = _gunzip(raw, MAX_GZIP_BYTES) if raw.compressed else raw.data
+        if raw.data is None:
+            try:
+                self.fd = open_confined(raw.root, raw.name)
+            except OSError as exc:
+                raise raw.error(f"cannot open the file again to parse it: {exc.strerror}", check="readable") from None
+            if os.pread(self.fd, len(GZIP_MAGIC), 0) == GZIP_MAGIC:  # not kept in memory: too large to decompress
+                os.close(self.fd)
+                raise raw.error(f"gzip files are read up to {MAX_TEXT_BYTES} bytes as stored; this one is "
+                                f"{raw.nbytes}: store it decompressed", check="size limit")
+            self.hash = hashlib.sha256()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def _fill(self, rest: bytes, size: int) -> bytearray:
+        """``rest`` followed by up to ``size`` more bytes of the file (none at its end)."""
+        if self.fd is None:
+            data = self.text or b""
+            chunk = data[self.pos : self.pos + size]
+            self.pos += len(chunk)
+            return bytearray(rest + chunk)
+        if self.hash is None:  # read to its end already
+            return bytearray(rest)
+        want = min(size, self.raw.size - self.pos)
+        buffer = bytearray(len(rest) + want)
+        buffer[: len(rest)] = rest
+        got = len(rest)
+        with memoryview(buffer) as view:
+            while got < len(buffer):
+                try:
+                    n = os.readv(self.fd, [view[got:]])
+                except OSError as exc:
+                    raise self.raw.error(f"cannot read file: {exc.strerror}", check="readable") from None
+                if not n:
+                    break
+                got += n
+            self.hash.update(view[len(rest) : got])
+        del buffer[got:]
+        self.pos += got - len(rest)
+        if (got == len(rest) or self.pos == self.raw.size) and self.hash:  # the end: the size it had when opened
+            digest, self.hash = self.hash.hexdigest(), None
+            before = self.raw.read_once.get("sha256", digest)
+            if before != digest:
+                raise self.raw.error(f"file changed while read: sha256 {before} when first read, {digest} when read "
+                                     "again", check="unchanged while read")
+            self.raw.read_once.update(sha256=digest, size=self.pos)
+            remember_digest(self.fd, digest, self.pos)
+        return buffer
+
+    def blocks(self, size: int):
+        """Blocks of whole lines of about ``size`` bytes (the last one as the file ends), as bytes."""
+        rest = b""
+        while True:
+            buffer = self._fill(rest, size)
+            if len(buffer) == len(rest):
+                if rest:
+                    yield rest
+                return
+            cut = buffer.rfind(b"\n") + 1
+            if not cut:  # no line ends in it yet
+                rest = bytes(buffer)
+                continue
+            with memoryview(buffer) as view:
+                block, rest = bytes(view[:cut]), bytes(view[cut:])
+            del buffer
+            yield block
+
+    def drain(self) -> None:
+        """Read (and hash) what is left of the file."""
+        while len(self._fill(b"", BLOCK_BYTES)):
+            pass
+
+
 @dataclass(frozen=True, slots=True)
 class Line:
     number: int  # 1-based line number in the file
@@ -178,16 +263,34 @@ class RawFile:
     path: Path
     name: str
     dataset: str
-    data: bytes | None = field(repr=False, compare=False)  # None: above MAX_TEXT_BYTES, read again to parse
-    sha256: str = ""
-    size: int = -1  # bytes of a file not kept in memory
-    root: Path | None = None  # the raw folder it is read again from (see stream)
+    data: bytes | None = field(repr=False, compare=False)  # None: above MAX_TEXT_BYTES, read by its parse
+    sha256: str = ""  # of the bytes in memory ("" for a file not kept: see digest)
+    size: int = -1  # bytes of a file not kept in memory, when it was opened
+    root: Path | None = None  # the raw folder it is read from by its parse (see stream)
+    pin: str | None = None  # the sha256 the registry pins it to, if any (see check_pin)
+    # of a file not kept: the sha256 and size of the bytes its parse read, once read to the end
+    read_once: dict = field(default_factory=dict, repr=False, compare=False)
     links: int = 1  # hard links to its content (an unpinned file with several may be any file's content)
 
     @property
     def nbytes(self) -> int:
         """Bytes as stored (for a gzip file, its compressed size)."""
-        return len(self.data) if self.data is not None else self.size
+        return len(self.data) if self.data is not None else self.read_once.get("size", self.size)
+
+    def digest(self) -> str:
+        """The sha256 of the file's bytes as read: those kept in memory, or those its parse read once; a file not
+        kept that nothing parsed is read and hashed now (once)."""
+        if self.data is not None:
+            return self.sha256
+        if "sha256" not in self.read_once:
+            with _BlockReader(self) as reader:
+                reader.drain()
+        return self.read_once["sha256"]
+
+    def check_pin(self) -> None:
+        """Refuse the file (check 'sha256 pin') when the sha256 of its bytes as read differs from its pin."""
+        if self.pin and self.digest() != self.pin:
+            raise self.error(f"sha256 {self.digest()} differs from the registry pin {self.pin}", check="sha256 pin")
 
     @property
     def compressed(self) -> bool:
@@ -196,9 +299,11 @@ class RawFile:
         return self.data is not None and self.data[:2] == GZIP_MAGIC
 
     @classmethod
-    def read(cls, root: str | Path, relative: str, dataset: str, *, max_bytes: int | None = None) -> "RawFile":
+    def read(cls, root: str | Path, relative: str, dataset: str, *, max_bytes: int | None = None,
+             pin: str | None = None) -> "RawFile":
         """Open ``root/relative`` (see :func:`open_confined`), hash it while reading it into memory; above
-        ``MAX_TEXT_BYTES``, hash it without keeping it (the parse reads it again, see :meth:`stream`)."""
+        ``MAX_TEXT_BYTES``, only check its size: its parse reads and hashes it (see :class:`_BlockReader`).
+        ``pin``: the sha256 the registry expects (:meth:`check_pin`)."""
 
         def fail(message, check):
             return PbufDataError(message, dataset=dataset, file=relative, check=check)
@@ -221,9 +326,7 @@ class RawFile:
                 raise fail(f"file is {size} bytes, above the limit of {max_bytes} for this kind", "size limit")
             try:
                 if size > MAX_TEXT_BYTES:
-                    size, sha256 = hash_limited(fd, max_bytes)
-                    return cls(Path(root) / relative, relative, dataset, None, sha256, size=size, root=Path(root),
-                               links=links)
+                    return cls(Path(root) / relative, relative, dataset, None, size=size, root=Path(root), pin=pin, links=links)
                 data, sha256 = read_limited(fd, max_bytes)
             except ValueError:
                 raise fail(f"file grew above the limit of {max_bytes} bytes for this kind while read", "size limit") from None
@@ -231,7 +334,7 @@ class RawFile:
                 raise fail(f"cannot read file: {exc.strerror}", "readable") from None
         finally:
             os.close(fd)
-        return cls(Path(root) / relative, relative, dataset, data, sha256, links=links)
+        return cls(Path(root) / relative, relative, dataset, data, sha256, pin=pin, links=links)
 
     def error(self, message: str, **where) -> PbufDataError:
         return PbufDataError(message, dataset=self.dataset, file=self.name, **where)
@@ -272,8 +375,8 @@ class RawFile:
         while stream.read(16 * _CHUNK):
             pass
         digest = stream.raw.digest
-        if digest != self.sha256:
-            raise self.error(f"file changed while read: sha256 {self.sha256} when checked, {digest} when parsed",
+        if digest != self.digest():
+            raise self.error(f"file changed while read: sha256 {self.digest()} when parsed, {digest} when read again",
                              check="unchanged while read")
 
     def kept(self) -> "RawFile":
@@ -283,7 +386,7 @@ class RawFile:
         with self.stream(skip_bom=False) as fh:
             data = fh.read()
             self.check_unchanged(fh)
-        return RawFile(self.path, self.name, self.dataset, data, self.sha256)
+        return RawFile(self.path, self.name, self.dataset, data, self.digest(), pin=self.pin)
 
     # -- whole-file access -------------------------------------------------
     def text(self) -> str:
@@ -382,24 +485,33 @@ class RawFile:
     def counted_matrix(self, n_expected: int) -> np.ndarray:
         """The Pantheon+ covariance layout: line 1 holds N, then N*N values, row-major.
 
-        The fast path parses with pandas' C reader; if that fails the file is
-        scanned line by line to name the first offending line.
+        The file is read once, block by block (:class:`_BlockReader`), each block hashed and parsed by pandas'
+        C reader on the job's threads (:mod:`pbuf_data.blockparse`); its pin is checked at the end of the read,
+        before any problem of the parse is reported. If a block does not parse, the file is scanned line by line
+        to name the first offending line (or to read a layout pandas' reader does not take).
         """
-        with self.stream() as fh:
+        with _BlockReader(self) as reader:
             try:
-                n, values = self._counted_values(fh, n_expected)
+                n, values = self._counted_values(reader.blocks(BLOCK_BYTES), n_expected)
             except PbufDataError:
-                self.check_unchanged(fh)  # a problem of the bytes that were checked, not of a changed file
+                reader.drain()
+                self.check_pin()  # a problem of the pinned bytes, not of another file
                 raise
-            if values is not None:
-                self.check_unchanged(fh)
+            reader.drain()
+        self.check_pin()
         if values is None or not np.isfinite(values).all():
-            self.kept()._locate_problem(n)
+            values = self.kept()._scan_values(n)
         return values.reshape(n, n)
 
-    def _counted_values(self, fh, n_expected: int) -> tuple[int, np.ndarray | None]:
-        """N from line 1 of ``fh``, checked, and the N*N values after it (None: the slow scan names the problem)."""
-        first = fh.readline().strip()
+    def _counted_values(self, blocks, n_expected: int) -> tuple[int, np.ndarray | None]:
+        """N from line 1 of the first of ``blocks``, checked, and the N*N values after it (None: the slow scan
+        names the problem)."""
+        head = next(blocks, b"")
+        if head.startswith(_BOM):
+            head = head[len(_BOM):]
+        end = head.find(b"\n")
+        first, head = (head, b"") if end < 0 else (head[:end], head[end + 1:])
+        first = first.strip()
         if not _COUNT.match(first.decode("latin-1")):
             raise self.error(f"first line must be the matrix size N, found {first[:40]!r}", line=1)
         n = int(first)
@@ -414,30 +526,14 @@ class RawFile:
                 f"found at most {self.nbytes // 2} values after line 1, expected N*N = {n * n} (N={n})",
                 check="covariance size",
             )
-        return n, self._fast_column(fh, count=n * n)
+        out = np.empty(n * n)
+        return n, out if blockparse.parse_into(out, blockparse.chain(head, blocks), blockparse.parse_threads()) else None
 
-    def _fast_column(self, stream, count: int) -> np.ndarray | None:
-        """One value per line from ``stream`` on, parsed by pandas' C reader chunk by chunk into one
-        preallocated array (peak memory about one matrix); None when anything is off (then the slow scan names it)."""
-        import pandas as pd
-
-        out = np.empty(count)
-        pos = 0
-        try:
-            with pd.read_csv(
-                stream, header=None, sep=r"\s+", dtype=np.float64, engine="c", chunksize=1 << 22
-            ) as reader:
-                for chunk in reader:
-                    if chunk.shape[1] != 1 or pos + len(chunk) > count:
-                        return None
-                    out[pos : pos + len(chunk)] = chunk[0].to_numpy()
-                    pos += len(chunk)
-        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
-            return None
-        return out if pos == count else None
-
-    def _locate_problem(self, n: int):
+    def _scan_values(self, n: int) -> np.ndarray:
+        """The N*N values after line 1, scanned line by line (of a file kept in memory): the first line that is
+        not one finite value, or a count that is not N*N, names the problem; without one, the values."""
         expected = n * n
+        values = np.empty(expected)
         count = 0
         with self.stream() as fh:
             fh.readline()
@@ -452,17 +548,21 @@ class RawFile:
                         f"expected one value per line, found {len(fields)}", line=number, check="column count"
                     )
                 for tok in fields:
-                    self.number(tok, number, 1)
+                    value = self.number(tok, number, 1)
+                    if count == expected:
+                        raise self.error(
+                            f"more than N*N = {expected} values (N={n} on line 1)", line=number, check="covariance size"
+                        )
+                    if not math.isfinite(value):
+                        raise self.error(f"'{_quote(tok)}' is beyond the range of float64", line=number, column=1,
+                                         check="finite")
+                    values[count] = value
                     count += 1
-                if count > expected:
-                    raise self.error(
-                        f"more than N*N = {expected} values (N={n} on line 1)", line=number, check="covariance size"
-                    )
         if count != expected:
             raise self.error(
                 f"found {count} values after line 1, expected N*N = {expected} (N={n})", check="covariance size"
             )
-        raise self.error("could not parse the covariance file", check="covariance parse")
+        return values
 
 
 def _gunzip(raw: RawFile, limit: int) -> bytes:

@@ -7,8 +7,8 @@ dataset's name.
 
 The covariance checks cost O(N^2) memory passes plus one Cholesky factorization
 (which proves positive definiteness), on the job's threads for large covariances
-(:func:`cholesky_factor`); the condition number reuses that factor
-(:func:`condition_number`).
+(:func:`cholesky_factor`); the condition number is LAPACK's estimate from that
+factor (:func:`condition_number`, O(N^2)).
 """
 
 from __future__ import annotations
@@ -72,24 +72,25 @@ class Check:
     message: str
 
 
-# below this size the condition number comes from the exact spectrum (numpy.linalg.eigvalsh)
+# below this size the Cholesky factor is numpy's (cholesky_factor) and the condition number exact (condition_number)
 EXACT_CONDITION_BELOW = 500
-# relative residual at which Lanczos stops: |lambda_estimate - lambda| <= LANCZOS_TOL * |lambda| for each extreme
-LANCZOS_TOL = 1e-6
+# rows of the covariance summed at a time for its 1-norm (condition_number): a slice of 8 * 1024 * N bytes
+NORM_ROWS = 1024
 
 
 # From this many rows on, a job given two or more threads factors the covariance by blocks on its threads
 # (pbuf_data.matrix.cholesky_lower; below, one thread is as fast). A dataset's job is given two when its raw files
-# hold PARALLEL_FROM_BYTES or more (threads_for): a covariance of about 9,500 points in the Pantheon+ text layout
-# (12 bytes a value), where the factorization on one thread takes about a third of the derivation.
+# hold PARALLEL_FROM_BYTES or more (threads_for): a covariance of about 2,400 points in the Pantheon+ text layout
+# (12 bytes a value), read from disk by its parse in blocks that the job's threads parse side by side
+# (pbuf_data.textio.RawFile.counted_matrix), the larger part of the job up to about 10,000 points.
 BLOCKED_FROM = 4000
-PARALLEL_FROM_BYTES = 2**30
+PARALLEL_FROM_BYTES = 64 * 2**20
 
 
 def threads_for(raw_bytes: int) -> int:
-    """Threads of a dataset's job whose raw files hold ``raw_bytes``: two where the Cholesky of validation
-    (O(N^3)) becomes a large share of the job next to the read of the files (O(N^2)), one otherwise (a second
-    core reserved for the whole job would mostly wait)."""
+    """Threads of a dataset's job whose raw files hold ``raw_bytes``: two where the parse of a large covariance
+    (O(N^2), on the job's threads) and the Cholesky of validation (O(N^3)) make most of the job, one otherwise (a
+    second core reserved for the whole job would mostly wait)."""
     return 2 if raw_bytes >= PARALLEL_FROM_BYTES else 1
 
 
@@ -136,38 +137,36 @@ def cholesky_factor(covariance: np.ndarray, workers: int | None = None) -> np.nd
         return cholesky(covariance.T, lower=False, check_finite=False).T
 
 
+def one_norm(matrix: np.ndarray) -> float:
+    """max_j sum_i |A_ij|, summed over slices of NORM_ROWS rows (no N x N temporary)."""
+    sums = np.zeros(matrix.shape[1])
+    for start in range(0, matrix.shape[0], NORM_ROWS):
+        sums += np.abs(matrix[start : start + NORM_ROWS]).sum(axis=0)
+    return float(sums.max()) if sums.size else 0.0
+
+
 def condition_number(covariance: np.ndarray, factor: np.ndarray) -> float:
-    """2-norm condition number lambda_max / lambda_min of a symmetric positive definite matrix.
+    """The 1-norm condition number ||C||_1 ||C^-1||_1 of a symmetric positive definite matrix, as LAPACK
+    estimates it from its Cholesky factor (``dpocon``): ||C||_1 exactly (O(N^2)), ||C^-1||_1 by Higham's
+    estimator (a few pairs of triangular solves with the factor, O(N^2) each; a lower bound, almost always
+    within a factor of 3 of it and usually equal). ``factor`` is the lower factor L (C = L L^T), read in place
+    (as the upper factor L^T of a Fortran-order array when L is C-ordered: no copy). An infinite value: the
+    estimate of 1 / condition is 0 (singular to working precision). Below :data:`EXACT_CONDITION_BELOW` rows,
+    the exact value from the inverse (numpy; a small dataset's job does not import scipy for it)."""
+    anorm = one_norm(covariance)
+    if covariance.shape[0] < EXACT_CONDITION_BELOW:
+        with np.errstate(all="ignore"):
+            inverse = np.linalg.inv(covariance)
+        return float(anorm * one_norm(inverse)) if np.isfinite(inverse).all() else float("inf")
+    from scipy.linalg.lapack import dpocon
 
-    ``factor`` is its lower Cholesky factor L (C = L L^T). Below
-    :data:`EXACT_CONDITION_BELOW` rows the exact eigenvalues are used. Above,
-    both extreme eigenvalues come from Lanczos iterations (ARPACK through
-    ``scipy.sparse.linalg.eigsh``): lambda_max of C from products C x, and
-    1 / lambda_min as the largest eigenvalue of C^-1, applied through the
-    factor (two triangular solves, ``scipy.linalg.solve_triangular``). Each
-    iteration costs O(N^2), against O(N^3) for the whole spectrum (about 20
-    iterations for lambda_max and 50 for lambda_min on an SN covariance). ARPACK stops when the
-    residual of the Ritz pair is below LANCZOS_TOL times the eigenvalue, which
-    bounds each eigenvalue's relative error by LANCZOS_TOL (symmetric matrix),
-    hence the condition number's by about 2 LANCZOS_TOL. The start vector is
-    fixed, so a report is reproducible.
-    """
-    n = covariance.shape[0]
-    if n < EXACT_CONDITION_BELOW:
-        eig = np.linalg.eigvalsh(covariance)
-        return float(eig[-1] / eig[0])
-    from scipy.linalg import solve_triangular
-    from scipy.sparse.linalg import LinearOperator, eigsh
-
-    def solve(x):  # C^-1 x = L^-T (L^-1 x)
-        y = solve_triangular(factor, x, lower=True, check_finite=False)
-        return solve_triangular(factor, y, lower=True, trans="T", check_finite=False)
-
-    start = np.random.default_rng(0).standard_normal(n)
-    largest = eigsh(covariance, k=1, which="LA", tol=LANCZOS_TOL, v0=start, return_eigenvectors=False)[0]
-    inverse = LinearOperator((n, n), matvec=solve, dtype=float)
-    inverse_largest = eigsh(inverse, k=1, which="LA", tol=LANCZOS_TOL, v0=start, return_eigenvectors=False)[0]
-    return float(largest * inverse_largest)
+    if factor.T.flags.f_contiguous:
+        rcond, info = dpocon(factor.T, anorm, uplo="U")
+    else:
+        rcond, info = dpocon(np.asfortranarray(factor), anorm, uplo="L")
+    if info != 0:
+        raise ValueError(f"dpocon: argument {-info} is invalid")
+    return float(1.0 / rcond) if rcond > 0 else float("inf")
 
 
 def _jsonable(value):
@@ -300,7 +299,8 @@ def validate_dataset(dataset: Dataset, *, expected_points: int | None = None, th
             verdict_ok = cond <= t["condition_warn"]
             severity = "error" if cond > t["condition_error"] else "warn"
             add("covariance_condition_number", verdict_ok, cond, [t["condition_warn"], t["condition_error"]],
-                "largest / smallest eigenvalue (warn, error)", severity)
+                "1-norm condition number ||C||_1 ||C^-1||_1, LAPACK's estimate from the Cholesky factor (warn, error)",
+                severity)
         diag = np.diag(cov)
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = np.abs(np.sqrt(np.clip(diag, 0, None)) - dataset.uncertainty) / dataset.uncertainty

@@ -20,8 +20,8 @@ from ..textio import RawFile
 
 # source files, relative to the package, whose code makes every dataset
 _COMMON_CODE = (
-    "errors.py", "textio.py", "matrix.py", "dataset.py", "integrity.py", "registry.py", "derive/__init__.py",
-    "formats/__init__.py",
+    "errors.py", "textio.py", "blockparse.py", "matrix.py", "dataset.py", "integrity.py", "registry.py",
+    "derive/__init__.py", "formats/__init__.py",
 )
 
 
@@ -54,8 +54,9 @@ def raw_files(
     Either ``raw_dir`` (paths are the registry's, relative to it) or ``paths``
     (role -> path ending with the registry path, as Snakemake passes them).
     Each file is opened without following links, must be a regular file of at
-    most ``max_bytes`` and is hashed while it is read (:meth:`RawFile.read`);
-    the derivation parses exactly these bytes.
+    most ``max_bytes`` and is hashed while it is read (:meth:`RawFile.read`;
+    a file above 64 MiB is read, hashed and checked against its pin by its
+    parse); the derivation parses exactly these bytes.
     """
     from ..registry import resolve_raw_path  # imported here: jsonschema and yaml are not needed to derive
 
@@ -70,27 +71,28 @@ def raw_files(
                 raise PbufDataError(f"input {given} does not end with the registry path", dataset=name, file=rel)
             root = Path(given[: len(given) - len(rel)] or ".")
         resolve_raw_path(root, rel, dataset=name)
-        files[role] = RawFile.read(root, rel, name, max_bytes=max_bytes)
+        files[role] = RawFile.read(root, rel, name, max_bytes=max_bytes, pin=spec.get("sha256"))
     return files
 
 
-def check_pins(name: str, entry: dict, files: dict[str, RawFile]) -> list[dict]:
+def check_pins(name: str, entry: dict, files: dict[str, RawFile], *, before_parse: bool = False) -> list[dict]:
     """The sha256 of the bytes read, compared with each file's pin; returns the provenance records.
 
     A real (non-mock) file without a pin is refused unless its registry spec
     says ``allow_unpinned: true``; its record then says ``"pinned": false``. An unpinned file with several
     hard links is refused before it is parsed (its content could be a file from outside the raw folder, which
     an error message would then quote).
+    ``before_parse``: a file not kept in memory is left to its parse, which hashes the bytes it parses and
+    checks them against the pin at the end of its read (:meth:`RawFile.counted_matrix`); called again after
+    the parse, its digest is that one (a file no layout parsed is hashed then).
     """
     records = []
     for role, raw in files.items():
         spec = entry["files"][role]
         pinned = spec.get("sha256")
-        if pinned and raw.sha256 != pinned:
-            raise raw.error(f"sha256 {raw.sha256} differs from the registry pin {pinned}", check="sha256 pin")
         if not pinned and "mock" not in entry and not spec.get("allow_unpinned"):
             raise raw.error(
-                f"no sha256 pin in the registry (the file's sha256 is {raw.sha256}); add it as files.{role}.sha256, "
+                f"no sha256 pin in the registry (the file's sha256 is {raw.digest()}); add it as files.{role}.sha256, "
                 f"or set files.{role}.allow_unpinned: true to derive from unpinned content",
                 check="sha256 pin",
             )
@@ -100,11 +102,15 @@ def check_pins(name: str, entry: dict, files: dict[str, RawFile]) -> list[dict]:
                 f"of its own or pin it (files.{role}.sha256)",
                 check="hard link",
             )
+        if before_parse and raw.data is None:
+            continue
+        if pinned and raw.digest() != pinned:
+            raise raw.error(f"sha256 {raw.digest()} differs from the registry pin {pinned}", check="sha256 pin")
         records.append(
             {
                 "role": role,
                 "path": spec["path"],
-                "sha256": raw.sha256,
+                "sha256": raw.digest(),
                 "bytes": raw.nbytes,
                 "pinned": bool(pinned),
                 "url": spec.get("url"),
@@ -131,12 +137,14 @@ def derive_dataset(
     """Derive dataset ``name`` described by its registry ``entry`` from its raw files.
 
     The files are found under ``raw_dir`` or given as ``paths`` (role -> path).
-    Each is read once and checked against its sha256 pin before anything is parsed.
+    Each is read once and checked against its sha256 pin before anything parsed from it is used (a file
+    kept in memory before its parse, a larger one at the end of the read that parses it).
     """
     files = raw_files(name, entry, raw_dir, paths, max_bytes=max_bytes)
-    records = check_pins(name, entry, files)
+    check_pins(name, entry, files, before_parse=True)
     try:
         result: Result = layout(entry["format"]).derive(entry["options"], files)
+        records = check_pins(name, entry, files)
     except PbufDataError as exc:
         raise exc.with_context(dataset=name) from None
     expected = entry.get("expected_points")

@@ -58,7 +58,8 @@ def quiet_output(events=QUIET_EVENTS):
 
 try:
     _schema = load_schema("config.schema.yaml")
-    typed_values(config, _schema)  # --config retrieve=false, max_raw_bytes={cmb: 2000000}: as the schema types them
+    # --config retrieve=false, max_raw_bytes={cmb: 2000000}: as the schema types them
+    typed_values(config, _schema)
     validate(config, _schema, what="configuration")
     PROJECT = Project(".", config)  # corpus, result tree, raw folder, registries
     REGISTRY = PROJECT.registry
@@ -297,12 +298,14 @@ def raw_inputs(wildcards):
     }
 
 
-_CONTENT = {}  # (path, size, mtime_ns, inode) -> sha256: each raw file hashed once per process
+# (path, size, mtime_ns, inode) -> sha256: each raw file hashed once per process
+_CONTENT = {}
 
 
 def raw_content(name):
     """{role: sha256} of a dataset's raw files in a raw folder: the content present, else the registry pin (a
-    retrieved file is kept only if it equals its pin, so the first run after a download reruns nothing)."""
+    retrieved file is kept only if it equals its pin, so the first run after a download reruns nothing).
+    """
     from pbuf_data.integrity import sha256_file
 
     if USE_MOCK:
@@ -425,6 +428,8 @@ def backup_after_failure():
             )
     except PbufDataError as exc:
         report_failure(f"backup after the failed run: {exc}")
+
+
 def without_rate_limiter():
     """onstart: a run on this machine schedules without Snakemake's job-rate limiter (--max-jobs-per-timespan,
     100 jobs a second by default, there for submission to a cluster): after each scheduling pass it starts a

@@ -134,9 +134,9 @@ def test_unchanged_backups_of_the_real_corpus_share_their_blobs(project):
         assert record["new_blobs"] == 0
     ten = sum(p.stat().st_size for p in backups.rglob("*") if p.is_file())
     assert ten < 2 * one
-    # README: about 500 kB for the first snapshot of the real corpus, about 23 kB (its index) for each further one
-    assert 400e3 < one < 650e3, one
-    assert 15e3 < (ten - one) / 9 < 30e3, (ten - one) / 9
+    # README: about 1 MB for the first snapshot of the real corpus, about 44 kB (its index) for each further one
+    assert 0.9e6 < one < 1.2e6, one
+    assert 35e3 < (ten - one) / 9 < 55e3, (ten - one) / 9
     members = json.loads(newest_snapshot(project).read_text())["files"]
     distinct = {hashlib.sha256((project / e["path"]).read_bytes()).hexdigest() for e in members}
     assert {p.name.removesuffix(".zst") for p in backups.glob("blobs/*/*.zst")} == distinct  # each content once

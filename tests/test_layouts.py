@@ -202,6 +202,7 @@ def test_a_csv_with_renamed_columns_by_entry_alone(tmp_path):
 def test_a_mixed_bao_fsigma8_vector_with_a_skipped_label(raw_dir, tmp_path):
     """BOSS DR12 final consensus without its H*r_d rows: the covariance is sub-selected with the kept rows."""
     entry = copy.deepcopy(REGISTRY["bao_boss_dr12_fs"])
+    entry.pop("supersedes")  # alone in its registry file: the release it supersedes is not defined there
     entry["options"]["labels"].pop("bao_Hz_rs")
     entry["options"]["skip_labels"] = ["bao_Hz_rs"]
     entry["expected_points"] = 6

@@ -50,6 +50,15 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"skipped {sum(_SKIPPED.values())} tests: {groups}")
 
 
+def need_chromium(chromium, what: str) -> None:
+    """Skip a test without headless Chromium (``chromium``: its path, or None), or fail it in CI
+    (PBUF_REQUIRE_CHROMIUM=1); ``what`` says what is then not checked."""
+    if chromium is None:
+        if os.environ.get("PBUF_REQUIRE_CHROMIUM") == "1":  # CI
+            pytest.fail("chromium required (PBUF_REQUIRE_CHROMIUM=1) but not on the PATH")
+        pytest.skip(f"chromium not installed (Debian/Ubuntu: apt-get install chromium): {what}")
+
+
 def _raw_available() -> bool:
     return (RAW_DIR / "SOURCES.md").exists()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import subprocess
 import sys
 
@@ -14,7 +13,7 @@ import pytest
 import yaml
 from docutils.core import publish_parts
 
-from conftest import PROJECT, copy_project
+from conftest import PROJECT, copy_project, need_chromium
 from pbuf_data.report_text import rst_link, rst_text
 
 sys.path.insert(0, str(PROJECT / "tools"))
@@ -73,10 +72,7 @@ CHROMIUM = find_chromium()
 
 @pytest.fixture(scope="module")
 def hostile_report(tmp_path_factory):
-    if CHROMIUM is None:
-        if os.environ.get("PBUF_REQUIRE_CHROMIUM") == "1":  # CI
-            pytest.fail("chromium required (PBUF_REQUIRE_CHROMIUM=1) but not on the PATH")
-        pytest.skip("chromium not installed (Debian/Ubuntu: apt-get install chromium)")
+    need_chromium(CHROMIUM, "the report is not opened in a browser")
     base = tmp_path_factory.mktemp("hostile-report")
     secret = base / "outside.txt"
     secret.write_text("OUTSIDE-FILE-CONTENT-5521\n")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import sys
 
@@ -13,7 +12,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from conftest import PROJECT
+from conftest import PROJECT, need_chromium
 from pbuf_data.registry import load_registry
 from test_report_pages import Tables
 
@@ -33,10 +32,7 @@ def _share_of(image, colour):
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory):
-    if CHROMIUM is None:
-        if os.environ.get("PBUF_REQUIRE_CHROMIUM") == "1":  # CI
-            pytest.fail("chromium required (PBUF_REQUIRE_CHROMIUM=1) but not on the PATH")
-        pytest.skip("chromium not installed (Debian/Ubuntu: apt-get install chromium): the report is not photographed")
+    need_chromium(CHROMIUM, "the report is not photographed")
     from conftest import copy_project
 
     root = tmp_path_factory.mktemp("shots")

@@ -90,7 +90,8 @@ def test_the_screenshots_show_the_pages(shots):
         assert image.shape[:2] == (WINDOW[1], WINDOW[0]), name
         assert image[..., :3].std() > 0.05, f"{name}.png is blank"
         if name != "overview":  # the script opened its view: not the landing page again
-            assert np.abs(image[..., :3] - images["overview"][..., :3]).mean() > 0.02, name
+            # (the same page again differs by ~0; a small figure beside the menu changes under 2 % of the window)
+            assert np.abs(image[..., :3] - images["overview"][..., :3]).mean() > 0.005, name
     # the validation pages are drawn in the frame: green verdict badges; the MGS warning row is highlighted
     assert _share_of(images["mock_cc_moresco_validation"], PASS_GREEN) > 0.002
     assert _share_of(images["mock_bao_sdss_mgs_validation"], WARN_ROW) > 0.002

@@ -81,7 +81,7 @@ def derive(options, files) -> Result:
         uncertainty=np.array(sigma),
         covariance=covariance,
         observable_type=np.array(types),
-        units={t: _bao.UNITS[t] for t in set(types)},
+        units={t: _bao.UNITS[t] for t in sorted(set(types))},
         metadata={
             "covariance": {"source": "2 x 2 blocks from each row's sigmas and correlation coefficient"},
             "sound_horizon": _bao.sound_horizon(table, _label_options(options, None), list(ROLES)),

@@ -73,7 +73,7 @@ def derive(options, files) -> Result:
         uncertainty=sigma * factors,
         covariance=covariance,
         observable_type=types,
-        units={t: _bao.UNITS[t] for t in set(types.tolist())},
+        units={t: _bao.UNITS[t] for t in sorted(set(types.tolist()))},
         metadata={
             "covariance": {"source": "diagonal: independent published measurements"},
             "sound_horizon": _bao.sound_horizon(table, opts, labels),

@@ -75,17 +75,22 @@ class Case:
         timings = self.logs / f"floor-{self.runs}.json"
         result = run([PY, FLOOR, self.jobs, self.project, timings], log=self.logs / f"floor-{self.runs}.log")
         self.floor_seconds.append({(t["rule"], tuple(t["output"])): t["seconds"] for t in json.loads(timings.read_text())})
-        if self._data_files() != self.outputs:
-            raise RuntimeError(f"{self.label}: the floor wrote other files than the workflow (logs in {self.logs})")
+        written = self._data_files()
+        if written != self.outputs:
+            differ = sorted(str(f) for f in set(written) | set(self.outputs) if written.get(f) != self.outputs.get(f))
+            raise RuntimeError(f"{self.label}: the floor wrote other files than the workflow in {differ} "
+                               f"(files per folder: floor {[written.get(Path(f)) for f in differ]}, workflow "
+                               f"{[self.outputs.get(Path(f)) for f in differ]}; logs in {self.logs})")
         return result
 
     def _data_files(self) -> dict[Path, int]:
-        """Files written under data/ and results/ (logs aside), counted by folder: backup names carry the time, and
+        """Files written under data/ and results/ by the jobs (logs aside), counted by folder: backup names carry the time, and
         the backup store's sub-folders are named by content hashes (blobs/<sha[:2]>, snapshots/<project id>):
         counted as one."""
         counts = defaultdict(int)
         for path in [*(self.project / "data").rglob("*"), *(self.project / "results").rglob("*")]:
-            if path.is_file() and "logs" not in path.parts:
+            # the tree's record of what it is built from is written by the run's onstart, not by a job
+            if path.is_file() and "logs" not in path.parts and path.parts[-2:] != ("project", "tree.json"):
                 folder = path.parent.relative_to(self.project)
                 if folder.parts[:2] == ("data", "backups"):
                     folder = Path(*folder.parts[:3])

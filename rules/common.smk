@@ -387,9 +387,10 @@ def start_run():
 def stop_on_state_write_failure():
     """onstart: a write of Snakemake's own state in .snakemake/ (a job's incomplete marker when it starts,
     its metadata record when it ends) that fails (a disk filled during the run, a folder made read-only)
-    stops the run with one message naming the folder, as a failed job does: no job is started after it,
-    the onerror handlers run and the writer lock is given back, instead of Snakemake's traceback (or two
-    blocks, the second one escaping the scheduler before onerror). A job whose record could not be
+    stops the run with one message naming the folder, as a failed job does: no job is scheduled after it
+    (those already started finish), the onerror handlers run and the writer lock is given back, instead of
+    Snakemake's traceback (or two blocks, the second one escaping the scheduler before onerror), or of a
+    warning per job and a run that goes on. A job whose record could not be
     written keeps its outputs (its work is done) and its incomplete marker, without a half-written
     record: the next run runs it again (rerun-incomplete) and records it.
     """

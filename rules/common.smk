@@ -379,8 +379,54 @@ def start_run():
         writer.release(PROJECT.root)
         raise UserError(f"{exc}; nothing was run") from None
     RUN["start"] = time.time()
+    stop_on_state_write_failure()
     if not workflow.output_settings.verbose:
         quiet_output()
+
+
+def stop_on_state_write_failure():
+    """onstart: a write of Snakemake's own state in .snakemake/ (a job's incomplete marker when it starts,
+    its metadata record when it ends) that fails (a disk filled during the run, a folder made read-only)
+    stops the run with one message naming the folder, as a failed job does: no job is scheduled after it
+    (those already started finish), the onerror handlers run and the writer lock is given back, instead of
+    Snakemake's traceback (or two blocks, the second one escaping the scheduler before onerror), or of a
+    warning per job and a run that goes on. A job whose record could not be
+    written keeps its outputs (its work is done) and its incomplete marker, without a half-written
+    record: the next run runs it again (rerun-incomplete) and records it.
+    """
+    persistence = workflow.persistence
+    started, finished = persistence.started, persistence.finished
+
+    def stop(exc):
+        where = Path(exc.filename).parent if exc.filename else Path(persistence.path)
+        with contextlib.suppress(ValueError):
+            where = where.resolve().relative_to(Path(PROJECT.root).resolve())
+        message = (
+            f"{where}: {exc.strerror or exc} (Snakemake could not record its job state there); the run "
+            "stops, published data are kept: free space or make it writable, and run again"
+        )
+        scheduler = workflow.scheduler
+        # the first failure only; the scheduler stops and prints it at its next pass
+        if scheduler._executor_error is None:
+            scheduler._executor_error = UserError(message)
+            scheduler._open_jobs.release()
+
+    def started_or_stop(job, *args, **kwargs):
+        try:
+            started(job, *args, **kwargs)
+        except OSError as exc:
+            stop(exc)
+
+    async def finished_or_stop(job):
+        try:
+            await finished(job)
+        except OSError as exc:
+            stop(exc)
+            for path in job.output:
+                with contextlib.suppress(OSError):
+                    persistence._delete_record(persistence._get_key(path))
+
+    persistence.started, persistence.finished = started_or_stop, finished_or_stop
 
 
 RUN = {}

@@ -2,13 +2,16 @@
 aggregate log that cannot be written. Each ends with the tree whole and verify true, and no published job
 reported failed."""
 
+import contextlib
 import errno
 import hashlib
+import logging
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -163,3 +166,124 @@ def test_a_read_only_derived_folder_fails_publication_in_one_message(mock_run, t
                      r"kept", summary), summary
     assert all(p.read_bytes() == (mock_run / p.relative_to(root)).read_bytes() for p in derived.rglob("*") if p.is_file())
     assert verify_project(root, tree).ok
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("previous", ["published", "none"])
+def test_a_disk_filling_during_a_run_stops_it_in_one_message(mock_run, tmp_path, previous):
+    """Snakemake's state folder .snakemake/ on a tmpfs that passes the start check and is filled up as soon as
+    the first job is marked started (needs root, skipped otherwise), in a run that republishes a dataset of
+    a published tree (Snakemake's records are rewritten in place) or in a first run (every record is new,
+    whose failure ended in two error blocks and no onerror): the run stops with one message naming the
+    folder, not Snakemake's traceback, the onerror handlers still run (verdict block), and verify finds
+    every published file intact, what was published before byte for byte; the next run finishes the work."""
+    root = tmp_path / "project"
+    if previous == "published":
+        shutil.copytree(mock_run, root, symlinks=True, ignore=shutil.ignore_patterns("log"))
+        registry = root / "config" / "registry_mock.yaml"
+        registry.write_text(registry.read_text().replace("mock: { seed: 32 }", "mock: { seed: 37 }", 1))
+    else:
+        copy_project(root)
+    tree = Tree("mock")
+    state = root / ".snakemake"
+    kept = tmp_path / "state"
+    state.mkdir(exist_ok=True)
+    shutil.move(state, kept)
+    state.mkdir()
+    files = [p for p in kept.rglob("*") if p.is_file()]
+    used = sum(4 * -(-p.stat().st_size // 4096) for p in files) + 4 * sum(1 for p in kept.rglob("*") if p.is_dir())
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={used + 256}k", "tmpfs", str(state)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        shutil.copytree(kept, state, symlinks=True, dirs_exist_ok=True)
+        run = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=root,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        while run.poll() is None and not any((state / "incomplete").glob("*")):
+            time.sleep(0.005)
+        with contextlib.suppress(OSError), open(state / "filler", "wb", buffering=0) as filler:
+            while True:  # until ENOSPC (unbuffered: every page is taken)
+                filler.write(b"\0" * 4096)
+        full = subprocess.run(["df", "--output=avail", str(state)], capture_output=True, text=True).stdout.split()[-1]
+        out = run.communicate(timeout=900)[0]
+        (state / "filler").unlink()
+        after = tmp_path / "after"
+        shutil.copytree(state, after, symlinks=True)
+    finally:
+        subprocess.run(["umount", str(state)], capture_output=True)
+    assert run.returncode != 0 and "Traceback" not in out, out
+    assert int(full) == 0, full  # the folder was full while the run went on
+    lines = [line for line in out.splitlines() if "No space left on device" in line]
+    assert len(lines) == 1 and lines[0].startswith(".snakemake: No space left on device "), out
+    assert "pbuf-data: verdict for results/mock/" in out  # onerror ran
+    checked = _pbuf(root, "verify")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    report = verify_project(root, tree)
+    assert report.ok, report.lines()
+    if previous == "published":  # what was published before and not republished is byte for byte the same
+        for path in (root / tree.derived).rglob("*"):
+            if path.is_file() and "mock_cc_moresco" not in path.name:
+                assert path.read_bytes() == (mock_run / path.relative_to(root)).read_bytes(), path
+    # with room again, the next run finishes the work (a job without its record is run again) and verify agrees
+    shutil.copytree(after, state, symlinks=True, dirs_exist_ok=True)
+    again = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=root, capture_output=True,
+                           text=True, timeout=900)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert verify_project(root, tree).ok
+    dry = subprocess.run([sys.executable, "-m", "snakemake", "-n"], cwd=root, capture_output=True, text=True)
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout + dry.stderr
+
+
+def test_a_job_log_that_cannot_be_flushed_does_not_fail_a_published_job(tmp_path, monkeypatch, capsys):
+    """A job in Snakemake's process (``command`` given) whose own log's last lines cannot be flushed (a full
+    disk): the job's outcome stands, with no traceback out of the log's closing."""
+    def no_space(self):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(logging.FileHandler, "flush", no_space)
+    result = run_step(tmp_path / "job.log", lambda: "published", logs_dir=Path(REAL.logs), dataset="cc_moresco",
+                      rule="derive_dataset", command="python3 -m pbuf_data.job derive_dataset")
+    assert result == "published"
+    audit = (tmp_path / REAL.logs / "audit.jsonl").read_text()
+    assert '"status": "success"' in audit and '"dataset": "cc_moresco"' in audit
+
+
+@pytest.mark.workflow
+def test_a_project_disk_filling_during_a_run_ends_without_a_traceback(mock_run, tmp_path):
+    """The whole project (results, raw mock files, .snakemake/) on a tmpfs filled up as soon as the first job
+    of a republishing run is marked started (needs root, skipped otherwise): the jobs and Snakemake's state
+    writes fail naming the disk's files, no traceback, and verify finds what was published intact."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    root = disk / "project"
+    paths = [p for p in mock_run.rglob("*") if "log" not in p.relative_to(mock_run).parts[:2]]
+    used = sum(4 * -(-p.stat().st_size // 4096) if p.is_file() else 4 for p in paths)  # KiB, as tmpfs counts
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={used + 1024}k", "tmpfs", str(disk)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        shutil.copytree(mock_run, root, symlinks=True, ignore=shutil.ignore_patterns("log"))
+        registry = root / "config" / "registry_mock.yaml"
+        registry.write_text(registry.read_text().replace("mock: { seed: 32 }", "mock: { seed: 38 }", 1))
+        state = root / ".snakemake"
+        run = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=root,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        while run.poll() is None and not any((state / "incomplete").glob("*")):
+            time.sleep(0.005)
+        with contextlib.suppress(OSError), open(disk / "filler", "wb", buffering=0) as filler:
+            while True:  # until ENOSPC (unbuffered: every page is taken)
+                filler.write(b"\0" * 4096)
+        full = subprocess.run(["df", "--output=avail", str(disk)], capture_output=True, text=True).stdout.split()[-1]
+        out = run.communicate(timeout=900)[0]
+        (disk / "filler").unlink()
+        checked = _pbuf(root, "verify")
+        report = verify_project(root, Tree("mock"))
+        unchanged = [p for p in (root / Tree("mock").derived).rglob("*") if p.is_file()
+                     and p.read_bytes() != (mock_run / p.relative_to(root)).read_bytes()]
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+    assert run.returncode != 0 and "Traceback" not in out and "internal error" not in out, out
+    assert int(full) < 64 and "No space left on device" in out, out  # filled (a job may free a page meanwhile)
+    assert checked.returncode == 0 and report.ok, checked.stdout + checked.stderr
+    assert unchanged == []  # the run stopped before the dataset to republish was published

@@ -12,7 +12,7 @@ import os
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from . import layout
@@ -69,7 +69,8 @@ def _job_logging(log_file, dataset, command):
         log.removeHandler(handler)
         log.setLevel(saved[0])
         log.propagate = saved[1]
-        handler.close()
+        with suppress(OSError):  # its last lines cannot be flushed (a full disk): the job's outcome is said anyway
+            handler.close()
 
 
 def run_step(log_file, step, *args, logs_dir, dataset=None, rule=None, inputs=(), outputs=(), command=None, **kwargs):

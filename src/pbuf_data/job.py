@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import hashlib
 import json
 import os
 import shlex
@@ -28,9 +29,22 @@ import sys
 import threading
 
 
+class JobParams(str):
+    """A job's ``--params`` text, whose ``repr`` (what Snakemake records and compares: "Params have changed")
+    is, for a long text, its sha256 digest: Snakemake's reason stays one short line instead of the whole
+    registry entry twice; the workflow's dry run names the changed key with both values (pbuf_data.status)."""
+
+    SHOWN = 200  # a text up to this length is compared and shown as itself
+
+    def __repr__(self):
+        if len(self) <= self.SHOWN:
+            return str.__repr__(self)
+        return repr(f"parameters sha256:{hashlib.sha256(self.encode()).hexdigest()[:16]}")
+
+
 def job_params(**params) -> str:
     """The ``--params`` of a job: its parameters as one JSON text (keys sorted, so it is stable)."""
-    return json.dumps(params, sort_keys=True, separators=(",", ":"))
+    return JobParams(json.dumps(params, sort_keys=True, separators=(",", ":")))
 
 
 class Job:

@@ -29,22 +29,20 @@ import sys
 import threading
 
 
-class JobParams(str):
-    """A job's ``--params`` text, whose ``repr`` (what Snakemake records and compares: "Params have changed")
-    is, for a long text, its sha256 digest: Snakemake's reason stays one short line instead of the whole
-    registry entry twice; the workflow's dry run names the changed key with both values (pbuf_data.status)."""
-
-    SHOWN = 200  # a text up to this length is compared and shown as itself
+class DigestParams(str):
+    """A job's ``--params`` text whose ``repr`` (what Snakemake records and compares: "Params have changed") is
+    its sha256 digest: Snakemake's reason is one short line instead of a whole registry entry twice; the
+    workflow's dry run names the changed key with both values (pbuf_data.status)."""
 
     def __repr__(self):
-        if len(self) <= self.SHOWN:
-            return str.__repr__(self)
         return repr(f"parameters sha256:{hashlib.sha256(self.encode()).hexdigest()[:16]}")
 
 
-def job_params(**params) -> str:
-    """The ``--params`` of a job: its parameters as one JSON text (keys sorted, so it is stable)."""
-    return JobParams(json.dumps(params, sort_keys=True, separators=(",", ":")))
+def job_params(*, digest: bool = False, **params) -> str:
+    """The ``--params`` of a job: its parameters as one JSON text (keys sorted, so it is stable); with
+    ``digest``, Snakemake records and shows its sha256 (:class:`DigestParams`)."""
+    text = json.dumps(params, sort_keys=True, separators=(",", ":"))
+    return DigestParams(text) if digest else text
 
 
 class Job:

@@ -140,6 +140,62 @@ if _unknown:
     raise UserError(_unknown)
 DATASETS = PROJECT.datasets
 
+
+def dry_run_preview(files=3, width=240):
+    """A dry run (known once Snakemake lists its jobs) says first, in the words of `pbuf-data status`, why each
+    stale dataset would be derived again (a changed option named with both values; Snakemake's own reason
+    names only a digest of the job's parameters), then shows its job blocks short: a list of more than
+    `files` files shows its first ones and a count, a reason longer than `width` characters is cut
+    (`snakemake -n --verbose` shows them whole)."""
+    from snakemake.logging import logger
+
+    from pbuf_data.status import workflow_status
+
+    said = []
+
+    def preview(record):
+        event = getattr(record, "event", None)
+        if getattr(event, "name", None) != "JOB_INFO" or not workflow.dryrun:
+            return True
+        if not said:
+            said.append(True)
+            try:
+                stale = {
+                    name: reasons
+                    for name, reasons in workflow_status(
+                        PROJECT, sha256=content_sha256
+                    ).items()
+                    if reasons
+                }
+            except (PbufDataError, OSError, ValueError) as exc:
+                stale = {"(status)": [f"not known: {exc}"]}
+            print(
+                f"pbuf-data: {len(stale)} of {len(DATASETS)} datasets to derive again",
+                file=sys.stderr,
+            )
+            for name, reasons in stale.items():
+                print(f"pbuf-data: {name}: {'; '.join(reasons)}", file=sys.stderr)
+        if workflow.output_settings.verbose:
+            return True
+        for item in ("input", "output", "log"):
+            value = getattr(record, item, None)
+            if isinstance(value, list) and len(value) > files:
+                setattr(
+                    record,
+                    item,
+                    [*value[:files], f"... {len(value) - files} more"],
+                )
+        reason = getattr(record, "reason", None)
+        if isinstance(reason, str) and len(reason) > width:
+            record.reason = f"{reason[:width]}..."
+        return True
+
+    logger.addFilter(preview)
+
+
+if workflow.is_main_process:
+    dry_run_preview()
+
 # Combinations (config "combinations"): joint datasets, refused before any job when two members
 # share a survey sample without an allow_overlap reason. They are published, validated, plotted
 # and exported like datasets.
@@ -302,26 +358,29 @@ def raw_inputs(wildcards):
 _CONTENT = {}
 
 
+def content_sha256(path):
+    """sha256 of a file, hashed once per process (while its path, size, time and inode stay)."""
+    from pbuf_data.integrity import sha256_file
+
+    info = Path(path).stat()
+    key = (str(path), info.st_size, info.st_mtime_ns, info.st_ino)
+    if key not in _CONTENT:
+        _CONTENT[key] = sha256_file(Path(path))
+    return _CONTENT[key]
+
+
 def raw_content(name):
     """{role: sha256} of a dataset's raw files in a raw folder: the content present, else the registry pin (a
     retrieved file is kept only if it equals its pin, so the first run after a download reruns nothing).
     """
-    from pbuf_data.integrity import sha256_file
-
     if USE_MOCK:
         return {}
     content = {}
     for role, spec in registry_entry(name)["files"].items():
-        path = Path(raw_path(spec))
         try:
-            info = path.stat()
+            content[role] = content_sha256(raw_path(spec))
         except OSError:
             content[role] = spec.get("sha256")
-            continue
-        key = (str(path), info.st_size, info.st_mtime_ns, info.st_ino)
-        if key not in _CONTENT:
-            _CONTENT[key] = sha256_file(path)
-        content[role] = _CONTENT[key]
     return content
 
 

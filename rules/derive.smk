@@ -27,7 +27,10 @@ rule derive_dataset:
         "../envs/pbuf.yaml"
     threads: lambda wildcards, input: threads_for(raw_size(input))
     params:
-        args=lambda w: job_params(corpus=TREE.corpus, settings=dataset_settings(w)),
+        # Snakemake compares (and shows in its reason) their digest; a dry run names the changed option
+        args=lambda w: job_params(
+            corpus=TREE.corpus, settings=dataset_settings(w), digest=True
+        ),
     shell:
         "python3 -m pbuf_data.job derive_dataset --dataset {wildcards.dataset} --params {params.args:q}"
         " --input {input:q} --output {output:q}"

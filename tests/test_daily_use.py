@@ -60,7 +60,17 @@ def test_staleness_is_by_content_and_both_previews_agree(real_run, tmp_path):
     registry["datasets"]["cc_moresco"]["options"]["systematics"] = ["IMF", "mod"]
     path.write_text(yaml.safe_dump(registry, sort_keys=False))
     assert _derive_jobs(workflow, moved) == 1
-    assert _status(workflow.root, moved) == {"cc_moresco": ["options changed in the registry: systematics"]}
+    said = "option systematics changed: ['IMF', 'mod_ooo'] -> ['IMF', 'mod']"
+    assert _status(workflow.root, moved) == {"cc_moresco": [said]}
+    # the dry run names the option with both values in one short line; no line of it runs to thousands of
+    # characters (Snakemake's own reason shows a digest of the job's parameters, long file lists are cut)
+    preview = workflow.run("-n", "--config", f"raw_dir={moved}")
+    lines = (preview.stdout + preview.stderr).splitlines()
+    assert f"pbuf-data: cc_moresco: {said}" in lines
+    assert len([line for line in lines if "reason: Params have changed" in line]) == 1  # the derive job's
+    assert max(map(len, lines)) <= 300, max(lines, key=len)
+    verbose = workflow.run("-n", "--verbose", "--config", f"raw_dir={moved}")
+    assert max(map(len, (verbose.stdout + verbose.stderr).splitlines())) > 300  # --verbose: whole file lists
     config = workflow.root / "config" / "config.yaml"
     text = config.read_text()
     assert "condition_warn: 1.0e+10" in text

@@ -372,6 +372,7 @@ def test_figures_and_exports_made_in_snakemakes_process_equal_those_of_a_process
     (by string hashes, which differ between processes): its content, read by sacc, is the same."""
     import hashlib
     import json
+    import json
     import os
     import subprocess
     import sys
@@ -419,3 +420,23 @@ def test_a_preload_function_is_called_once_after_its_module_is_imported(tmp_path
     job._import(["warmed_here:warm", "warmed_here"])
     assert sys.modules["warmed_here"].calls == [1]
     assert "no_such_module_here" not in sys.modules
+
+
+def test_digest_params_are_the_full_text_to_the_job_and_a_digest_to_snakemakes_record():
+    """What Snakemake records and compares of a param (its own serializer) is the digest, so its "Params have
+    changed" reason is short; the job's command line still carries the whole JSON."""
+    import hashlib
+    import json
+
+    from snakemake.persistence import PersistenceBase as Persistence
+    from snakemake.utils import format as snakemake_format
+
+    params = {"corpus": "real", "settings": {"entry": {"options": {"systematics": ["IMF", "mod_ooo"] * 50}}}}
+    text = job_params(**params, digest=True)
+    assert json.loads(text) == params and "digest" not in json.loads(text)
+    recorded = Persistence._serialize_param_builtin(None, text)
+    assert recorded == repr("parameters sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16])
+    assert snakemake_format("{args:q}", args=text) == shlex.quote(json.dumps(params, sort_keys=True,
+                                                                             separators=(",", ":")))
+    plain = job_params(**params)  # the other rules: recorded as the text itself
+    assert Persistence._serialize_param_builtin(None, plain) == repr(plain) and len(repr(plain)) > 800

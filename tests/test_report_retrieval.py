@@ -211,7 +211,7 @@ def test_preview_names_the_reason(real_run, monkeypatch):
         "raw file cc_moresco/HzTable_MM_BC32.txt changed since the dataset was derived and no longer matches "
         "its registry pin: the derivation will refuse it until the pin is updated"
     ]
-    assert status["bao_desi_dr1"] == ["options changed in the registry: labels.DV_over_rs.observable_type"]
+    assert status["bao_desi_dr1"] == ["option labels.DV_over_rs.observable_type changed: 'DV_over_rd' -> 'DM_over_rd'"]
     assert status["rsd_fsigma8"] == ["not derived yet: no published dataset"]
     assert status["bao_6dfgs"] == []
     import pbuf_data.derive

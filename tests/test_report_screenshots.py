@@ -4,6 +4,7 @@ photographs it in headless Chromium; the pages' tables, the captions and the pic
 from __future__ import annotations
 
 import base64
+import io
 import json
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pbuf_data.registry import load_registry
 from test_report_pages import Tables
 
 sys.path.insert(0, str(PROJECT / "tools"))
-from report_screenshots import WINDOW, find_chromium, report_data  # noqa: E402
+from report_screenshots import WINDOW, find_chromium, image_box, report_data, take  # noqa: E402
 
 pytestmark = pytest.mark.workflow
 
@@ -39,7 +40,7 @@ def shots(tmp_path_factory):
     workflow = copy_project(root / "project")
     out = root / "png"
     proc = subprocess.run([sys.executable, str(PROJECT / "tools" / "report_screenshots.py"), "--root", str(workflow.root),
-                           "--out", str(out), "--datasets", "mock_cc_moresco", "mock_bao_sdss_mgs"],
+                           "--out", str(out), "--datasets", "mock_cc_moresco", "mock_bao_sdss_mgs", "mock_bao_desi_dr1"],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return workflow, out, report_data((workflow.root / "report.html").read_text())[0]
@@ -84,7 +85,8 @@ def test_captions_are_rendered_not_raw(shots):
 def test_the_screenshots_show_the_pages(shots):
     _, out, _ = shots
     images = {p.stem: matplotlib.image.imread(p) for p in sorted(out.glob("*.png"))}
-    assert set(images) == {"overview", "summary", *(f"{d}_{v}" for d in ("mock_cc_moresco", "mock_bao_sdss_mgs")
+    assert set(images) == {"overview", "summary", *(f"{d}_{v}" for d in ("mock_cc_moresco", "mock_bao_sdss_mgs",
+                                                                         "mock_bao_desi_dr1")
                                                    for v in ("observable", "validation", "provenance"))}
     for name, image in images.items():
         assert image.shape[:2] == (WINDOW[1], WINDOW[0]), name
@@ -96,3 +98,36 @@ def test_the_screenshots_show_the_pages(shots):
     assert _share_of(images["mock_cc_moresco_validation"], PASS_GREEN) > 0.002
     assert _share_of(images["mock_bao_sdss_mgs_validation"], WARN_ROW) > 0.002
     assert _share_of(images["mock_cc_moresco_validation"], WARN_ROW) == 0
+
+
+
+def _drawn_rows(image):
+    """First and last row of a screenshot where the viewer's content (right of the menu) is not white."""
+    content = image[:, int(0.55 * image.shape[1]):, :3]
+    rows = np.flatnonzero(np.any(content < 0.9, axis=(1, 2)))
+    return (int(rows[0]), int(rows[-1])) if rows.size else (None, None)
+
+
+def test_a_tall_bao_figure_is_seen_whole_at_both_window_sizes(shots, tmp_path):
+    """The tallest observable figure (the panels of DESI's three observable types) at 1920x1080 and 1400x1000.
+    The viewer centres a picture and cuts what overflows at the top and bottom: the box the browser lays the
+    picture out in lies inside the page of a browser window of that size, unsquashed, and a screenshot's drawn
+    rows stay clear of both edges."""
+    workflow, out, results = shots
+    png = base64.b64decode(results["results/mock/plots/mock_bao_desi_dr1_observable.png"]["data_uri"].split(",", 1)[1])
+    height, width = matplotlib.image.imread(io.BytesIO(png)).shape[:2]
+    assert height > 1.1 * width  # the tall figure it is about (three types, each data and pulls)
+    smaller = (1400, 1000)
+    take(workflow.root / "report.html", tmp_path, CHROMIUM, ["mock_bao_desi_dr1"], window=smaller)
+    for window, shot in ((WINDOW, out / "mock_bao_desi_dr1_observable.png"),
+                         (smaller, tmp_path / "mock_bao_desi_dr1_observable.png")):
+        box = image_box(workflow.root / "report.html", CHROMIUM, "mock_bao_desi_dr1", window)
+        # the page of a browser window of that size (without the browser's own bars: about 140 pixels less high)
+        assert box["innerWidth"] == window[0] and 0.8 * window[1] < box["innerHeight"] <= window[1], (window, box)
+        assert (box["naturalWidth"], box["naturalHeight"]) == (width, height)
+        assert 0 <= box["top"] and box["bottom"] <= box["innerHeight"] and box["right"] <= window[0], (window, box)
+        shown_w, shown_h = box["right"] - box["left"], box["bottom"] - box["top"]
+        assert shown_w > 0.8 * width and abs(shown_h / shown_w - height / width) < 0.01, (window, box)
+        image = matplotlib.image.imread(shot)
+        first, last = _drawn_rows(image)
+        assert first is not None and first > 2 and last < window[1] - 3, (window, first, last)

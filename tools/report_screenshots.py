@@ -4,6 +4,7 @@
     .venv/bin/python tools/report_screenshots.py                       # embedded default (mock) run
     .venv/bin/python tools/report_screenshots.py --config raw_dir=../shared/data/raw
     .venv/bin/python tools/report_screenshots.py --no-run --datasets cc_moresco bao_sdss_mgs
+    .venv/bin/python tools/report_screenshots.py --no-run --window 1400x1000   # a smaller screen
 
 Runs ``snakemake --cores N`` (unless ``--no-run``) and ``snakemake --report report.html`` in the
 project folder (``--root``, default: this project), then writes PNG screenshots into ``--out``
@@ -97,10 +98,10 @@ def views(results: dict, datasets: list[str]) -> dict[str, dict | None]:
     return out
 
 
-def screenshot(chromium: str, page: Path, png: Path, timeout: int = 120) -> None:
+def screenshot(chromium: str, page: Path, png: Path, timeout: int = 120, window: tuple[int, int] = WINDOW) -> None:
     cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
            "--disable-dev-shm-usage", "--no-first-run", "--user-data-dir=" + str(page.parent / "profile"),
-           f"--window-size={WINDOW[0]},{WINDOW[1]}", "--virtual-time-budget=8000",
+           f"--window-size={window[0]},{window[1]}", "--virtual-time-budget=8000",
            f"--screenshot={png}", page.as_uri()]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0 or not png.exists() or png.stat().st_size == 0:
@@ -108,8 +109,49 @@ def screenshot(chromium: str, page: Path, png: Path, timeout: int = 120) -> None
                               + proc.stderr.strip()[-800:])
 
 
-def take(report_html: Path, out: Path, chromium: str, datasets: list[str] | None = None) -> list[Path]:
-    """Screenshots of ``report_html`` into ``out``; ``datasets`` default to the report's first two."""
+_MEASURE = (
+    "<script>(function measure() {"
+    " const img = Array.from(document.images).find(i => i.src === results[RESULT].data_uri);"
+    " if (!img || !img.complete || !img.naturalHeight) { setTimeout(measure, 50); return; }"
+    " const box = img.getBoundingClientRect(), out = document.createElement('pre');"
+    " out.id = 'pbuf-image-box';"
+    " out.textContent = JSON.stringify({top: box.top, bottom: box.bottom, left: box.left, right: box.right,"
+    " naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight,"
+    " innerWidth: window.innerWidth, innerHeight: window.innerHeight});"
+    " document.body.appendChild(out);"
+    "})();</script>"
+)
+
+
+def image_box(report_html: Path, chromium: str, dataset: str, window: tuple[int, int] = WINDOW,
+              timeout: int = 120) -> dict:
+    """Where the report's viewer draws ``dataset``'s observable figure in a ``window`` (width, height): its
+    picture's box in CSS pixels of the window (top, bottom, left, right, as the browser lays it out), the
+    picture's own size (naturalWidth, naturalHeight) and the window's (innerWidth, innerHeight)."""
+    html = report_html.read_text(encoding="utf-8")
+    results, _ = report_data(html)
+    view = views(results, [dataset])[f"{dataset}_observable"]
+    where = html.rfind("</body>")
+    with tempfile.TemporaryDirectory() as scratch:
+        page = Path(scratch) / "measure.html"
+        measure = _MEASURE.replace("RESULT", json.dumps(view["resultPath"]))
+        page.write_text(html[:where] + _opener(view) + measure + html[where:], encoding="utf-8")
+        cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+               "--disable-dev-shm-usage", "--no-first-run", "--user-data-dir=" + str(Path(scratch) / "profile"),
+               f"--window-size={window[0]},{window[1]}", "--virtual-time-budget=8000", "--dump-dom",
+               page.as_uri()]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    match = re.search(r'<pre id="pbuf-image-box">(.*?)</pre>', proc.stdout)
+    if proc.returncode != 0 or match is None:
+        raise ScreenshotError(f"chromium could not measure the figure of {dataset} (exit {proc.returncode}): "
+                              + proc.stderr.strip()[-800:])
+    return json.loads(match.group(1))
+
+
+def take(report_html: Path, out: Path, chromium: str, datasets: list[str] | None = None,
+         window: tuple[int, int] = WINDOW) -> list[Path]:
+    """Screenshots of ``report_html`` into ``out`` in a ``window`` (width, height) of pixels; ``datasets``
+    default to the report's first two."""
     html = report_html.read_text(encoding="utf-8")
     results, categories = report_data(html)
     if not datasets:
@@ -123,7 +165,7 @@ def take(report_html: Path, out: Path, chromium: str, datasets: list[str] | None
         for name, view in views(results, datasets).items():
             page = Path(scratch) / f"{name}.html"
             page.write_text(html[:where] + _opener(view) + html[where:], encoding="utf-8")
-            screenshot(chromium, page, out / f"{name}.png")
+            screenshot(chromium, page, out / f"{name}.png", window=window)
             written.append(out / f"{name}.png")
     return written
 
@@ -135,6 +177,16 @@ def snakemake(root: Path, *args: str) -> None:
         raise ScreenshotError(f"{' '.join(cmd[2:])} failed in {root}:\n{(proc.stdout + proc.stderr)[-3000:]}")
 
 
+def _window(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give WIDTHxHEIGHT in pixels, e.g. 1400x1000") from None
+    if width < 200 or height < 200:
+        raise argparse.ArgumentTypeError(f"{text!r}: a window of at least 200x200 pixels")
+    return width, height
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=PROJECT, help="project folder (default: this project)")
@@ -144,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-run", action="store_true", help="only build the report of the results already there")
     parser.add_argument("--datasets", nargs="*", help="datasets to photograph (default: the first two of the report)")
     parser.add_argument("--chromium", help="the browser (default: chromium on the PATH)")
+    parser.add_argument("--window", type=_window, default=WINDOW, metavar="WIDTHxHEIGHT",
+                        help=f"the browser window in pixels (default {WINDOW[0]}x{WINDOW[1]})")
     args = parser.parse_args(argv)
     chromium = find_chromium(args.chromium)
     if chromium is None:
@@ -157,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             snakemake(root, "--cores", args.cores, *config)
         snakemake(root, "--report", "report.html", *config)
         written = take(root / "report.html", (args.out or root / "report-screenshots").resolve(), chromium,
-                       args.datasets)
+                       args.datasets, window=args.window)
     except (ScreenshotError, subprocess.TimeoutExpired) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

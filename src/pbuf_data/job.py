@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import hashlib
 import json
 import os
 import shlex
@@ -28,9 +29,20 @@ import sys
 import threading
 
 
-def job_params(**params) -> str:
-    """The ``--params`` of a job: its parameters as one JSON text (keys sorted, so it is stable)."""
-    return json.dumps(params, sort_keys=True, separators=(",", ":"))
+class DigestParams(str):
+    """A job's ``--params`` text whose ``repr`` (what Snakemake records and compares: "Params have changed") is
+    its sha256 digest: Snakemake's reason is one short line instead of a whole registry entry twice; the
+    workflow's dry run names the changed key with both values (pbuf_data.status)."""
+
+    def __repr__(self):
+        return repr(f"parameters sha256:{hashlib.sha256(self.encode()).hexdigest()[:16]}")
+
+
+def job_params(*, digest: bool = False, **params) -> str:
+    """The ``--params`` of a job: its parameters as one JSON text (keys sorted, so it is stable); with
+    ``digest``, Snakemake records and shows its sha256 (:class:`DigestParams`)."""
+    text = json.dumps(params, sort_keys=True, separators=(",", ":"))
+    return DigestParams(text) if digest else text
 
 
 class Job:

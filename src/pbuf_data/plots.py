@@ -163,13 +163,33 @@ def _hubble(dataset: Dataset, fiducial: Fiducial):
     return fig
 
 
+# The tallest observable figure, in inches: at PNG's 110 dpi (858 pixels) it is seen whole in the Snakemake report's
+# viewer, which cuts a taller picture at the top and bottom, in a browser window of 1920 x 1080 pixels (a page of
+# about 1920 x 937) or 1400 x 1000 (about 1400 x 857, the picture shrunk to the width beside the menu). Only the
+# panels of three or more observable types reach it.
+MAX_HEIGHT = 7.8
+PANELS_GAP, TYPES_GAP = 0.1, 0.45  # inches between a panel and its pulls, and between types (the pulls' tick labels)
+
+
 def _panels(dataset: Dataset, fiducial: Fiducial):
+    """Per observable type, the data and its pulls below it (sharing its z axis: tick labels under the pulls);
+    the types one under the other, in at most MAX_HEIGHT inches."""
     types = sorted(set(dataset.observable_type.tolist()))
-    fig, axes = _subplots(2 * len(types), 1, figsize=(7, 3.4 * len(types) + 0.8), squeeze=False,
-                          height_ratios=[2, 1] * len(types))
+    n = len(types)
+    height = min(3.4 * n + 0.8, MAX_HEIGHT)
+    # the room between types is an empty row of its own, of `room` inches (height ratio `spacer`)
+    cells = height - MARGINS["top"] - MARGINS["bottom"] - (3 * n - 2) * PANELS_GAP
+    room = TYPES_GAP - 2 * PANELS_GAP
+    spacer = 3 * n * room / (cells - (n - 1) * room) if n > 1 else 0
+    ratios = [r for i in range(n) for r in ([2, 1, spacer] if i < n - 1 else [2, 1])]
+    fig, grid = _subplots(len(ratios), 1, figsize=(7, height), squeeze=False, height_ratios=ratios)
+    for i in range(n - 1):
+        grid[3 * i + 2, 0].remove()
+    axes = [(grid[3 * i, 0], grid[3 * i + 1, 0]) for i in range(n)]
     model = _fiducial_values(dataset, fiducial)
     for i, otype in enumerate(types):
-        ax, pull = axes[2 * i, 0], axes[2 * i + 1, 0]
+        ax, pull = axes[i]
+        ax.tick_params(labelbottom=False)
         sel = dataset.observable_type == otype
         z, value, sigma = dataset.z[sel], dataset.observable[sel], dataset.uncertainty[sel]
         ax.errorbar(z, value, sigma, fmt="o", ms=4, capsize=2, label=dataset.name)
@@ -178,7 +198,7 @@ def _panels(dataset: Dataset, fiducial: Fiducial):
         ax.legend(fontsize=8)
         _pull_axis(pull, z, (value - model[sel]) / sigma, ls="", marker="o", ms=4)
         pull.set_xlim(ax.get_xlim())
-    axes[-1, 0].set_xlabel("z")
+    axes[-1][1].set_xlabel("z")
     return fig
 
 
@@ -261,7 +281,7 @@ def observable_figure(dataset: Dataset, fiducial: Fiducial):
 # each figure and its layout (_place): stacked panels sharing their z axis have tick labels only below the last
 FIGURES = {
     "hubble": (_hubble, {"gap": 0.2}),
-    "panels": (_panels, {"gap": 0.45}),
+    "panels": (_panels, {"gap": PANELS_GAP}),
     "table": (_table, {"left": 0.1, "right": 0.1, "bottom": 0.1}),
     "likelihood": (_likelihood, {}),
 }

@@ -18,11 +18,25 @@ from .registry import raw_location
 UP_TO_DATE = "up to date"
 
 
-def _changed_keys(old, new, prefix=""):
+def _changed_keys(old, new, path=()):
+    """(key path, old value, new value) of each leaf that differs (None: absent)."""
     if isinstance(old, dict) and isinstance(new, dict):
-        keys = sorted(set(old) | set(new))
-        return [k for key in keys for k in _changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")]
-    return [prefix.rstrip(".")] if old != new else []
+        keys = sorted(set(old) | set(new), key=str)
+        return [c for key in keys for c in _changed_keys(old.get(key), new.get(key), (*path, key))]
+    return [(path, old, new)] if old != new else []
+
+
+def _shown(value, limit=60):
+    """A registry value as one short line (its repr: quotes and escapes control characters)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
+
+
+def options_changed(recorded: dict, current: dict) -> list[str]:
+    """Each option of a registry entry that differs from the options its dataset was derived with, named with
+    both values: ``option systematics changed: ['IMF'] -> ['IMF', 'mod']``."""
+    return [f"option {'.'.join(_shown(k, 40) if not (isinstance(k, str) and k.isprintable()) else k for k in path)}"
+            f" changed: {_shown(old)} -> {_shown(new)}" for path, old, new in _changed_keys(recorded, current)]
 
 
 def _last_failure(root: Path, tree: layout.Tree, name: str) -> str | None:
@@ -51,8 +65,8 @@ def _settings_changed(receipt: Path, thresholds: dict | None) -> list[str]:
 
 
 def dataset_status(root: Path, tree: layout.Tree, name: str, entry: dict, raw_dir: str, mock: bool, retrieve: bool,
-                   thresholds: dict | None = None) -> list[str]:
-    """Reasons the dataset would be reprocessed (empty: up to date)."""
+                   thresholds: dict | None = None, sha256=sha256_file) -> list[str]:
+    """Reasons the dataset would be reprocessed (empty: up to date); ``sha256(path)`` hashes a raw file."""
     from .derive import code_fingerprint
 
     reasons = []
@@ -82,7 +96,7 @@ def dataset_status(root: Path, tree: layout.Tree, name: str, entry: dict, raw_di
             continue
         if not provenance:
             continue
-        actual = sha256_file(path)
+        actual = sha256(path)
         if role not in recorded:
             reasons.append(f"raw file {spec['path']} was added to the registry entry")
         elif actual != recorded[role]["sha256"]:
@@ -93,9 +107,9 @@ def dataset_status(root: Path, tree: layout.Tree, name: str, entry: dict, raw_di
     if provenance:
         for role in sorted(set(recorded) - set(entry["files"])):
             reasons.append(f"raw file {recorded[role]['path']} was removed from the registry entry")
-        changed = _changed_keys(provenance["options"], entry["options"])
+        changed = options_changed(provenance["options"], entry["options"])
         if changed:
-            reasons.append(f"options changed in the registry: {', '.join(changed)}")
+            reasons.append("; ".join(changed))
         if provenance.get("code_fingerprint") != code_fingerprint(entry["format"]):
             reasons.append(f"the code that derives format '{entry['format']}' changed")
         if not (root / tree.report(name, "json")).exists():
@@ -107,11 +121,11 @@ def dataset_status(root: Path, tree: layout.Tree, name: str, entry: dict, raw_di
     return reasons
 
 
-def workflow_status(project) -> dict[str, list[str]]:
+def workflow_status(project, sha256=sha256_file) -> dict[str, list[str]]:
     """Reasons per dataset of the active project (a :class:`pbuf_data.project.Project`) and its result tree."""
     root, config = project.root, project.config
     return {
         name: dataset_status(root, project.tree, name, project.registry[name], project.raw_dir, project.use_mock,
-                             config["retrieve"], config.get("validation"))
+                             config["retrieve"], config.get("validation"), sha256)
         for name in project.datasets
     }

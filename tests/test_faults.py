@@ -109,23 +109,51 @@ def mock_run(tmp_path_factory):
     return workflow.root
 
 
+def _republishing_copy(mock_run: Path, root: Path, seed: int, **copy) -> None:
+    """A copy of the finished mock run at ``root`` whose mock_cc_moresco (seed 32) is generated with ``seed``: the
+    next run republishes that dataset with new content."""
+    shutil.copytree(mock_run, root, symlinks=True, **copy)
+    registry = root / "config" / "registry_mock.yaml"
+    registry.write_text(registry.read_text().replace("mock: { seed: 32 }", f"mock: {{ seed: {seed} }}", 1))
+
+
+def _mount_tmpfs(folder: Path, kib: int) -> None:
+    """A tmpfs of ``kib`` KiB mounted on ``folder`` (root only: the test is skipped otherwise)."""
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(folder)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+
+
+def _run_filling_the_disk(root: Path, disk: Path) -> tuple[int, int, str]:
+    """Start a run in ``root``, fill ``disk`` as soon as its first job is marked started, and wait for the run:
+    (its exit status, the KiB left on the disk once filled, its output)."""
+    state = root / ".snakemake"
+    run = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=root,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    while run.poll() is None and not any((state / "incomplete").glob("*")):
+        time.sleep(0.005)
+    with contextlib.suppress(OSError), open(disk / "filler", "wb", buffering=0) as filler:
+        while True:  # until ENOSPC (unbuffered: every page is taken)
+            filler.write(b"\0" * 4096)
+    full = subprocess.run(["df", "--output=avail", str(disk)], capture_output=True, text=True).stdout.split()[-1]
+    out = run.communicate(timeout=900)[0]
+    (disk / "filler").unlink()
+    return run.returncode, int(full), out
+
+
 @pytest.mark.workflow
 def test_a_full_disk_during_the_exports_leaves_verify_true(mock_run, tmp_path):
     """A dataset republished with new content, then the exports' folder fills up: the run fails naming the file,
     and verify knows every file that was republished or exported beside the failure (a full 'exports' tmpfs:
     needs root, skipped otherwise)."""
     root = tmp_path / "project"
-    shutil.copytree(mock_run, root, symlinks=True)
-    registry = root / "config" / "registry_mock.yaml"
-    registry.write_text(registry.read_text().replace("mock: { seed: 32 }", "mock: { seed: 35 }", 1))
+    _republishing_copy(mock_run, root, 35)
     tree = Tree("mock")
     exports = root / tree.exports
     kept = tmp_path / "exports"
     shutil.copytree(exports, kept)
     used = sum(4 * -(-p.stat().st_size // 4096) for p in kept.iterdir())  # KiB in 4 KiB pages, as tmpfs counts
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={used + 4}k", "tmpfs", str(exports)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("mounting a tmpfs needs root")
+    _mount_tmpfs(exports, used + 4)
     try:
         for path in kept.iterdir():
             shutil.copy2(path, exports / path.name)
@@ -144,9 +172,7 @@ def test_a_read_only_derived_folder_fails_publication_in_one_message(mock_run, t
     """A dataset to republish into a derived/ on a read-only bind mount (needs root, skipped otherwise): its job
     fails naming the file, not as an internal error, and the summary says 'failed publication'."""
     root = tmp_path / "project"
-    shutil.copytree(mock_run, root, symlinks=True)
-    registry = root / "config" / "registry_mock.yaml"
-    registry.write_text(registry.read_text().replace("mock: { seed: 32 }", "mock: { seed: 36 }", 1))
+    _republishing_copy(mock_run, root, 36)
     tree = Tree("mock")
     derived = root / tree.derived
     if os.geteuid() != 0 or subprocess.run(["mount", "--bind", str(derived), str(derived)],
@@ -179,9 +205,7 @@ def test_a_disk_filling_during_a_run_stops_it_in_one_message(mock_run, tmp_path,
     every published file intact, what was published before byte for byte; the next run finishes the work."""
     root = tmp_path / "project"
     if previous == "published":
-        shutil.copytree(mock_run, root, symlinks=True, ignore=shutil.ignore_patterns("log"))
-        registry = root / "config" / "registry_mock.yaml"
-        registry.write_text(registry.read_text().replace("mock: { seed: 32 }", "mock: { seed: 37 }", 1))
+        _republishing_copy(mock_run, root, 37, ignore=shutil.ignore_patterns("log"))
     else:
         copy_project(root)
     tree = Tree("mock")
@@ -192,27 +216,16 @@ def test_a_disk_filling_during_a_run_stops_it_in_one_message(mock_run, tmp_path,
     state.mkdir()
     files = [p for p in kept.rglob("*") if p.is_file()]
     used = sum(4 * -(-p.stat().st_size // 4096) for p in files) + 4 * sum(1 for p in kept.rglob("*") if p.is_dir())
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={used + 256}k", "tmpfs", str(state)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("mounting a tmpfs needs root")
+    _mount_tmpfs(state, used + 256)
     try:
         shutil.copytree(kept, state, symlinks=True, dirs_exist_ok=True)
-        run = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=root,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        while run.poll() is None and not any((state / "incomplete").glob("*")):
-            time.sleep(0.005)
-        with contextlib.suppress(OSError), open(state / "filler", "wb", buffering=0) as filler:
-            while True:  # until ENOSPC (unbuffered: every page is taken)
-                filler.write(b"\0" * 4096)
-        full = subprocess.run(["df", "--output=avail", str(state)], capture_output=True, text=True).stdout.split()[-1]
-        out = run.communicate(timeout=900)[0]
-        (state / "filler").unlink()
+        returncode, full, out = _run_filling_the_disk(root, state)
         after = tmp_path / "after"
         shutil.copytree(state, after, symlinks=True)
     finally:
         subprocess.run(["umount", str(state)], capture_output=True)
-    assert run.returncode != 0 and "Traceback" not in out, out
-    assert int(full) == 0, full  # the folder was full while the run went on
+    assert returncode != 0 and "Traceback" not in out, out
+    assert full == 0, full  # the folder was full while the run went on
     lines = [line for line in out.splitlines() if "No space left on device" in line]
     assert len(lines) == 1 and lines[0].startswith(".snakemake: No space left on device "), out
     assert "pbuf-data: verdict for results/mock/" in out  # onerror ran
@@ -259,31 +272,17 @@ def test_a_project_disk_filling_during_a_run_ends_without_a_traceback(mock_run, 
     root = disk / "project"
     paths = [p for p in mock_run.rglob("*") if "log" not in p.relative_to(mock_run).parts[:2]]
     used = sum(4 * -(-p.stat().st_size // 4096) if p.is_file() else 4 for p in paths)  # KiB, as tmpfs counts
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={used + 1024}k", "tmpfs", str(disk)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("mounting a tmpfs needs root")
+    _mount_tmpfs(disk, used + 1024)
     try:
-        shutil.copytree(mock_run, root, symlinks=True, ignore=shutil.ignore_patterns("log"))
-        registry = root / "config" / "registry_mock.yaml"
-        registry.write_text(registry.read_text().replace("mock: { seed: 32 }", "mock: { seed: 38 }", 1))
-        state = root / ".snakemake"
-        run = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=root,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        while run.poll() is None and not any((state / "incomplete").glob("*")):
-            time.sleep(0.005)
-        with contextlib.suppress(OSError), open(disk / "filler", "wb", buffering=0) as filler:
-            while True:  # until ENOSPC (unbuffered: every page is taken)
-                filler.write(b"\0" * 4096)
-        full = subprocess.run(["df", "--output=avail", str(disk)], capture_output=True, text=True).stdout.split()[-1]
-        out = run.communicate(timeout=900)[0]
-        (disk / "filler").unlink()
+        _republishing_copy(mock_run, root, 38, ignore=shutil.ignore_patterns("log"))
+        returncode, full, out = _run_filling_the_disk(root, disk)
         checked = _pbuf(root, "verify")
         report = verify_project(root, Tree("mock"))
         unchanged = [p for p in (root / Tree("mock").derived).rglob("*") if p.is_file()
                      and p.read_bytes() != (mock_run / p.relative_to(root)).read_bytes()]
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
-    assert run.returncode != 0 and "Traceback" not in out and "internal error" not in out, out
-    assert int(full) < 64 and "No space left on device" in out, out  # filled (a job may free a page meanwhile)
+    assert returncode != 0 and "Traceback" not in out and "internal error" not in out, out
+    assert full < 64 and "No space left on device" in out, out  # filled (a job may free a page meanwhile)
     assert checked.returncode == 0 and report.ok, checked.stdout + checked.stderr
     assert unchanged == []  # the run stopped before the dataset to republish was published

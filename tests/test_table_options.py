@@ -133,3 +133,27 @@ def test_rsd_table_as_a_csv_with_a_header(tmp_path):
     (folder / "fs8.csv").write_text("z,fs8,sigma,omega_m\n0.067,0.423,0.055\n")
     with pytest.raises(PbufDataError, match="line 2.*expected 4 columns, found 3"):
         derive_dataset("rsd_csv", entry, tmp_path / "raw")
+
+
+def test_a_2d_likelihood_grid_as_a_csv_with_named_columns(tmp_path):
+    """A 2-D grid read by column names (CSV with a header, columns in another order than x y value) is the same
+    likelihood as the plain 'x y value' grid of the same numbers."""
+    folder = tmp_path / "raw" / "grid"
+    folder.mkdir(parents=True)
+    x, y = np.linspace(30.0, 45.0, 7), np.linspace(6.0, 11.0, 6)
+    xx, yy = np.meshgrid(x, y, indexing="ij")
+    like = np.exp(-0.5 * (((xx - 37.0) / 2.0) ** 2 + ((yy - 8.5) / 0.7) ** 2))
+    rows = list(zip(xx.ravel().tolist(), yy.ravel().tolist(), like.ravel().tolist()))
+    (folder / "plain.txt").write_text("".join(f"{a!r} {b!r} {v!r}\n" for a, b, v in rows))
+    (folder / "named.csv").write_text("L,DH,DM\n" + "".join(f"{v!r},{b!r},{a!r}\n" for a, b, v in rows))
+    options = {"observables": ["DM_over_rd", "DH_over_rd"], "z_eff": 2.33, "values": "likelihood"}
+    plain = {"kind": "bao", "format": "likelihood_table", "title": "toy", "citation": "toy",
+             "files": {"table": {"path": "grid/plain.txt", "allow_unpinned": True}}, "options": dict(options)}
+    named = copy.deepcopy(plain)
+    named["files"]["table"]["path"] = "grid/named.csv"
+    named["options"] |= {"table": {"delimiter": "comma", "header": "first_line"},
+                         "columns": {"x": "DM", "y": "DH", "value": "L"}}
+    validate_registry({"datasets": {"plain": plain, "named": named}})
+    a, b = derive_dataset("plain", plain, tmp_path / "raw"), derive_dataset("named", named, tmp_path / "raw")
+    theory = np.array([36.1, 8.9])
+    assert b.loglike(theory) == a.loglike(theory) == pytest.approx(-0.5 * ((0.9 / 2.0) ** 2 + (0.4 / 0.7) ** 2), abs=2e-3)

@@ -42,6 +42,7 @@ TO_LNL = {
     "lnL": ("ln L = value", lambda v: v),
     "likelihood": ("ln L = ln(value)", np.log),
     "probability": ("ln L = ln(value)", np.log),
+    "minus_lnL": ("ln L = -value", lambda v: -v),
 }
 SPLINE_DEGREE = {"linear": 1, "cubic": 3}
 # the field's readers that interpolate that way (spline degree, interpolated quantity)

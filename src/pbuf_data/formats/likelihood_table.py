@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _bao, _mock
+from ._scan import TO_LNL, check_values
 from ._scan import moments as _moments
 from ._common import Result, conversion, predict_by_type
 from ._table import read_columns
@@ -31,15 +32,6 @@ from ._table import read_columns
 KIND = "bao"
 FIGURE = "likelihood"  # the published likelihood itself: Delta chi2 (1-D) or contours (2-D), with the summary
 AXIS_LABELS = _bao.AXIS_LABELS
-
-TO_LNL = {
-    "likelihood": ("ln L = ln(value)", np.log),
-    "probability": ("ln L = ln(value)", np.log),
-    "chi2": ("ln L = -value / 2", lambda v: -0.5 * v),
-    "lnL": ("ln L = value", lambda v: v),
-    "minus_lnL": ("ln L = -value", lambda v: -v),
-}
-
 
 def check_entry(name: str, entry: dict) -> None:
     """Nothing beyond the schema (a 2-D grid with options.grid is refused by the reader, naming the file)."""
@@ -66,14 +58,7 @@ def derive(options, files) -> Result:
         data = np.array(rows, dtype=np.float64)
     values = data[:, -1]
     kind = options["values"]
-    if kind in ("likelihood", "probability") and (values < 0).any():
-        i = int(np.flatnonzero(values < 0)[0])
-        raise table.error(f"negative {kind} {values[i]}", line=numbers[i], column=ncols, check="likelihood >= 0")
-    if kind == "chi2" and (values < 0).any():
-        i = int(np.flatnonzero(values < 0)[0])
-        raise table.error(f"negative chi2 {values[i]}", line=numbers[i], column=ncols, check="chi2 >= 0")
-    with np.errstate(divide="ignore"):
-        lnl = TO_LNL[kind][1](values)
+    lnl = check_values(table, values, kind, numbers, ncols)
     if ndim == 1:
         if declared_grid:
             x = np.linspace(declared_grid["min"], declared_grid["max"], values.size)
@@ -87,8 +72,8 @@ def derive(options, files) -> Result:
         lnl_grid = lnl
     else:
         x, y = np.unique(data[:, 0]), np.unique(data[:, 1])
-        if x.size * y.size != len(rows) or x.size < 4 or y.size < 4:
-            raise table.error(f"{len(rows)} rows are not a rectangular grid of at least 4 x 4 ({x.size} distinct x, "
+        if x.size * y.size != len(data) or x.size < 4 or y.size < 4:
+            raise table.error(f"{len(data)} rows are not a rectangular grid of at least 4 x 4 ({x.size} distinct x, "
                               f"{y.size} distinct y)", check="rectangular grid")
         expected_x, expected_y = np.repeat(x, y.size), np.tile(y, x.size)
         wrong = np.flatnonzero((data[:, 0] != expected_x) | (data[:, 1] != expected_y))

@@ -197,3 +197,19 @@ def test_a_requeued_finished_job_republishes_nothing_unchanged(project):
     assert files_of(project / "results/real/derived") == before
     verify = cli(project, "verify")
     assert verify.returncode == 0, verify.stdout
+
+
+def test_a_mock_tree_is_taken_as_recorded_even_when_data_raw_holds_releases(tmp_path):
+    """A tree recorded as built from the mock surveys, under a corpus name of its own, stays a mock tree for the
+    commands that act on every tree (verify, status), although data/raw now holds a release."""
+    from pbuf_data.project import Project
+
+    root = tmp_path / "project"
+    shutil.copytree(PROJECT / "config", root / "config")
+    shutil.copy(PROJECT / "Snakefile", root / "Snakefile")
+    Project(root, {**yaml.safe_load((root / "config" / "config.yaml").read_text()), "corpus": "mock2"}).record_tree()
+    (root / "data" / "raw" / "cc_moresco").mkdir(parents=True)
+    (root / "data" / "raw" / "cc_moresco" / "HzTable_MM_BC32.txt").write_text("0.07 69.0 19.6\n")
+    tree = Project.for_tree(root, "mock2")
+    assert tree.use_mock and not tree.default_raw and tree.registry_files == ["config/registry_mock.yaml"]
+    assert not Project.open(root).use_mock  # a project not told a corpus takes the releases of data/raw

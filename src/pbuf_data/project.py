@@ -76,8 +76,10 @@ class Project:
         if recorded and not recorded.get("mock") and recorded.get("raw_dir"):
             raw = str(recorded["raw_dir"])  # a tree named without a raw folder: the one it was built from
             config = dict(config, raw_dir=raw)
-        # still no raw folder: the releases in data/raw if it holds any (corpus 'mock' asks for the embedded default)
-        self.default_raw = not raw and config.get("corpus") != layout.MOCK_CORPUS and layout.holds_releases(self.root)
+        # still no raw folder: the releases in data/raw if it holds any (corpus 'mock', or a tree recorded as built
+        # from the mock surveys, asks for the embedded default)
+        self.default_raw = (not raw and config.get("corpus") != layout.MOCK_CORPUS
+                            and not (recorded and recorded.get("mock")) and layout.holds_releases(self.root))
         if self.default_raw:
             raw = layout.RAW
         self.config = config
@@ -112,9 +114,8 @@ class Project:
         """The project as the result tree of ``corpus`` was built: its recorded raw folder (or mock surveys)."""
         root = find_project(root)
         config = dict(read_config(root, lenient=lenient), corpus=corpus)
-        recorded = read_built_from(root, corpus)
-        if recorded:
-            config["raw_dir"] = "" if recorded.get("mock") else str(recorded.get("raw_dir") or "")
+        if read_built_from(root, corpus):
+            config["raw_dir"] = ""  # the tree's record decides (raw folder or mock surveys), not the configuration
         return cls(root, config)
 
     @property

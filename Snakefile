@@ -89,12 +89,11 @@ onsuccess:
 
 
 onerror:
-    rebuild_after_failure()
     finish_run(failed=True)
 
 
 # Every receipt is asked for here, not only through the summary and the manifest: after a failed
-# derive those two are rebuilt (onerror) and newer than their inputs, and this keeps the dataset stale.
+# derive those two are rebuilt (settle_tree) and newer than their inputs, and this keeps the dataset stale.
 rule all:
     default_target: True
     input:

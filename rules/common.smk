@@ -2,7 +2,6 @@
 
 import contextlib
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -492,13 +491,12 @@ RUN = {}
 
 
 def finish_run(failed):
-    """onsuccess/onerror: a snapshot of what the run published (also after partial failures), one verdict
-    block, then the writer lock is given back."""
+    """onsuccess/onerror: the tree settled (settle_tree), one verdict block, then the writer lock is given
+    back."""
     from pbuf_data.verdict import verdict_lines
 
     try:
-        if failed:
-            backup_after_failure()
+        settle_tree()
         for line in verdict_lines(
             TREE, PUBLISHED, since=RUN.get("start"), run_failed=failed
         ):
@@ -507,32 +505,33 @@ def finish_run(failed):
         writer.release(PROJECT.root)
 
 
-def backup_after_failure():
-    """After a run in which datasets failed but others were published, a snapshot of what is published now
-    (the backup job, which waits for every dataset, did not run), so that a restore never takes back a
-    dataset this run published."""
+def settle_tree():
+    """At the end of every run that did not leave the summary and the manifest as its jobs write them (one
+    that failed, or ran some datasets' jobs only, e.g. prepare_dataset): they are rebuilt, so that they tell
+    the state of every dataset and verify knows every file republished or exported beside a failure (a full
+    disk during one export must not leave the others' new files unknown to verify); and when that changed the
+    manifest, a snapshot of what is published now, so that a restore never takes back a dataset this run
+    published. A full run's own summary, manifest and backup jobs leave nothing to do here (no rehash).
+    """
     from pbuf_data.job import report_failure
-    from pbuf_data.steps import backup
+    from pbuf_data.steps import backup, manifest, summarize_validation
 
-    start = RUN.get("start", float("inf")) - 1
-    published = [
-        name
-        for name in PUBLISHED
-        if Path(TREE.receipt(name)).exists()
-        and os.stat(TREE.receipt(name)).st_mtime >= start
-    ]
-    if not published or not Path(TREE.derived_manifest).exists():
+    listed = Path(TREE.derived_manifest)
+    written = listed.stat().st_mtime_ns if listed.is_file() else -1
+    receipts = [Path(TREE.receipt(n)) for n in PUBLISHED]
+    receipts += [Path(TREE.export_receipt(n)) for n in PUBLISHED]
+    if all(r.exists() and r.stat().st_mtime_ns <= written for r in receipts):
         return
-    try:
-        with contextlib.chdir(PROJECT.root):
+    before = listed.read_bytes() if listed.is_file() else None
+    try:  # the failures are printed by the verdict block
+        summarize_validation(TREE, PUBLISHED)
+        manifest(TREE)
+        if listed.read_bytes() != before:
             backup(
-                TREE,
-                CONFIG_FILES,
-                config["backup"]["dir"],
-                config["backup"]["keep"],
+                TREE, CONFIG_FILES, config["backup"]["dir"], config["backup"]["keep"]
             )
     except PbufDataError as exc:
-        report_failure(f"backup after the failed run: {exc}")
+        report_failure(f"settling the tree after the run: {exc}")
 
 
 def without_rate_limiter():
@@ -543,29 +542,6 @@ def without_rate_limiter():
     jobs elsewhere (an executor plugin, profiles/slurm) keeps it."""
     if workflow.local_exec:
         workflow.scheduler.job_rate_limiter = None
-
-
-def rebuild_after_failure():
-    """onerror: the summary and the manifest are rebuilt also after a run in which datasets or their
-    exports failed, or succeeded after the manifest was written, so that they tell the state of
-    every dataset and verify knows every file republished or exported beside a failure (a full disk
-    during one export must not leave the others' new files unknown to verify). (Their own jobs wait
-    for every dataset; Snakemake does not run them then.)
-    """
-    from pbuf_data.job import report_failure
-    from pbuf_data.steps import manifest, summarize_validation
-
-    listed = Path(TREE.derived_manifest)
-    written = listed.stat().st_mtime_ns if listed.is_file() else -1
-    receipts = [Path(TREE.receipt(n)) for n in PUBLISHED]
-    receipts += [Path(TREE.export_receipt(n)) for n in PUBLISHED]
-    if all(r.exists() and r.stat().st_mtime_ns <= written for r in receipts):
-        return  # nothing failed or changed since the manifest (e.g. the verify target failed): no rehash
-    try:  # the failures are printed by the verdict block (finish_run)
-        summarize_validation(TREE, PUBLISHED)
-        manifest(TREE)
-    except PbufDataError as exc:
-        report_failure(str(exc))
 
 
 # Configuration files that go into every backup archive.

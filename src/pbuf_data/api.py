@@ -10,7 +10,6 @@ failure and returns a status per dataset.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 
@@ -140,27 +139,10 @@ def prepare_dataset(name: str, cores: int = 1, force: bool = False, root: str | 
             run_workflow(project.root, targets, cores=cores, config=project.overrides(),
                          forcerun={tree.receipt(name)} if force else set())
         except Exception as exc:  # Snakemake reports job failures as exceptions of its own
-            settle_tree(project)
             raise PbufDataError(f"preparation failed: {_failure(project, name, exc)}", dataset=name) from None
-        settle_tree(project)
+    # the run's end (settle_tree of rules/common.smk) left the summary, the manifest and a snapshot as a full run
+    # does: verify and certify pass right after
     return load_dataset(name, root=project.root / tree.base)
-
-
-def settle_tree(project: Project) -> None:
-    """After a run of some datasets' jobs only: the summary, the manifest and a snapshot, as a full run leaves
-    them, so that ``verify`` and ``certify`` pass right after (nothing is rewritten when nothing changed)."""
-    from .steps import backup, manifest, summarize_validation
-
-    tree, root = project.tree, project.root
-    published = [*project.datasets, *project.combinations]
-    before = (root / tree.derived_manifest).read_bytes() if (root / tree.derived_manifest).exists() else None
-    config_files = sorted(str(p.relative_to(root)) for p in (root / "config").rglob("*")
-                          if p.is_file() and p.suffix in (".yaml", ".yml"))
-    with contextlib.chdir(root):  # the steps work on paths relative to the project root, as the jobs do
-        summarize_validation(tree, published)
-        manifest(tree)
-        if Path(tree.derived_manifest).read_bytes() != before:
-            backup(tree, config_files, project.config["backup"]["dir"], project.config["backup"]["keep"])
 
 
 def prepare_datasets(names, cores: int = 1, force: bool = False, root: str | Path | None = None,

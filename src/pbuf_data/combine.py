@@ -13,7 +13,7 @@ A combination (``combinations:`` in config.yaml) names its member datasets. Befo
 - a member that supersedes another (registry ``supersedes``, through any chain of releases): always refused, an
   ``allow_overlap`` reason does not lift it (a release and its replacement are never independent);
 - a member whose likelihood is a table or a grid (:func:`likelihood_form`: a layout drawing the published
-  likelihood, a ``chi2_table`` file, or a layout module's own ``likelihood_form(entry)`` other than ``gaussian``):
+  likelihood, or a ``chi2_table`` file):
   a joint dataset has one Gaussian likelihood, so it is refused; add the members' ``loglike`` values instead
   (joint ln L = sum), e.g. one Cobaya likelihood block per dataset. (:func:`combine` refuses them too, should a
   layout not say so.)
@@ -38,26 +38,19 @@ from .samples import shared_samples, superseded_by
 JOINT_COLUMNS = ("member", "kind")  # the columns a combination adds: which member, of which kind, each point is
 
 
-def samples_of(entry: dict) -> dict[str, str]:
-    """sample -> where it comes from, for one registry entry: declared samples and raw-file contents."""
-    found = {sample: "declared in the registry" for sample in entry.get("samples", [])}
-    for spec in entry["files"].values():
-        if spec.get("sha256"):
-            found[f"raw file sha256 {spec['sha256'][:16]}…"] = f"raw file {spec['path']}"
-    return found
+def raw_file_pins(entry: dict) -> list[str]:
+    """The pinned contents of an entry's raw files, as a refusal names them (two entries reading the same bytes
+    measure the same sample, whatever their ``samples`` say)."""
+    return [f"raw file sha256 {spec['sha256'][:16]}…" for spec in entry["files"].values() if spec.get("sha256")]
 
 
 def likelihood_form(entry: dict) -> str:
-    """``gaussian``, or the non-Gaussian likelihood an entry's dataset carries: its layout module's
-    ``likelihood_form(entry)`` when it defines one; else ``likelihood table or grid`` for a layout whose figure is the
-    published likelihood itself (``FIGURE = "likelihood"``), ``chi2 table`` for an entry with a ``chi2_table`` file."""
+    """``gaussian``, or the non-Gaussian likelihood an entry's dataset carries: ``likelihood table or grid`` for a
+    layout whose figure is the published likelihood itself (``FIGURE = "likelihood"``), ``chi2 table`` for an entry
+    with a ``chi2_table`` file."""
     from .formats import layout
 
-    module = layout(entry["format"])
-    own = getattr(module, "likelihood_form", None)
-    if callable(own):
-        return own(entry)
-    if getattr(module, "FIGURE", None) == "likelihood":
+    if getattr(layout(entry["format"]), "FIGURE", None) == "likelihood":
         return "likelihood table or grid"
     if "chi2_table" in entry["files"]:
         return "chi2 table"
@@ -106,7 +99,7 @@ def check_combination(name: str, spec: dict, registry: dict, samples: dict | Non
                                 "replaces measure the same sample; allow_overlap does not lift this")
                 continue
             same, overlapping = shared_samples(registry[a], registry[b], samples)
-            same += [s for s in samples_of(registry[a]) if s.startswith("raw file") and s in samples_of(registry[b])]
+            same += [pin for pin in raw_file_pins(registry[a]) if pin in raw_file_pins(registry[b])]
             shared = same + [f"{s} ~ {t}" for s, t in overlapping]
             unnamed = [m for m in (a, b) if not registry[m].get("samples")]
             if not shared and not unnamed:

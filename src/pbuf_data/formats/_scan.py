@@ -25,11 +25,10 @@ import re
 
 import numpy as np
 
+from ..cosmology import C_KM_S
 from ._common import conversion
 
-C_KM_S = 299792.458
 # the BAO types a dilation parameter scales, and which fiducial quantities may give their fiducial value
-ALPHA_TYPES = ("DM_over_rd", "DH_over_rd", "DV_over_rd", "DA_over_rd")
 FIDUCIAL_KEYS = {
     "DM_over_rd": ("D_M_Mpc", "D_A_Mpc"),
     "DA_over_rd": ("D_A_Mpc", "D_M_Mpc"),
@@ -204,13 +203,3 @@ def likelihood_metadata(form, kind, degree, quantity, axes, alphas: dict) -> dic
         "gaussian_summary": "observable/covariance are the mean and covariance of the normalized likelihood on the "
         "grid: a summary only; fit with loglike (the table)",
     }
-
-
-def fiducial_prediction(dataset, fiducial) -> np.ndarray:
-    """The fiducial's value of each axis type at the dataset's z (D_A/r_d as D_M/((1 + z) r_d))."""
-    out = np.empty(len(dataset))
-    for i, (obs_type, z) in enumerate(zip(dataset.observable_type.tolist(), dataset.z)):
-        base = "DM_over_rd" if obs_type == "DA_over_rd" else obs_type
-        value = float(np.asarray(fiducial.predict(base, np.array([z]))).reshape(-1)[0])
-        out[i] = value / (1 + z) if obs_type == "DA_over_rd" else value
-    return out

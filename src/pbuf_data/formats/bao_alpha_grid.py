@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import PbufDataError
 from . import _bao, _mock, _scan
-from ._common import Result, conversion
+from ._common import Result, conversion, predict_by_type
 from ._table import read_columns
 
 KIND = "bao"
@@ -162,7 +162,7 @@ def _redshift(options, files, types) -> float:
 
 
 def fiducial_prediction(dataset, fiducial) -> np.ndarray:
-    return _scan.fiducial_prediction(dataset, fiducial)
+    return predict_by_type(dataset, fiducial)
 
 
 # -- mock: a BOSS DR12 Lya-like Delta chi2 scan (aux file and MontePython .data fiducials when the entry has them) --

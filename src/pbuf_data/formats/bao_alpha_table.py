@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import PbufDataError
 from . import _bao, _mock, _scan
-from ._common import Result, conversion
+from ._common import Result, conversion, predict_by_type
 from ._table import read_columns
 
 KIND = "bao"
@@ -87,7 +87,7 @@ def derive(options, files) -> Result:
 
 
 def fiducial_prediction(dataset, fiducial) -> np.ndarray:
-    return _scan.fiducial_prediction(dataset, fiducial)
+    return predict_by_type(dataset, fiducial)
 
 
 # -- mock: a DES Y3-like CSV of chi2(alpha) for several methods, alpha printed with its accumulated drift --------

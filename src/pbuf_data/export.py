@@ -72,17 +72,15 @@ def cobaya_native_kind(ds) -> str | None:
     # bao.generic's f_sigma8 has no Alcock-Paczynski rescaling: datasets with a reference Omega_m per point need it
     if not types <= set(COBAYA_BAO_NAMES) or "omega_m_ref" in ds.columns:
         return None
-    table = ds.likelihood().table
-    if table is None:
+    lik = ds.likelihood()
+    if lik.table is None:
         return "bao.generic"
     # a table or grid goes to bao.generic as the likelihood exp(ln L), which it takes the log of and splines
     # cubically: only for a dataset whose own reader does the same (not the linear scans of MontePython or CosmoSIS,
     # nor a probability interpolated as such), and whose ln L does not underflow there
-    stated = ds.metadata.get("likelihood")
-    stated = stated if isinstance(stated, dict) else {}
-    if int(stated.get("spline_degree", 3)) != 3 or stated.get("interpolated", "lnL") != "lnL":
+    if lik.degree != 3 or lik.interpolated != "lnL":
         return None
-    return "bao.generic" if float(np.min(table[1])) > MIN_NATIVE_LNL else None
+    return "bao.generic" if float(np.min(lik.table[1])) > MIN_NATIVE_LNL else None
 
 
 MIN_NATIVE_LNL = -700.0  # exp(-700) = 1e-304: a normal float64, whose log gives back ln L
@@ -157,8 +155,9 @@ def write_cobaya_export(ds, folder: str | Path, rel_folder: str, fiducial: dict)
         {f"pbuf_{name}": {"class": "pbuf_data.cobaya.Dataset", "dataset": name, "root": tree}}, fiducial))
     native = cobaya_native_kind(ds)
     likelihood, fixed = None, None
-    if native == "bao.generic" and ds.likelihood().table is not None:
-        axes, lnl = ds.likelihood().table
+    table = ds.likelihood().table
+    if native == "bao.generic" and table is not None:
+        axes, lnl = table
         types = [COBAYA_BAO_NAMES[t] for t in dict.fromkeys(ds.observable_type.tolist())]
         # one line per node, the first axis slowest (bao.generic's grid_file; it interpolates the log of the last
         # column as this package does ln L: a cubic spline in 1-D, a bicubic spline on the 2-D grid)
@@ -260,8 +259,8 @@ def write_sacc(ds, path: str | Path) -> Path:
         s.metadata["pbuf_summary_covariance"] = json.dumps(np.asarray(ds.covariance).tolist())
         # how the nodes are interpolated, as the dataset's loglike does: a spline of this degree through ln L, or
         # through the likelihood exp(ln L) whose log is then taken
-        s.metadata["pbuf_spline_degree"] = int(lik._degree)
-        s.metadata["pbuf_interpolated"] = str(lik._interpolated)
+        s.metadata["pbuf_spline_degree"] = int(lik.degree)
+        s.metadata["pbuf_interpolated"] = str(lik.interpolated)
     s.metadata["pbuf_provenance"] = json.dumps(ds.provenance, sort_keys=True)
     s.metadata["pbuf_metadata"] = json.dumps(ds.metadata, sort_keys=True)
     with atomic_path(path) as tmp:

@@ -66,12 +66,15 @@ class Likelihood:
             raise PbufDataError("only supernova magnitudes with a free absolute magnitude (m_b_corr) have an offset "
                                 "to marginalize", dataset=self.name, check="marginalize_offset")
         self.marginalize_offset = self._offsets is not None if marginalize_offset is None else bool(marginalize_offset)
+        # a table or grid: its spline's degree, and whether it runs through ln L ("lnL") or through the likelihood
+        # itself ("likelihood"), as the dataset says (None for a Gaussian)
+        self.degree = self.interpolated = None
         if form != GAUSSIAN:
-            self._axes, self._interpolated = table[1], table[2]
+            self._axes, self.interpolated = table[1], table[2]
             stated = dataset.metadata.get("likelihood")
-            self._degree = int(stated.get("spline_degree", 3)) if isinstance(stated, dict) else 3
-            if self._degree not in (1, 3):
-                raise PbufDataError(f"spline_degree {self._degree} (1 or 3)", dataset=self.name,
+            self.degree = int(stated.get("spline_degree", 3)) if isinstance(stated, dict) else 3
+            if self.degree not in (1, 3):
+                raise PbufDataError(f"spline_degree {self.degree} (1 or 3)", dataset=self.name,
                                     check="likelihood form")
 
     @property
@@ -80,7 +83,7 @@ class Likelihood:
         if self.form == GAUSSIAN:
             return None
         axes, values = self._axes
-        if self._interpolated == "likelihood":
+        if self.interpolated == "likelihood":
             with np.errstate(divide="ignore"):
                 return axes, np.log(values)
         return self._axes
@@ -197,7 +200,7 @@ class Likelihood:
     def _spline(self):
         from scipy.interpolate import RectBivariateSpline, UnivariateSpline
 
-        k = self._degree
+        k = self.degree
         if self.form == TABLE_1D:
             (x,), values = self._axes
             return UnivariateSpline(x, values, s=0, k=k, ext=2)
@@ -213,7 +216,7 @@ class Likelihood:
                     f"theory {obs_type} = {value:.6g} at z={ds.z[0]:g} is outside the likelihood grid "
                     f"[{axis[0]:.6g}, {axis[-1]:.6g}]", dataset=self.name, check="theory inside grid")
         value = float(self._spline(t[0])) if self.form == TABLE_1D else float(self._spline(t[0], t[1])[0, 0])
-        if self._interpolated == "likelihood":
+        if self.interpolated == "likelihood":
             return float(np.log(value)) if value > 0 else -np.inf
         return value
 

@@ -47,10 +47,9 @@ def main() -> None:
     import pbuf_data.formats.sn_table as sn
     import pbuf_data.textio as textio
 
-    _wrap(textio.RawFile, "_fast_column", "pandas read_csv of the covariance (textio._fast_column)")
     _wrap(textio.RawFile, "counted_matrix", "counted_matrix (textio)")
     _wrap(sn, "derive", "derive_sn_table: the reader (formats/sn_table.py)")
-    _wrap(derive, "check_pins", "check_pins: sha256 of the raw files (derive/__init__.py)")
+    _wrap(derive, "check_pins", "check_pins: the raw files against their pins (derive/__init__.py)")
     _wrap(dataset_module.Dataset, "save", "Dataset.save (dataset.py)")
     entry = json.load(open(sys.argv[1]))
     start = time.perf_counter()

@@ -75,44 +75,48 @@ def raw_files(
     return files
 
 
-def check_pins(name: str, entry: dict, files: dict[str, RawFile], *, before_parse: bool = False) -> list[dict]:
-    """The sha256 of the bytes read, compared with each file's pin; returns the provenance records.
+def check_pins(name: str, entry: dict, files: dict[str, RawFile]) -> None:
+    """Before anything is parsed: each file's bytes against its pin (:meth:`RawFile.check_pin`).
 
-    A real (non-mock) file without a pin is refused unless its registry spec
-    says ``allow_unpinned: true``; its record then says ``"pinned": false``. An unpinned file with several
-    hard links is refused before it is parsed (its content could be a file from outside the raw folder, which
-    an error message would then quote).
-    ``before_parse``: a file not kept in memory is left to its parse, which hashes the bytes it parses and
-    checks them against the pin at the end of its read (:meth:`RawFile.counted_matrix`); called again after
-    the parse, its digest is that one (a file no layout parsed is hashed then).
+    A real (non-mock) file without a pin is refused unless its registry spec says ``allow_unpinned: true`` (its
+    record then says ``"pinned": false``); an unpinned file with several hard links is refused (its content could
+    be a file from outside the raw folder, which an error message would then quote). A file not kept in memory
+    is left to its parse, which hashes the bytes it parses and checks them against the pin at the end of its
+    read (:meth:`RawFile.counted_matrix`).
     """
+    for role, raw in files.items():
+        spec = entry["files"][role]
+        if not spec.get("sha256") and "mock" not in entry:
+            if not spec.get("allow_unpinned"):
+                raise raw.error(
+                    f"no sha256 pin in the registry (the file's sha256 is {raw.digest()}); add it as "
+                    f"files.{role}.sha256, or set files.{role}.allow_unpinned: true to derive from unpinned content",
+                    check="sha256 pin",
+                )
+            if raw.links > 1:  # nothing of its content is parsed or quoted
+                raise raw.error(
+                    f"unpinned raw file has {raw.links} hard links: its content may be another file's; give it a "
+                    f"copy of its own or pin it (files.{role}.sha256)",
+                    check="hard link",
+                )
+        if raw.data is not None:
+            raw.check_pin()
+
+
+def raw_file_records(entry: dict, files: dict[str, RawFile]) -> list[dict]:
+    """After the parse: the provenance record of each raw file, the sha256 of its bytes as read (a file not kept
+    in memory that no layout parsed is read, hashed and checked against its pin now)."""
     records = []
     for role, raw in files.items():
         spec = entry["files"][role]
-        pinned = spec.get("sha256")
-        if not pinned and "mock" not in entry and not spec.get("allow_unpinned"):
-            raise raw.error(
-                f"no sha256 pin in the registry (the file's sha256 is {raw.digest()}); add it as files.{role}.sha256, "
-                f"or set files.{role}.allow_unpinned: true to derive from unpinned content",
-                check="sha256 pin",
-            )
-        if not pinned and "mock" not in entry and raw.links > 1:  # nothing of its content is parsed or quoted
-            raise raw.error(
-                f"unpinned raw file has {raw.links} hard links: its content may be another file's; give it a copy "
-                f"of its own or pin it (files.{role}.sha256)",
-                check="hard link",
-            )
-        if before_parse and raw.data is None:
-            continue
-        if pinned and raw.digest() != pinned:
-            raise raw.error(f"sha256 {raw.digest()} differs from the registry pin {pinned}", check="sha256 pin")
+        raw.check_pin()
         records.append(
             {
                 "role": role,
                 "path": spec["path"],
                 "sha256": raw.digest(),
                 "bytes": raw.nbytes,
-                "pinned": bool(pinned),
+                "pinned": bool(spec.get("sha256")),
                 "url": spec.get("url"),
             }
         )
@@ -141,10 +145,10 @@ def derive_dataset(
     kept in memory before its parse, a larger one at the end of the read that parses it).
     """
     files = raw_files(name, entry, raw_dir, paths, max_bytes=max_bytes)
-    check_pins(name, entry, files, before_parse=True)
+    check_pins(name, entry, files)
     try:
         result: Result = layout(entry["format"]).derive(entry["options"], files)
-        records = check_pins(name, entry, files)
+        records = raw_file_records(entry, files)
     except PbufDataError as exc:
         raise exc.with_context(dataset=name) from None
     expected = entry.get("expected_points")

@@ -136,32 +136,6 @@ def read_limited(fd: int, limit: int | None) -> tuple[bytes, str]:
     return data, digest
 
 
-class _HashingReader(io.RawIOBase):
-    """A file descriptor read from its start, hashing the bytes as they are read; at the end of the file
-    (a read that returns nothing), ``digest`` is their sha256. Closes the descriptor when closed."""
-
-    def __init__(self, fd: int):
-        self._fd, self._hash, self.digest = fd, hashlib.sha256(), None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        if self.digest is not None:  # the end stays the end: bytes appended after it are not read
-            return 0
-        n = os.readv(self._fd, [buffer])
-        if n:
-            self._hash.update(memoryview(buffer)[:n])
-        else:
-            self.digest = self._hash.hexdigest()
-        return n
-
-    def close(self) -> None:
-        if not self.closed:
-            os.close(self._fd)
-        super().close()
-
-
 class _BlockReader:
     """A raw file's bytes read once from its start, as blocks of whole lines: from memory (hashed when read), or,
     for a file not kept, from the file opened again (confined), each block hashed as it is read, up to the size
@@ -341,51 +315,26 @@ class RawFile:
 
     @contextmanager
     def stream(self, *, skip_bom: bool = True):
-        """The bytes read, as a binary stream, after any UTF-8 byte-order mark. For a file not kept in memory,
-        the file opened again and hashed as it is read: call :meth:`check_unchanged` after reading it all. An
-        OSError while it is read is a message naming the file."""
-        if self.data is not None and self.compressed:
+        """The bytes read (a gzip file's decompressed), as a binary stream, after any UTF-8 byte-order mark; a file
+        not kept in memory is read into it first (:meth:`kept`)."""
+        if self.data is None:
+            with self.kept().stream(skip_bom=skip_bom) as stream:
+                yield stream
+        elif self.compressed:
             with _gunzip_stream(self, skip_bom) as stream:
                 yield stream
-            return
-        if self.data is not None:
+        else:
             stream = io.BytesIO(self.data)
             stream.seek(len(_BOM) if skip_bom and self.data.startswith(_BOM) else 0)
             yield stream
-            return
-        try:
-            fd = open_confined(self.root, self.name)
-        except OSError as exc:
-            raise self.error(f"cannot open the file again to parse it: {exc.strerror}", check="unchanged while read") from None
-        try:
-            with io.BufferedReader(_HashingReader(fd), 16 * _CHUNK) as stream:
-                if stream.peek(len(GZIP_MAGIC))[: len(GZIP_MAGIC)] == GZIP_MAGIC:
-                    raise self.error(f"gzip files are read up to {MAX_TEXT_BYTES} bytes as stored; this one is "
-                                     f"{self.nbytes}: store it decompressed", check="size limit")
-                if skip_bom and stream.peek(len(_BOM))[: len(_BOM)] == _BOM:
-                    stream.read(len(_BOM))
-                yield stream
-        except OSError as exc:
-            raise self.error(f"cannot read file: {exc.strerror}", check="readable") from None
-
-    def check_unchanged(self, stream) -> None:
-        """For a stream of a file not kept in memory, read to its end: its bytes are those hashed by :meth:`read`."""
-        if self.data is not None:
-            return
-        while stream.read(16 * _CHUNK):
-            pass
-        digest = stream.raw.digest
-        if digest != self.digest():
-            raise self.error(f"file changed while read: sha256 {self.digest()} when parsed, {digest} when read again",
-                             check="unchanged while read")
 
     def kept(self) -> "RawFile":
-        """This file with its bytes in memory (read again and checked unchanged) for a line-by-line scan."""
+        """This file with its bytes in memory, for a line-by-line scan: a file not kept is read again through
+        :class:`_BlockReader` (confined, to the size it had when opened, refused if its bytes changed)."""
         if self.data is not None:
             return self
-        with self.stream(skip_bom=False) as fh:
-            data = fh.read()
-            self.check_unchanged(fh)
+        with _BlockReader(self) as reader:
+            data = b"".join(reader.blocks(BLOCK_BYTES))
         return RawFile(self.path, self.name, self.dataset, data, self.digest(), pin=self.pin)
 
     # -- whole-file access -------------------------------------------------

@@ -112,7 +112,7 @@ def test_a_validated_registry_is_kept_and_read_back_only_for_the_same_bytes_and_
     assert load_registry(path, cache=cache) == fresh and len(list(cache.glob("registry-*.json"))) == 1
     # read back without validating: the same result, key for key and in the same order
     validated = []
-    monkeypatch.setattr(registry_module, "_load_registry", lambda paths, texts: validated.append(paths) or fresh)
+    monkeypatch.setattr(registry_module, "_load_registry", lambda paths, texts, samples: validated.append(paths) or fresh)
     again = load_registry(path, cache=cache)
     assert again == fresh and list(again) == list(fresh) and not validated
     monkeypatch.undo()
@@ -140,7 +140,7 @@ def test_a_validated_registry_is_kept_and_read_back_only_for_the_same_bytes_and_
     # the package's code changed on disk since this process imported it: validated with the loaded code, nothing kept
     monkeypatch.setattr(registry_module, "_CODE_AT_IMPORT", ())
     validated.clear()
-    monkeypatch.setattr(registry_module, "_load_registry", lambda paths, texts: validated.append(paths) or fresh)
+    monkeypatch.setattr(registry_module, "_load_registry", lambda paths, texts, samples: validated.append(paths) or fresh)
     assert load_registry(path, cache=cache) == fresh and validated
     monkeypatch.undo()
     # a damaged copy is not trusted: validated again and rewritten

@@ -328,12 +328,7 @@ def load_registry(*paths: str | Path, cache: str | Path | None = None, samples: 
         kept = _read_kept(Path(cache), key)
         if kept is not None:
             return kept
-    merged = _load_registry(paths, texts)
-    problems = sample_vocabulary.check_entries(merged, load_samples(samples, text=samples_text))
-    if len(problems) == 1:
-        raise problems[0]
-    if problems:
-        raise PbufDataError(f"{len(problems)} registry errors:\n" + "\n".join(f"  - {p}" for p in problems), check="samples")
+    merged = _load_registry(paths, texts, load_samples(samples, text=samples_text))
     if key:
         _keep(Path(cache), key, merged)
     return merged
@@ -408,7 +403,9 @@ def _keep(folder: Path, key: str, merged: dict) -> None:
         pass
 
 
-def _load_registry(paths, texts) -> dict:
+def _load_registry(paths, texts, samples: dict) -> dict:
+    """The merged entries, each through the schema, its layout's cross-field rules and the sample vocabulary: every
+    problem of every entry in one error."""
     schema = load_schema("registry.schema.yaml")
     merged: dict = {}
     for path, text in zip(paths, texts):
@@ -426,10 +423,13 @@ def _load_registry(paths, texts) -> dict:
             check_entry(name, entry)
         except PbufDataError as exc:
             problems.append(exc)
+    sample_problems = sample_vocabulary.check_entries(merged, samples)
+    problems += sample_problems
     if len(problems) == 1:
         raise problems[0]
     if problems:
-        raise PbufDataError(f"{len(problems)} registry errors:\n" + "\n".join(f"  - {p}" for p in problems), check="registry")
+        raise PbufDataError(f"{len(problems)} registry errors:\n" + "\n".join(f"  - {p}" for p in problems),
+                            check="samples" if len(sample_problems) == len(problems) else "registry")
     return merged
 
 

@@ -12,6 +12,7 @@ from pbuf_data.atomic import probe_writable
 from pbuf_data.combine import check_combination
 from pbuf_data.derive import code_fingerprint
 from pbuf_data.errors import PbufDataError, suggest
+from pbuf_data.integrity import trusted_sha256
 from pbuf_data.project import Project, typed_values
 from pbuf_data.registry import load_schema, raw_location, resolve_raw_path, validate
 from pbuf_data.report_text import rst_link, rst_text
@@ -162,7 +163,7 @@ def dry_run_preview(files=3, width=240):
                 stale = {
                     name: reasons
                     for name, reasons in workflow_status(
-                        PROJECT, sha256=content_sha256
+                        PROJECT, sha256=trusted_sha256
                     ).items()
                     if reasons
                 }
@@ -353,21 +354,6 @@ def raw_inputs(wildcards):
     }
 
 
-# (path, size, mtime_ns, inode) -> sha256: each raw file hashed once per process
-_CONTENT = {}
-
-
-def content_sha256(path):
-    """sha256 of a file, hashed once per process (while its path, size, time and inode stay)."""
-    from pbuf_data.integrity import sha256_file
-
-    info = Path(path).stat()
-    key = (str(path), info.st_size, info.st_mtime_ns, info.st_ino)
-    if key not in _CONTENT:
-        _CONTENT[key] = sha256_file(Path(path))
-    return _CONTENT[key]
-
-
 def raw_content(name):
     """{role: sha256} of a dataset's raw files in a raw folder: the content present, else the registry pin (a
     retrieved file is kept only if it equals its pin, so the first run after a download reruns nothing).
@@ -377,7 +363,7 @@ def raw_content(name):
     content = {}
     for role, spec in registry_entry(name)["files"].items():
         try:
-            content[role] = content_sha256(raw_path(spec))
+            content[role] = trusted_sha256(raw_path(spec))
         except OSError:
             content[role] = spec.get("sha256")
     return content

@@ -50,8 +50,17 @@ def known_sha256(where: str | Path | int) -> str | None:
 
 def trusted_sha256(path: str | Path) -> str:
     """The sha256 of a file: the digest this process recorded (:func:`remember_digest`) while the file is unchanged
-    since, otherwise :func:`sha256_file`."""
-    return known_sha256(path) or sha256_file(path)
+    since; otherwise the file is hashed, and the digest recorded if the file did not change while it was read."""
+    digest = known_sha256(path)
+    if digest is None:
+        with open(path, "rb", buffering=0) as fh:
+            before = os.fstat(fh.fileno())
+            digest = _sha256_stream(fh)
+            after = os.fstat(fh.fileno())
+            if (before.st_size, before.st_mtime_ns, before.st_ctime_ns) == (after.st_size, after.st_mtime_ns,
+                                                                              after.st_ctime_ns):
+                remember_digest(fh.fileno(), digest)
+    return digest
 
 
 def sha256_file(path: str | Path) -> str:
@@ -85,14 +94,14 @@ def write_manifest(paths, manifest: str | Path, root: str | Path = ".", recorded
     """Hash ``paths`` (relative to ``root``) and write the manifest atomically.
 
     ``recorded`` gives the checksums of paths already known (recorded when they were written); they are
-    not rehashed."""
+    not rehashed, nor is a file this process hashed or wrote and that is unchanged since (:func:`trusted_sha256`)."""
     from .atomic import write_text
 
     root, recorded = Path(root), recorded or {}
     links = [str(p) for p in paths if (root / p).is_symlink()]
     if links:
         raise PbufDataError(f"symbolic links among published files: {links}", check="regular files only")
-    entries = {str(Path(p)): recorded.get(str(p)) or sha256_file(root / p) for p in paths}
+    entries = {str(Path(p)): recorded.get(str(p)) or trusted_sha256(root / p) for p in paths}
     write_text(root / manifest, manifest_text(entries))
     return entries
 

@@ -59,8 +59,8 @@ def _settings_changed(receipt: Path, thresholds: dict | None) -> list[str]:
         return []
     if recorded is None or thresholds is None:
         return []
-    changed = [f"{key} {recorded.get(key)!r} -> {thresholds.get(key)!r}" for key in sorted(set(recorded) | set(thresholds))
-               if recorded.get(key) != thresholds.get(key)]
+    changed = [f"{'.'.join(map(str, path))} {_shown(old)} -> {_shown(new)}" for path, old, new in
+               _changed_keys(recorded, thresholds)]
     return [f"validation thresholds changed in config: {'; '.join(changed)}"] if changed else []
 
 

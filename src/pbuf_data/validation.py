@@ -308,7 +308,7 @@ def validate_dataset(dataset: Dataset, *, expected_points: int | None = None, th
         add("diag_covariance_vs_uncertainty", worst <= t["diag_vs_uncertainty_rtol"], worst, t["diag_vs_uncertainty_rtol"],
             "max |sqrt(C_ii) - sigma_i| / sigma_i", "warn")
 
-    checks.extend(published_sigma_checks(dataset, t["published_sigma_rtol"]))
+    checks.extend(published_sigma_checks(dataset, variances, t["published_sigma_rtol"]))
     cov_info = dataset.metadata.get("covariance", {})
     if cov_info.get("warning"):
         add("covariance_complete", False, cov_info.get("source"), "full covariance", cov_info["warning"], "warn")
@@ -332,18 +332,15 @@ def validate_dataset(dataset: Dataset, *, expected_points: int | None = None, th
     }
 
 
-def published_sigma_checks(dataset: Dataset, rtol: float) -> list[Check]:
+def published_sigma_checks(dataset: Dataset, variances: np.ndarray, rtol: float) -> list[Check]:
     """The release's own error column (``column.sigma_published``, where the layout keeps it) against the
     covariance: every sqrt(C_ii) at least sigma_i (1 - rtol). A covariance that holds less than the file's own
     errors is not the total covariance (a systematic-only matrix taken as total, a wrong scale factor): an error.
-    A sigma of 0 (all of the uncertainty in the covariance, as lcparam files write it) is not compared."""
+    A sigma of 0 (all of the uncertainty in the covariance, as lcparam files write it) is not compared.
+    ``variances``: the covariance's diagonal, as :func:`validate_dataset` reads it."""
     sigma = dataset.columns.get("sigma_published")
-    n = len(dataset)
-    if sigma is None or not n:
+    if sigma is None or not len(dataset):
         return []
-    variances = dataset.covariance_diagonal
-    if variances is None:
-        variances = np.diagonal(dataset.covariance) if dataset.covariance.shape == (n, n) else np.zeros(n)
     sigma = np.asarray(sigma, dtype=float)
     compared = sigma > 0
     with np.errstate(invalid="ignore"):

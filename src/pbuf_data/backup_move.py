@@ -10,12 +10,12 @@ after, the new one is.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
 
 from . import layout
+from .atomic import atomic_file, write_text
 from .backup import _collect_garbage, _snapshot_files, blob_digest, blob_path, check_backup_dir, load_snapshot
 from .backup import list_snapshots, locked, project_id
 from .errors import PbufDataError
@@ -55,9 +55,7 @@ def move_store(root: str | Path, old: str | Path, new: str) -> dict:
                     _copy(source / "snapshots" / pid / f"{name}{suffix}", folder / f"{name}{suffix}")
             moved[tree.corpus] = len(names)
         text = DIR_LINE.sub(lambda m: f"{m[1]}{new}{m[3]}", config, count=1)
-        tmp = root / f"{CONFIG}.move-tmp"
-        tmp.write_text(text)
-        os.replace(tmp, root / CONFIG)  # from here on the new store is the one in use
+        write_text(root / CONFIG, text)  # from here on the new store is the one in use
         for pid in set(owners.values()):
             for path in _snapshot_files(source, pid):
                 path.unlink(missing_ok=True)
@@ -68,11 +66,8 @@ def move_store(root: str | Path, old: str | Path, new: str) -> dict:
 
 
 def _copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, dst)
+    with open(src, "rb") as fh, atomic_file(dst) as out:
+        shutil.copyfileobj(fh, out)
 
 
 def _copy_blob(source: Path, target: Path, sha: str, size: int) -> None:

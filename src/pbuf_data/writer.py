@@ -22,6 +22,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from . import layout
+from .atomic import write_text
 from .errors import PbufDataError
 
 HELD_ENV = "PBUF_DATA_WRITER"  # "<pid>" of the process holding the lock, for its children (the run's jobs)
@@ -111,9 +112,7 @@ def acquire(root: str | Path, command: str | None = None, *, wait: float = 0) ->
     _held[key] = [lock, 1]
     info = {"pid": os.getpid(), "command": command or _command(), "host": socket.gethostname(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    tmp = info_path.with_name(f".{info_path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(info) + "\n")
-    os.replace(tmp, info_path)
+    write_text(info_path, json.dumps(info) + "\n")
     os.environ[HELD_ENV] = str(os.getpid())
 
 

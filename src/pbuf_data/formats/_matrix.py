@@ -1,6 +1,6 @@
 """The generic matrix vocabulary of the layouts: a square text matrix read as a covariance, its inverse, or a
-correlation matrix with the 1-sigma errors of a table; a covariance file in any of :data:`MATRIX_LAYOUTS`, giving
-what its entry says it gives (:data:`MATRIX_GIVES`: nothing is assumed), times a stated scale factor.
+correlation matrix with the 1-sigma errors of a table; a covariance file in any of the layouts below, giving
+what its entry says it gives (nothing is assumed), times a stated scale factor.
 """
 
 from __future__ import annotations
@@ -15,12 +15,18 @@ def from_inverse(raw, n: int) -> tuple[np.ndarray, float]:
 
     Returns C and max |C^-1 - C^-T| of the input."""
     inverse = raw.matrix(n)
+    full = _inverted(raw, inverse, 0.5 * (inverse + inverse.T))
+    return 0.5 * (full + full.T), float(np.max(np.abs(inverse - inverse.T)))
+
+
+def _inverted(raw, inverse: np.ndarray, symmetric: np.ndarray | None = None) -> np.ndarray:
+    """The covariance a published inverse covariance gives: inv(``inverse``), once its symmetric part
+    (``symmetric``; default: ``inverse`` itself, already symmetric) is proven positive definite."""
     try:
-        np.linalg.cholesky(0.5 * (inverse + inverse.T))
+        np.linalg.cholesky(inverse if symmetric is None else symmetric)
     except np.linalg.LinAlgError:
         raise raw.error("inverse covariance is not positive definite", check="positive definite") from None
-    full = np.linalg.inv(inverse)
-    return 0.5 * (full + full.T), float(np.max(np.abs(inverse - inverse.T)))
+    return np.linalg.inv(inverse)
 
 
 def from_correlation(raw, sigma: np.ndarray) -> np.ndarray:
@@ -31,13 +37,13 @@ def from_correlation(raw, sigma: np.ndarray) -> np.ndarray:
     return corr * np.outer(sigma, sigma)
 
 
-# -- a covariance file and what it gives (registry option ``covariance`` of the layouts that read one) -------------
-# layouts of a square matrix file: line 1 N then N*N values one per line (Pantheon+, DES-SN5YR); N rows of N values
-# without a leading N (MontePython's Union2); the upper triangle, row-major, in one key of a NumPy .npz archive
-MATRIX_LAYOUTS = ("counted", "square", "packed_upper_npz")
-# what the matrix is: the covariance itself; its inverse (precision) matrix; the systematic part only, to which
-# the table's own sigma^2 are added on the diagonal (Cobaya sn.desy5: pre_vars = MUERR^2)
-MATRIX_GIVES = ("covariance", "inverse", "systematic_only")
+# -- a covariance file and what it gives (registry option ``covariance`` of the layouts that read one, its values
+# restricted by the schema's $defs/matrix_file) ------------------------------------------------------------------
+# layouts of a square matrix file: ``counted``, line 1 N then N*N values one per line (Pantheon+, DES-SN5YR);
+# ``square``, N rows of N values without a leading N (MontePython's Union2); ``packed_upper_npz``, the upper
+# triangle, row-major, in one key of a NumPy .npz archive. What the matrix gives: the ``covariance`` itself; its
+# ``inverse`` (precision) matrix; the ``systematic_only`` part, to which the table's own sigma^2 are added on the
+# diagonal (Cobaya sn.desy5: pre_vars = MUERR^2)
 
 
 def read_square(raw, spec: dict, n: int) -> np.ndarray:
@@ -47,10 +53,8 @@ def read_square(raw, spec: dict, n: int) -> np.ndarray:
         matrix = raw.counted_matrix(n)
     elif layout == "square":
         matrix = raw.matrix(n)
-    elif layout == "packed_upper_npz":
+    else:  # packed_upper_npz
         matrix = _packed_upper(raw, spec["npz_key"], n)
-    else:
-        raise raw.error(f"unknown matrix layout '{layout}' (layouts: {', '.join(MATRIX_LAYOUTS)})", check="registry")
     if spec["scale"] != 1:
         matrix *= spec["scale"]
     return matrix
@@ -98,17 +102,11 @@ def covariance_from_file(raw, spec: dict, sigma: np.ndarray, index: np.ndarray |
         how = f"the {spec['layout']} covariance matrix of {raw.name}{scaled}"
     elif gives == "inverse":
         symmetrize(matrix)
-        try:
-            np.linalg.cholesky(matrix)
-        except np.linalg.LinAlgError:
-            raise raw.error("inverse covariance is not positive definite", check="positive definite") from None
-        matrix = np.linalg.inv(matrix)
+        matrix = _inverted(raw, matrix)
         how = f"the inverse of the {spec['layout']} precision matrix of {raw.name}{scaled}"
-    elif gives == "systematic_only":
+    else:  # systematic_only
         how = (f"the {spec['layout']} systematic-only matrix of {raw.name}{scaled} plus diag(sigma^2) of the "
                "table's error column")
-    else:
-        raise raw.error(f"unknown 'gives' '{gives}' (one of {', '.join(MATRIX_GIVES)})", check="registry")
     if index is not None:
         matrix = take_square(matrix, np.asarray(index))
     symmetrize(matrix)

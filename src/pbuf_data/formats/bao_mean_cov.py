@@ -30,9 +30,6 @@ def check_entry(name: str, entry: dict) -> None:
     if spec and spec["gives"] == "systematic_only":
         raise PbufDataError("options.covariance.gives systematic_only needs a table of errors; a mean file has none",
                             dataset=name, check="registry")
-    if spec and spec.get("layout") == "packed_upper_npz" and "npz_key" not in spec:
-        raise PbufDataError("options.covariance.layout packed_upper_npz needs options.covariance.npz_key",
-                            dataset=name, check="registry")
 
 
 def derive(options, files) -> Result:

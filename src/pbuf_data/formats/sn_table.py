@@ -57,12 +57,9 @@ def check_entry(name: str, entry: dict) -> None:
     from ..errors import PbufDataError
 
     spec = entry["options"].get("covariance")
-    if "covariance" in entry["files"] and (not spec or "gives" not in spec):
+    if "covariance" in entry["files"] and not spec:  # (the schema requires 'gives' in a spec)
         raise PbufDataError("files.covariance needs options.covariance.gives (covariance, inverse or systematic_only): "
                             "which matrix the file holds is not assumed", dataset=name, check="registry")
-    if spec and spec.get("layout") == "packed_upper_npz" and "npz_key" not in spec:
-        raise PbufDataError("options.covariance.layout packed_upper_npz needs options.covariance.npz_key",
-                            dataset=name, check="registry")
     if spec and "covariance" not in entry["files"]:
         raise PbufDataError("options.covariance describes a file the entry does not list (files.covariance)",
                             dataset=name, check="registry")

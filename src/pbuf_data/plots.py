@@ -86,17 +86,10 @@ class _Combination:
 
     @staticmethod
     def fiducial_prediction(dataset: Dataset, fiducial: Fiducial) -> np.ndarray:
-        from .formats._common import predict_by_type
+        from .formats._common import best_offsets, predict_by_type
         from .likelihood import OFFSET_FREE_TYPES
 
-        model = predict_by_type(dataset, fiducial)
-        members = dataset.columns["member"]
-        for member in set(members.tolist()):
-            sel = (members == member) & np.isin(dataset.observable_type, list(OFFSET_FREE_TYPES))
-            if sel.any():
-                w = 1 / dataset.uncertainty[sel] ** 2
-                model[sel] += np.sum(w * (dataset.observable[sel] - model[sel])) / np.sum(w)
-        return model
+        return best_offsets(dataset, predict_by_type(dataset, fiducial), OFFSET_FREE_TYPES)
 
 
 def _label(dataset: Dataset, otype: str) -> str:

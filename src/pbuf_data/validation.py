@@ -182,19 +182,12 @@ def fiducial_pulls(dataset: Dataset, fiducial) -> np.ndarray:
     best inverse-variance weighted value, per member of a combination. ``fiducial`` is a
     :class:`~pbuf_data.cosmology.Fiducial` or the configuration's ``fiducial_cosmology`` block."""
     from .cosmology import Fiducial
-    from .formats._common import predict_by_type
+    from .formats._common import best_offsets, predict_by_type
     from .likelihood import OFFSET_FREE_TYPES
 
     if isinstance(fiducial, dict):
         fiducial = Fiducial.from_config(fiducial)
-    model = np.asarray(predict_by_type(dataset, fiducial), dtype=np.float64)
-    members = dataset.columns.get("member")
-    groups = np.zeros(len(dataset), dtype=int) if members is None else np.unique(members, return_inverse=True)[1]
-    for group in np.unique(groups):
-        sel = (groups == group) & np.isin(dataset.observable_type, sorted(OFFSET_FREE_TYPES))
-        if sel.any():
-            w = 1 / dataset.uncertainty[sel] ** 2
-            model[sel] += np.sum(w * (dataset.observable[sel] - model[sel])) / np.sum(w)
+    model = best_offsets(dataset, np.asarray(predict_by_type(dataset, fiducial), dtype=np.float64), OFFSET_FREE_TYPES)
     return (dataset.observable - model) / dataset.uncertainty
 
 

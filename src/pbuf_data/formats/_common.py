@@ -36,3 +36,17 @@ def predict_by_type(dataset, fiducial) -> np.ndarray:
         sel = dataset.observable_type == otype
         model[sel] = fiducial.predict(otype, dataset.z[sel])
     return model
+
+
+def best_offsets(dataset, model: np.ndarray, free_types) -> np.ndarray:
+    """``model`` with the free magnitude offset of its rows of ``free_types`` (SN m_b_corr, offset-free mu) at its
+    best, inverse-variance weighted value: one offset per member of a combination (column ``member``), else one."""
+    members = dataset.columns.get("member")
+    groups = np.zeros(len(dataset), dtype=int) if members is None else np.unique(members, return_inverse=True)[1]
+    free = np.isin(dataset.observable_type, sorted(free_types))
+    for group in np.unique(groups):
+        sel = (groups == group) & free
+        if sel.any():
+            w = 1 / dataset.uncertainty[sel] ** 2
+            model[sel] += np.sum(w * (dataset.observable[sel] - model[sel])) / np.sum(w)
+    return model

@@ -29,7 +29,7 @@ import numpy as np
 from ..cosmology import C_KM_S
 from ..dataset import MAX_STRING_CHARS
 from . import _mock
-from ._common import Result, conversion, predict_by_type
+from ._common import Result, best_offsets, conversion, predict_by_type
 from ._matrix import covariance_from_file, mock_matrix_file
 from ._table import table_lines
 
@@ -275,12 +275,7 @@ def _check_absolute_magnitude(table, lines, values, mu_column: str, mb_column: s
 
 def fiducial_prediction(dataset, fiducial) -> np.ndarray:
     """The fiducial's mu (or m_b_corr); a free magnitude offset set to its best (inverse-variance weighted) value."""
-    model = predict_by_type(dataset, fiducial)
-    for otype in OFFSET_FREE & set(dataset.observable_type.tolist()):
-        sel = dataset.observable_type == otype
-        w = 1 / dataset.uncertainty[sel] ** 2
-        model[sel] += np.sum(w * (dataset.observable[sel] - model[sel])) / np.sum(w)
-    return model
+    return best_offsets(dataset, predict_by_type(dataset, fiducial), OFFSET_FREE)
 
 
 # -- mock: the Pantheon+SH0ES.dat layout and the STAT+SYS covariance ------------------------------------------------

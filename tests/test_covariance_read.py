@@ -4,6 +4,7 @@ digest of the bytes it parsed against sha256sum, and the digests later steps tru
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -133,8 +134,8 @@ def test_later_steps_trust_the_digest_of_the_bytes_parsed_while_the_file_is_unch
     mine = _write(tmp_path, mock_covariance.read_bytes())
     raw, _ = _read(mine, 1701, monkeypatch, streamed=True, threads=2, block=1 << 20)
     hashed = []
-    original = integrity.sha256_file
-    monkeypatch.setattr(integrity, "sha256_file", lambda path: hashed.append(path) or original(path))
+    original = integrity._sha256_stream
+    monkeypatch.setattr(integrity, "_sha256_stream", lambda fh: hashed.append(Path(fh.name)) or original(fh))
     assert integrity.trusted_sha256(mine) == raw.digest() == sha256sum(mine) and not hashed
     other = tmp_path / "other.txt"
     other.write_bytes(mine.read_bytes())

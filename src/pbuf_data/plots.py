@@ -156,11 +156,11 @@ def _hubble(dataset: Dataset, fiducial: Fiducial):
     return fig
 
 
-# The tallest observable figure, in inches: at PNG's 110 dpi (858 pixels) it is seen whole in the Snakemake report's
-# viewer, which cuts a taller picture at the top and bottom, in a browser window of 1920 x 1080 pixels (a page of
-# about 1920 x 937) or 1400 x 1000 (about 1400 x 857, the picture shrunk to the width beside the menu). Only the
-# panels of three or more observable types reach it.
-MAX_HEIGHT = 7.8
+# The tallest observable figure, in inches: at PNG's 110 dpi (836 pixels) it is seen whole, with a margin, in the
+# Snakemake report's viewer, which cuts a taller picture at the top and bottom, in a browser window of 1920 x 1080
+# pixels (a page of about 1920 x 937) or 1400 x 1000 (about 1400 x 857, the picture shrunk to the width beside the
+# menu). Only the panels of three or more observable types reach it.
+MAX_HEIGHT = 7.6
 PANELS_GAP, TYPES_GAP = 0.1, 0.45  # inches between a panel and its pulls, and between types (the pulls' tick labels)
 
 

@@ -39,9 +39,9 @@ from pbuf_data.errors import PbufDataError
 from pbuf_data.job import job_params
 from pbuf_data.registry import read_yaml
 
-# Every job runs `python3 -m pbuf_data.job RULE ...` (pbuf_data/job.py): a process that imports only
-# its step, not Snakemake. `python3` is this interpreter (its folder first on the jobs' PATH), or the
-# environment's with --use-conda (Snakemake puts the environment's folder first).
+# Every rule's work is its script, scripts/<rule>.py (pbuf_data/job.py): `python3 SCRIPT ...`, a process that
+# imports only its step, not Snakemake. `python3` is this interpreter (its folder first on the jobs' PATH), or
+# the environment's with --use-conda (Snakemake puts the environment's folder first).
 os.environ.update(
     PATH=os.pathsep.join(
         filter(None, [os.path.dirname(sys.executable), os.environ.get("PATH")])

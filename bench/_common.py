@@ -30,7 +30,7 @@ PY = sys.executable
 PROJECT = Path(__file__).resolve().parents[1]
 RAW_DIR = Path(os.environ.get("PBUF_RAW_DIR", PROJECT.parent / "shared" / "data" / "raw")).resolve()
 # what a temporary copy of the workflow needs (as tests/conftest.py copies it)
-WORKFLOW_FILES = ["Snakefile", "config", "rules", "profiles", "envs", "src"]
+WORKFLOW_FILES = ["Snakefile", "config", "rules", "scripts", "profiles", "envs", "src"]
 GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 # Both sides run with Python's default bytecode caching, as a user's shell has it. Some machines (and
 # container images) set PYTHONDONTWRITEBYTECODE=1; then every job process of a workflow compiles the

@@ -4,10 +4,10 @@
     python bench/_floor.py JOBS_JSON PROJECT TIMINGS_JSON
 
 JOBS_JSON lists the jobs of that run as Snakemake recorded them in its metadata (rule, start time,
-outputs, logs and the command). Every rule's command is ``<python> -m pbuf_data.job RULE ...`` (from ``shell:``, or
+outputs, logs and the command). Every rule's command is ``<python> scripts/RULE.py ...`` (from ``shell:``, or
 logged by a job that ran in Snakemake's process);
-here its arguments go to ``pbuf_data.job.main`` in this process instead, which calls the rule's
-``pbuf_data.steps`` function. Jobs run in the order they started (a job starts after the jobs it
+here the script and its arguments go to ``pbuf_data.job.run_here`` in this process instead, which calls the
+rule's ``pbuf_data.steps`` function. Jobs run in the order they started (a job starts after the jobs it
 depends on ended), in PROJECT reset to the state before that run, with PROJECT's ``src`` first on the
 path. Like Snakemake, the folders of each job's outputs and logs are created first. So the floor does
 the same steps on the same files, in an order the workflow could have used, without the per-job
@@ -25,12 +25,12 @@ from pathlib import Path
 
 
 def job_arguments(command: str) -> list[str]:
-    """The arguments after ``-m pbuf_data.job`` of a job's shell command."""
+    """The rule's script and its arguments in a job's shell command."""
     argv = shlex.split(command)
-    for i in range(len(argv) - 1):
-        if argv[i] == "-m" and argv[i + 1] == "pbuf_data.job":
-            return argv[i + 2 :]
-    raise SystemExit(f"floor: not a pbuf_data.job command: {command[:200]}")
+    for i, word in enumerate(argv):
+        if word.endswith(".py") and os.path.basename(os.path.dirname(word)) == "scripts":
+            return argv[i:]
+    raise SystemExit(f"floor: not the command of a rule's script: {command[:200]}")
 
 
 def main() -> None:
@@ -38,7 +38,8 @@ def main() -> None:
     jobs = sorted(json.loads(jobs_path.read_text()), key=lambda j: j["starttime"])
     os.chdir(project)
     sys.path.insert(0, str(project / "src"))
-    from pbuf_data.job import main as run_job
+    from pbuf_data.job import run_here
+    from pbuf_data.steps import JobFailed
 
     timings = []
     for job in jobs:
@@ -47,10 +48,9 @@ def main() -> None:
         argv = job_arguments(job["shellcmd"])
         start = time.perf_counter()
         try:
-            run_job(argv)
-        except SystemExit as exc:
-            if exc.code:
-                raise SystemExit(f"floor: job of rule {job['rule']} failed (exit {exc.code}; log {job['log']})") from None
+            run_here(argv)
+        except JobFailed as exc:
+            raise SystemExit(f"floor: job of rule {job['rule']} failed ({exc}; log {job['log']})") from None
         timings.append({"rule": job["rule"], "output": sorted(job["output"]), "seconds": time.perf_counter() - start})
     timings_path.write_text(json.dumps(timings))
 

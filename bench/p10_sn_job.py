@@ -3,7 +3,7 @@
 
 Inputs: N-row Pantheon+-layout tables with N x N text covariances (bench/_data.py:large_sn), N = 2,000, 5,000,
 10,000 and 20,000 (--quick: 2,000; --rows to choose).
-- A: the workflow's job for it, as Snakemake runs it: ``python -m pbuf_data.job derive_dataset ...`` with the
+- A: the workflow's job for it, as Snakemake runs it: ``python3 scripts/derive_dataset.py ...`` with the
   rule's parameters, in a fresh process, with the thread settings Snakemake gives a job of its threads
   (``threads_for`` its raw files' size): read and hash the files once, parse, select, save the staged archive,
   validate it (symmetry, Cholesky factorization, condition number, ...), publish it, write the receipt and logs.
@@ -65,7 +65,7 @@ def job_command(raw: Path, entry: dict, name: str, folder: Path) -> tuple[list, 
     settings = {"entry": entry, "max_bytes": 10**15, "code": code_fingerprint(entry["format"]),
                 "thresholds": config["validation"], "missing": []}
     logs = [folder / tree.job_log(step, name) for step in ("derive", "validate", "publish")]
-    cmd = [PY, "-m", "pbuf_data.job", "derive_dataset", "--dataset", name,
+    cmd = [PY, PROJECT / "scripts" / "derive_dataset.py", "--dataset", name,
            "--params", job_params(corpus=tree.corpus, settings=settings), "--input", *inputs,
            "--output", folder / tree.receipt(name), "--log", *logs]
     threads = threads_for(raw_size(inputs))

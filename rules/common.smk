@@ -2,6 +2,8 @@
 
 import contextlib
 import logging
+import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -283,9 +285,29 @@ CODE_FINGERPRINTS = {  # once per format, not per entry (sources are read and ha
 }
 
 
+def script(rule):
+    """The path of a rule's script: named from the working folder when it lies below it (a job's command line,
+    which its log may show to rerun it, stays the same wherever the project is); a cached copy for a workflow read
+    from a remote repository."""
+    if SRC is None:
+        return workflow.source_path(f"../scripts/{rule}.py")  # relative to this file, rules/common.smk
+    path = os.path.join(
+        _here.get_path_or_uri(secret_free=True), "scripts", f"{rule}.py"
+    )
+    relative = os.path.relpath(path)
+    return path if relative.split(os.sep)[0] == ".." else relative
+
+
+def run_script(rule):
+    """The start of a shell: running a rule's script, with the jobs' interpreter (set once, when the rules are
+    read: a module's rules do not see this file's names when Snakemake fills their command).
+    """
+    return f"python3 {shlex.quote(script(rule))}"
+
+
 def run_in_snakemake(step, wildcards, params, input, output, log):
     """The run: of the rules whose jobs run in processes forked by Snakemake's helper (mock files, figures,
-    exports): the command line a shell: would run, `python3 -m pbuf_data.job RULE ...`, sent to a helper
+    exports): the command line a shell: would run, `python3 scripts/RULE.py ...`, sent to a helper
     process that this one starts and keeps for the run, which forks a process for the job
     (pbuf_data.job.run_in_helper; waited for in a thread of this process with the profiles'
     force-use-threads). A failed step is one block naming the dataset and the check, as a job process
@@ -294,7 +316,7 @@ def run_in_snakemake(step, wildcards, params, input, output, log):
     import pbuf_data.job
     from pbuf_data.steps import JobFailed
 
-    argv = [step, "--dataset", wildcards.dataset, "--params", params.args]
+    argv = [script(step), "--dataset", wildcards.dataset, "--params", params.args]
     for option, files in (("--input", input), ("--output", output), ("--log", log)):
         argv += [option, *files]
     try:

@@ -32,6 +32,7 @@ rule derive_dataset:
             corpus=TREE.corpus, settings=dataset_settings(w), digest=True
         ),
     shell:
-        "python3 -m pbuf_data.job derive_dataset --dataset {wildcards.dataset} --params {params.args:q}"
+        run_script("derive_dataset")
+        + " --dataset {wildcards.dataset} --params {params.args:q}"
         " --input {input:q} --output {output:q}"
         " --log {log.derive:q} {log.validate:q} {log.publish:q}"

@@ -47,6 +47,7 @@ rule combine_datasets:
             thresholds=config["validation"],
         ),
     shell:
-        "python3 -m pbuf_data.job combine_datasets --dataset {wildcards.dataset} --params {params.args:q}"
+        run_script("combine_datasets")
+        + " --dataset {wildcards.dataset} --params {params.args:q}"
         " --input {input:q} --output {output:q}"
         " --log {log.validate:q} {log.publish:q}"

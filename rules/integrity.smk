@@ -17,7 +17,8 @@ rule manifest:
     params:
         args=job_params(corpus=TREE.corpus),
     shell:
-        "python3 -m pbuf_data.job manifest --params {params.args:q} --input {input:q} --output {output:q} --log {log:q}"
+        run_script("manifest")
+        + " --params {params.args:q} --input {input:q} --output {output:q} --log {log:q}"
 
 
 rule backup:
@@ -37,7 +38,8 @@ rule backup:
             keep=config["backup"]["keep"],
         ),
     shell:
-        "python3 -m pbuf_data.job backup --params {params.args:q} --input {input.manifest:q} {input.config:q}"
+        run_script("backup")
+        + " --params {params.args:q} --input {input.manifest:q} {input.config:q}"
         " --output {output:q} --log {log:q}"
 
 
@@ -48,8 +50,10 @@ rule verify:
         "../envs/pbuf.yaml"
     # no output: runs whenever it is asked for (snakemake --cores 1 verify), like the cron command `pbuf-data verify`
     params:
-        backup_dir=config["backup"]["dir"],
-        raw=[] if USE_MOCK else ["--raw-dir", RAW_DIR],
-        corpus=TREE.corpus,
+        args=job_params(
+            corpus=TREE.corpus,
+            backup_dir=config["backup"]["dir"],
+            raw_dir=None if USE_MOCK else RAW_DIR,
+        ),
     shell:
-        "pbuf-data verify --corpus {params.corpus:q} --backup-dir {params.backup_dir:q} {params.raw:q} 2>&1 | tee {log:q}"
+        run_script("verify") + " --params {params.args:q} 2>&1 | tee {log:q}"

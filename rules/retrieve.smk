@@ -18,5 +18,6 @@ rule retrieve_raw_file:
     params:
         args=lambda w: job_params(corpus=TREE.corpus, spec=retrieval_spec(w)),
     shell:
-        "python3 -m pbuf_data.job retrieve_raw_file --dataset {wildcards.dataset} --params {params.args:q}"
+        run_script("retrieve_raw_file")
+        + " --dataset {wildcards.dataset} --params {params.args:q}"
         " --output {output:q} --log {log:q}"

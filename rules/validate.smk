@@ -20,5 +20,6 @@ rule validation_summary:
     params:
         args=job_params(corpus=TREE.corpus, datasets=PUBLISHED),
     shell:
-        "python3 -m pbuf_data.job validation_summary --params {params.args:q} --input {input:q}"
+        run_script("validation_summary")
+        + " --params {params.args:q} --input {input:q}"
         " --output {output.json:q} {output.text:q} {output.html:q} --log {log:q}"

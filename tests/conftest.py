@@ -18,7 +18,7 @@ RAW_DIR = Path(os.environ.get("PBUF_RAW_DIR", PROJECT.parent / "shared" / "data"
 REQUIRE_RAW = os.environ.get("PBUF_REQUIRE_RAW") == "1"
 RAW_SKIP = f"real raw files not available at {RAW_DIR} (set PBUF_RAW_DIR=/path/to/raw, or put them there)"
 N_REAL = len(load_registry(PROJECT / "config" / "registry.yaml"))  # datasets of the real registry
-WORKFLOW_FILES = ["Snakefile", "config", "rules", "profiles", "envs", "report", "src"]
+WORKFLOW_FILES = ["Snakefile", "config", "rules", "scripts", "profiles", "envs", "report", "src"]
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups

@@ -256,7 +256,7 @@ def test_a_job_log_that_cannot_be_flushed_does_not_fail_a_published_job(tmp_path
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(logging.FileHandler, "flush", no_space)
     result = run_step(tmp_path / "job.log", lambda: "published", logs_dir=Path(REAL.logs), dataset="cc_moresco",
-                      rule="derive_dataset", command="python3 -m pbuf_data.job derive_dataset")
+                      rule="derive_dataset", command="python3 scripts/derive_dataset.py")
     assert result == "published"
     audit = (tmp_path / REAL.logs / "audit.jsonl").read_text()
     assert '"status": "success"' in audit and '"dataset": "cc_moresco"' in audit

@@ -26,7 +26,7 @@ def imported_after(statement: str) -> set[str]:
     [
         ("import pbuf_data", set()),  # public names resolved on first use
         ("import pbuf_data.steps", set()),  # what every job's entry point calls
-        ("import pbuf_data.job", set()),  # every job's entry point (python3 -m pbuf_data.job RULE ...): no snakemake
+        ("import pbuf_data.job", set()),  # what every rule's script imports (python3 scripts/RULE.py ...): no snakemake
         ("import pbuf_data.logs; pbuf_data.logs.software_versions()", set()),  # record_job, in every job
         ("import pbuf_data.derive, pbuf_data.registry", {"numpy"}),  # derive jobs resolve raw paths: no jsonschema
         ("from pbuf_data import PbufDataError", set()),

@@ -1,4 +1,4 @@
-"""The jobs' entry point (``python3 -m pbuf_data.job RULE ...``): its command line as the rules write it."""
+"""The rules' entry points (``python3 scripts/RULE.py ...``, pbuf_data.job): their command line as the rules write it."""
 
 from __future__ import annotations
 
@@ -8,15 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from pbuf_data.job import RULES, _raw_roles, job_params, main, parse, report_failure, run_here
+from pbuf_data.job import job_params, parse, raw_roles, report_failure, run_here
 from pbuf_data.steps import JobFailed
 
 PROJECT = Path(__file__).resolve().parents[1]
+SCRIPTS = PROJECT / "scripts"
+MOCK_FILE = str(SCRIPTS / "generate_mock_file.py")
 
 
 def test_a_command_line_as_a_rule_writes_it_gives_the_job_back():
     params = {"settings": {"entry": {"files": {"mean": {"path": "d/m it's.txt"}}}, "max_bytes": 10, "missing": []}}
-    command = (f"derive_dataset --dataset d --params {shlex.quote(job_params(**params))} --input 'raw dir/d/m it'\"'\"'s.txt'"
+    command = (f"scripts/derive_dataset.py --dataset d --params {shlex.quote(job_params(**params))} --input 'raw dir/d/m it'\"'\"'s.txt'"
                " --output data/state/d.json --log a.log b.log c.log")
     job = parse(shlex.split(command))
     assert (job.rule, job.dataset, job.params) == ("derive_dataset", "d", params)
@@ -31,13 +33,13 @@ def test_params_are_stable_json():
 def test_raw_inputs_are_matched_to_their_registry_roles():
     entry = {"files": {"mean": {"path": "bao/mean.txt"}, "cov": {"path": "bao/cov.txt"}}}
     paths = ["data/raw_cache/bao/cov.txt", "/mirror/bao/mean.txt"]  # order and folders as Snakemake passes them
-    assert _raw_roles("bao", entry, paths) == {"cov": "data/raw_cache/bao/cov.txt", "mean": "/mirror/bao/mean.txt"}
+    assert raw_roles("bao", entry, paths) == {"cov": "data/raw_cache/bao/cov.txt", "mean": "/mirror/bao/mean.txt"}
     with pytest.raises(JobFailed, match=r"dataset 'bao'.*file '/mirror/bao/xmean.txt'.*matches 0 registry files"):
-        _raw_roles("bao", entry, ["/mirror/bao/xmean.txt"])  # a longer name ending like a registry path is not it
+        raw_roles("bao", entry, ["/mirror/bao/xmean.txt"])  # a longer name ending like a registry path is not it
 
 
 def _rules_by_how_they_run():
-    """{rule: 'shell' or 'snakemake'}: rules whose shell: runs `python3 -m pbuf_data.job RULE`, and rules
+    """{rule: 'shell' or 'snakemake'}: rules whose shell: runs `python3 scripts/RULE.py`, and rules
     whose run: calls run_in_snakemake (the same command line, in Snakemake's helper process)."""
     found = {}
     for smk in sorted((PROJECT / "rules").glob("*.smk")):
@@ -45,8 +47,8 @@ def _rules_by_how_they_run():
             name = re.match(r"rule (\w+):", block)
             if not name:
                 continue
-            if re.search(r"python3 -m pbuf_data\.job (\w+)", block):
-                assert re.search(r"python3 -m pbuf_data\.job (\w+)", block)[1] == name[1], smk
+            if re.search(r"shell:\s+run_script\(\"(\w+)\"\)", block):
+                assert re.search(r"run_script\(\"(\w+)\"\)", block)[1] == name[1], smk
                 found[name[1]] = "shell"
             elif re.search(r"run:\s+(#.*\s+)*run_in_snakemake\(\"(\w+)\",", block):
                 # the step is named, not taken from `rule` (a module's prefix renames the rule)
@@ -55,8 +57,39 @@ def _rules_by_how_they_run():
     return found
 
 
-def test_every_rule_runs_a_job_the_entry_point_knows():
-    assert set(_rules_by_how_they_run()) == set(RULES)
+def test_every_rule_runs_its_own_script():
+    """One script per rule, named after it; every rule but `all` runs its script."""
+    rules = {name for smk in (PROJECT / "rules").glob("*.smk") for name in re.findall(r"^rule (\w+):", smk.read_text(), re.M)}
+    assert set(_rules_by_how_they_run()) == {p.stem for p in SCRIPTS.glob("*.py")} == rules
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in SCRIPTS.glob("*.py")))
+def test_each_script_is_a_thin_entry_point_with_its_help(script, tmp_path):
+    """A rule's script, run by hand with --help from anywhere, says what its rule does and which files and params it
+    reads (its docstring, naming its rule and rules file), without importing Snakemake. It holds no science: it
+    imports only the job entry point at its top, and its run(job) calls one function of the package."""
+    import ast
+    import os
+    import subprocess
+    import sys
+
+    path = SCRIPTS / script
+    shown = subprocess.run([sys.executable, str(path), "--help"], cwd=tmp_path, capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(PROJECT / "src")}, check=True).stdout
+    tree = ast.parse(path.read_text())
+    doc = ast.get_docstring(tree)
+    rule = path.stem
+    assert doc.startswith(f"Rule {rule} (rules/") and shown.startswith(f"usage: python3 scripts/{script}")
+    assert doc.split("\n")[0] in shown and "--params JSON" in shown
+    smk = doc.split("(", 1)[1].split(")", 1)[0]
+    assert re.search(rf"^rule {rule}:", (PROJECT / smk).read_text(), re.M), smk
+    top_imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    assert [(node.module, [a.name for a in node.names]) for node in top_imports][0][0] == "pbuf_data.job"
+    assert len(top_imports) == 1
+    [run] = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+    inner = [node.module for node in ast.walk(run) if isinstance(node, ast.ImportFrom)]
+    assert run.name == "run" and len(inner) == 1 and inner[0] in ("pbuf_data.steps", "pbuf_data.cli")
+    assert sum(1 for node in ast.walk(run) if isinstance(node, ast.Call)) <= 8 and len(run.body) <= 6
 
 
 def test_jobs_in_snakemakes_process_are_local_and_waited_for_in_threads():
@@ -96,8 +129,8 @@ def test_pbuf_data_runs_apply_the_profile_so_run_jobs_stay_in_snakemakes_process
     monkeypatch.setattr(pbuf_data.job, "run_in_helper", recorded)
     monkeypatch.chdir(workflow.root)
     run_workflow(workflow.root, {"results/mock/state/mock_cc_moresco.json"}, cores=2)
-    assert sorted(here) == [("generate_mock_file", "data/mock/raw/mock_cc_moresco/HzTable_MM_BC32.txt"),
-                            ("generate_mock_file", "data/mock/raw/mock_cc_moresco/data_MM20.dat")]
+    assert sorted(here) == [("scripts/generate_mock_file.py", "data/mock/raw/mock_cc_moresco/HzTable_MM_BC32.txt"),
+                            ("scripts/generate_mock_file.py", "data/mock/raw/mock_cc_moresco/data_MM20.dat")]
     assert (workflow.root / "results" / "mock" / "state" / "mock_cc_moresco.json").is_file()
     assert pbuf_data.job._helper is None  # the run's helper process ended with the run
 
@@ -108,7 +141,7 @@ def test_pbuf_data_runs_apply_the_profile_so_run_jobs_stay_in_snakemakes_process
 
 
 def test_a_job_in_snakemakes_process_logs_the_command_that_reruns_it_alone(tmp_path, monkeypatch):
-    """run_here (a rule's run:) and `python -m pbuf_data.job` (the command its log names) do the same work:
+    """run_here (a rule's run:) and `python3 scripts/RULE.py` (the command its log names) do the same work:
     the same file, byte for byte; a failure is one message naming the dataset and check, and leaves the
     process's logging as it was."""
     import logging
@@ -122,31 +155,32 @@ def test_a_job_in_snakemakes_process_logs_the_command_that_reruns_it_alone(tmp_p
     monkeypatch.chdir(tmp_path)
     role = next(iter(entry["files"]))
     params = job_params(corpus="mock", entry=entry, role=role, seed=entry["mock"]["seed"], fiducial=fiducial)
-    argv = ["generate_mock_file", "--dataset", "mock_bao_desi_dr1", "--params", params, "--input",
+    argv = [MOCK_FILE, "--dataset", "mock_bao_desi_dr1", "--params", params, "--input",
             "--output", "here/mean.txt", "--log", "here.log"]
     root = logging.getLogger()
     handlers = root.handlers[:]
     run_here(argv)
     assert root.handlers == handlers
     command = (tmp_path / "here.log").read_text().splitlines()[0].split("command: ", 1)[1]
-    assert command.startswith("python -m pbuf_data.job generate_mock_file ")
-    alone = shlex.split(command)[3:]
+    assert command.startswith(f"python3 {MOCK_FILE} ")
+    alone = shlex.split(command)[1:]
     alone[alone.index("here/mean.txt")] = "alone/mean.txt"
     alone[alone.index("here.log")] = "alone.log"
-    subprocess.run([sys.executable, "-m", "pbuf_data.job", *alone], check=True, cwd=tmp_path,
+    subprocess.run([sys.executable, *alone], check=True, cwd=tmp_path,
                    env={**__import__("os").environ, "PYTHONPATH": str(PROJECT / "src")})
     written = (tmp_path / "here/mean.txt").read_bytes()
     assert written and (tmp_path / "alone/mean.txt").read_bytes() == written
 
-    bad = ["generate_mock_file", "--dataset", "mock_bao_desi_dr1", "--params",
+    bad = [MOCK_FILE, "--dataset", "mock_bao_desi_dr1", "--params",
            job_params(corpus="mock", entry=entry, role=role, seed=entry["mock"]["seed"], fiducial=fiducial),
            "--input", "--output", "here", "--log", "bad.log"]  # the output is a folder
     with pytest.raises(JobFailed, match="dataset 'mock_bao_desi_dr1'") as failed:
         run_here(bad)
     assert "Traceback" not in str(failed.value) and root.handlers == handlers
-    with pytest.raises(SystemExit) as stop:  # the same job in a process of its own: exit 1, the same message
-        main(bad)
-    assert stop.value.code == 1
+    alone = subprocess.run([sys.executable, *bad], cwd=tmp_path, capture_output=True, text=True,
+                           env={**__import__("os").environ, "PYTHONPATH": str(PROJECT / "src")})
+    # the same job in a process of its own: exit 1, the same message, in one line block without a traceback
+    assert alone.returncode == 1 and alone.stderr == f"ERROR: {failed.value}\n"
 
 
 def _mock_file_job(output, log, dataset="mock_bao_desi_dr1", role=None):
@@ -156,7 +190,7 @@ def _mock_file_job(output, log, dataset="mock_bao_desi_dr1", role=None):
     entry, fiducial = project.registry[dataset], project.config["fiducial_cosmology"]
     role = role or next(iter(entry["files"]))
     params = job_params(corpus="mock", entry=entry, role=role, seed=entry["mock"]["seed"], fiducial=fiducial)
-    return ["generate_mock_file", "--dataset", dataset, "--params", params, "--input", "--output", output,
+    return [MOCK_FILE, "--dataset", dataset, "--params", params, "--input", "--output", output,
             "--log", log]
 
 
@@ -198,7 +232,7 @@ def test_the_helper_process_does_what_the_job_process_does_and_is_replaced_when_
     written = (tmp_path / "here/mean.txt").read_bytes()
     assert written and (tmp_path / "helper/mean.txt").read_bytes() == written == (tmp_path / "helper/again.txt").read_bytes()
     assert (tmp_path / "helper.log").read_text().splitlines()[0].endswith(
-        "command: python -m pbuf_data.job " + shlex.join(_mock_file_job("helper/mean.txt", "helper.log")))
+        "command: python3 " + shlex.join(_mock_file_job("helper/mean.txt", "helper.log")))
 
     with pytest.raises(JobFailed) as here:
         run_here(_mock_file_job("here", "bad-here.log"))  # the output is a folder
@@ -336,9 +370,9 @@ def test_a_failed_job_process_writes_its_message_in_one_piece(monkeypatch):
 PRELOAD_CHECK = """
 import importlib, json, shlex, sys
 import numpy, pbuf_data.steps
-from pbuf_data.job import PRELOAD, run_here
-argv = shlex.split(sys.argv[1])[3:]
-for name in PRELOAD[argv[0]]:
+from pbuf_data.job import PRELOAD, run_here, script_rule
+argv = shlex.split(sys.argv[1])[1:]
+for name in PRELOAD[script_rule(argv[0])]:
     importlib.import_module(name.partition(":")[0])
 before = set(sys.modules)
 run_here(argv)
@@ -394,8 +428,8 @@ def test_figures_and_exports_made_in_snakemakes_process_equal_those_of_a_process
     for log in (tree / "logs" / "plots" / "sn_pantheon_plus.log", tree / "logs" / "export" / "bao_desi_dr1.log"):
         command = log.read_text().splitlines()[0].split("command: ", 1)[1]
         argv = shlex.split(command)
-        assert argv[:3] == ["python", "-m", "pbuf_data.job"]
-        job = parse(argv[3:])
+        assert argv[:2] == ["python3", {"plots": "scripts/plot_dataset.py", "export": "scripts/export_dataset.py"}[log.parent.name]]
+        job = parse(argv[1:])
         files = [project / p for p in job.output] + [project / p for p in receipt["files"]] * (job.rule == "export_dataset")
         before = {p: content(p) for p in files}
         assert len(before) == (5 if job.rule == "plot_dataset" else 1 + len(receipt["files"]))

@@ -88,7 +88,7 @@ trap 'exit 143' TERM
 fresh_copy() {
   local dest="$1"
   mkdir -p "$dest"
-  for item in Snakefile config rules profiles envs src; do
+  for item in Snakefile config rules scripts profiles envs src; do
     [ -e "$PROJECT/$item" ] || fail "project item missing: $item"
     cp -R "$PROJECT/$item" "$dest/"
   done

@@ -1,20 +1,22 @@
-"""The workflow's job entry point: ``python -m pbuf_data.job RULE ...``.
+"""How a rule's job runs: the entry points of ``scripts/`` (one per rule) and the helper process.
 
-Most rules run it from ``shell:``: a job process imports this module, the :mod:`pbuf_data.steps` function
-of its rule and what that function needs, and nothing else: not Snakemake (whose ``script:`` directive
-writes a preamble that imports it and unpickles the job in every job). The rules whose work is small next
-to the imports it needs, a mock file, a dataset's figures (matplotlib) and its exports (sacc, astropy), run
-the same command line in a process forked by a helper process that Snakemake's process starts and keeps for
-the run instead (:func:`run_in_helper`, from ``run:``), so that those imports are paid once per run, not once
-per dataset or file. The command line carries what the job object did::
+Every rule's work is a script of ``scripts/``, named after the rule: it reads the job's files and params and
+calls the rule's :mod:`pbuf_data.steps` function (its ``run(job)``). Most rules run it from ``shell:``::
 
-    python -m pbuf_data.job RULE [--dataset NAME] [--params JSON] [--input PATH ...]
-                                 [--output PATH ...] [--log PATH ...]
+    python3 scripts/RULE.py [--dataset NAME] [--params JSON] [--input PATH ...] [--output PATH ...]
+                            [--log PATH ...]
 
-``--params`` is one JSON object, a rule's ``params: args=`` (:func:`job_params`), so Snakemake still
-compares it on every run ("Params have changed"). Named files are passed in the order the rule's
-``shell:`` lists them, which is the order each function below reads them in. The first log is the
-job's log (:func:`pbuf_data.steps.run_step`); a dataset's job has one log per phase after it.
+a job process that imports the script, its step and what that step needs, and nothing else: not Snakemake
+(whose ``script:`` directive writes a preamble that imports it and unpickles the job in every job). The rules
+whose work is small next to the imports it needs, a mock file, a dataset's figures (matplotlib) and its exports
+(sacc, astropy), send the same command line to a helper process that Snakemake's process starts and keeps for
+the run instead (:func:`run_in_helper`, from ``run:``), which forks a process for each job: those imports are
+paid once per run, not once per dataset or file.
+
+``--params`` is one JSON object, a rule's ``params: args=`` (:func:`job_params`), so Snakemake still compares it
+on every run ("Params have changed"). Named files are passed in the order the rule lists them, which is the
+order its script reads them in. The first log is the job's log (:func:`pbuf_data.steps.run_step`); a dataset's
+job has one log per phase after it.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ class Job:
                         rule=self.rule, inputs=self.input, outputs=self.output, command=self.command, **kwargs)
 
 
-def _raw_roles(name: str, entry: dict, paths: list[str]) -> dict:
+def raw_roles(name: str, entry: dict, paths: list[str]) -> dict:
     """Raw input paths keyed by their registry role: the role whose registry path each path ends with."""
     from .errors import PbufDataError
     from .steps import JobFailed
@@ -84,76 +86,6 @@ def _raw_roles(name: str, entry: dict, paths: list[str]) -> dict:
     return roles
 
 
-def generate_mock_file(job):
-    from .steps import mock_file
-
-    p = job.params
-    job.run(mock_file, job.dataset, p["entry"], p["role"], job.output[0], p["fiducial"], p["seed"])
-
-
-def retrieve_raw_file(job):
-    from .steps import retrieve
-
-    s = job.params["spec"]
-    job.run(retrieve, job.dataset, s["path"], s["url"], s["sha256"], job.output[0], s["mirror_hint"], s["max_bytes"])
-
-
-def derive_dataset(job):
-    """Logs: derive, validate, publish."""
-    from .steps import prepare
-
-    s = job.params["settings"]
-    job.run(prepare, job.tree, job.dataset, s["entry"], _raw_roles(job.dataset, s["entry"], job.input), dict(zip(("validate", "publish"), job.log[1:])),
-            job.output[0], max_bytes=s["max_bytes"], code=s["code"], expected_points=s["entry"].get("expected_points"),
-            thresholds=s["thresholds"], missing=s["missing"], fiducial=s.get("fiducial"))
-
-
-def combine_datasets(job):
-    """Logs: validate, publish."""
-    from .steps import prepare_combination
-
-    p = job.params
-    job.run(prepare_combination, job.tree, job.dataset, p["spec"], p["overlaps"], dict(zip(("validate", "publish"), job.log)),
-            job.output[0], thresholds=p["thresholds"])
-
-
-def validation_summary(job):
-    """Outputs: json, text, html (all at the tree's paths)."""
-    from .steps import summarize_validation
-
-    job.run(summarize_validation, job.tree, job.params["datasets"])
-
-
-def export_dataset(job):
-    from .steps import export
-
-    job.run(export, job.tree, job.dataset, job.params["fiducial"], job.output[0])
-
-
-def plot_dataset(job):
-    """Outputs: observable, correlation, validation, provenance, document."""
-    from .steps import plots
-
-    job.run(plots, job.tree, job.dataset, job.params["fiducial"], *job.output[:5])
-
-
-def manifest(job):
-    from .steps import manifest as write_manifest
-
-    job.run(write_manifest, job.tree)  # its output is the tree's manifest
-
-
-def backup(job):
-    """Inputs: the manifest, then the configuration files."""
-    from .steps import backup as create_backup
-
-    p = job.params
-    job.run(create_backup, job.tree, job.input[1:], p["backup_dir"], p["keep"])
-
-
-RULES = {f.__name__: f for f in (generate_mock_file, retrieve_raw_file, derive_dataset, combine_datasets,
-                                 validation_summary, export_dataset, plot_dataset, manifest, backup)}
-
 # What the steps of the rules run in the helper import (beyond numpy and pbuf_data.steps): the helper imports it
 # before it forks the first job of the rule, so that the jobs started side by side at first do not each import it
 # (matplotlib for the figures: 0.8 CPU-s per process). Checked by tests/test_job.py. A name "module:function" is
@@ -166,28 +98,44 @@ PRELOAD = {
 }
 
 
-def parse(argv: list[str]) -> Job:
-    parser = argparse.ArgumentParser(prog="python -m pbuf_data.job", description="Run one workflow job.")
-    parser.add_argument("rule", choices=sorted(RULES))
-    parser.add_argument("--dataset")
-    parser.add_argument("--params", type=json.loads, default={})
+def _arguments(argv: list[str], rule: str, description: str | None = None) -> Job:
+    parser = argparse.ArgumentParser(prog=f"python3 scripts/{rule}.py", description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", help="the dataset (or combination) of the job, if the rule has one")
+    parser.add_argument("--params", type=json.loads, default={}, metavar="JSON",
+                        help="the rule's params as one JSON object (its `params: args=`)")
     for name in ("input", "output", "log"):
-        parser.add_argument(f"--{name}", nargs="*", action="extend", default=[])
+        parser.add_argument(f"--{name}", nargs="*", action="extend", default=[], metavar="PATH",
+                            help=f"the job's {name} files, in the order the rule lists them")
     args = parser.parse_args(argv)
-    return Job(args.rule, args.dataset, args.params, args.input, args.output, args.log)
+    return Job(rule, args.dataset, args.params, args.input, args.output, args.log)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """A job process: a failed step ends it with its message on stderr and exit status 1 (no traceback)."""
+def script_rule(script: str) -> str:
+    """The rule a script of ``scripts/`` is the entry point of: its file name."""
+    return os.path.splitext(os.path.basename(script))[0]
+
+
+def parse(argv: list[str]) -> Job:
+    """The job of a command line ``SCRIPT [--dataset NAME] [--params JSON] ...`` (the script's path first)."""
+    return _arguments(argv[1:], script_rule(argv[0]))
+
+
+def _load(script: str):
+    """The ``run(job)`` function of a rule's script, read from its file (not imported as a module)."""
+    import runpy
+
+    return runpy.run_path(script, run_name="pbuf_data_job")["run"]
+
+
+def main(run, description: str | None = None, argv: list[str] | None = None) -> None:
+    """A rule's script run as a process (``python3 scripts/RULE.py ...``): ``run(job)`` is the script's
+    function; a failed step ends the process with its message on stderr and exit status 1 (no traceback)."""
     from .steps import JobFailed
 
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--serve"]:
-        serve(int(argv[1]))
-        return
-    job = parse(argv)
+    job = _arguments(sys.argv[1:] if argv is None else argv, script_rule(run.__code__.co_filename), description)
     try:
-        RULES[job.rule](job)
+        run(job)
     except JobFailed as exc:
         report_failure(str(exc))
         raise SystemExit(1) from None
@@ -213,14 +161,16 @@ _IN_PROCESS = threading.Lock()
 
 
 def run_here(argv: list[str]) -> None:
-    """Run a job in the calling process (the helper's, :func:`run_in_helper`; or a test's). The job does what
-    ``python -m pbuf_data.job ARGV`` does, with the same log, audit record and failure message; its log's first
-    line is that command, which reruns the job in a process of its own. A failed step raises
-    :class:`pbuf_data.steps.JobFailed`; nothing else of the process changes (its logging, its working folder)."""
+    """Run a job in the calling process (the helper's, :func:`run_in_helper`; or a test's): ``argv`` is a rule's
+    script and its arguments. The job does what ``python3 SCRIPT ...`` does, with the same log, audit record and
+    failure message; its log's first line is that command, which reruns the job in a process of its own. A failed
+    step raises :class:`pbuf_data.steps.JobFailed`; nothing else of the process changes (its logging, its working
+    folder)."""
     job = parse(argv)
-    job.command = f"python -m pbuf_data.job {shlex.join(argv)}"
+    job.command = f"python3 {shlex.join(argv)}"
+    run = _load(argv[0])
     with _IN_PROCESS:
-        RULES[job.rule](job)
+        run(job)
 
 
 def thread_env(threads: int) -> dict:
@@ -321,7 +271,7 @@ class _Helper:
         if "failed" in answers:
             raise JobFailed(answers["failed"])
         if "crashed" in answers:
-            raise RuntimeError(f"{argv[0]} crashed in its process, forked by the helper:\n{answers['crashed']}")
+            raise RuntimeError(f"{script_rule(argv[0])} crashed in its process, forked by the helper:\n{answers['crashed']}")
         if "not_started" in answers:
             raise _not_run(argv, f"cannot start the job's process: {answers['not_started']}")
         if "ok" not in answers:  # the job's process ended without an answer (killed, out of memory...)
@@ -357,7 +307,7 @@ def _not_run(argv: list[str], why: str):
     """The failure of a job that the helper could not run to its end: named by its dataset and rule."""
     from .steps import JobFailed
 
-    return JobFailed(f"dataset '{parse(argv).dataset}': {argv[0]}: {why}")
+    return JobFailed(f"dataset '{parse(argv).dataset}': {script_rule(argv[0])}: {why}")
 
 
 _helper: _Helper | None = None  # the helper of this process's jobs, started by the first one
@@ -369,7 +319,7 @@ def run_in_helper(argv: list[str]) -> None:
     figures, exports). With Snakemake's ``force-use-threads``, as the workflow's profiles set, such a job is a
     thread of Snakemake's process that waits for the job's own process, forked by the helper, which holds the
     imports: they are paid once per run, not once per job, and the work does not compete with Snakemake's own
-    for its interpreter lock. The job does what ``python -m pbuf_data.job ARGV`` does (:func:`run_here`), in
+    for its interpreter lock. The job does what ``python3 ARGV`` does (:func:`run_here`), in
     this process's working folder; a failed step raises :class:`pbuf_data.steps.JobFailed` with its message. A
     helper started with another interpreter or ``PYTHONPATH`` (another copy of the workflow run from the same
     process), or one that ended, is not used again."""
@@ -444,8 +394,9 @@ def serve(control_fd: int) -> None:
                 elif "import" in message:
                     _import(message["import"])
                 else:
-                    rule = argv[0] if isinstance(argv := message.get("argv"), list) and argv else None
-                    _import(PRELOAD.get(rule, ()) if isinstance(rule, str) else ())  # at its first job; then imported
+                    argv = message.get("argv")
+                    named = isinstance(argv, list) and argv and isinstance(argv[0], str)
+                    _import(PRELOAD.get(script_rule(argv[0]), ()) if named else ())  # at its first job; then imported
                     os.set_inheritable(fds[0], False)  # received fds are inheritable: a process a job starts
                     channel = socket.socket(fileno=fds[0])  # (and leaves running) would hold the answer open
                     try:
@@ -540,5 +491,5 @@ def _run_forked(request: dict, channel, inherited, wake) -> int:
     return status
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the helper process (--serve FD)
+    serve(int(sys.argv[sys.argv.index("--serve") + 1]))

@@ -1,6 +1,6 @@
 """What each workflow step does, callable from the workflow's jobs, the API and by hand.
 
-Each rule's job is ``python -m pbuf_data.job RULE ...`` (:mod:`pbuf_data.job`), which calls
+Each rule's job is its script, ``python3 scripts/RULE.py ...`` (:mod:`pbuf_data.job`), which calls
 :func:`run_step` with one of these functions.
 """
 

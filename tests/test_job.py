@@ -183,6 +183,19 @@ def test_a_job_in_snakemakes_process_logs_the_command_that_reruns_it_alone(tmp_p
     assert alone.returncode == 1 and alone.stderr == f"ERROR: {failed.value}\n"
 
 
+def test_a_jobs_command_line_runs_under_the_profiler(tmp_path):
+    """docs/OPERATIONS.md, slow processing: a job's command line under `python3 -m cProfile -s cumtime` does the job
+    and prints where its time went, the step's own function among it."""
+    import os
+    import subprocess
+    import sys
+
+    argv = _mock_file_job("prof/mean.txt", "prof.log")
+    out = subprocess.run([sys.executable, "-m", "cProfile", "-s", "cumtime", *argv], cwd=tmp_path, check=True,
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(PROJECT / "src")}).stdout
+    assert "cumtime" in out and "(mock_file)" in out and (tmp_path / "prof/mean.txt").stat().st_size > 0
+
+
 def _mock_file_job(output, log, dataset="mock_bao_desi_dr1", role=None):
     from pbuf_data.project import Project
 

@@ -133,12 +133,17 @@ def main(run, description: str | None = None, argv: list[str] | None = None) -> 
     function; a failed step ends the process with its message on stderr and exit status 1 (no traceback)."""
     from .steps import JobFailed
 
-    job = _arguments(sys.argv[1:] if argv is None else argv, script_rule(run.__code__.co_filename), description)
+    rule = script_rule(run.__code__.co_filename)
+    job = _arguments(sys.argv[1:] if argv is None else argv, rule, description)
     try:
         run(job)
     except JobFailed as exc:
         report_failure(str(exc))
         raise SystemExit(1) from None
+    except (KeyError, IndexError, TypeError) as exc:  # the step itself turns every error into JobFailed (run_step)
+        report_failure(f"scripts/{rule}.py: the job's --params or files are not what rule {rule} gives "
+                       f"({type(exc).__name__}: {exc}); see --help")
+        raise SystemExit(2) from None
 
 
 def report_failure(message: str) -> None:

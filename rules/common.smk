@@ -290,7 +290,8 @@ def script(rule):
     which its log may show to rerun it, stays the same wherever the project is); a cached copy for a workflow read
     from a remote repository."""
     if SRC is None:
-        return workflow.source_path(f"../scripts/{rule}.py")  # relative to this file, rules/common.smk
+        # relative to this file, rules/common.smk
+        return workflow.source_path(f"../scripts/{rule}.py")
     path = os.path.join(
         _here.get_path_or_uri(secret_free=True), "scripts", f"{rule}.py"
     )

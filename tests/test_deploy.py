@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -59,13 +60,18 @@ def test_used_as_a_module_with_a_rule_prefix_it_publishes_what_a_direct_run_does
     scratch.mkdir()
     shutil.copytree(PROJECT / "config", scratch / "config")  # what snakedeploy copies
     shutil.copytree(PROJECT / "profiles" / "default", scratch / "profiles" / "default")  # the settings to copy
-    (scratch / "Snakefile").write_text(MODULE_SNAKEFILE.format(snakefile=PROJECT / "Snakefile"))
+    # the module in a folder whose name needs quoting: the rules run its scripts by their absolute path
+    source = copy_project(tmp_path / "pbuf's module").root
+    (scratch / "Snakefile").write_text(MODULE_SNAKEFILE.format(snakefile=source / "Snakefile"))
     module = Workflow(scratch)
     done = module.run("--cores", "2", *config)
     assert "Traceback" not in done.stderr
     for rule in ("pbuf_derive_dataset", "pbuf_plot_dataset", "pbuf_export_dataset", "pbuf_manifest", "pbuf_all"):
         assert f"rule {rule}:" in done.stderr or f"localrule {rule}:" in done.stderr, rule
     assert "Using workflow specific profile profiles/default" in done.stdout + done.stderr
+    export_log = (scratch / "results" / "real" / "logs" / "export" / "cc_moresco.log").read_text()
+    script = shlex.quote(str(source / "scripts" / "export_dataset.py"))
+    assert f"command: python3 {script} --dataset cc_moresco" in export_log
 
     published = _published(scratch)
     assert sorted(k for k in published if k.endswith(".json")) == [f"{name}.json" for name in NAMES]

@@ -90,11 +90,25 @@ def test_each_script_is_a_thin_entry_point_with_its_help(script, tmp_path):
     inner = [node.module for node in ast.walk(run) if isinstance(node, ast.ImportFrom)]
     assert run.name == "run" and len(inner) == 1 and inner[0] in ("pbuf_data.steps", "pbuf_data.cli")
     assert sum(1 for node in ast.walk(run) if isinstance(node, ast.Call)) <= 8 and len(run.body) <= 6
-    wrong = subprocess.run([sys.executable, str(path), "--params", "{}", "--output", "x"], cwd=tmp_path,
-                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(PROJECT / "src")})
-    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr  # by hand, without what the rule gives
-    assert wrong.stderr.startswith(f"ERROR: scripts/{script}: the job's --params or files are not what rule {rule} gives")
-    assert not any(tmp_path.iterdir())  # nothing written
+    for params in ("{}", '{"corpus": 5}', '{"corpus": "../x"}'):  # by hand, without what the rule gives
+        wrong = subprocess.run([sys.executable, str(path), "--params", params, "--output", "x"], cwd=tmp_path,
+                               capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(PROJECT / "src")})
+        assert wrong.returncode == 2 and "Traceback" not in wrong.stderr, (params, wrong.stderr)
+        assert wrong.stderr.startswith(f"ERROR: scripts/{script}: the job's --params or files are not what rule "
+                                       f"{rule} gives"), (params, wrong.stderr)
+        assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_the_command_form_of_earlier_logs_is_one_line_naming_the_script_form(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    for argv in (["derive_dataset", "--dataset", "x"], ["--serve"], []):
+        old = subprocess.run([sys.executable, "-m", "pbuf_data.job", *argv], cwd=tmp_path, capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(PROJECT / "src")})
+        assert old.returncode == 2 and old.stderr.startswith("ERROR: a rule's job runs its script: python3 scripts/RULE.py")
+        assert "Traceback" not in old.stderr and old.stderr.count("\n") == 1
 
 
 def test_jobs_in_snakemakes_process_are_local_and_waited_for_in_threads():

@@ -128,19 +128,28 @@ def _load(script: str):
     return runpy.run_path(script, run_name="pbuf_data_job")["run"]
 
 
-def main(run, description: str | None = None, argv: list[str] | None = None) -> None:
+def main(run, description: str | None = None) -> None:
     """A rule's script run as a process (``python3 scripts/RULE.py ...``): ``run(job)`` is the script's
-    function; a failed step ends the process with its message on stderr and exit status 1 (no traceback)."""
+    function; a failed step ends the process with its message on stderr and exit status 1 (no traceback). The
+    step turns every error of its own into one (:func:`pbuf_data.steps.run_step`); what the script reads before it
+    (``--params`` keys, files, the corpus of ``Job.tree``), run by hand without what the rule gives, ends in one
+    line naming the script, exit status 2."""
+    import traceback
+
+    from . import layout
     from .steps import JobFailed
 
     rule = script_rule(run.__code__.co_filename)
-    job = _arguments(sys.argv[1:] if argv is None else argv, rule, description)
+    job = _arguments(sys.argv[1:], rule, description)
     try:
         run(job)
     except JobFailed as exc:
         report_failure(str(exc))
         raise SystemExit(1) from None
-    except (KeyError, IndexError, TypeError) as exc:  # the step itself turns every error into JobFailed (run_step)
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raised_in = traceback.extract_tb(exc.__traceback__)[-1].filename
+        if raised_in not in (run.__code__.co_filename, __file__, layout.__file__):  # deeper: a bug, with its traceback
+            raise
         report_failure(f"scripts/{rule}.py: the job's --params or files are not what rule {rule} gives "
                        f"({type(exc).__name__}: {exc}); see --help")
         raise SystemExit(2) from None
@@ -173,9 +182,8 @@ def run_here(argv: list[str]) -> None:
     folder)."""
     job = parse(argv)
     job.command = f"python3 {shlex.join(argv)}"
-    run = _load(argv[0])
-    with _IN_PROCESS:
-        run(job)
+    with _IN_PROCESS:  # (runpy sets sys.argv[0] while it reads the script)
+        _load(argv[0])(job)
 
 
 def thread_env(threads: int) -> dict:
@@ -496,5 +504,10 @@ def _run_forked(request: dict, channel, inherited, wake) -> int:
     return status
 
 
-if __name__ == "__main__":  # the helper process (--serve FD)
-    serve(int(sys.argv[sys.argv.index("--serve") + 1]))
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve" and sys.argv[2].isdigit():  # the helper process
+        serve(int(sys.argv[2]))
+    else:
+        report_failure("a rule's job runs its script: python3 scripts/RULE.py ... (the form `python -m pbuf_data.job "
+                       "RULE ...` of earlier logs is gone; the same arguments follow the script's path)")
+        raise SystemExit(2)

@@ -128,8 +128,11 @@ def test_des_y3_loglike_is_cosmosis_between_the_nodes(real, raw_dir):
 ANISO_Z = 0.57
 
 
-def _aniso_files(folder):
-    """A bao_boss_aniso-like grid: alpha_perp slowest, probability with zeros in the tails; a .data fiducial file."""
+def _aniso_files(raw):
+    """In raw/aniso/, a bao_boss_aniso-like grid: alpha_perp slowest, probability with zeros in the tails; a .data
+    fiducial file."""
+    folder = raw / "aniso"
+    folder.mkdir(parents=True)
     planck = COSMOLOGIES[0]
     da_fid = float(planck.DM(ANISO_Z)[0] / (1 + ANISO_Z) * 1.01)
     h_fid = float(planck.H(ANISO_Z) * 0.99)
@@ -163,8 +166,7 @@ def _aniso_entry(**options):
 
 def test_a_probability_grid_with_zeros_is_montepythons_bao_boss_aniso(tmp_path):
     raw = tmp_path / "raw"
-    (raw / "aniso").mkdir(parents=True)
-    da_fid, h_fid, rs_fid, zeros = _aniso_files(raw / "aniso")
+    da_fid, h_fid, rs_fid, zeros = _aniso_files(raw)
     assert zeros > 100
     ds = _validated("bao_aniso_toy", _aniso_entry(), raw)
     assert ds.observable_type.tolist() == ["DA_over_rd", "DH_over_rd"]
@@ -200,8 +202,7 @@ def test_a_probability_grid_with_zeros_is_montepythons_bao_boss_aniso(tmp_path):
 
 def test_zeros_need_the_probability_interpolated(tmp_path):
     raw = tmp_path / "raw"
-    (raw / "aniso").mkdir(parents=True)
-    _aniso_files(raw / "aniso")
+    _aniso_files(raw)
     with pytest.raises(PbufDataError, match=r"-inf.*interpolation.of: likelihood") as info:
         _validated("bao_aniso_toy", _aniso_entry(interpolation={"spline": "cubic", "of": "lnL"}), raw)
     assert "aniso/bao_aniso.dat" in str(info.value) and "line" in str(info.value)
@@ -280,8 +281,7 @@ def test_a_fiducial_that_is_not_positive_is_refused(raw_dir, tmp_path):
     with pytest.raises(PbufDataError, match=r"fiducial.*-8.612"):
         _validated("bao_lya_bad", entry, raw)
     raw = tmp_path / "aniso_raw"
-    (raw / "aniso").mkdir(parents=True)
-    _aniso_files(raw / "aniso")
+    _aniso_files(raw)
     data = raw / "aniso" / "bao_boss_aniso.data"
     data.write_text(data.read_text().replace("rsfid = 149.28", "rsfid = 0"))
     with pytest.raises(PbufDataError, match=r"bao_boss_aniso.data.*line 5.*fiducial 'rsfid' = 0.0 is not positive"):
@@ -290,8 +290,7 @@ def test_a_fiducial_that_is_not_positive_is_refused(raw_dir, tmp_path):
 
 def test_a_probability_that_is_zero_everywhere_is_refused(tmp_path):
     raw = tmp_path / "raw"
-    (raw / "aniso").mkdir(parents=True)
-    _aniso_files(raw / "aniso")
+    _aniso_files(raw)
     grid = raw / "aniso" / "bao_aniso.dat"
     header, *rows = grid.read_text().splitlines()
     grid.write_text("\n".join([header, *[r.rsplit(" ", 1)[0] + " 0" for r in rows]]) + "\n")
@@ -301,8 +300,7 @@ def test_a_probability_that_is_zero_everywhere_is_refused(tmp_path):
 
 def test_a_fiducial_file_missing_a_name_is_an_error(tmp_path):
     raw = tmp_path / "raw"
-    (raw / "aniso").mkdir(parents=True)
-    _aniso_files(raw / "aniso")
+    _aniso_files(raw)
     entry = _aniso_entry()
     entry["options"]["axes"][1]["fiducial"]["H_km_s_Mpc"] = "H_fid"
     with pytest.raises(PbufDataError, match=r"aniso/bao_boss_aniso.data.*no fiducial named 'H_fid'"):

@@ -93,23 +93,24 @@ def convert(labels_used, options, covariance):
     return np.asarray(types), f, covariance * np.outer(f, f), list(records.values())
 
 
-def label_rows(raw, rows, numbers, label_column: int, options, skip=()):
+def label_rows(raw, labels, numbers, column, options, skip=()) -> np.ndarray:
+    """The indices of the rows whose label (read from ``column``) the registry knows; a label neither known nor
+    skipped is an error naming its line."""
     known = options["labels"]
     keep = []
-    for i, (row, line) in enumerate(zip(rows, numbers)):
-        label = row[label_column]
+    for i, (label, line) in enumerate(zip(labels, numbers)):
         if label in known:
             keep.append(i)
         elif label not in skip:
             raise raw.error(
                 f"unknown quantity label '{label}' (registry knows {sorted(known)}; skip_labels {sorted(skip)})",
                 line=line,
-                column=label_column + 1,
+                column=column,
                 check="label",
             )
     if not keep:
         raise raw.error("no row carries a label listed in the registry", check="label")
-    return keep
+    return np.array(keep)
 
 
 def sound_horizon(raw, options, labels) -> str:

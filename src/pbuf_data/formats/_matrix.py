@@ -19,11 +19,11 @@ def from_inverse(raw, n: int) -> tuple[np.ndarray, float]:
     return 0.5 * (full + full.T), float(np.max(np.abs(inverse - inverse.T)))
 
 
-def _inverted(raw, inverse: np.ndarray, symmetric: np.ndarray | None = None) -> np.ndarray:
+def _inverted(raw, inverse: np.ndarray, symmetric: np.ndarray) -> np.ndarray:
     """The covariance a published inverse covariance gives: inv(``inverse``), once its symmetric part
-    (``symmetric``; default: ``inverse`` itself, already symmetric) is proven positive definite."""
+    (``symmetric``: ``inverse`` itself when it is symmetric) is proven positive definite."""
     try:
-        np.linalg.cholesky(inverse if symmetric is None else symmetric)
+        np.linalg.cholesky(symmetric)
     except np.linalg.LinAlgError:
         raise raw.error("inverse covariance is not positive definite", check="positive definite") from None
     return np.linalg.inv(inverse)
@@ -81,8 +81,13 @@ def _packed_upper(raw, key: str, n: int) -> np.ndarray:
     if packed.size != n * (n + 1) // 2:
         raise raw.error(f"key '{key}' holds {packed.size} values; the upper triangle of {n} x {n} has {n * (n + 1) // 2}",
                         check="matrix shape")
+    return _from_upper(packed.astype(np.float64), n)
+
+
+def _from_upper(values: np.ndarray, n: int) -> np.ndarray:
+    """The symmetric N x N matrix of its upper triangle, row by row."""
     matrix = np.zeros((n, n))
-    matrix[np.triu_indices(n)] = packed.astype(np.float64)
+    matrix[np.triu_indices(n)] = values
     lower = np.tril_indices(n, -1)
     matrix[lower] = matrix.T[lower]
     return matrix
@@ -102,7 +107,7 @@ def covariance_from_file(raw, spec: dict, sigma: np.ndarray, index: np.ndarray |
         how = f"the {spec['layout']} covariance matrix of {raw.name}{scaled}"
     elif gives == "inverse":
         symmetrize(matrix)
-        matrix = _inverted(raw, matrix)
+        matrix = _inverted(raw, matrix, matrix)
         how = f"the inverse of the {spec['layout']} precision matrix of {raw.name}{scaled}"
     else:  # systematic_only
         how = (f"the {spec['layout']} systematic-only matrix of {raw.name}{scaled} plus diag(sigma^2) of the "
@@ -140,9 +145,7 @@ def mock_matrix_file(written: np.ndarray, text: str, spec: dict | None, sigma: n
         values = matrix[np.triu_indices(n)]
         buffer = io.BytesIO()
         np.savez(buffer, **{spec["npz_key"]: values})
-        content, stored = buffer.getvalue(), np.zeros((n, n))
-        stored[np.triu_indices(n)] = values
-        stored[np.tril_indices(n, -1)] = stored.T[np.tril_indices(n, -1)]
+        content, stored = buffer.getvalue(), _from_upper(values, n)
     else:
         strings, stored = as_written(matrix, ".10g")
         content = lines([str(n), *strings] if spec["layout"] == "counted" else matrix_text(strings, n))

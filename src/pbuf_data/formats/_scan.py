@@ -87,12 +87,12 @@ def fiducial_file_values(raw) -> dict[str, tuple[float, int]]:
 
 def fiducial_value(observable: str, spec: dict, z: float, files, where: str) -> tuple[float, dict]:
     """(X_fid, what it was computed from) of one axis; names are looked up in the ``fiducial`` file."""
-    numbers = {}
+    numbers, table = {}, None
     for key, value in spec.items():
         if isinstance(value, str):
             if "fiducial" not in files:
                 raise _registry_error(files, f"{where}.{key} names '{value}' but the entry has no fiducial file")
-            table = fiducial_file_values(files["fiducial"])
+            table = table or fiducial_file_values(files["fiducial"])  # read once for all its names
             if value not in table:
                 raise files["fiducial"].error(f"{where}.{key}: no fiducial named '{value}' (the file gives "
                                               f"{sorted(table)})", check="fiducial file")
@@ -114,6 +114,21 @@ def fiducial_value(observable: str, spec: dict, z: float, files, where: str) -> 
     elif observable == "DA_over_rd" and key == "D_M_Mpc":
         value /= 1 + z
     return value, numbers
+
+
+def refuse_infinite_lnl(raw, lnl: np.ndarray, values: np.ndarray, numbers, column, quantity: str) -> None:
+    """A ln L of -inf (a zero likelihood or probability) cannot be interpolated as ln L: the entry must interpolate
+    the likelihood itself."""
+    if quantity == "lnL" and not np.isfinite(lnl).all():
+        i = int(np.flatnonzero(~np.isfinite(lnl))[0])
+        raise raw.error(f"ln L is -inf at value {float(values[i])!r}: interpolate the likelihood "
+                        "(options.interpolation.of: likelihood) to allow zeros", line=numbers[i], column=column,
+                        check="finite ln L")
+
+
+def interpolated_aux(prefix: str, quantity: str, lnl: np.ndarray, values: np.ndarray) -> dict:
+    """The tabulated quantity the likelihood interpolates: ln L, or the likelihood over its maximum."""
+    return {f"{prefix}.lnL": lnl} if quantity == "lnL" else {f"{prefix}.likelihood": values / values.max()}
 
 
 def _registry_error(files, message):

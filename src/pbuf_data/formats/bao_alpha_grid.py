@@ -109,11 +109,7 @@ def derive(options, files) -> Result:
     columns = {"alpha_1": axes[0]["column"], "alpha_2": axes[1]["column"], "value": options["value_column"]}
     numbers, read = read_columns(table, options["table"], columns, key="options.axes/value_column")
     lnl_rows = _scan.check_values(table, read["value"], kind, numbers, options["value_column"])
-    if quantity == "lnL" and not np.isfinite(lnl_rows).all():
-        i = int(np.flatnonzero(~np.isfinite(lnl_rows))[0])
-        raise table.error(f"ln L is -inf at value {float(read['value'][i])!r}: interpolate the likelihood "
-                          "(options.interpolation.of: likelihood) to allow zeros", line=numbers[i],
-                          column=options["value_column"], check="finite ln L")
+    _scan.refuse_infinite_lnl(table, lnl_rows, read["value"], numbers, options["value_column"], quantity)
     for i, name in enumerate(("alpha_1", "alpha_2")):
         _scan.check_alpha(table, read[name], numbers, axes[i]["column"])
     a1, a2, values = _grid(table, numbers, read["alpha_1"], read["alpha_2"], read["value"],
@@ -128,8 +124,8 @@ def derive(options, files) -> Result:
     with np.errstate(divide="ignore"):
         lnl = _scan.TO_LNL[kind][1](values)
     mean, cov = _scan.moments(grids, lnl)
-    aux = {f"grid.{types[0]}": grids[0], f"grid.{types[1]}": grids[1]}
-    aux["grid.lnL" if quantity == "lnL" else "grid.likelihood"] = lnl if quantity == "lnL" else values / values.max()
+    aux = {f"grid.{types[0]}": grids[0], f"grid.{types[1]}": grids[1],
+           **_scan.interpolated_aux("grid", quantity, lnl, values)}
     conversions.append(conversion(
         "tabulated_likelihood", f"{_scan.TO_LNL[kind][0]} from column '{options['value_column']}' on the "
         f"{a1.size} x {a2.size} grid; the Gaussian summary is the likelihood's mean and covariance (trapezoidal "

@@ -53,16 +53,11 @@ def derive(options, files) -> Result:
                           column=options["columns"]["alpha"], check="grid")
     _scan.check_alpha(table, alpha, numbers, options["columns"]["alpha"])
     lnl = _scan.check_values(table, values, kind, numbers, value_column)
-    if quantity == "lnL" and not np.isfinite(lnl).all():
-        i = int(np.flatnonzero(~np.isfinite(lnl))[0])
-        raise table.error(f"ln L is -inf at value {float(values[i])!r}: interpolate the likelihood "
-                          "(options.interpolation.of: likelihood) to allow zeros", line=numbers[i],
-                          column=value_column, check="finite ln L")
+    _scan.refuse_infinite_lnl(table, lnl, values, numbers, value_column, quantity)
     fid, given = _scan.fiducial_value(observable, options["fiducial"], z, files, "options.fiducial")
     x = alpha * fid
     mean, cov = _scan.moments([x], lnl)
-    aux = {f"table.{observable}": x}
-    aux["table.lnL" if quantity == "lnL" else "table.likelihood"] = lnl if quantity == "lnL" else values / values.max()
+    aux = {f"table.{observable}": x, **_scan.interpolated_aux("table", quantity, lnl, values)}
     return Result(
         z=np.array([z]),
         observable=mean,

@@ -35,24 +35,22 @@ def check_entry(name: str, entry: dict) -> None:
 def derive(options, files) -> Result:
     mean, cov_file = files["mean"], files["covariance"]
     numbers, cols = read_columns(mean, options["table"], options["columns"], text_roles=("label",))
-    rows = [[cols["z"][i], cols["value"][i], cols["label"][i]] for i in range(len(numbers))]  # z value label
     # every label known or deliberately skipped, or an error naming the line
-    keep = _bao.label_rows(mean, rows, numbers, 2, options, skip=set(options["skip_labels"]))
+    keep = _bao.label_rows(mean, cols["label"], numbers, options["columns"]["label"], options,
+                           skip=set(options["skip_labels"]))
     spec = options.get("covariance")  # absent: the file is the N x N covariance, rows of N values
     matrix_steps = []
     if spec:
-        full, asymmetry, how = covariance_from_file(cov_file, spec, np.zeros(len(rows)))
+        full, asymmetry, how = covariance_from_file(cov_file, spec, np.zeros(len(numbers)))
         matrix_steps.append(conversion(f"covariance_from_{spec['gives']}", how, "the registry entry's "
                                        "options.covariance (layout, gives, scale)", max_abs_asymmetry=asymmetry,
                                        gives=spec["gives"], scale=spec["scale"]))
     else:
-        full = cov_file.matrix(len(rows))  # N x N for the N rows of the mean file
+        full = cov_file.matrix(len(numbers))  # N x N for the N rows of the mean file
     covariance = full[np.ix_(keep, keep)]
-    labels_in_file = sorted({r[2] for r in rows})
-    rows = [rows[i] for i in keep]
-    z = np.array([r[0] for r in rows])
-    values = np.array([r[1] for r in rows])
-    labels = [r[2] for r in rows]
+    labels_in_file = sorted(set(cols["label"]))
+    z, values = cols["z"][keep], cols["value"][keep]
+    labels = [cols["label"][i] for i in keep]
     sound_horizon = _bao.sound_horizon(mean, options, labels)
     types, factors, covariance, conversions = _bao.convert(labels, options, covariance)
     conversions = matrix_steps + conversions

@@ -31,18 +31,17 @@ def check_entry(name: str, entry: dict) -> None:
 def derive(options, files) -> Result:
     table = files["table"]
     numbers, cols = read_columns(table, options["table"], options["columns"], text_roles=("label",))
-    rows = [[cols["z"][i], cols["value"][i], cols["sigma"][i], cols["label"][i]] for i in range(len(numbers))]
-    keep = _bao.label_rows(table, rows, numbers, 3, options, skip=set(options["skip_labels"]))
-    for i in keep:
-        if rows[i][2] <= 0:
-            raise table.error(f"uncertainty {rows[i][2]} is not positive", line=numbers[i], column=3, check="positive uncertainty")
-    z = np.array([rows[i][0] for i in keep])
-    values = np.array([rows[i][1] for i in keep])
-    sigma = np.array([rows[i][2] for i in keep])
-    labels = [rows[i][3] for i in keep]
+    keep = _bao.label_rows(table, cols["label"], numbers, options["columns"]["label"], options,
+                           skip=set(options["skip_labels"]))
+    bad = keep[cols["sigma"][keep] <= 0]
+    if bad.size:
+        raise table.error(f"uncertainty {cols['sigma'][bad[0]]} is not positive", line=numbers[bad[0]],
+                          column=options["columns"]["sigma"], check="positive uncertainty")
+    z, values, sigma = cols["z"][keep], cols["value"][keep], cols["sigma"][keep]
+    labels = [cols["label"][i] for i in keep]
     metadata = {
         "covariance": {"source": "diagonal: independent published measurements"},
-        "skipped_labels": sorted({r[3] for r in rows} & set(options["skip_labels"])),
+        "skipped_labels": sorted(set(cols["label"]) & set(options["skip_labels"])),
     }
     metadata["sound_horizon"] = _bao.sound_horizon(table, options, labels)
     conversions = []

@@ -295,7 +295,8 @@ class RawFile:
                 raise fail(f"raw file is {exc.strerror}, not a regular file", "regular file") from None
             raise fail(f"cannot open file: {exc.strerror}", "readable") from None
         try:
-            size, links = os.fstat(fd).st_size, os.fstat(fd).st_nlink
+            info = os.fstat(fd)
+            size, links = info.st_size, info.st_nlink
             if max_bytes is not None and size > max_bytes:
                 raise fail(f"file is {size} bytes, above the limit of {max_bytes} for this kind", "size limit")
             try:
@@ -314,18 +315,15 @@ class RawFile:
         return PbufDataError(message, dataset=self.dataset, file=self.name, **where)
 
     @contextmanager
-    def stream(self, *, skip_bom: bool = True):
-        """The bytes read (a gzip file's decompressed), as a binary stream, after any UTF-8 byte-order mark; a file
-        not kept in memory is read into it first (:meth:`kept`)."""
-        if self.data is None:
-            with self.kept().stream(skip_bom=skip_bom) as stream:
-                yield stream
-        elif self.compressed:
-            with _gunzip_stream(self, skip_bom) as stream:
+    def stream(self):
+        """The bytes of a file kept in memory (:meth:`kept`; a gzip file's decompressed), as a binary stream, after
+        any UTF-8 byte-order mark."""
+        if self.compressed:
+            with _gunzip_stream(self, skip_bom=True) as stream:
                 yield stream
         else:
             stream = io.BytesIO(self.data)
-            stream.seek(len(_BOM) if skip_bom and self.data.startswith(_BOM) else 0)
+            stream.seek(len(_BOM) if self.data.startswith(_BOM) else 0)
             yield stream
 
     def kept(self) -> "RawFile":

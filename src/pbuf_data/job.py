@@ -47,19 +47,62 @@ def job_params(*, digest: bool = False, **params) -> str:
     return DigestParams(text) if digest else text
 
 
+class JobArguments(KeyError):
+    """What a rule's script reads of its job, a ``--params`` key, a file or the corpus, is missing or wrong: the
+    command line is not one its rule gives (a script run by hand). A KeyError, so that code testing a key of a
+    params dict (``try: ... except KeyError``) reads the same."""
+
+    def __str__(self):
+        return self.args[0]
+
+
+class _Params(dict):
+    """A ``--params`` object (each one, nested too): a key it lacks is a :class:`JobArguments`."""
+
+    def __missing__(self, key):
+        raise JobArguments(f"--params has no '{key}'")
+
+
+class _Files(list):
+    """The ``--input``, ``--output`` or ``--log`` files: one the script reads that is not given is a
+    :class:`JobArguments`."""
+
+    def __init__(self, option: str, files):
+        super().__init__(files)
+        self.option = option
+
+    def __getitem__(self, index):
+        try:
+            return super().__getitem__(index)
+        except IndexError:
+            raise JobArguments(f"{self.option} has no file {index}") from None
+
+
+def _params(text: str) -> _Params:
+    """The ``--params`` JSON: an object (argparse's usage error otherwise)."""
+    value = json.loads(text, object_hook=_Params)
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("not a JSON object")
+    return value
+
+
 class Job:
     """What a job's function reads: rule, dataset, params, input, output and log files."""
 
     def __init__(self, rule, dataset=None, params=None, input=(), output=(), log=()):
-        self.rule, self.dataset, self.params = rule, dataset, params or {}
-        self.input, self.output, self.log = list(input), list(output), list(log)
+        self.rule, self.dataset, self.params = rule, dataset, _Params(params or {})
+        self.input, self.output, self.log = (_Files(f"--{name}", files) for name, files in
+                                             (("input", input), ("output", output), ("log", log)))
 
     @property
     def tree(self):
         """The result tree of the job's corpus (``params.corpus``): where its step writes, and its logs."""
         from .layout import Tree
 
-        return Tree(self.params["corpus"])
+        try:
+            return Tree(self.params["corpus"])
+        except ValueError as exc:
+            raise JobArguments(f"--params corpus: {exc}") from None
 
     command = None  # a job in a helper process (run_here): the command line that runs it in a process of its own
 
@@ -102,7 +145,7 @@ def _arguments(argv: list[str], rule: str, description: str | None = None) -> Jo
     parser = argparse.ArgumentParser(prog=f"python3 scripts/{rule}.py", description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", help="the dataset (or combination) of the job, if the rule has one")
-    parser.add_argument("--params", type=json.loads, default={}, metavar="JSON",
+    parser.add_argument("--params", type=_params, default=_Params(), metavar="JSON",
                         help="the rule's params as one JSON object (its `params: args=`)")
     for name in ("input", "output", "log"):
         parser.add_argument(f"--{name}", nargs="*", action="extend", default=[], metavar="PATH",
@@ -133,10 +176,7 @@ def main(run, description: str | None = None) -> None:
     function; a failed step ends the process with its message on stderr and exit status 1 (no traceback). The
     step turns every error of its own into one (:func:`pbuf_data.steps.run_step`); what the script reads before it
     (``--params`` keys, files, the corpus of ``Job.tree``), run by hand without what the rule gives, ends in one
-    line naming the script, exit status 2."""
-    import traceback
-
-    from . import layout
+    line naming the script, exit status 2 (:class:`JobArguments`)."""
     from .steps import JobFailed
 
     rule = script_rule(run.__code__.co_filename)
@@ -146,12 +186,9 @@ def main(run, description: str | None = None) -> None:
     except JobFailed as exc:
         report_failure(str(exc))
         raise SystemExit(1) from None
-    except (KeyError, IndexError, TypeError, ValueError) as exc:
-        raised_in = traceback.extract_tb(exc.__traceback__)[-1].filename
-        if raised_in not in (run.__code__.co_filename, __file__, layout.__file__):  # deeper: a bug, with its traceback
-            raise
-        report_failure(f"scripts/{rule}.py: the job's --params or files are not what rule {rule} gives "
-                       f"({type(exc).__name__}: {exc}); see --help")
+    except JobArguments as exc:
+        report_failure(f"scripts/{rule}.py: the job's --params or files are not what rule {rule} gives ({exc}); "
+                       "see --help")
         raise SystemExit(2) from None
 
 

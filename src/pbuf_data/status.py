@@ -65,10 +65,9 @@ def _settings_changed(receipt: Path, thresholds: dict | None) -> list[str]:
 
 
 def dataset_status(root: Path, tree: layout.Tree, name: str, entry: dict, raw_dir: str, mock: bool, retrieve: bool,
-                   thresholds: dict | None = None, sha256=sha256_file) -> list[str]:
-    """Reasons the dataset would be reprocessed (empty: up to date); ``sha256(path)`` hashes a raw file."""
-    from .derive import code_fingerprint
-
+                   thresholds: dict | None, sha256, code: str) -> list[str]:
+    """Reasons the dataset would be reprocessed (empty: up to date); ``sha256(path)`` hashes a raw file, ``code`` is
+    the fingerprint of its format's code (:func:`pbuf_data.derive.code_fingerprint`)."""
     reasons = []
     document_path = root / tree.published(name, "json")
     if not document_path.exists():
@@ -110,7 +109,7 @@ def dataset_status(root: Path, tree: layout.Tree, name: str, entry: dict, raw_di
         changed = options_changed(provenance["options"], entry["options"])
         if changed:
             reasons.append("; ".join(changed))
-        if provenance.get("code_fingerprint") != code_fingerprint(entry["format"]):
+        if provenance.get("code_fingerprint") != code:
             reasons.append(f"the code that derives format '{entry['format']}' changed")
         if not (root / tree.report(name, "json")).exists():
             reasons.append("no validation report")
@@ -123,9 +122,13 @@ def dataset_status(root: Path, tree: layout.Tree, name: str, entry: dict, raw_di
 
 def workflow_status(project, sha256=sha256_file) -> dict[str, list[str]]:
     """Reasons per dataset of the active project (a :class:`pbuf_data.project.Project`) and its result tree."""
+    from .derive import code_fingerprint
+
     root, config = project.root, project.config
+    entries = {name: project.registry[name] for name in project.datasets}
+    codes = {fmt: code_fingerprint(fmt) for fmt in {entry["format"] for entry in entries.values()}}  # once a format
     return {
-        name: dataset_status(root, project.tree, name, project.registry[name], project.raw_dir, project.use_mock,
-                             config["retrieve"], config.get("validation"), sha256)
-        for name in project.datasets
+        name: dataset_status(root, project.tree, name, entry, project.raw_dir, project.use_mock, config["retrieve"],
+                             config.get("validation"), sha256, codes[entry["format"]])
+        for name, entry in entries.items()
     }

@@ -39,6 +39,7 @@ from cobaya.likelihood import Likelihood
 
 from .dataset import load_dataset
 from .errors import PbufDataError
+from .likelihood import sn_rows
 
 C_KM_S = 299792.458
 
@@ -81,13 +82,9 @@ class Dataset(Likelihood):
         self.data = load_dataset(self.dataset, root=self.root)
         self.lik = self.data.likelihood(form=self.form, marginalize_offset=self.marginalize_offset)
         types = set(self.data.observable_type.tolist())
-        kind = self.data.metadata.get("kind")
-        # the supernova rows: all of an SN dataset, the rows of SN members in a combination
-        sn_rows = (np.ones(len(self.data), bool) if kind == "sn" else
-                   np.asarray(self.data.columns["kind"]) == "sn" if kind == "combination" and "kind" in self.data.columns
-                   else np.zeros(len(self.data), bool))
-        self.sn_types = set(self.data.observable_type[sn_rows].tolist())
-        if self.sn_types & set(self.data.observable_type[~sn_rows].tolist()):
+        sn = sn_rows(self.data)  # the supernova rows
+        self.sn_types = set(self.data.observable_type[sn].tolist())
+        if self.sn_types & set(self.data.observable_type[~sn].tolist()):
             raise PbufDataError(f"observable types {sorted(self.sn_types)} name both supernova and other points",
                                 dataset=self.dataset, check="cobaya observable types")
         if self.sn_types and "zHEL" not in self.data.columns:

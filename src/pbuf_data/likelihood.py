@@ -221,20 +221,25 @@ class Likelihood:
         return value
 
 
+def sn_rows(dataset) -> np.ndarray:
+    """The supernova rows: all of an SN dataset, the rows of SN members in a combination."""
+    kind = dataset.metadata.get("kind")
+    if kind == "combination" and "kind" in dataset.columns:
+        return np.asarray(dataset.columns["kind"]) == "sn"
+    return np.full(len(dataset), kind == "sn")
+
+
 def _offset_columns(dataset) -> np.ndarray | None:
     """N x k indicators of the rows sharing one free magnitude offset: the offset-free SN rows (types in
     OFFSET_FREE_TYPES) of the dataset, or of each SN member of a combination; None without such rows."""
-    free = np.isin(dataset.observable_type, list(OFFSET_FREE_TYPES))
-    kind = dataset.metadata.get("kind")
-    if kind == "sn" and free.any():
-        return free[:, None].astype(np.float64)
-    if kind == "combination" and "kind" in dataset.columns:
-        rows = free & (np.asarray(dataset.columns["kind"]) == "sn")
-        members = np.asarray(dataset.columns["member"])
-        names = list(dict.fromkeys(members[rows].tolist()))
-        if names:
-            return np.stack([(members == m) & rows for m in names], axis=1).astype(np.float64)
-    return None
+    rows = np.isin(dataset.observable_type, list(OFFSET_FREE_TYPES)) & sn_rows(dataset)
+    if not rows.any():
+        return None
+    if dataset.metadata.get("kind") == "sn":
+        return rows[:, None].astype(np.float64)
+    members = np.asarray(dataset.columns["member"])
+    names = list(dict.fromkeys(members[rows].tolist()))
+    return np.stack([(members == m) & rows for m in names], axis=1).astype(np.float64)
 
 
 def _table_axes(dataset):

@@ -105,9 +105,13 @@ RUN_PARAMS = {
 }
 
 
+THEORY_FIXED = ("T_cmb", "N_eff")  # the companion theory's own settings, from the same block
+
+
 def run_point(fiducial: dict) -> dict[str, float]:
-    """The point every companion evaluates at (Cobaya's parameter names), from the ``fiducial_cosmology`` block."""
-    missing = [key for key, *_ in RUN_PARAMS.values() if key not in fiducial]
+    """The point every companion evaluates at (Cobaya's parameter names), from the ``fiducial_cosmology`` block,
+    which must also give the theory's fixed settings."""
+    missing = [key for key in (*(key for key, *_ in RUN_PARAMS.values()), *THEORY_FIXED) if key not in fiducial]
     if missing:
         raise PbufDataError(f"fiducial_cosmology lacks {missing}: the exports evaluate their likelihood there",
                             check="export point")
@@ -122,8 +126,7 @@ def _runnable(title: str, run_as: str, likelihood: dict, fiducial: dict, fixed: 
     params.update(fixed or {})
     info = {
         "likelihood": likelihood,
-        "theory": {"pbuf_data.cobaya_theory.FlatLCDM": {"T_cmb": float(fiducial.get("T_cmb", 2.7255)),
-                                                          "N_eff": float(fiducial.get("N_eff", 3.046))}},
+        "theory": {"pbuf_data.cobaya_theory.FlatLCDM": {key: float(fiducial[key]) for key in THEORY_FIXED}},
         "params": params,
         "sampler": {"evaluate": {"override": point}},
         "output": None,

@@ -41,8 +41,6 @@ QUIET_PREFIXES = ("Select jobs to execute", "Execute ", "[")
 
 
 def quiet_output(events=QUIET_EVENTS):
-    import logging
-
     from snakemake.logging import logger
 
     def keep(record):
@@ -207,8 +205,9 @@ if set(COMBINATIONS) & set(REGISTRY):
         f"combination names {sorted(set(COMBINATIONS) & set(REGISTRY))} are dataset names too"
     )
 try:
+    SAMPLES = PROJECT.samples if COMBINATIONS else {}  # read once for every combination
     OVERLAPS = {
-        name: check_combination(name, spec, REGISTRY, PROJECT.samples)
+        name: check_combination(name, spec, REGISTRY, SAMPLES)
         for name, spec in COMBINATIONS.items()
     }
 except PbufDataError as exc:

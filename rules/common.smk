@@ -117,8 +117,13 @@ if workflow.is_main_process:
     try:  # a tree is written only from the registry and corpus it was built from
         PROJECT.check_tree()
         # the writer lock, if free, from before Snakemake's own lock (a run is never seen with that lock and
-        # not this one); taken for good, or refused naming the holder, in onstart (a dry run ends before it)
-        writer.try_acquire(PROJECT.root)
+        # not this one); taken for good, or refused naming the holder, in onstart (a dry run ends before it).
+        # Held by another run, Snakemake's own lock stops this one before onstart: say whose run it is (its
+        # message suggests --unlock, which a live run's lock must not get)
+        if not writer.try_acquire(PROJECT.root) and not workflow.dryrun:
+            holding = writer.holder(PROJECT.root)
+            if holding:
+                print(f"pbuf-data: {writer.refusal(holding)}", file=sys.stderr)
     except PbufDataError as exc:
         raise UserError(str(exc)) from None
 

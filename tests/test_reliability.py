@@ -230,6 +230,8 @@ def test_second_run_is_refused_while_one_runs(workflow):
         time.sleep(0.05)
     second = workflow.run("--cores", "1", check=False)
     assert second.returncode != 0 and "LockException" in second.stdout + second.stderr
+    # before Snakemake's own refusal (which suggests --unlock), whose run holds the project, with its PID
+    assert f"pbuf-data: a run is in progress here (pid {first.pid})" in second.stderr
     refused = cli(workflow.root, "resume")
     assert refused.returncode == 1 and "a run is in progress" in refused.stderr
     assert first.wait(timeout=600) == 0

@@ -220,6 +220,90 @@ except PbufDataError as exc:
 PUBLISHED = DATASETS + list(COMBINATIONS)
 
 
+# Published files are job outputs (targets: `snakemake results/<corpus>/derived/<name>.npz`) that only the
+# atomic renames of their job change (pbuf_data.atomic, publication): the dataset, its document and validation
+# report, the summary, the manifest and the backup record. They are update() outputs, so Snakemake does not
+# delete them before their job runs; and the backup it would make of them (a copy of each into .snakemake/ before
+# the job) and its restore after a failed job (a copy back over the file, in place) are left out: the file a job
+# did not replace is still the previous version, whole; the one it replaced is a complete new version (a mixed pair
+# would follow from restoring one file of a new publication); a copy back in place could be cut by a kill.
+KEPT = (
+    f"{TREE.derived}/",
+    f"{TREE.validation}/",
+    f"{TREE.manifests}/",
+    TREE.backup_record,
+)
+
+
+def kept(path):
+    """A published file as a rule's output: update(), with no backup or restore by Snakemake (keep_outputs)."""
+    if not path.startswith(KEPT):
+        raise WorkflowError(f"{path} is not a published file")
+    return update(path)
+
+
+def keep_outputs():
+    """Snakemake's backup and restore of update() outputs skip the published files of KEPT (in every process that
+    reads the rules: a cluster job's own Snakemake prepares its job too). Its note "Restored previous version of"
+    such a file, untrue here (a failed job's validation report is new), is not printed. Nor is such a file
+    "write-protected" when its mode forbids writing: a new version replaces it by a rename in its folder, so its
+    mode does not stop its job (Snakemake would refuse the whole run before any job); a read-only folder fails
+    the publication of each dataset's job, named, and the tree's summary says so. Hooks Snakemake 9.27's
+    FileBackupMixin and _IOFile.protected: check them when upgrading Snakemake (tests/test_targets.py,
+    tests/test_faults.py)."""
+    from snakemake.io import _IOFile
+    from snakemake.logging import logger
+    from snakemake.persistence import FileBackupMixin
+
+    hooked = getattr(FileBackupMixin, "pbuf_kept", None)
+    if hooked is None:
+        hooked = FileBackupMixin.pbuf_kept = set()
+        backup, restore = FileBackupMixin.backup_output, FileBackupMixin.restore_output
+        protected = _IOFile.protected
+
+        def is_kept(path):
+            return os.path.relpath(path).startswith(tuple(hooked))
+
+        async def protected_unless_kept(self):
+            return not is_kept(self.file) and await protected(self)
+
+        def backup_output(self, path):
+            if not is_kept(path):
+                backup(self, path)
+
+        def restore_output(self, path):
+            return is_kept(path) or restore(self, path)
+
+        def restored_note(record):
+            message = record.msg
+            return not (
+                isinstance(message, str)
+                and message.startswith("Restored previous version of ")
+                and any(prefix in message for prefix in hooked)
+            )
+
+        FileBackupMixin.backup_output = backup_output
+        FileBackupMixin.restore_output = restore_output
+        _IOFile.protected = protected_unless_kept
+        logger.addFilter(restored_note)
+    hooked.update(KEPT)
+
+
+keep_outputs()
+
+# Snakemake's --delete-all-output (or an abbreviation of it) would delete every output: the published data.
+if workflow.is_main_process and any(
+    len(word) > len("--delete-a") and "--delete-all-output".startswith(word)
+    for word in sys.argv[1:]
+):
+    raise UserError(
+        "--delete-all-output would delete the published datasets, their reports, the manifest and the backup "
+        "record; nothing was deleted. `pbuf-data prune` removes the datasets no longer in the registry (verify "
+        "stays true), `pbuf-data restore` takes back a snapshot, and a published file deleted by hand is rebuilt "
+        "by the next run"
+    )
+
+
 # Where the mock-file and retrieval rules write, a folder per dataset (<folder>/<name>/<file>).
 RAW_FOLDERS = (layout.MOCK_RAW, layout.RAW_CACHE)
 

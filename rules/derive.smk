@@ -1,20 +1,23 @@
 # Raw release files -> standard datasets, one job per dataset.
 #
 # derive_dataset derives a dataset into <tree>/staging (results/<corpus>/staging), validates it and, only if
-# validation passed, publishes it (pbuf_data.steps.prepare). Its declared output
-# is a receipt (<tree>/state/<name>.json), never a published file, so Snakemake's
-# deletion of a job's outputs (before it runs, after it fails) cannot remove
-# published data; publication replaces them by atomic renames. The validation
-# report is written whatever happens, and is not an output either. A failed
-# job leaves no receipt, so the dataset stays stale (and is retried) until the
-# cause is fixed.
+# validation passed, publishes it (pbuf_data.steps.prepare). Its outputs are the published dataset (archive
+# and document), its validation report and a receipt (<tree>/state/<name>.json): any of them is a target
+# (`snakemake results/real/derived/bao_desi_dr1.npz`). Publication replaces the published files by atomic
+# renames; they are kept() outputs, which Snakemake neither deletes before the job nor after it fails. The
+# validation report is written whatever happens and says why a dataset failed. A failed job leaves no
+# receipt, so the dataset stays stale (and is retried) until the cause is fixed, its published copy kept.
 
 
 rule derive_dataset:
     input:
         unpack(raw_inputs),
     output:
-        TREE.receipt("{dataset}"),
+        receipt=TREE.receipt("{dataset}"),
+        dataset=kept(TREE.published("{dataset}", "npz")),
+        document=kept(TREE.published("{dataset}", "json")),
+        report=kept(TREE.report("{dataset}", "json")),
+        report_text=kept(TREE.report("{dataset}", "txt")),
     log:
         derive=TREE.job_log("derive", "{dataset}"),
         validate=TREE.job_log("validate", "{dataset}"),
@@ -34,5 +37,5 @@ rule derive_dataset:
     shell:
         run_script("derive_dataset")
         + " --dataset {wildcards.dataset} --params {params.args:q}"
-        " --input {input:q} --output {output:q}"
+        " --input {input:q} --output {output.receipt:q}"
         " --log {log.derive:q} {log.validate:q} {log.publish:q}"

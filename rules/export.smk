@@ -24,14 +24,19 @@ rule export_dataset:
         run_in_snakemake("export_dataset", wildcards, params, input, output, log)
 
 
-# A combination (config "combinations"): its published members joined, validated and published.
+# A combination (config "combinations"): its published members joined, validated and published (outputs as
+# derive_dataset's).
 
 
 rule combine_datasets:
     input:
         lambda w: [TREE.receipt(m) for m in COMBINATIONS[w.dataset]["datasets"]],
     output:
-        TREE.receipt("{dataset}"),
+        receipt=TREE.receipt("{dataset}"),
+        dataset=kept(TREE.published("{dataset}", "npz")),
+        document=kept(TREE.published("{dataset}", "json")),
+        report=kept(TREE.report("{dataset}", "json")),
+        report_text=kept(TREE.report("{dataset}", "txt")),
     log:
         validate=TREE.job_log("validate", "{dataset}"),
         publish=TREE.job_log("publish", "{dataset}"),
@@ -49,5 +54,5 @@ rule combine_datasets:
     shell:
         run_script("combine_datasets")
         + " --dataset {wildcards.dataset} --params {params.args:q}"
-        " --input {input:q} --output {output:q}"
+        " --input {input:q} --output {output.receipt:q}"
         " --log {log.validate:q} {log.publish:q}"

@@ -9,7 +9,7 @@ rule manifest:
         TREE.summary_json,
         TREE.summary_txt,
     output:
-        TREE.derived_manifest,
+        kept(TREE.derived_manifest),
     log:
         TREE.job_log("integrity", "manifest"),
     conda:
@@ -26,7 +26,7 @@ rule backup:
         manifest=TREE.derived_manifest,
         config=CONFIG_FILES,
     output:
-        TREE.backup_record,
+        kept(TREE.backup_record),
     log:
         TREE.job_log("backup", "backup"),
     conda:

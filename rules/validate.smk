@@ -5,8 +5,8 @@ rule validation_summary:
     input:
         expand(TREE.receipt("{dataset}"), dataset=PUBLISHED),
     output:
-        json=TREE.summary_json,
-        text=TREE.summary_txt,
+        json=kept(TREE.summary_json),
+        text=kept(TREE.summary_txt),
         html=report(
             TREE.summary_html,
             caption="../report/summary.rst",

@@ -19,8 +19,10 @@ neither see nor overwrite the results of a real one, and the other way round.
 In a tree, ``derived/<name>.json`` names the archive it describes
 (``npz_file``), a content-named file ``derived/.versions/<name>-<sha256[:16]>.npz``;
 ``derived/<name>.npz`` is a copy of that file for readers using numpy alone.
-``state/<name>.json`` is the receipt of a dataset's last successful job (the
-job's declared output; never a published file).
+``state/<name>.json`` is the receipt of a dataset's last successful job, written after
+publication (absent after a failure, so the dataset is retried; the published files are
+declared outputs of the job too, which Snakemake neither deletes nor copies back:
+``rules/common.smk``, ``keep_outputs``).
 """
 
 from __future__ import annotations

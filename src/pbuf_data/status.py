@@ -113,6 +113,9 @@ def dataset_status(root: Path, tree: layout.Tree, name: str, entry: dict, raw_di
             reasons.append(f"the code that derives format '{entry['format']}' changed")
         if not (root / tree.report(name, "json")).exists():
             reasons.append("no validation report")
+        # the other files its job declares (Snakemake reruns it for any of them missing)
+        reasons += [f"{path} is missing" for path in (tree.published(name, "npz"), tree.report(name, "txt"))
+                    if not (root / path).exists()]
         reasons += _settings_changed(root / tree.receipt(name), thresholds)
     failure = _last_failure(root, tree, name)
     if failure:

@@ -191,7 +191,7 @@ def prepare(tree, name, entry, paths, logs, receipt, *, max_bytes=None, code=Non
 
     The validation report (``<tree>/validation/<name>.json``, ``.txt``) is written whatever happens and says
     which state the dataset reached (published, failed derive, failed validation, failed publication) and
-    why; it is not a Snakemake output, so a failed job cannot remove it. Publication is the gate: nothing is
+    why; like the published files, an output Snakemake neither deletes nor restores. Publication is the gate: nothing is
     published unless validation passed. A failure raises after the report is written, so the job fails,
     its receipt is gone and the dataset is retried by the next run. ``missing`` lists raw files that are
     neither present nor retrievable (with where to put each): the job then fails at once, naming them.

@@ -94,10 +94,19 @@ onerror:
 
 # Every receipt is asked for here, not only through the summary and the manifest: after a failed
 # derive those two are rebuilt (settle_tree) and newer than their inputs, and this keeps the dataset stale.
+# So is every published file: one deleted by hand is published again.
 rule all:
     default_target: True
     input:
         expand(TREE.receipt("{dataset}"), dataset=PUBLISHED),
+        expand(
+            TREE.published("{dataset}", "{ext}"),
+            dataset=PUBLISHED,
+            ext=["npz", "json"],
+        ),
+        expand(
+            TREE.report("{dataset}", "{ext}"), dataset=PUBLISHED, ext=["json", "txt"]
+        ),
         TREE.summary_txt,
         TREE.derived_manifest,
         TREE.backup_record,

@@ -291,17 +291,26 @@ def keep_outputs():
 
 keep_outputs()
 
-# Snakemake's --delete-all-output (or an abbreviation of it) would delete every output: the published data.
-if workflow.is_main_process and any(
-    len(word) > len("--delete-a") and "--delete-all-output".startswith(word)
-    for word in sys.argv[1:]
-):
-    raise UserError(
-        "--delete-all-output would delete the published datasets, their reports, the manifest and the backup "
-        "record; nothing was deleted. `pbuf-data prune` removes the datasets no longer in the registry (verify "
-        "stays true), `pbuf-data restore` takes back a snapshot, and a published file deleted by hand is rebuilt "
-        "by the next run"
-    )
+
+def refuse_deleting_outputs(delete_output=workflow.delete_output):
+    """Snakemake's --delete-all-output (an abbreviation of it, or a profile's delete-all-output: true) would delete
+    every output: the published data. Refused, whatever way it was asked for; --delete-temp-output (no output here
+    is temporary) is let through."""
+
+    def refuse(only_temp=False, dryrun=False):
+        if not only_temp:
+            raise UserError(
+                "--delete-all-output would delete the published datasets, their reports, the manifest and the "
+                "backup record; nothing was deleted. `pbuf-data prune` removes the datasets no longer in the "
+                "registry (verify stays true), `pbuf-data restore` takes back a snapshot, and a published file "
+                "deleted by hand is rebuilt by the next run"
+            )
+        return delete_output(only_temp=only_temp, dryrun=dryrun)
+
+    workflow.delete_output = refuse
+
+
+refuse_deleting_outputs()
 
 
 # Where the mock-file and retrieval rules write, a folder per dataset (<folder>/<name>/<file>).
@@ -547,7 +556,8 @@ def stop_on_state_write_failure():
     Snakemake's traceback (or two blocks, the second one escaping the scheduler before onerror), or of a
     warning per job and a run that goes on. A job whose record could not be
     written keeps its outputs (its work is done) and its incomplete marker, without a half-written
-    record: the next run runs it again (rerun-incomplete) and records it.
+    record: the next run runs it again (rerun-incomplete) and records it. A job that failed is not recorded
+    as finished either: it is run again, whatever file of it a run asks for.
     """
     persistence = workflow.persistence
     started, finished = persistence.started, persistence.finished
@@ -573,6 +583,11 @@ def stop_on_state_write_failure():
             stop(exc)
 
     async def finished_or_stop(job):
+        if not all(os.path.exists(path) for path in job.output):
+            # A failed job (Snakemake records a failed job as finished too): its outputs kept from before stay
+            # marked incomplete, without its parameters, so the next run (rerun-incomplete) runs it again also when
+            # only a published file is asked for; those it did not keep are deleted by Snakemake.
+            return
         try:
             await finished(job)
         except OSError as exc:

@@ -55,6 +55,16 @@ def test_a_published_dataset_is_a_target_named_by_dry_run_summary_and_status(rea
     assert workflow.run("--cores", "1", "--config", cfg).returncode == 0
     assert cli(root, "verify").returncode == 0
 
+    # deleted by hand, a document (or a report) is published again by the next full run
+    other = "cc_moresco"
+    for path in (REAL.published(other, "json"), REAL.report(other, "txt")):
+        (root / path).unlink()
+    text = workflow.run("-n", "--config", cfg).stdout
+    assert f"dataset={other}" in text and "Missing output files" in text
+    workflow.run("--cores", "2", "--config", cfg)
+    assert workflow.run("-n", "--config", cfg).stdout.count("rule derive_dataset:") == 0
+    assert cli(root, "verify").returncode == 0
+
 
 def test_a_failed_republish_keeps_the_published_files_as_they_were(real_run):
     workflow, raw, cfg = real_run
@@ -80,6 +90,13 @@ def test_a_failed_republish_keeps_the_published_files_as_they_were(real_run):
     assert report["state"] == "failed derive" and "sha256" in report["reason"]  # the new report says why
     assert not (root / REAL.receipt(NAME)).exists()  # stale: the next run tries again
     assert "rule derive_dataset:" in workflow.run("-n", "--config", cfg).stdout
+    # also when only the published file is asked for (Snakemake records a failed job as finished, with its new
+    # parameters: the job is not, and its kept outputs stay marked incomplete)
+    assert "rule derive_dataset:" in workflow.run("-n", REAL.published(NAME, "npz"), "--config", cfg).stdout
+    raw_file.write_bytes(raw_file.read_bytes()[:-1])  # fixed: the next run asking for the file publishes it
+    workflow.run("--cores", "1", REAL.published(NAME, "npz"), "--config", cfg)
+    assert (root / REAL.receipt(NAME)).exists()
+    assert json.loads((root / REAL.report(NAME, "json")).read_text())["state"] == "published"
 
 
 def test_delete_all_output_is_refused_and_deletes_nothing(real_run):
@@ -87,7 +104,10 @@ def test_delete_all_output_is_refused_and_deletes_nothing(real_run):
     root = workflow.root
     files = sorted(str(p.relative_to(root)) for p in (root / "results").rglob("*") if p.is_file())
     sums = _sha256sum(root, *files)
-    for words in (["--delete-all-output"], ["--delete-all", "-n"]):
+    profile = root.parent / "deleting-profile"
+    profile.mkdir()
+    (profile / "config.yaml").write_text("delete-all-output: true\n")
+    for words in (["--delete-all-output"], ["--delete-a", "-n"], ["--profile", str(profile)]):
         proc = workflow.run(*words, "--config", cfg, check=False)
         output = proc.stdout + proc.stderr
         assert proc.returncode == 1 and "Traceback" not in output

@@ -35,11 +35,11 @@ os.environ.update(
     )
 )
 
-from pbuf_data.errors import PbufDataError
-from pbuf_data.job import job_params
-from pbuf_data.registry import read_yaml
+from pbuf_data.core.errors import PbufDataError
+from pbuf_data.operate.job import job_params
+from pbuf_data.read.registry import read_yaml
 
-# Every rule's work is its script, scripts/<rule>.py (pbuf_data/job.py): `python3 SCRIPT ...`, a process that
+# Every rule's work is its script, scripts/<rule>.py (pbuf_data/operate/job.py): `python3 SCRIPT ...`, a process that
 # imports only its step, not Snakemake. `python3` is this interpreter (its folder first on the jobs' PATH), or
 # the environment's with --use-conda (Snakemake puts the environment's folder first).
 os.environ.update(

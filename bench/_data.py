@@ -1,7 +1,7 @@
 """Inputs of the benchmarks, generated once and cached (``PBUF_BENCH_CACHE``, default $TMPDIR/pbuf-bench-cache).
 
 - :func:`mock_sn` -- the Pantheon+-size mock of the default workflow (1701 light curves, 1701^2 covariance),
-  written by ``pbuf_data.mock.write_mock_file`` from the ``mock_sn_pantheon_plus`` entry.
+  written by ``pbuf_data.read.mock.write_mock_file`` from the ``mock_sn_pantheon_plus`` entry.
 - :func:`large_sn` -- an N-row Pantheon+-layout table and an N^2 covariance in the release layout (line 1 N,
   then N^2 values, one per line, 6 significant digits), built like the mock's (intrinsic scatter shared by
   the light curves of one SN, per-survey calibration offsets, a smooth redshift term) and streamed to disk
@@ -27,7 +27,7 @@ SN_ENTRY = "mock_sn_pantheon_plus"
 
 
 def _registry_entry(name: str) -> dict:
-    from pbuf_data.registry import load_registry
+    from pbuf_data.read.registry import load_registry
 
     return load_registry(PROJECT / "config" / "registry_mock.yaml")[name]
 
@@ -47,7 +47,7 @@ def mock_sn() -> tuple[Path, dict]:
     raw = cache_dir() / f"mock_sn-{key}"
     done = raw / ".complete"
     if not done.exists():
-        from pbuf_data.mock import write_mock_file
+        from pbuf_data.read.mock import write_mock_file
 
         for role, spec in entry["files"].items():
             write_mock_file(entry, role, raw / spec["path"], fiducial, entry["mock"]["seed"])
@@ -102,7 +102,7 @@ def large_sn(n: int, seed: int = 10_000) -> tuple[Path, dict]:
         spec["allow_unpinned"] = True  # generated benchmark data (not a mock entry any more: no mock block)
     if (raw / ".complete").exists():
         return raw, entry
-    from pbuf_data.formats.sn_table import SN_COLUMNS, SN_INTEGER_COLUMNS, SN_REDSHIFT_COLUMNS
+    from pbuf_data.read.formats.sn_table import SN_COLUMNS, SN_INTEGER_COLUMNS, SN_REDSHIFT_COLUMNS
 
     rng = np.random.default_rng(seed)
     # light curves: ~12 % repeats of a SN by another survey, sorted by zHD; 4.5 % calibrators at z < 0.01

@@ -6,8 +6,8 @@
 JOBS_JSON lists the jobs of that run as Snakemake recorded them in its metadata (rule, start time,
 outputs, logs and the command). Every rule's command is ``<python> scripts/RULE.py ...`` (from ``shell:``, or
 logged by a job that ran in Snakemake's process);
-here the script and its arguments go to ``pbuf_data.job.run_here`` in this process instead, which calls the
-rule's ``pbuf_data.steps`` function. Jobs run in the order they started (a job starts after the jobs it
+here the script and its arguments go to ``pbuf_data.operate.job.run_here`` in this process instead, which calls the
+rule's ``pbuf_data.operate.steps`` function. Jobs run in the order they started (a job starts after the jobs it
 depends on ended), in PROJECT reset to the state before that run, with PROJECT's ``src`` first on the
 path. Like Snakemake, the folders of each job's outputs and logs are created first. So the floor does
 the same steps on the same files, in an order the workflow could have used, without the per-job
@@ -38,8 +38,8 @@ def main() -> None:
     jobs = sorted(json.loads(jobs_path.read_text()), key=lambda j: j["starttime"])
     os.chdir(project)
     sys.path.insert(0, str(project / "src"))
-    from pbuf_data.job import run_here
-    from pbuf_data.steps import JobFailed
+    from pbuf_data.operate.job import run_here
+    from pbuf_data.operate.steps import JobFailed
 
     timings = []
     for job in jobs:

@@ -42,10 +42,10 @@ def _wrap(owner, attr: str, label: str):
 
 def main() -> None:
     threading.Thread(target=_sample, daemon=True).start()
-    import pbuf_data.dataset as dataset_module
-    import pbuf_data.derive as derive
-    import pbuf_data.formats.sn_table as sn
-    import pbuf_data.textio as textio
+    import pbuf_data.model.dataset as dataset_module
+    import pbuf_data.read.derive as derive
+    import pbuf_data.read.formats.sn_table as sn
+    import pbuf_data.read.textio as textio
 
     _wrap(textio.RawFile, "counted_matrix", "counted_matrix (textio)")
     _wrap(sn, "derive", "derive_sn_table: the reader (formats/sn_table.py)")

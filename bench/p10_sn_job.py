@@ -54,10 +54,10 @@ def job_command(raw: Path, entry: dict, name: str, folder: Path) -> tuple[list, 
     """The derive_dataset job of ``name`` as rules/derive.smk writes it, run in ``folder``; its environment."""
     import yaml
 
-    from pbuf_data.derive import code_fingerprint
-    from pbuf_data.job import job_params, thread_env
-    from pbuf_data.layout import Tree
-    from pbuf_data.validation import raw_size, threads_for
+    from pbuf_data.core.layout import Tree
+    from pbuf_data.operate.job import job_params, thread_env
+    from pbuf_data.publish.validation import raw_size, threads_for
+    from pbuf_data.read.derive import code_fingerprint
 
     config = yaml.safe_load((PROJECT / "config" / "config.yaml").read_text())
     tree = Tree("real")

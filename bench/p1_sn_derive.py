@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """P1: deriving a Pantheon+-size SN dataset vs a bare pandas + Cholesky + np.save script.
 
-Project side (A), a fresh process: ``pbuf_data.derive.derive_dataset`` on the mock of
-``mock_sn_pantheon_plus`` (1701 rows, 1701^2 covariance file from ``pbuf_data.mock.write_mock_file``),
+Project side (A), a fresh process: ``pbuf_data.read.derive.derive_dataset`` on the mock of
+``mock_sn_pantheon_plus`` (1701 rows, 1701^2 covariance file from ``pbuf_data.read.mock.write_mock_file``),
 then ``Dataset.save`` -- interpreter start-up and imports included.
 Baseline (B), a fresh process: parse the same two files with pandas' C parser, Cholesky-factorize the
 covariance and ``np.save`` it. Target: A / B <= 1.5. Also: validating the derived dataset (the
@@ -28,7 +28,7 @@ TARGET = 1.5
 DERIVE = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from pbuf_data.derive import derive_dataset
+from pbuf_data.read.derive import derive_dataset
 t1 = time.perf_counter()
 entry = json.load(open(sys.argv[1]))
 dataset = derive_dataset(sys.argv[2], entry, sys.argv[3], max_bytes=int(sys.argv[4]))
@@ -57,8 +57,8 @@ np.save(sys.argv[4], table[["zHD", "MU_SH0ES", "MU_SH0ES_ERR_DIAG"]].to_numpy())
 # what the validate_dataset job does: read the staged dataset (sha256 verified) and run every check
 VALIDATE = r"""
 import sys
-from pbuf_data.dataset import read_dataset
-from pbuf_data.validation import validate_dataset
+from pbuf_data.model.dataset import read_dataset
+from pbuf_data.publish.validation import validate_dataset
 print(validate_dataset(read_dataset(sys.argv[1], sys.argv[2], verify=True))["verdict"])
 """
 VALIDATE_TARGET = 1.0
@@ -67,8 +67,8 @@ VALIDATE_TARGET = 1.0
 def validate_vs_derive(report: Report, label: str, work: Path, derive: Run, raw: list[Path]) -> None:
     """Validation of the dataset the derive run ``derive`` wrote (work/a.npz) in a fresh process, against it, on the
     threads the workflow gives the dataset's job (``threads_for`` the size of its raw files ``raw``)."""
-    from pbuf_data.job import thread_env
-    from pbuf_data.validation import raw_size, threads_for
+    from pbuf_data.operate.job import thread_env
+    from pbuf_data.publish.validation import raw_size, threads_for
 
     raw_bytes = raw_size(raw)
     threads = threads_for(raw_bytes)
@@ -92,7 +92,7 @@ def commands(raw: Path, entry: dict, name: str, work: Path, max_bytes: int):
 def profile_derive(raw: Path, entry: dict, name: str, work: Path, max_bytes: int) -> None:
     from _common import profile_call
 
-    from pbuf_data.derive import derive_dataset
+    from pbuf_data.read.derive import derive_dataset
 
     def job():
         derive_dataset(name, entry, raw, max_bytes=max_bytes).save(work / "p.npz", work / "p.json")

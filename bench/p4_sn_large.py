@@ -9,7 +9,7 @@ P1. Baseline (B): P1's bare script (pandas C parser, Cholesky, np.save) at the s
   covariance text: (CPU_2 / CPU_1) / (bytes_2 / bytes_1) <= 1;
 - time: A / B <= 1.5 at the second size (A B pairs);
 - validation: validating the derived dataset (a fresh process, on the threads the workflow gives its job: two
-  from 1 GiB of raw files, pbuf_data.validation.threads_for) takes no longer than deriving it, at every size.
+  from 1 GiB of raw files, pbuf_data.publish.validation.threads_for) takes no longer than deriving it, at every size.
 
     python bench/p4_sn_large.py [--quick] [--rows N,N,...] [--strict] [--runs N] [--profile]
 """

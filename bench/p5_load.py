@@ -29,7 +29,7 @@ def main() -> None:
 
     from _data import mock_sn
     from pbuf_data import load_dataset
-    from pbuf_data.derive import derive_dataset
+    from pbuf_data.read.derive import derive_dataset
 
     raw, entry = mock_sn()
     name = "mock_sn_pantheon_plus"

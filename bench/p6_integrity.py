@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """P6: checksums and backups vs the command-line tools on the same files.
 
-Checksums: ``pbuf_data.integrity.sha256_file`` over a set of files (the Pantheon+-size mock raw files, the
+Checksums: ``pbuf_data.core.integrity.sha256_file`` over a set of files (the Pantheon+-size mock raw files, the
 derived datasets, and in full mode a 512 MiB file) vs ``sha256sum`` on the same files; target: throughput
->= 0.8 x sha256sum. Backups: ``pbuf_data.backup.create_backup`` of a project tree (the real corpus and the
+>= 0.8 x sha256sum. Backups: ``pbuf_data.publish.backup.create_backup`` of a project tree (the real corpus and the
 mock SN derived, a manifest, the configuration) vs ``tar --zstd`` of the same members; target: time <=
 1.0 x. ``tar -czf`` (gzip) is measured too, with sizes, to say which compressor wins on this data.
 All runs read from the page cache (one untimed warm-up pair first).
@@ -37,7 +37,7 @@ def big_file(mib: int) -> Path:
     return path
 
 
-from pbuf_data.layout import Tree  # noqa: E402
+from pbuf_data.core.layout import Tree  # noqa: E402
 
 TREE = Tree("real")
 
@@ -45,9 +45,9 @@ TREE = Tree("real")
 def build_tree(root: Path) -> tuple[str, list[str]]:
     """A project tree as the backup rule sees it: derived datasets, their manifest, the configuration."""
     from _data import mock_sn
-    from pbuf_data.derive import derive_dataset
-    from pbuf_data.integrity import write_manifest
-    from pbuf_data.registry import load_registry
+    from pbuf_data.core.integrity import write_manifest
+    from pbuf_data.read.derive import derive_dataset
+    from pbuf_data.read.registry import load_registry
 
     derived = root / TREE.derived
     derived.mkdir(parents=True)
@@ -72,8 +72,8 @@ def main() -> None:
     args = cli(__doc__.splitlines()[1], runs=9, quick_runs=3)
     report = Report(args, "P6")
     from _data import mock_sn
-    from pbuf_data.backup import ZSTD_LEVEL, create_backup, snapshot_members
-    from pbuf_data.integrity import sha256_file
+    from pbuf_data.core.integrity import sha256_file
+    from pbuf_data.publish.backup import ZSTD_LEVEL, create_backup, snapshot_members
 
     with Workdir(args, "p6") as work:
         root = work / "project"

@@ -31,7 +31,7 @@ def main() -> None:
     from scipy.linalg import cho_factor, cho_solve
 
     from _data import mock_sn
-    from pbuf_data.derive import derive_dataset
+    from pbuf_data.read.derive import derive_dataset
 
     raw, entry = mock_sn()
     ds = derive_dataset("mock_sn_pantheon_plus", entry, raw)

@@ -7,7 +7,7 @@ default (the mock surveys; in --quick only without the real corpus, two of them)
   (rule, outputs, logs, shell command) are read from Snakemake's metadata (the command of a job run in
   Snakemake's process, which has none there, from its log's first line);
 - B: the floor, ``bench/_floor.py``: the same jobs' commands (each ``python3 scripts/RULE.py ...``,
-  calling a ``pbuf_data.steps`` function) executed one after the other in one process, in the copy reset
+  calling a ``pbuf_data.operate.steps`` function) executed one after the other in one process, in the copy reset
   the same way. The jobs are the ones Snakemake ran, so the floor follows the rules whatever they are.
 A and B alternate. Targets (issue 15): A / B <= 1.5 in wall time and in CPU time (user + system of all
 processes); the per-job overhead (a job's wall time in the workflow, from Snakemake's metadata, minus the

@@ -42,7 +42,7 @@ np.save(sys.argv[2], values.reshape(n, n))
 
 
 def _entry() -> dict:
-    from pbuf_data.registry import load_registry
+    from pbuf_data.read.registry import load_registry
 
     return load_registry(PROJECT / "config" / "registry.yaml")[NAME]
 

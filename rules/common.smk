@@ -9,17 +9,23 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from pbuf_data import layout, writer
-from pbuf_data.atomic import probe_writable
-from pbuf_data.combine import check_combination
-from pbuf_data.derive import code_fingerprint
-from pbuf_data.errors import PbufDataError, suggest
-from pbuf_data.integrity import trusted_sha256
-from pbuf_data.project import Project, typed_values
-from pbuf_data.registry import load_schema, raw_location, resolve_raw_path, validate
-from pbuf_data.report_text import rst_link, rst_text
-from pbuf_data.restore import interrupted
-from pbuf_data.validation import raw_size, threads_for
+from pbuf_data.core import layout
+from pbuf_data.core.atomic import probe_writable
+from pbuf_data.core.errors import PbufDataError, suggest
+from pbuf_data.core.integrity import trusted_sha256
+from pbuf_data.fit.combine import check_combination
+from pbuf_data.operate.project import Project, typed_values
+from pbuf_data.operate.report_text import rst_link, rst_text
+from pbuf_data.publish import writer
+from pbuf_data.publish.restore import interrupted
+from pbuf_data.publish.validation import raw_size, threads_for
+from pbuf_data.read.derive import code_fingerprint
+from pbuf_data.read.registry import (
+    load_schema,
+    raw_location,
+    resolve_raw_path,
+    validate,
+)
 
 # UserError (the Snakefile): a user's mistake, printed as one block without frames.
 
@@ -100,7 +106,7 @@ if _not_generated:
         f"mock registry {config['mock_registry']}: datasets {', '.join(_not_generated)} have no 'mock' block; "
         f"the embedded default generates every raw file in {layout.MOCK_RAW} (real files: --config raw_dir=...)"
     )
-TREE = PROJECT.tree  # every path of this corpus's results (pbuf_data.layout.Tree)
+TREE = PROJECT.tree  # every path of this corpus's results (pbuf_data.core.layout.Tree)
 if workflow.is_main_process:
     print(f"pbuf-data: {PROJECT.describe()}", file=sys.stderr)
     if (
@@ -154,7 +160,7 @@ def dry_run_preview(files=3, width=240):
     (`snakemake -n --verbose` shows them whole)."""
     from snakemake.logging import logger
 
-    from pbuf_data.status import workflow_status
+    from pbuf_data.operate.status import workflow_status
 
     said = []
 
@@ -221,7 +227,7 @@ PUBLISHED = DATASETS + list(COMBINATIONS)
 
 
 # Published files are job outputs (targets: `snakemake results/<corpus>/derived/<name>.npz`) that only the
-# atomic renames of their job change (pbuf_data.atomic, publication): the dataset, its document and validation
+# atomic renames of their job change (pbuf_data.core.atomic, publication): the dataset, its document and validation
 # report, the summary, the manifest and the backup record. They are update() outputs, so Snakemake does not
 # delete them before their job runs; and the backup it would make of them (a copy of each into .snakemake/ before
 # the job) and its restore after a failed job (a copy back over the file, in place) are left out: the file a job
@@ -407,18 +413,18 @@ def run_in_snakemake(step, wildcards, params, input, output, log):
     """The run: of the rules whose jobs run in processes forked by Snakemake's helper (mock files, figures,
     exports): the command line a shell: would run, `python3 scripts/RULE.py ...`, sent to a helper
     process that this one starts and keeps for the run, which forks a process for the job
-    (pbuf_data.job.run_in_helper; waited for in a thread of this process with the profiles'
+    (pbuf_data.operate.job.run_in_helper; waited for in a thread of this process with the profiles'
     force-use-threads). A failed step is one block naming the dataset and the check, as a job process
     prints it. `step` is the rule's own name (its job step), also when a workflow using this one as a
     module renames the rule (`use rule * from pbuf as pbuf_*`)."""
-    import pbuf_data.job
-    from pbuf_data.steps import JobFailed
+    import pbuf_data.operate.job
+    from pbuf_data.operate.steps import JobFailed
 
     argv = [script(step), "--dataset", wildcards.dataset, "--params", params.args]
     for option, files in (("--input", input), ("--output", output), ("--log", log)):
         argv += [option, *files]
     try:
-        pbuf_data.job.run_in_helper(argv)
+        pbuf_data.operate.job.run_in_helper(argv)
     except JobFailed as exc:
         raise UserError(f"{step} {wildcards.dataset}: {exc}") from None
 
@@ -605,7 +611,7 @@ RUN = {}
 def finish_run(failed):
     """onsuccess/onerror: the tree settled (settle_tree), one verdict block, then the writer lock is given
     back."""
-    from pbuf_data.verdict import verdict_lines
+    from pbuf_data.operate.verdict import verdict_lines
 
     try:
         settle_tree()
@@ -625,8 +631,8 @@ def settle_tree():
     manifest, a snapshot of what is published now, so that a restore never takes back a dataset this run
     published. A full run's own summary, manifest and backup jobs leave nothing to do here (no rehash).
     """
-    from pbuf_data.job import report_failure
-    from pbuf_data.steps import backup, manifest, summarize_validation
+    from pbuf_data.operate.job import report_failure
+    from pbuf_data.operate.steps import backup, manifest, summarize_validation
 
     listed = Path(TREE.derived_manifest)
     written = listed.stat().st_mtime_ns if listed.is_file() else -1
@@ -668,7 +674,7 @@ def report_metadata(wildcards):
     """Title, citation and pinned raw files of a dataset, for its report caption (from the
     registry, so that the caption does not change when the data do; the full provenance
     is the dataset's JSON document, also in the report). Registry text is given as
-    reStructuredText that shows it as text (pbuf_data.report_text): Snakemake renders the
+    reStructuredText that shows it as text (pbuf_data.operate.report_text): Snakemake renders the
     caption as reStructuredText and embeds these params unescaped in report.html."""
     meta = dataset_metadata(wildcards.dataset)
     return dict(

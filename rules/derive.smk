@@ -1,7 +1,7 @@
 # Raw release files -> standard datasets, one job per dataset.
 #
 # derive_dataset derives a dataset into <tree>/staging (results/<corpus>/staging), validates it and, only if
-# validation passed, publishes it (pbuf_data.steps.prepare). Its outputs are the published dataset (archive
+# validation passed, publishes it (pbuf_data.operate.steps.prepare). Its outputs are the published dataset (archive
 # and document), its validation report and a receipt (<tree>/state/<name>.json): any of them is a target
 # (`snakemake results/real/derived/bao_desi_dr1.npz`). Publication replaces the published files by atomic
 # renames; they are kept() outputs, which Snakemake neither deletes before the job nor after it fails. The

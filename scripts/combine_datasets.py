@@ -3,7 +3,7 @@
 
 Joins the published members of a configured combination (config "combinations"), refusing members that overlap
 or supersede one another, validates the joined dataset and publishes it as a dataset of its own
-(pbuf_data.steps.prepare_combination).
+(pbuf_data.operate.steps.prepare_combination).
 
   --dataset  the combination's name
   --params   {"corpus", "spec": the combination, "overlaps", "thresholds"}
@@ -12,11 +12,11 @@ or supersede one another, validates the joined dataset and publishes it as a dat
   --log      the validation and publication logs
 """
 
-from pbuf_data.job import main
+from pbuf_data.operate.job import main
 
 
 def run(job):
-    from pbuf_data.steps import prepare_combination
+    from pbuf_data.operate.steps import prepare_combination
 
     p = job.params
     phase_logs = dict(zip(("validate", "publish"), job.log))

@@ -3,7 +3,7 @@
 
 Checks each raw file against its pin, reads it with the entry's format, derives the standard dataset into the
 tree's staging folder, validates it and, only if validation passed, publishes it by atomic renames
-(pbuf_data.steps.prepare). The validation report is written whatever happens; the receipt only on success.
+(pbuf_data.operate.steps.prepare). The validation report is written whatever happens; the receipt only on success.
 
   --dataset  the registry name
   --params   {"corpus", "settings": {"entry", "thresholds", "max_bytes", "code", "missing", "fiducial"}}
@@ -12,11 +12,11 @@ tree's staging folder, validates it and, only if validation passed, publishes it
   --log      the job's log, then the validation and publication logs
 """
 
-from pbuf_data.job import main, raw_roles
+from pbuf_data.operate.job import main, raw_roles
 
 
 def run(job):
-    from pbuf_data.steps import prepare
+    from pbuf_data.operate.steps import prepare
 
     s = job.params["settings"]
     phase_logs = dict(zip(("validate", "publish"), job.log[1:]))

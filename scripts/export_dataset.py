@@ -3,7 +3,7 @@
 
 Writes the Cobaya likelihood YAML (and, where Cobaya's own likelihood reads the release, its native files), the
 SACC file and the exports' receipt with every file's sha256, evaluated at the fiducial cosmology
-(pbuf_data.steps.export); the files (<tree>/exports/<dataset>.*) are replaced one by one, atomically.
+(pbuf_data.operate.steps.export); the files (<tree>/exports/<dataset>.*) are replaced one by one, atomically.
 
   --dataset  the dataset or combination
   --params   {"corpus", "fiducial": the fiducial cosmology}
@@ -12,11 +12,11 @@ SACC file and the exports' receipt with every file's sha256, evaluated at the fi
   --log      the job's log
 """
 
-from pbuf_data.job import main
+from pbuf_data.operate.job import main
 
 
 def run(job):
-    from pbuf_data.steps import export
+    from pbuf_data.operate.steps import export
 
     job.run(export, job.tree, job.dataset, job.params["fiducial"], job.output[0])
 

@@ -2,7 +2,7 @@
 """Rule generate_mock_file (rules/mock.smk): one raw file of a mock survey, for the embedded default.
 
 Draws the file of one registry role from the fiducial cosmology, with the entry's seed, in the layout of the
-real release it stands in for (pbuf_data.steps.mock_file): data/mock/raw/<dataset>/<file>.
+real release it stands in for (pbuf_data.operate.steps.mock_file): data/mock/raw/<dataset>/<file>.
 
   --dataset  the registry name (mock_*)
   --params   {"corpus", "entry": the registry entry, "role": the file's role, "seed", "fiducial"}
@@ -10,11 +10,11 @@ real release it stands in for (pbuf_data.steps.mock_file): data/mock/raw/<datase
   --log      the job's log
 """
 
-from pbuf_data.job import main
+from pbuf_data.operate.job import main
 
 
 def run(job):
-    from pbuf_data.steps import mock_file
+    from pbuf_data.operate.steps import mock_file
 
     p = job.params
     job.run(mock_file, job.dataset, p["entry"], p["role"], job.output[0], p["fiducial"], p["seed"])

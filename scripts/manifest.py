@@ -2,7 +2,7 @@
 """Rule manifest (rules/integrity.smk): the tree's sha256sum -c compatible manifest of every published file.
 
 Hashes what the datasets, combinations, exports and summary published and writes the manifest atomically
-(pbuf_data.steps.manifest).
+(pbuf_data.operate.steps.manifest).
 
   --params   {"corpus"}
   --input    the receipts, the exports' receipts and the summary
@@ -10,11 +10,11 @@ Hashes what the datasets, combinations, exports and summary published and writes
   --log      the job's log
 """
 
-from pbuf_data.job import main
+from pbuf_data.operate.job import main
 
 
 def run(job):
-    from pbuf_data.steps import manifest
+    from pbuf_data.operate.steps import manifest
 
     job.run(manifest, job.tree)  # its output is the tree's manifest
 

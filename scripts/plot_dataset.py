@@ -2,7 +2,7 @@
 """Rule plot_dataset (rules/report.smk): a published dataset's figures and pages for the Snakemake report.
 
 Draws the observable against redshift with the fiducial model and pulls, and the correlation matrix; writes the
-validation and provenance pages and the dataset's JSON document (pbuf_data.steps.plots).
+validation and provenance pages and the dataset's JSON document (pbuf_data.operate.steps.plots).
 
   --dataset  the dataset or combination
   --params   {"corpus", "fiducial": the fiducial cosmology}
@@ -11,11 +11,11 @@ validation and provenance pages and the dataset's JSON document (pbuf_data.steps
   --log      the job's log
 """
 
-from pbuf_data.job import main
+from pbuf_data.operate.job import main
 
 
 def run(job):
-    from pbuf_data.steps import plots
+    from pbuf_data.operate.steps import plots
 
     job.run(plots, job.tree, job.dataset, job.params["fiducial"], *job.output[:5])
 

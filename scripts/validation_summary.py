@@ -2,7 +2,7 @@
 """Rule validation_summary (rules/validate.smk): one table of every published dataset's validation verdicts.
 
 Reads the validation reports of the datasets and combinations and writes the summary as JSON, text and HTML
-(pbuf_data.steps.summarize_validation), at the tree's paths.
+(pbuf_data.operate.steps.summarize_validation), at the tree's paths.
 
   --params   {"corpus", "datasets": the published names}
   --input    the datasets' receipts
@@ -10,11 +10,11 @@ Reads the validation reports of the datasets and combinations and writes the sum
   --log      the job's log
 """
 
-from pbuf_data.job import main
+from pbuf_data.operate.job import main
 
 
 def run(job):
-    from pbuf_data.steps import summarize_validation
+    from pbuf_data.operate.steps import summarize_validation
 
     job.run(summarize_validation, job.tree, job.params["datasets"])
 

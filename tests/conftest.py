@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pbuf_data.derive import derive_dataset
-from pbuf_data.registry import load_registry
+from pbuf_data.read.derive import derive_dataset
+from pbuf_data.read.registry import load_registry
 
 PROJECT = Path(__file__).resolve().parents[1]
 RAW_DIR = Path(os.environ.get("PBUF_RAW_DIR", PROJECT.parent / "shared" / "data" / "raw")).resolve()

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from scipy.interpolate import RectBivariateSpline
 
-from pbuf_data.errors import PbufDataError
-from pbuf_data.validation import validate_dataset
+from pbuf_data.core.errors import PbufDataError
+from pbuf_data.publish.validation import validate_dataset
 from test_labels import C_KM_S, COSMOLOGIES
 from test_layouts import REGISTRY, _entry, _validated
 
@@ -67,7 +67,7 @@ def test_des_y3_reproduces_its_reference_values(real, registry, raw_dir, tmp_pat
     for column, minimum in (("ACF", 0.9372), ("APS", 0.9423)):
         entry = {**registry["bao_des_y3"], "options": {**registry["bao_des_y3"]["options"],
                                                        "columns": {"alpha": "alpha", "value": column}}}
-        from pbuf_data.derive import derive_dataset
+        from pbuf_data.read.derive import derive_dataset
 
         other = derive_dataset("bao_des_y3", entry, raw_dir)
         grid = other.aux["table.lnL"]
@@ -190,8 +190,8 @@ def test_a_probability_grid_with_zeros_is_montepythons_bao_boss_aniso(tmp_path):
     far = np.array([0.72 * da_fid / rs_fid, C / (h_fid * rs_fid) * 0.72])
     assert ds.loglike(far) == -np.inf
     # the fiducial's D_A/r_d is its D_M / ((1 + z) r_d); the figure draws the grid with its zeros
-    from pbuf_data.formats import layout
-    from pbuf_data.plots import observable_figure
+    from pbuf_data.fit.plots import observable_figure
+    from pbuf_data.read.formats import layout
     from test_plots import FIDUCIAL
 
     expected = [FIDUCIAL.predict("DM_over_rd", np.array([ANISO_Z]))[0] / (1 + ANISO_Z),
@@ -321,7 +321,7 @@ def test_a_fiducial_file_missing_a_name_is_an_error(tmp_path):
      ("DH_over_rd", {"H_km_s_Mpc": 96.8, "rs_fid_Mpc": 149.28}, 299792.458 / (96.8 * 149.28))],
 )
 def test_the_fiducial_forms_of_the_readme(observable, spec, expected):
-    from pbuf_data.formats import _scan
+    from pbuf_data.read.formats import _scan
 
     assert _scan.fiducial_problem(observable, spec) is None
     assert _scan.fiducial_value(observable, spec, 0.835, {}, "fiducial")[0] == pytest.approx(expected, rel=1e-15)

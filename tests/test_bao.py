@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from pbuf_data.derive import derive_dataset
-from pbuf_data.errors import PbufDataError
+from pbuf_data.core.errors import PbufDataError
+from pbuf_data.read.derive import derive_dataset
 
 RS_FID = 147.78
 

@@ -7,8 +7,8 @@ import copy
 import numpy as np
 import pytest
 
-from pbuf_data.derive import derive_dataset
-from pbuf_data.errors import PbufDataError
+from pbuf_data.core.errors import PbufDataError
+from pbuf_data.read.derive import derive_dataset
 
 from test_cobaya import C, COSMOLOGIES, FlatLCDM, _cobaya_chi2s
 from test_matrix_forms import validate_registry
@@ -39,7 +39,7 @@ def test_chi2_equals_cobaya_bao_generic_on_the_release_numbers(real, tmp_path):
     from the sigmas and rho) and rs_fid = 149.28: its r_s is then r_d / 149.28, the release's scaling."""
     (tmp_path / "mean.txt").write_text("0.57 1421 DA_over_rs\n0.57 96.8 Hz_rs\n")
     (tmp_path / "cov.txt").write_text(f"400 {0.539 * 20 * 3.4!r}\n{0.539 * 20 * 3.4!r} {3.4**2!r}\n")
-    block = {"cmass": {"class": "pbuf_data.cobaya_theory.BaoGeneric", "path": str(tmp_path), "measurements_file": "mean.txt",
+    block = {"cmass": {"class": "pbuf_data.fit.cobaya_theory.BaoGeneric", "path": str(tmp_path), "measurements_file": "mean.txt",
                        "cov_file": "cov.txt", "rs_fid": 149.28}}
     theirs = _cobaya_chi2s(tmp_path, block, COSMOLOGIES)
     ds = real("bao_boss_dr11_cmass_gauss")

@@ -7,8 +7,8 @@ import copy
 import numpy as np
 import pytest
 
-from pbuf_data.derive import derive_dataset
-from pbuf_data.errors import PbufDataError
+from pbuf_data.core.errors import PbufDataError
+from pbuf_data.read.derive import derive_dataset
 
 from test_cobaya import C, COSMOLOGIES, FlatLCDM
 from test_matrix_forms import validate_registry

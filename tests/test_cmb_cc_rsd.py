@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from pbuf_data.derive import derive_dataset
-from pbuf_data.errors import PbufDataError
+from pbuf_data.core.errors import PbufDataError
+from pbuf_data.read.derive import derive_dataset
 
 
 def test_planck_priors_from_inverse_covariance(real, raw_dir):

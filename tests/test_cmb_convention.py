@@ -1,7 +1,7 @@
 """The convention of the Chen, Huang & Wang 2019 distance priors, shown the way the paper shows it, with CAMB.
 
 CAMB (a program no one here wrote) computes the background, the recombination redshift and its own theta_MC. With
-the convention of ``pbuf_data.cosmology.CMB_PRIOR_CONVENTION`` (CAMB's z*, the CosmoMC sound speed with
+the convention of ``pbuf_data.model.cosmology.CMB_PRIOR_CONVENTION`` (CAMB's z*, the CosmoMC sound speed with
 R_b = 3e4 omega_b a), the priors give chi2 ~ 0.1 at Planck 2018's TT,TE,EE+lowE parameters, and LCDM fitted to the
 three priors alone returns Planck's LCDM parameters and errors; the two other readings in use do not.
 """
@@ -115,14 +115,14 @@ def test_package_cobaya_class_equals_camb(real, tmp_path):
 
     from cobaya.model import get_model
 
-    from pbuf_data.dataset import publish
+    from pbuf_data.model.dataset import publish
 
     ds = real("cmb_planck2018")
     staged = tmp_path / "results" / "real" / "staging"
     ds.save(staged / f"{ds.name}.npz", staged / f"{ds.name}.json")
     publish(staged / f"{ds.name}.npz", staged / f"{ds.name}.json", tmp_path / "results" / "real" / "derived")
     info = {
-        "likelihood": {"pbuf_data.cobaya.Dataset": {"dataset": ds.name, "root": str(tmp_path / "results" / "real")}},
+        "likelihood": {"pbuf_data.fit.cobaya.Dataset": {"dataset": ds.name, "root": str(tmp_path / "results" / "real")}},
         "theory": {"camb": {"extra_args": {"num_massive_neutrinos": 1, "nnu": 3.046}}},
         "params": {"ombh2": {"prior": {"min": 0.02, "max": 0.025}}, "omch2": {"prior": {"min": 0.1, "max": 0.14}},
                    "H0": {"prior": {"min": 60, "max": 75}}, "mnu": 0.06, "As": 2.1e-9, "ns": 0.965, "tau": TAU},

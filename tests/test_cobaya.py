@@ -20,10 +20,10 @@ sacc = pytest.importorskip("sacc")
 from cobaya.model import get_model  # noqa: E402
 from cobaya.theory import Theory  # noqa: E402
 
-from pbuf_data.derive import derive_dataset  # noqa: E402
-from pbuf_data.export import cobaya_native_kind, write_cobaya_export, write_exports, write_sacc  # noqa: E402
-from pbuf_data.mock import write_mock_file  # noqa: E402
-from pbuf_data.registry import load_registry  # noqa: E402
+from pbuf_data.fit.export import cobaya_native_kind, write_cobaya_export, write_exports, write_sacc  # noqa: E402
+from pbuf_data.read.derive import derive_dataset  # noqa: E402
+from pbuf_data.read.mock import write_mock_file  # noqa: E402
+from pbuf_data.read.registry import load_registry  # noqa: E402
 
 from conftest import PROJECT  # noqa: E402
 
@@ -174,7 +174,7 @@ def _cobaya_chi2s(root, likelihood_block, cosmologies, fixed=None):
 
 def _publish(ds, root):
     """Publish ``ds`` under ``root`` the way the workflow does (staged pair, then versioned publication)."""
-    from pbuf_data.dataset import publish
+    from pbuf_data.model.dataset import publish
 
     staged = root / "results" / "real" / "staging"
     ds.save(staged / f"{ds.name}.npz", staged / f"{ds.name}.json")
@@ -273,7 +273,7 @@ def test_readme_cobaya_example_runs_with_cobaya_run_and_camb(real, tmp_path):
     block = re.search(r"```yaml\n(# cobaya-run .*?)```", text, re.S)
     assert block, "README lacks the cobaya-run example"
     info = yaml.safe_load(block.group(1))
-    name = info["likelihood"]["pbuf_data.cobaya.Dataset"]["dataset"]
+    name = info["likelihood"]["pbuf_data.fit.cobaya.Dataset"]["dataset"]
     ds = real(name)
     _publish(ds, tmp_path)
     (tmp_path / "fit.yaml").write_text(block.group(1))
@@ -299,7 +299,7 @@ def test_readme_cobaya_example_runs_with_cobaya_run_and_camb(real, tmp_path):
         dh = C / h
         return {"DM_over_rd": dm / rd, "DH_over_rd": dh / rd, "DV_over_rd": np.cbrt(z * dm**2 * dh) / rd}[obs]
 
-    assert row["chi2__pbuf_data.cobaya.Dataset"] == pytest.approx(ds.chi2(theory), rel=1e-5)  # chain: 8 digits
+    assert row["chi2__pbuf_data.fit.cobaya.Dataset"] == pytest.approx(ds.chi2(theory), rel=1e-5)  # chain: 8 digits
 
 
 def test_an_export_folder_holds_one_export_per_dataset(real, tmp_path):
@@ -319,7 +319,7 @@ def test_a_combination_with_supernovae_through_cobaya(real, tmp_path):
     combination keeps from its SN members; NaN for the other rows): -2 ln L = the sum of the members' chi2."""
     from scipy.linalg import block_diag
 
-    from pbuf_data.dataset import Dataset
+    from pbuf_data.model.dataset import Dataset
 
     members = [real("sn_pantheon"), real("bao_desi_dr1"), real("rsd_fsigma8")]
     n = [len(ds) for ds in members]
@@ -335,7 +335,7 @@ def test_a_combination_with_supernovae_through_cobaya(real, tmp_path):
                              "kind": np.repeat([ds.metadata["kind"] for ds in members], n),
                              "zHEL": column("zHEL"), "omega_m_ref": column("omega_m_ref")})
     _publish(joint, tmp_path)
-    block = {"pbuf_joint": {"class": "pbuf_data.cobaya.Dataset", "dataset": "sn_bao_rsd", "root": "results/real"}}
+    block = {"pbuf_joint": {"class": "pbuf_data.fit.cobaya.Dataset", "dataset": "sn_bao_rsd", "root": "results/real"}}
     expected = [sum(_chi2_ours(ds, cosmo) for ds in members) for cosmo in COSMOLOGIES]
     assert _cobaya_chi2s(tmp_path, block, COSMOLOGIES) == pytest.approx(expected, rel=1e-9)
 
@@ -363,7 +363,7 @@ def test_a_sacc_file_carries_the_likelihood_table_itself(mock_datasets, name, tm
 
 
 def test_a_column_that_cannot_be_a_sacc_tag_is_refused_by_name(real, tmp_path):
-    from pbuf_data.errors import PbufDataError
+    from pbuf_data.core.errors import PbufDataError
 
     ds = real("cc_moresco")
     ds.columns["observable_type"] = ds.observable_type.copy()

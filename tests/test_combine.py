@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import yaml
 
-from pbuf_data.combine import check_combination, combine, likelihood_form
-from pbuf_data.errors import PbufDataError
-from pbuf_data.registry import load_registry
+from pbuf_data.core.errors import PbufDataError
+from pbuf_data.fit.combine import check_combination, combine, likelihood_form
+from pbuf_data.read.registry import load_registry
 
 from conftest import PROJECT
 from test_labels import COSMOLOGIES, FREE_OFFSET, THEORY, VECTORIZED, readme_chi2
@@ -163,7 +163,7 @@ def test_gold2018_keeps_its_alcock_paczynski_factor_and_sn_their_redshifts_in_a_
 
 
 def test_a_combination_keeps_its_columns_through_the_dataset_files(real, tmp_path):
-    from pbuf_data.dataset import read_dataset
+    from pbuf_data.model.dataset import read_dataset
 
     joint = combine("sn_bao", [real("sn_des5yr"), real("bao_desi_dr1")])
     joint.save(tmp_path / "sn_bao.npz", tmp_path / "sn_bao.json")

@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from pbuf_data import PbufDataError, load_dataset
-from pbuf_data.registry import load_registry
+from pbuf_data.read.registry import load_registry
 
 from conftest import N_REAL, PROJECT, cli
-from pbuf_data.registry import load_registry
+from pbuf_data.read.registry import load_registry
 
 N_MOCK = len(load_registry(PROJECT / "config" / "registry_mock.yaml"))
 

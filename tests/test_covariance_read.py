@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 from conftest import PROJECT
-from pbuf_data import blockparse, integrity, textio
-from pbuf_data.errors import PbufDataError
-from pbuf_data.textio import RawFile
+from pbuf_data.core import integrity
+from pbuf_data.core.errors import PbufDataError
+from pbuf_data.read import blockparse, textio
+from pbuf_data.read.textio import RawFile
 
 
 def sha256sum(path) -> str:
@@ -24,7 +25,7 @@ def sha256sum(path) -> str:
 @pytest.fixture(scope="module")
 def mock_covariance(mock_registry, tmp_path_factory):
     """The mock Pantheon+ covariance (1701 x 1701, the release's layout), written once."""
-    from pbuf_data.mock import mock_files
+    from pbuf_data.read.mock import mock_files
 
     entry = mock_registry["mock_sn_pantheon_plus"]
     config = yaml.safe_load((PROJECT / "config" / "config.yaml").read_text())

@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from conftest import N_REAL, PROJECT, Workflow, cli
-from pbuf_data import layout
-from pbuf_data.logs import KEEP_SUMMARIES, write_processing_summary
-from pbuf_data.ops import check_health
+from pbuf_data.core import layout
+from pbuf_data.core.logs import KEEP_SUMMARIES, write_processing_summary
+from pbuf_data.operate.ops import check_health
 
 pytestmark = pytest.mark.workflow
 
@@ -181,7 +181,7 @@ def test_health_alerts_on_sustained_load_only(project, monkeypatch):
 
 
 def test_processing_summaries_and_the_audit_log_rotate(tmp_path):
-    from pbuf_data.logs import AUDIT_KEEP, ROTATE_BYTES, audit_operation
+    from pbuf_data.core.logs import AUDIT_KEEP, ROTATE_BYTES, audit_operation
 
     for i in range(KEEP_SUMMARIES + 5):
         write_processing_summary({"dataset": "cc_moresco", "run": i}, tmp_path)
@@ -200,7 +200,7 @@ def test_a_copied_project_gets_its_own_backup_identity(tmp_path):
     """Issue 31 case 10: `cp -a A B`, both backing up into one store: neither deletes the other's snapshots."""
     from test_backup import TREE, backup, make_project
 
-    from pbuf_data.backup import list_snapshots, project_id
+    from pbuf_data.publish.backup import list_snapshots, project_id
 
     store = tmp_path / "shared" / "backups"
     a = make_project(tmp_path / "a")
@@ -238,7 +238,7 @@ def test_readme_commands_exist():
     """Every `pbuf-data <command>` the README and the operations guide name is a command of the CLI."""
     import re
 
-    from pbuf_data.cli import build_parser
+    from pbuf_data.operate.cli import build_parser
 
     commands = set(build_parser()._subparsers._group_actions[0].choices)
     for doc in ("README.md", "docs/OPERATIONS.md"):

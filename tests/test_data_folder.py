@@ -16,8 +16,8 @@ import sys
 import pytest
 
 from conftest import PROJECT, copy_project
-from pbuf_data import layout
-from pbuf_data.project import Project
+from pbuf_data.core import layout
+from pbuf_data.operate.project import Project
 
 CONFIG = {"raw_dir": "", "corpus": "", "registry": "config/registry.yaml", "mock_registry": "config/registry_mock.yaml",
           "extra_registries": []}

@@ -1,7 +1,7 @@
 """The workflow's exports as a fitter uses them, on the real and the mock corpus (each with a combination):
 
 * ``cobaya-run`` (Cobaya's own program) on every Cobaya input as it is written reports -2 ln L = ``ds.chi2`` at
-  the input's point, computed here from the dataset and the flat LCDM of :mod:`pbuf_data.cosmology`;
+  the input's point, computed here from the dataset and the flat LCDM of :mod:`pbuf_data.model.cosmology`;
 * every SACC file, read back with the ``sacc`` library, re-scores to ``ds.chi2`` (a likelihood written here from
   the file's points, tags, covariance or ln L nodes) and carries every per-point column.
 """
@@ -22,7 +22,7 @@ from scipy.integrate import quad
 
 from conftest import PROJECT, Workflow, copy_project
 from pbuf_data import load_dataset
-from pbuf_data.cosmology import C_KM_S, Fiducial
+from pbuf_data.model.cosmology import C_KM_S, Fiducial
 
 sacc = pytest.importorskip("sacc")
 pytest.importorskip("cobaya")
@@ -132,7 +132,7 @@ def test_cobaya_run_on_every_export_gives_ds_chi2(corpora, tmp_path):
                 expected += np.log(np.linalg.solve(ds.covariance, np.ones(len(ds))).sum() / (2 * np.pi))
             form = ds.likelihood().form
             # tables and grids: 1e-6; CMB priors: the class integrates r_s(z*) on a spline grid, 2.5e-10 of l_A from
-            # the quadrature of pbuf_data.cosmology, which sigma(l_A)/l_A ~ 3e-4 turns into ~1e-7 of chi2
+            # the quadrature of pbuf_data.model.cosmology, which sigma(l_A)/l_A ~ 3e-4 turns into ~1e-7 of chi2
             tolerance = 1e-6 if form != "gaussian" or "l_A" in ds.observable_type else 1e-9
             assert -2 * reported[-1] == pytest.approx(expected, rel=tolerance, abs=tolerance), path.name
             # and what it prints for the user (six digits)

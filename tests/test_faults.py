@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from conftest import copy_project
-from pbuf_data import logs
-from pbuf_data.layout import Tree
-from pbuf_data.steps import run_step
-from pbuf_data.verify import verify_project
+from pbuf_data.core import logs
+from pbuf_data.core.layout import Tree
+from pbuf_data.operate.steps import run_step
+from pbuf_data.publish.verify import verify_project
 
 REAL = Tree("real")
 
@@ -67,7 +67,7 @@ def test_a_read_only_processing_log_does_not_fail_a_published_job(tmp_path, monk
 # -- a restore killed between two folder renames ------------------------------------------------------------------
 
 KILL_BETWEEN_RENAMES = (
-    "import os, pbuf_data.restore as r\n"
+    "import os, pbuf_data.publish.restore as r\n"
     "real = os.replace\n"
     "def replace(a, b):\n"
     "    if str(a).endswith('new/results/real/manifests'): os._exit(9)\n"  # derived swapped in, manifests aside

@@ -36,7 +36,7 @@ def test_real_run_exports_every_dataset_and_a_combination(project, raw_dir, regi
     exports = root / "results" / "real" / "exports"
     for name in [*registry, "bao_desi_boss"]:
         block = yaml.safe_load((exports / f"{name}.cobaya.yaml").read_text())["likelihood"]
-        assert block[f"pbuf_{name}"] == {"class": "pbuf_data.cobaya.Dataset", "dataset": name, "root": "results/real"}
+        assert block[f"pbuf_{name}"] == {"class": "pbuf_data.fit.cobaya.Dataset", "dataset": name, "root": "results/real"}
         back = sacc.Sacc.load_fits(str(exports / f"{name}.sacc.fits"))
         points = [d.value for d in back.data if d.data_type != "pbuf_lnL"]  # not the ln L nodes of a table
         assert np.array_equal(points, load_dataset(name, root=root).observable)

@@ -1,4 +1,4 @@
-"""One format, one place: each registry format is one module of pbuf_data/formats plus its schema block.
+"""One format, one place: each registry format is one module of pbuf_data/read/formats plus its schema block.
 
 The tests check it structurally (the schema's formats are the folder's modules, each implements the interface, no
 other code names a format), that the staleness fingerprint follows a layout's own files, and, end to end, that a
@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from conftest import PROJECT
-from pbuf_data import formats
-from pbuf_data.derive import code_fingerprint
-from pbuf_data.registry import load_schema
+from pbuf_data.read import formats
+from pbuf_data.read.derive import code_fingerprint
+from pbuf_data.read.registry import load_schema
 
 PACKAGE = PROJECT / "src" / "pbuf_data"
 SCHEMA = load_schema("registry.schema.yaml")
@@ -66,7 +66,7 @@ def test_no_module_but_its_own_names_a_format():
     for path in _code_files():
         text = path.read_text()
         for fmt in FORMATS:
-            if path == PACKAGE / "formats" / f"{fmt}.py":
+            if path == PACKAGE / "read" / "formats" / f"{fmt}.py":
                 continue
             if re.search(rf"(?<![A-Za-z0-9_]){fmt}(?![A-Za-z0-9_])", text):
                 offenders.append(f"{path.relative_to(PROJECT)} names '{fmt}'")
@@ -82,8 +82,8 @@ def test_the_finder_would_see_a_format_named_elsewhere(tmp_path):
 
 def test_every_observable_type_a_mock_derives_has_axis_text(mock_registry, tmp_path):
     """The layout's AXIS_LABELS cover the types its reader produces (for every mock of the embedded default)."""
-    from pbuf_data.derive import derive_dataset
-    from pbuf_data.mock import mock_files
+    from pbuf_data.read.derive import derive_dataset
+    from pbuf_data.read.mock import mock_files
 
     fiducial = yaml.safe_load((PROJECT / "config" / "config.yaml").read_text())["fiducial_cosmology"]
     for name, entry in mock_registry.items():
@@ -116,12 +116,12 @@ def test_a_change_to_one_layout_module_changes_the_fingerprint_of_that_layout_on
     assert before == {fmt: code_fingerprint(fmt) for fmt in FORMATS}  # the copy is the installed package
     assert len(set(before.values())) == len(FORMATS)  # one fingerprint per layout
 
-    _append(copy / "formats" / "bao_table.py")
+    _append(copy / "read" / "formats" / "bao_table.py")
     after = {fmt: code_fingerprint(fmt, copy) for fmt in FORMATS}
     assert [fmt for fmt in FORMATS if after[fmt] != before[fmt]] == ["bao_table"]
 
     # a shared helper reruns exactly the layouts that import it
-    _append(copy / "formats" / "_bao.py")
+    _append(copy / "read" / "formats" / "_bao.py")
     again = {fmt: code_fingerprint(fmt, copy) for fmt in FORMATS}
     changed = sorted(fmt for fmt in FORMATS if again[fmt] != after[fmt])
     assert changed == sorted(fmt for fmt in FORMATS if "_bao.py" in [p.name for p in formats.source_files(fmt)])
@@ -129,7 +129,7 @@ def test_a_change_to_one_layout_module_changes_the_fingerprint_of_that_layout_on
                        "likelihood_table"]
 
     # common code reruns everything
-    _append(copy / "textio.py")
+    _append(copy / "read" / "textio.py")
     assert all(code_fingerprint(fmt, copy) != again[fmt] for fmt in FORMATS)
 
 
@@ -184,12 +184,12 @@ TOY_SCRIPT = '''
 import json, sys
 from pathlib import Path
 import yaml
-from pbuf_data.derive import derive_dataset
-from pbuf_data.mock import write_mock_file
-from pbuf_data.plots import observable_figure
-from pbuf_data.cosmology import Fiducial
-from pbuf_data.registry import load_registry
-from pbuf_data.validation import validate_dataset
+from pbuf_data.fit.plots import observable_figure
+from pbuf_data.model.cosmology import Fiducial
+from pbuf_data.publish.validation import validate_dataset
+from pbuf_data.read.derive import derive_dataset
+from pbuf_data.read.mock import write_mock_file
+from pbuf_data.read.registry import load_registry
 
 root = Path(sys.argv[1])
 entry = load_registry(root / "registry_toy.yaml")["mock_toy"]
@@ -208,7 +208,7 @@ def test_a_layout_added_as_a_module_and_a_schema_block_alone_derives_mocks_valid
     root = tmp_path / "project"
     shutil.copytree(PROJECT / "config", root / "config")
     package = _package_copy(root / "src")
-    (package / "formats" / "toy_hz_csv.py").write_text(textwrap.dedent(TOY_MODULE))
+    (package / "read" / "formats" / "toy_hz_csv.py").write_text(textwrap.dedent(TOY_MODULE))
     # the schema block: the format in the enum, its allOf rule and its options
     schema = yaml.safe_load((package / "schemas" / "registry.schema.yaml").read_text())
     dataset = schema["$defs"]["dataset"]

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pbuf_data import PbufDataError
-from pbuf_data.derive import derive_dataset
-from pbuf_data.registry import load_schema, validate
+from pbuf_data.read.derive import derive_dataset
+from pbuf_data.read.registry import load_schema, validate
 
 PROJECT = Path(__file__).resolve().parents[1]
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -127,7 +127,7 @@ def test_config_schema_answers_any_value(key, value):
 @given(path=st.lists(st.sampled_from(["datasets", "bao_boss_dr12", "options", "files", "mean", "labels", "kind", "x"]), min_size=1, max_size=4),
        value=YAMLISH)
 def test_registry_schema_answers_any_value(tmp_path_factory, path, value):
-    from pbuf_data.registry import load_registry
+    from pbuf_data.read.registry import load_registry
 
     document = yaml.safe_load((PROJECT / "config" / "registry.yaml").read_text())
     node = document
@@ -157,7 +157,7 @@ def _python_float(token):
 def test_numbers_are_what_python_reads_restricted_to_ascii_number_characters(token):
     """Independent rule: a token is a number iff float() takes it and it uses only 0-9 + - . e E
     (float() alone also takes Unicode digits, '_' between digits, surrounding blanks, nan and inf)."""
-    from pbuf_data.textio import RawFile
+    from pbuf_data.read.textio import RawFile
 
     raw = RawFile(Path("x"), "x/y.txt", "x", b"")
     expected = _python_float(token) if token and set(token) <= set("0123456789+-.eE") else None
@@ -177,7 +177,7 @@ YAML_TOKENS = st.sampled_from(["a:", "b: 1", "- x", "&a", "*a", "[", "]", "{", "
 @FUZZ
 @given(text=st.one_of(st.lists(YAML_TOKENS, max_size=30).map(" ".join), st.text(max_size=200)))
 def test_registry_loader_answers_any_text(tmp_path_factory, text):
-    from pbuf_data.registry import load_registry
+    from pbuf_data.read.registry import load_registry
 
     target = tmp_path_factory.mktemp("yaml") / "registry.yaml"
     target.write_text(text, encoding="utf-8", errors="surrogatepass")

@@ -18,8 +18,8 @@ import pytest
 
 from conftest import copy_project
 from pbuf_data import PbufDataError
-from pbuf_data.dataset import Dataset, load_dataset, publish
-from pbuf_data.derive import derive_dataset
+from pbuf_data.model.dataset import Dataset, load_dataset, publish
+from pbuf_data.read.derive import derive_dataset
 
 PANTHEON = "sn_pantheon_plus/Pantheon+SH0ES.dat"
 
@@ -124,7 +124,7 @@ def test_publishing_into_a_read_only_folder_is_one_message_and_changes_nothing(t
 def test_a_disk_error_in_any_command_is_one_line(tmp_path, monkeypatch, capsys):
     """An OSError a command does not expect (e.g. restore's staging folder on a read-only tree): one line naming
     the file, no traceback."""
-    from pbuf_data import cli
+    from pbuf_data.operate import cli
 
     root = copy_project(tmp_path / "project").root
 

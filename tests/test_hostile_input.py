@@ -19,16 +19,17 @@ import yaml
 
 from conftest import PROJECT, cli, copy_project
 from pbuf_data import PbufDataError
-from pbuf_data import dataset as dataset_module
-from pbuf_data.formats import bao_mean_cov as bao_module
-from pbuf_data import logs, registry as registry_module
-from pbuf_data.dataset import Dataset, load_dataset, read_dataset
-from pbuf_data.derive import derive_dataset
-from pbuf_data.integrity import verify_tree
-from pbuf_data.layout import Tree
-from pbuf_data.registry import load_registry, load_schema, read_yaml, validate
-from pbuf_data.steps import JobFailed, run_step
-from pbuf_data.validation import validate_dataset
+from pbuf_data.core import logs
+from pbuf_data.core.integrity import verify_tree
+from pbuf_data.core.layout import Tree
+from pbuf_data.model import dataset as dataset_module
+from pbuf_data.model.dataset import Dataset, load_dataset, read_dataset
+from pbuf_data.operate.steps import JobFailed, run_step
+from pbuf_data.publish.validation import validate_dataset
+from pbuf_data.read import registry as registry_module
+from pbuf_data.read.derive import derive_dataset
+from pbuf_data.read.formats import bao_mean_cov as bao_module
+from pbuf_data.read.registry import load_registry, load_schema, read_yaml, validate
 
 DESI = "bao_desi_dr1"
 DESI_MEAN = "bao_desi_dr1/desi_2024_gaussian_bao_ALL_GCcomb_mean.txt"
@@ -85,7 +86,7 @@ def test_content_swapped_after_the_pin_check_is_not_parsed(registry, writable_ra
 
 def _streamed(monkeypatch):
     """Files above 1 MiB are not kept in memory (as files above 64 MiB are): the mock SN covariance is one."""
-    from pbuf_data import textio
+    from pbuf_data.read import textio
 
     monkeypatch.setattr(textio, "MAX_TEXT_BYTES", 1 << 20)
     return textio
@@ -176,7 +177,7 @@ def test_a_read_error_of_a_covariance_not_kept_is_one_message(sn_files, monkeypa
 def test_a_file_not_kept_is_never_read_line_by_line(tmp_path):
     """A file not kept in memory (above the limit when it was opened, whatever its size since) is refused by
     the line readers with the size-limit message, not a traceback."""
-    from pbuf_data.textio import MAX_TEXT_BYTES, RawFile
+    from pbuf_data.read.textio import MAX_TEXT_BYTES, RawFile
 
     raw = RawFile(tmp_path / "d" / "t.txt", "d/t.txt", "x", None, "0" * 64, size=100, root=tmp_path)
     with pytest.raises(PbufDataError, match=f"files read line by line are limited to {MAX_TEXT_BYTES}"):
@@ -372,7 +373,7 @@ def test_duplicate_key_in_config_is_refused(tmp_path):
     text = (PROJECT / "config" / "config.yaml").read_text() + "retrieve: false\n"
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "config.yaml").write_text(text)
-    from pbuf_data.project import read_config as load_config
+    from pbuf_data.operate.project import read_config as load_config
 
     with pytest.raises(PbufDataError, match="duplicated key 'retrieve'") as err:
         load_config(tmp_path)
@@ -469,7 +470,7 @@ def test_sn_covariance_size_line_is_strict(sn_files, tmp_path):
 
 
 def test_sn_covariance_with_a_huge_n_is_refused_before_allocating(tmp_path):
-    from pbuf_data.textio import RawFile
+    from pbuf_data.read.textio import RawFile
 
     (tmp_path / "sn").mkdir()
     (tmp_path / "sn" / "c.cov").write_text("300000\n0.1\n0.1\n")  # N = 300,000: 720 GB as a matrix
@@ -563,7 +564,7 @@ def test_ids_up_to_the_limit_keep_the_archive_small(sn_files, tmp_path):
 _MEASURE = """
 import json, resource, sys
 import numpy, pandas, scipy
-from pbuf_data.derive import derive_dataset
+from pbuf_data.read.derive import derive_dataset
 entry = json.loads(sys.argv[1])
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 derive_dataset("mock_sn_pantheon_plus", entry, sys.argv[2])
@@ -586,7 +587,7 @@ def test_sn_parse_memory_is_within_the_documented_multiple(sn_files):
 _MEASURE_LINES = """
 import resource, sys
 import numpy
-from pbuf_data.textio import RawFile
+from pbuf_data.read.textio import RawFile
 raw = RawFile.read(sys.argv[1], "d/one_per_line.txt", "x")
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 raw.table(1)
@@ -605,7 +606,7 @@ def test_line_reader_memory_is_within_the_documented_multiple(tmp_path):
 
 
 def test_files_read_line_by_line_are_size_limited(tmp_path, monkeypatch):
-    from pbuf_data import textio
+    from pbuf_data.read import textio
 
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "t.txt").write_text("1 2\n" * 1000)
@@ -694,7 +695,7 @@ def test_manifest_that_is_a_folder_is_reported(tmp_path):
 @pytest.fixture(scope="module")
 def sn_texts(mock_registry):
     """The mock Pantheon+ table and covariance (1701 rows), generated once."""
-    from pbuf_data.mock import mock_files
+    from pbuf_data.read.mock import mock_files
 
     entry = mock_registry["mock_sn_pantheon_plus"]
     config = yaml.safe_load((PROJECT / "config" / "config.yaml").read_text())

@@ -18,12 +18,12 @@ import yaml
 from conftest import PROJECT
 
 from pbuf_data import PbufDataError
-from pbuf_data.archive import MAX_INFLATED_BYTES
-from pbuf_data.dataset import Dataset, load_dataset, publish
-from pbuf_data.integrity import verify_tree
-from pbuf_data.layout import Tree
-from pbuf_data.sidecars import record, verify_other_files
-from pbuf_data.steps import manifest, plots as plot_step
+from pbuf_data.core.archive import MAX_INFLATED_BYTES
+from pbuf_data.core.integrity import verify_tree
+from pbuf_data.core.layout import Tree
+from pbuf_data.model.dataset import Dataset, load_dataset, publish
+from pbuf_data.operate.steps import manifest, plots as plot_step
+from pbuf_data.publish.sidecars import record, verify_other_files
 
 
 def _dataset(name, offset=0.0):
@@ -296,7 +296,7 @@ def test_files_without_sums_are_named_not_passed_silently(project_tree):
 def test_an_unpinned_hard_link_to_an_outside_file_is_refused_unquoted(registry, writable_raw, tmp_path):
     """A hard link in the raw folder to a file outside it (allow_unpinned): refused before its content is parsed,
     so no error message quotes a line of it."""
-    from pbuf_data.derive import derive_dataset
+    from pbuf_data.read.derive import derive_dataset
 
     secret = tmp_path / "secret.txt"
     secret.write_text("# z value\nSECRET-TOKEN-4711 not a number\n")

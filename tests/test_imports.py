@@ -25,16 +25,16 @@ def imported_after(statement: str) -> set[str]:
     "statement, allowed",
     [
         ("import pbuf_data", set()),  # public names resolved on first use
-        ("import pbuf_data.steps", set()),  # what every job's entry point calls
-        ("import pbuf_data.job", set()),  # what every rule's script imports (python3 scripts/RULE.py ...): no snakemake
-        ("import pbuf_data.logs; pbuf_data.logs.software_versions()", set()),  # record_job, in every job
-        ("import pbuf_data.derive, pbuf_data.registry", {"numpy"}),  # derive jobs resolve raw paths: no jsonschema
+        ("import pbuf_data.operate.steps", set()),  # what every job's entry point calls
+        ("import pbuf_data.operate.job", set()),  # what every rule's script imports (python3 scripts/RULE.py ...): no snakemake
+        ("import pbuf_data.core.logs; pbuf_data.core.logs.software_versions()", set()),  # record_job, in every job
+        ("import pbuf_data.read.derive, pbuf_data.read.registry", {"numpy"}),  # derive jobs resolve raw paths: no jsonschema
         ("from pbuf_data import PbufDataError", set()),
-        ("import pbuf_data.cosmology", {"numpy"}),
-        ("import pbuf_data.mock", {"numpy"}),  # generate_mock_file jobs
-        ("import pbuf_data.plots", {"numpy", "matplotlib"}),  # plot_dataset jobs: no astropy, no scipy
-        ("import pbuf_data.report_pages", set()),  # the report's HTML pages: standard library only
-        ("import pbuf_data.validation", {"numpy"}),  # scipy only once a covariance is checked
+        ("import pbuf_data.model.cosmology", {"numpy"}),
+        ("import pbuf_data.read.mock", {"numpy"}),  # generate_mock_file jobs
+        ("import pbuf_data.fit.plots", {"numpy", "matplotlib"}),  # plot_dataset jobs: no astropy, no scipy
+        ("import pbuf_data.operate.report_pages", set()),  # the report's HTML pages: standard library only
+        ("import pbuf_data.publish.validation", {"numpy"}),  # scipy only once a covariance is checked
     ],
 )
 def test_job_imports(statement, allowed):
@@ -43,8 +43,8 @@ def test_job_imports(statement, allowed):
 
 def test_public_names_resolve():
     import pbuf_data
-    from pbuf_data.dataset import Dataset, load_dataset
-    from pbuf_data.errors import PbufDataError
+    from pbuf_data.core.errors import PbufDataError
+    from pbuf_data.model.dataset import Dataset, load_dataset
 
     assert (pbuf_data.Dataset, pbuf_data.load_dataset, pbuf_data.PbufDataError) == (Dataset, load_dataset, PbufDataError)
     assert set(pbuf_data.__all__) <= set(dir(pbuf_data))

@@ -120,9 +120,9 @@ def test_corrupted_backup_is_refused_and_nothing_changes(project):
 
 
 def test_unchanged_backups_of_the_real_corpus_share_their_blobs(project):
-    from pbuf_data.backup import create_backup, list_snapshots, project_id
-    from pbuf_data.errors import PbufDataError
-    from pbuf_data.layout import Tree
+    from pbuf_data.core.errors import PbufDataError
+    from pbuf_data.core.layout import Tree
+    from pbuf_data.publish.backup import create_backup, list_snapshots, project_id
 
     tree = Tree("real")
 

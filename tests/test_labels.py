@@ -24,11 +24,11 @@ import pytest
 import yaml
 from scipy import constants, integrate
 
-from pbuf_data.derive import derive_dataset
-from pbuf_data.errors import PbufDataError
-from pbuf_data.mock import mock_files
-from pbuf_data.registry import load_registry, load_schema
-from pbuf_data.validation import PHYSICAL_RANGES, validate_dataset
+from pbuf_data.core.errors import PbufDataError
+from pbuf_data.publish.validation import PHYSICAL_RANGES, validate_dataset
+from pbuf_data.read.derive import derive_dataset
+from pbuf_data.read.mock import mock_files
+from pbuf_data.read.registry import load_registry, load_schema
 
 PROJECT = Path(__file__).resolve().parents[1]
 MOCKS = load_registry(PROJECT / "config" / "registry_mock.yaml")
@@ -559,7 +559,7 @@ def test_cmb_priors_state_their_redshift_definition(real, tmp_path):
     fixed = math.pi * PLANCK.DM(1089.92)[0] / PLANCK.r_s(1089.92)
     assert abs(fixed - THEORY["l_A"](PLANCK, np.nan, {})) > 0.1  # > 1 sigma of l_A (0.089)
     # the report's figures of a prior dataset (a table: no redshift axis)
-    from pbuf_data.plots import save_figures
+    from pbuf_data.fit.plots import save_figures
 
     save_figures(cmb, FIDUCIAL_BLOCK, tmp_path / "observable.png", tmp_path / "correlation.png")
     assert (tmp_path / "observable.png").stat().st_size > 0

@@ -8,9 +8,9 @@ import copy
 import numpy as np
 import pytest
 
-from pbuf_data.derive import derive_dataset
-from pbuf_data.errors import PbufDataError
-from pbuf_data.registry import load_registry
+from pbuf_data.core.errors import PbufDataError
+from pbuf_data.read.derive import derive_dataset
+from pbuf_data.read.registry import load_registry
 
 from conftest import PROJECT
 

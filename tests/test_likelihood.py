@@ -10,9 +10,9 @@ import yaml
 from scipy.interpolate import CubicSpline
 from scipy.optimize import minimize_scalar
 
-from pbuf_data.cosmology import Fiducial
-from pbuf_data.dataset import Dataset
-from pbuf_data.errors import PbufDataError
+from pbuf_data.core.errors import PbufDataError
+from pbuf_data.model.cosmology import Fiducial
+from pbuf_data.model.dataset import Dataset
 
 from conftest import PROJECT
 
@@ -147,7 +147,7 @@ def test_real_dataset_chi2_at_the_fiducial_equals_a_direct_solve(real, name):
 def test_sn_m_b_corr_marginalizes_and_mu_does_not(real, registry, raw_dir):
     import copy
 
-    from pbuf_data.derive import derive_dataset
+    from pbuf_data.read.derive import derive_dataset
 
     mu = real("sn_pantheon_plus")
     entry = copy.deepcopy(registry["sn_pantheon_plus"])

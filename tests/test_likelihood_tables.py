@@ -12,9 +12,9 @@ import yaml
 from scipy.interpolate import CubicSpline
 from scipy.optimize import brentq, minimize_scalar
 
-from pbuf_data.derive import derive_dataset
-from pbuf_data.mock import write_mock_file
-from pbuf_data.registry import load_registry
+from pbuf_data.read.derive import derive_dataset
+from pbuf_data.read.mock import write_mock_file
+from pbuf_data.read.registry import load_registry
 
 from conftest import PROJECT
 
@@ -120,8 +120,8 @@ def test_the_shipped_chi2_example_entry(tmp_path):
 
 
 def test_the_figure_names_the_moment_summary_and_shows_the_maximum(tmp_path):
-    from pbuf_data.cosmology import Fiducial
-    from pbuf_data.plots import observable_figure
+    from pbuf_data.fit.plots import observable_figure
+    from pbuf_data.model.cosmology import Fiducial
 
     name = "mock_bao_elg_table"
     entry = MOCKS[name]

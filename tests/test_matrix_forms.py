@@ -11,9 +11,9 @@ import io
 import numpy as np
 import pytest
 
-from pbuf_data.derive import derive_dataset
-from pbuf_data.errors import PbufDataError
-from pbuf_data.validation import validate_dataset
+from pbuf_data.core.errors import PbufDataError
+from pbuf_data.publish.validation import validate_dataset
+from pbuf_data.read.derive import derive_dataset
 
 from test_cobaya import COSMOLOGIES, FlatLCDM
 
@@ -143,7 +143,7 @@ def _toy_sn(tmp_path, n=6, seed=5):
 
 def validate_registry(document):
     """What loading a registry file does: the schema (defaults filled in), then the layout's cross-field rules."""
-    from pbuf_data.registry import check_entry, load_schema, validate
+    from pbuf_data.read.registry import check_entry, load_schema, validate
 
     validate(document, load_schema("registry.schema.yaml"), what="registry")
     for name, entry in document["datasets"].items():
@@ -233,7 +233,7 @@ def test_inverse_with_a_scale_factor_square_and_gzip_table(tmp_path):
 def test_gzip_limits_are_errors_naming_the_file(tmp_path, monkeypatch):
     """A gzip file above 64 MiB as stored is refused (store it decompressed), and so is one that decompresses past
     the limit (limits lowered here to keep the test small)."""
-    from pbuf_data import textio
+    from pbuf_data.read import textio
 
     folder, entry, systematic, sigma = _toy_sn(tmp_path)
     n = len(sigma)
@@ -262,8 +262,8 @@ def test_mock_sn_in_every_matrix_form(tmp_path, mock_registry, path, spec):
     sigma)."""
     import yaml
 
-    from pbuf_data.cosmology import Fiducial
-    from pbuf_data.mock import mock_files
+    from pbuf_data.model.cosmology import Fiducial
+    from pbuf_data.read.mock import mock_files
 
     from conftest import PROJECT
 
@@ -326,7 +326,7 @@ def test_bao_inverse_covariance_with_a_scale_equals_cobaya_invcov_file(tmp_path)
     validate_registry({"datasets": {"bao_inv": entry}})
     ds = derive_dataset("bao_inv", entry, tmp_path / "raw")
     np.testing.assert_allclose(ds.covariance, cov, rtol=1e-12, atol=1e-15)
-    block = {"inv": {"class": "pbuf_data.cobaya_theory.BaoGeneric", "path": str(folder), "measurements_file": "mean.txt",
+    block = {"inv": {"class": "pbuf_data.fit.cobaya_theory.BaoGeneric", "path": str(folder), "measurements_file": "mean.txt",
                      "cov_file": None, "invcov_file": "invcov.txt", "rs_rescale": 1.0}}
     for cosmo, theirs in zip(COSMOLOGIES, _cobaya_chi2s(tmp_path, block, COSMOLOGIES)):
         model = FlatLCDM(**cosmo)

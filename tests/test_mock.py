@@ -13,10 +13,10 @@ import pytest
 import yaml
 from scipy import integrate, stats
 
-from pbuf_data.cosmology import C_KM_S, Fiducial
-from pbuf_data.derive import derive_dataset
-from pbuf_data.mock import mock_files, write_mock_file
-from pbuf_data.registry import load_registry
+from pbuf_data.model.cosmology import C_KM_S, Fiducial
+from pbuf_data.read.derive import derive_dataset
+from pbuf_data.read.mock import mock_files, write_mock_file
+from pbuf_data.read.registry import load_registry
 
 from conftest import RAW_DIR, RAW_SKIP
 
@@ -75,18 +75,19 @@ def test_same_seed_gives_identical_bytes(name, mock_raw):
 # sha256 of every mock file at the registry's seeds, as written by the generator before the fiducial
 # cosmology was rewritten in numpy and each job began to build only its own file (astropy's
 # FlatLambdaCDM and scipy's quad and solve_ivp then): the files must not change by a byte
+# (the headers name the generator, pbuf_data.read.mock since the package's stage folders: its only change then)
 MOCK_SHA256 = {
     # the likelihood-table mocks, recorded when their generator was written
-    ("mock_bao_elg_table", "table"): "00f08611cdcc65f6718a00b7c52725a2f71bf684a17c1108f5da34c243bce15c",
-    ("mock_bao_lya_grid", "table"): "6f6b33acd9879db757c066439f0e265c00b00c8ce451234faa52a6a8571cf3ee",
+    ("mock_bao_elg_table", "table"): "144345c40cca52cb41e5b8a3873b716f1d937012753722598947e0d19652bdb9",
+    ("mock_bao_lya_grid", "table"): "36e2883b34f508f7059b7322d10512ebd2ca62d16e1e0b9a9fa83f6dc9da6a78",
     # the alpha-scan mocks (BOSS DR12 Lya scan with its aux and .data files; DES Y3 chi2(alpha) CSV)
-    ("mock_bao_lya_scan", "grid"): "cacf29abf9b143ed72f8146095621560b2974c7bb4a1a5fd8c7e9d26484e6c80",
-    ("mock_bao_lya_scan", "aux"): "b9c08c8f1a0b794efa4ef418720e0d35a5e1a443e762facd3ffef6dd6e849cf1",
-    ("mock_bao_lya_scan", "fiducial"): "472d43bfdb7e8c7e83953d45deb61ce284a68dcebae9c4b725aa59a69e119335",
-    ("mock_bao_alpha_table", "table"): "53573e9c5e781b805607e6bcfd35c626c953507259b6d6d99b227c872967a9c2",
-    ("mock_bao_mgs_chi2_table", "table"): "27983d3656fead02ad95bd1e9c22aafcc1075f743eb99109d6d099c858121102",
-    ("mock_bao_type_coded", "table"): "331788967136e2e3c6a204a6cdf2b54c1f0e60145e882c291dd4cc5ba89b4b78",
-    ("mock_bao_correlated_pair", "table"): "806b115d40bfdabf16758e111225d54d6697143fe4407ea52cb8e1b057b21012",
+    ("mock_bao_lya_scan", "grid"): "2b4d483054005ae7bedff684186a58b0a691bacfc9f2c8082c63e2ca1577d5b6",
+    ("mock_bao_lya_scan", "aux"): "248e57f09e74bd0ae3650d3d944885f3f605e51f07183c82206a65118b4e21fa",
+    ("mock_bao_lya_scan", "fiducial"): "59855f08cc9a3a687ec6594cc6c0baa01fd43e56ea215cfefd63b8676875fd91",
+    ("mock_bao_alpha_table", "table"): "276aa0fd45d37f2e083cfa8b7e0cce37b70b01e59df8b3bc0a360a5ade768f89",
+    ("mock_bao_mgs_chi2_table", "table"): "02fe77206c34ce36d93fbd93a0cf390e0f1ab1a5da494f0eddf82d12d84a1cbc",
+    ("mock_bao_type_coded", "table"): "c3cbd8a452dca51e474bbbac8e22fd3a58ec2b0b1ddd15664e2a681895c31f7c",
+    ("mock_bao_correlated_pair", "table"): "484e8306c31afe834623e7575a65a02d1e1e35ef7b0c6408b5b40849af099b41",
     ("mock_sn_pantheon_plus", "table"): "d69dc259151136169f0bc98269187d5c58da534bcb2ee4bb6667d55c68371812",
     ("mock_sn_pantheon_plus", "covariance"): "e1c08cd1c24e5d692ad1dfe70039c66cbc1162d908d20fad64dbd0b199a88412",
     ("mock_bao_boss_dr12", "mean"): "5cd1be1835743338d3dd568693474e85c5f483d03b4e17f8d71066125e2eddd3",
@@ -94,17 +95,17 @@ MOCK_SHA256 = {
     ("mock_bao_desi_dr1", "mean"): "39eaaa67a6e6393889e297c0fffd43bb6a47a5ed320470b637ae8d4a78d07bdc",
     ("mock_bao_desi_dr1", "covariance"): "13a4f2a6b565cc3890a00576b08d09f2a0264ac5230e2e93a922c104916c5d5c",
     # written in the EH98 sound-horizon convention its registry label converts from (the release's convention)
-    ("mock_bao_6dfgs", "table"): "8199a8c607f832ee39d63fb203f5d5cfad7689492fce5647962189eab51eb8fe",
-    ("mock_bao_sdss_mgs", "table"): "f7b7abfa5bd2e0367b341709bbac36122566ce7849afc736b4490c791fe91593",
+    ("mock_bao_6dfgs", "table"): "31c894020b2bd288ebaa186ffbca37964406207456e5e7f0e56552471cc9a443",
+    ("mock_bao_sdss_mgs", "table"): "1ce804834e20dc01826167df7c1fa867c200e144c2a189db102f966131de1742",
     ("mock_bao_sdss_mgs", "chi2_table"): "7390f4fdcf79d306f6685b3574c65878fbfe50d504401a101586fab0a84e429d",
     # the priors' convention (CMB_PRIOR_CONVENTION: recombination z*, CosmoMC's sound speed) replaced the Hu & Sugiyama
     # z* of the truth, with it the means
-    ("mock_cmb_planck2018", "mean"): "b18c02c8491dd54e1e008b0ace57625a1fca5d840cc563c3beb69ae0b6d0f7d2",
-    ("mock_cmb_planck2018", "inverse_covariance"): "cec880e887587e808a88715f9492ad630d83e6e845077a48bbb8882221dd1beb",
+    ("mock_cmb_planck2018", "mean"): "3efe6ca8c7e573dd8a37bcbcfce471eb3acb2647e765cd19ca77b479cea1d112",
+    ("mock_cmb_planck2018", "inverse_covariance"): "0f32c046d3eaa19312ec0bc6f7677ada3b4bb147d19d6b29e7317c13765488a8",
     ("mock_cc_moresco", "table"): "c8112d9425cae1fdbca59dd76c91468c0d15919d1c2c03117def30576ff535ed",
     ("mock_cc_moresco", "systematics"): "577ac2f346e346fe7cf94daa7b7000c05d04ebc8a029cda31e0d8643b956a485",
     ("mock_rsd_fsigma8", "table"): "6e6c1922eace8c58bcde9ee6edae7dac7ecd73753db891661c7af8f49a226dfb",
-    ("mock_rsd_fsigma8", "reference_table"): "c965c40b544393e4e2ecacc11e536c8e013e5b147fdd67116bd127e5b0b462cc",
+    ("mock_rsd_fsigma8", "reference_table"): "152498636a77b02dff27bbbc14ceacb508bb01ee3513434c2718b92129e6817c",
     ("mock_rsd_fsigma8", "wigglez"): "078506c771b01d70fac635d5c987de4d217208f745aba0a93e5886a84971fdb7",
     ("mock_rsd_fsigma8", "sdss"): "bb13b8ec45ef52bb2a4e7e0cac96a1a6c03823425e6f83a248ef5bc6d5ea1afc",
 }
@@ -341,7 +342,7 @@ def test_distance_priors_against_chen_2019():
     assert PLANCK_TTTEEE.z_star == pytest.approx(1089.94 - 1.07, abs=0.02)
     assert priors["R"] == pytest.approx(1.7502, abs=0.0005)
     assert priors["l_A"] == pytest.approx(301.471, abs=0.05)
-    from pbuf_data.cosmology import sound_horizon_approx
+    from pbuf_data.model.cosmology import sound_horizon_approx
 
     hs = 1091.94  # Hu & Sugiyama's z* for these parameters (CAMB's cosmomc_theta uses it)
     theta_mc = sound_horizon_approx(PLANCK_TTTEEE.H, PLANCK_TTTEEE.Omega_b_h2, hs) / PLANCK_TTTEEE.DM(hs)
@@ -357,7 +358,7 @@ def test_growth():
 
 
 def test_unknown_role_is_named(tmp_path):
-    from pbuf_data.errors import PbufDataError
+    from pbuf_data.core.errors import PbufDataError
 
     entry = MOCKS["mock_sn_pantheon_plus"]
     with pytest.raises(PbufDataError, match=r"roles \['covariance', 'table'\], asked for 'inverse_covariance'"):

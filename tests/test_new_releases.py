@@ -54,7 +54,7 @@ def test_lcparam_with_a_covariance_takes_sigma_from_it(tmp_path, registry):
     """An lcparam file whose dmb is 0 (all uncertainty in the covariance), by registry entry alone."""
     import copy
 
-    from pbuf_data.derive import derive_dataset
+    from pbuf_data.read.derive import derive_dataset
 
     rows = ["#name zcmb zhel dz mb dmb x1 dx1 color dcolor 3rdvar d3rdvar cov_m_s cov_m_c cov_s_c set ra dec biascor"]
     rng = np.random.default_rng(3)
@@ -81,7 +81,7 @@ def test_lcparam_with_a_covariance_takes_sigma_from_it(tmp_path, registry):
 def test_des_sn5yr_deweighted_points_warn_but_pass_validation(real):
     """SOURCES.md: MUERR_FINAL up to 449.6 mag de-weights unlikely SNe Ia; that is data (a warning), while an
     error bar beyond ten times the physical range (sigma = 1e150) is not a measurement (an error)."""
-    from pbuf_data.validation import validate_dataset
+    from pbuf_data.publish.validation import validate_dataset
 
     report = validate_dataset(real("sn_des5yr"), expected_points=1829)
     checks = {c["name"]: c for c in report["checks"]}

@@ -15,7 +15,7 @@ import yaml
 
 from conftest import N_REAL, Workflow, cli
 from pbuf_data import PbufDataError, load_dataset, prepare_dataset, prepare_datasets
-from pbuf_data.logs import append_lines, processing_trends
+from pbuf_data.core.logs import append_lines, processing_trends
 
 pytestmark = pytest.mark.workflow
 
@@ -46,7 +46,7 @@ def test_software_versions_are_read_once_and_handed_out_as_copies():
     import numpy
     import snakemake
 
-    from pbuf_data.logs import software_versions
+    from pbuf_data.core.logs import software_versions
 
     first = software_versions()
     assert first["numpy"] == numpy.__version__ and first["snakemake"] == snakemake.__version__
@@ -211,7 +211,7 @@ def test_malicious_snapshot_is_refused(project):
 
     import zstandard
 
-    from pbuf_data.backup import RECORD
+    from pbuf_data.publish.backup import RECORD
 
     store = project / "data" / "backups"
     path = next((store / "snapshots").glob("*/*.json"))

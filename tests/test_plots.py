@@ -11,11 +11,11 @@ from matplotlib.image import AxesImage
 from matplotlib.table import Table
 from matplotlib.transforms import Bbox
 
-from pbuf_data.cosmology import Fiducial
-from pbuf_data.derive import derive_dataset
-from pbuf_data.mock import write_mock_file
-from pbuf_data.plots import _fiducial_values, correlation_figure, observable_figure
-from pbuf_data.registry import load_registry
+from pbuf_data.fit.plots import _fiducial_values, correlation_figure, observable_figure
+from pbuf_data.model.cosmology import Fiducial
+from pbuf_data.read.derive import derive_dataset
+from pbuf_data.read.mock import write_mock_file
+from pbuf_data.read.registry import load_registry
 
 from conftest import PROJECT
 
@@ -84,7 +84,7 @@ def test_a_two_dimensional_grid_is_drawn_as_contours(tmp_path):
 def test_a_combination_is_drawn_per_type_with_each_members_offset(real):
     """A combination has no layout of its own: one panel per observable type, members' axis text, and each SN
     member's free magnitude offset set to its own best value (independent of the other members)."""
-    from pbuf_data.combine import combine
+    from pbuf_data.fit.combine import combine
 
     sn, cc = real("sn_pantheon"), real("cc_moresco")
     joint = combine("sn_cc", [sn, cc])

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from pbuf_data import PbufDataError
-from pbuf_data.registry import load_registry, load_schema, resolve_raw_path, validate
+from pbuf_data.read.registry import load_registry, load_schema, resolve_raw_path, validate
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def test_registries_load_and_every_real_file_is_pinned(registry, mock_registry):
 
 
 def test_pins_match_the_shared_files(registry, raw_dir):
-    from pbuf_data.dataset import sha256_file
+    from pbuf_data.model.dataset import sha256_file
 
     for entry in registry.values():
         for spec in entry["files"].values():
@@ -104,7 +104,7 @@ def test_cross_field_rules(tmp_path, real_document):
 def test_a_validated_registry_is_kept_and_read_back_only_for_the_same_bytes_and_code(tmp_path, real_document, monkeypatch):
     import shutil
 
-    import pbuf_data.registry as registry_module
+    import pbuf_data.read.registry as registry_module
 
     cache = tmp_path / "cache"
     path = _write(tmp_path, real_document)
@@ -160,7 +160,7 @@ def test_a_validated_registry_is_kept_and_read_back_only_for_the_same_bytes_and_
 def test_the_workflow_and_the_cli_keep_the_validated_registry_beside_snakemakes_state(tmp_path):
     import shutil
 
-    from pbuf_data.project import Project, read_config
+    from pbuf_data.operate.project import Project, read_config
 
     shutil.copytree(PROJECT / "config", tmp_path / "config")
     project = Project(tmp_path, read_config(tmp_path))
@@ -220,7 +220,7 @@ def test_kind_that_contradicts_the_format_is_explained(tmp_path, real_document):
 
 
 def test_every_shipped_entry_names_its_samples_from_the_vocabulary(registry, mock_registry):
-    from pbuf_data.registry import load_samples
+    from pbuf_data.read.registry import load_samples
 
     samples = load_samples()
     for name, entry in {**registry, **mock_registry}.items():
@@ -235,7 +235,7 @@ def test_every_point_lies_in_the_redshift_range_of_one_of_its_samples(registry, 
     is a sample left out (the Gold-2018 eBOSS quasars at z = 0.98-1.94 were)."""
     import numpy as np
 
-    from pbuf_data.registry import load_samples
+    from pbuf_data.read.registry import load_samples
 
     samples = load_samples()
     for name, entry in registry.items():
@@ -280,7 +280,7 @@ def test_supersedes_names_other_datasets_of_the_registry(tmp_path, real_document
     (lambda s: s.update(Union3=s["union2_sn"]), "name 'Union3' should start with a lowercase letter"),
 ])
 def test_the_samples_file_is_checked(tmp_path, mutate, expected):
-    from pbuf_data.registry import SAMPLES_FILE, load_samples
+    from pbuf_data.read.registry import SAMPLES_FILE, load_samples
 
     document = yaml.safe_load(SAMPLES_FILE.read_text())
     mutate(document["samples"])
@@ -291,7 +291,7 @@ def test_the_samples_file_is_checked(tmp_path, mutate, expected):
 
 
 def test_a_changed_samples_file_is_another_kept_registry(tmp_path, real_document, monkeypatch):
-    import pbuf_data.registry as registry_module
+    import pbuf_data.read.registry as registry_module
 
     cache, path = tmp_path / "cache", _write(tmp_path, real_document)
     load_registry(path, cache=cache)

@@ -20,7 +20,7 @@ import yaml
 
 from conftest import PROJECT, Workflow, cli, copy_project, use_real_tree
 from pbuf_data import PbufDataError
-from pbuf_data.derive import derive_dataset
+from pbuf_data.read.derive import derive_dataset
 from test_bad_input import CASES as PARSER_CASES
 
 pytestmark = pytest.mark.workflow
@@ -114,7 +114,7 @@ def test_bad_input_catalog_through_the_workflow(run_copy, clean_run, batch):
     assert "Traceback" not in output
     failing = [c for c in batch if c[3] is not None]
     assert (proc.returncode != 0) == bool(failing)
-    # A job process writes its message in one write (pbuf_data.job.report_failure), but Snakemake writes a
+    # A job process writes its message in one write (pbuf_data.operate.job.report_failure), but Snakemake writes a
     # message of several lines and its final newline apart (snakemake/logging.py, emit), so a job's message
     # written in between follows Snakemake's last line: a message is where "ERROR: " starts, not a line.
     messages = [line[line.index("ERROR: "):] for line in output.splitlines() if "ERROR: " in line]
@@ -154,7 +154,7 @@ SN_COVARIANCE_CASES = [
 
 @pytest.fixture(scope="module")
 def sn_mock(tmp_path_factory, mock_registry):
-    from pbuf_data.mock import mock_files
+    from pbuf_data.read.mock import mock_files
 
     folder = tmp_path_factory.mktemp("snmock")
     entry = mock_registry["mock_sn_pantheon_plus"]

@@ -14,7 +14,7 @@ import yaml
 from docutils.core import publish_parts
 
 from conftest import PROJECT, copy_project, need_chromium
-from pbuf_data.report_text import rst_link, rst_text
+from pbuf_data.operate.report_text import rst_link, rst_text
 
 sys.path.insert(0, str(PROJECT / "tools"))
 from report_screenshots import _opener, find_chromium, report_data  # noqa: E402

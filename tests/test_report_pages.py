@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from conftest import PROJECT
-from pbuf_data.derive import derive_dataset
-from pbuf_data.mock import write_mock_file
-from pbuf_data.registry import load_registry
-from pbuf_data.report_pages import provenance_page, summary_page, validation_page
-from pbuf_data.validation import summarize, validate_dataset
+from pbuf_data.operate.report_pages import provenance_page, summary_page, validation_page
+from pbuf_data.publish.validation import summarize, validate_dataset
+from pbuf_data.read.derive import derive_dataset
+from pbuf_data.read.mock import write_mock_file
+from pbuf_data.read.registry import load_registry
 
 MOCKS = load_registry(PROJECT / "config" / "registry_mock.yaml")
 

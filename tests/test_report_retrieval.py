@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from conftest import N_REAL, Workflow
-from pbuf_data.project import Project
-from pbuf_data.status import workflow_status
+from pbuf_data.operate.project import Project
+from pbuf_data.operate.status import workflow_status
 
 pytestmark = pytest.mark.workflow
 
@@ -214,8 +214,8 @@ def test_preview_names_the_reason(real_run, monkeypatch):
     assert status["bao_desi_dr1"] == ["option labels.DV_over_rs.observable_type changed: 'DV_over_rd' -> 'DM_over_rd'"]
     assert status["rsd_fsigma8"] == ["not derived yet: no published dataset"]
     assert status["bao_6dfgs"] == []
-    import pbuf_data.derive
+    import pbuf_data.read.derive
 
-    real = pbuf_data.derive.code_fingerprint
-    monkeypatch.setattr(pbuf_data.derive, "code_fingerprint", lambda fmt: "changed" if fmt == "cc_hz_table" else real(fmt))
+    real = pbuf_data.read.derive.code_fingerprint
+    monkeypatch.setattr(pbuf_data.read.derive, "code_fingerprint", lambda fmt: "changed" if fmt == "cc_hz_table" else real(fmt))
     assert "the code that derives format 'cc_hz_table' changed" in _status(workflow, writable_raw)["cc_moresco"]

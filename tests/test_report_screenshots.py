@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import PROJECT, need_chromium
-from pbuf_data.registry import load_registry
+from pbuf_data.read.registry import load_registry
 from test_report_pages import Tables
 
 sys.path.insert(0, str(PROJECT / "tools"))

@@ -14,8 +14,8 @@ from conftest import PROJECT
 DERIVE_ALL = """
 import hashlib, json, sys, tempfile
 from pathlib import Path
-from pbuf_data.derive import derive_dataset
-from pbuf_data.registry import load_registry
+from pbuf_data.read.derive import derive_dataset
+from pbuf_data.read.registry import load_registry
 registry, raw = load_registry(Path(sys.argv[1])), Path(sys.argv[2])
 out, folder = {}, Path(tempfile.mkdtemp())
 for name, entry in registry.items():

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from pbuf_data import PbufDataError
-from pbuf_data.retrieve import download
+from pbuf_data.read.retrieve import download
 
 CONTENT = b"# z H sigma\n0.07 69.0 19.6\n0.09 69.0 12.0\n" * 50
 PIN = hashlib.sha256(CONTENT).hexdigest()

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pbuf_data.derive import derive_dataset
+from pbuf_data.read.derive import derive_dataset
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_sentinels_are_not_numbers(real):
 
 @pytest.mark.parametrize("n, keep", [(1, 0.0), (2, 0.5), (9, 0.5), (300, 0.93), (300, 0.1), (64, 1.0)])
 def test_in_place_subselection_equals_fancy_indexing(n, keep):
-    from pbuf_data.matrix import take_square
+    from pbuf_data.model.matrix import take_square
 
     rng = np.random.default_rng(n)
     matrix = rng.standard_normal((n, n))

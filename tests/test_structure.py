@@ -70,8 +70,8 @@ def cycles_of(edges: dict[str, set[str]]) -> list[list[str]]:
 def test_the_import_graph_has_no_cycle():
     edges = graph()
     # the walk sees module-level and deferred imports (a sample of each)
-    assert "pbuf_data.formats._bao" in edges["pbuf_data.cosmology"]
-    assert "pbuf_data.likelihood" in edges["pbuf_data.dataset"]  # imported inside Dataset.likelihood
+    assert "pbuf_data.model.cosmology" in edges["pbuf_data.read.formats._bao"]
+    assert "pbuf_data.model.likelihood" in edges["pbuf_data.model.dataset"]  # imported inside Dataset.likelihood
     cycles = cycles_of(edges)
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
 
@@ -80,29 +80,58 @@ def test_the_cycle_finder_finds_a_cycle():
     assert cycles_of({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
 
 
-# The operational layer, top to bottom: each of these imports only modules below it here, or modules of the
-# library beneath (formats, data model, registry, paths), which never import any of these.
-# (logs, with the software versions of provenance, sits below them all, beside the data model.)
-OPERATIONS = ["__main__", "cli", "cli_trees", "api", "ops", "status", "prune", "job", "project", "steps", "verify",
-              "restore", "backup_move", "backup", "raw"]
+# The stages of the package, bottom to top (src/pbuf_data/<stage>/): a module imports only modules of its own stage
+# or of a stage below it. pbuf_data itself and __main__ (its entry points) sit above them all.
+STAGES = ["core", "model", "read", "publish", "fit", "operate"]
+# Within a stage, top to bottom, the modules whose order matters: each imports only those after it here, and
+# the stage's other modules import none of them.
+ORDER = {"operate": ["cli", "cli_trees", "api", "ops", "status", "prune", "job", "project", "steps"],
+         "publish": ["verify", "restore", "backup_move", "backup"]}
+
+
+def _place(module: str) -> tuple[int, str | None] | None:
+    parts = module.split(".")
+    if len(parts) < 2 or parts[1] not in STAGES:
+        return None
+    return STAGES.index(parts[1]), parts[2] if len(parts) > 2 else None
+
+
+def _allowed(source: str, target: str) -> bool:
+    src, tgt = _place(source), _place(target)
+    if src is None:
+        return True
+    if tgt is None:
+        return False
+    if tgt[0] != src[0]:
+        return tgt[0] < src[0]
+    order = ORDER.get(STAGES[src[0]], [])
+    if tgt[1] not in order:
+        return True
+    return src[1] in order and order.index(tgt[1]) > order.index(src[1])
 
 
 def layering_violations(edges: dict[str, set[str]]) -> list[str]:
-    rank = {f"pbuf_data.{name}": i for i, name in enumerate(OPERATIONS)}
-    found = []
-    for source, targets in edges.items():
-        for target in sorted(targets & set(rank)):
-            if source not in rank or rank[target] <= rank[source]:
-                found.append(f"{source} -> {target}")
-    return found
+    return [f"{source} -> {target}" for source, targets in sorted(edges.items()) for target in sorted(targets)
+            if not _allowed(source, target)]
+
+
+def test_every_module_lies_in_a_stage():
+    edges = graph()
+    outside = {m for m in edges if _place(m) is None} - {"pbuf_data", "pbuf_data.__main__"}
+    assert not outside, outside
+    assert {f"pbuf_data.{stage}.{name}" for stage, names in ORDER.items() for name in names} <= set(edges)
 
 
 def test_no_module_imports_one_above_it():
     edges = graph()
-    assert {f"pbuf_data.{name}" for name in OPERATIONS} <= set(edges)  # every name is a module
     assert not layering_violations(edges), layering_violations(edges)
 
 
 def test_the_layering_check_finds_an_upward_import():
-    edges = {"pbuf_data.dataset": {"pbuf_data.verify"}, "pbuf_data.verify": {"pbuf_data.cli"}, "pbuf_data.cli": set()}
-    assert layering_violations(edges) == ["pbuf_data.dataset -> pbuf_data.verify", "pbuf_data.verify -> pbuf_data.cli"]
+    edges = {"pbuf_data.model.dataset": {"pbuf_data.publish.verify"},
+             "pbuf_data.publish.verify": {"pbuf_data.operate.cli", "pbuf_data.read.raw"},
+             "pbuf_data.operate.steps": {"pbuf_data.operate.job"}, "pbuf_data.operate.verdict": {"pbuf_data.operate.steps"},
+             "pbuf_data.operate.cli": set()}
+    assert layering_violations(edges) == [
+        "pbuf_data.model.dataset -> pbuf_data.publish.verify", "pbuf_data.operate.steps -> pbuf_data.operate.job",
+        "pbuf_data.operate.verdict -> pbuf_data.operate.steps", "pbuf_data.publish.verify -> pbuf_data.operate.cli"]

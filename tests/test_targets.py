@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from conftest import cli
-from pbuf_data.layout import Tree
+from pbuf_data.core.layout import Tree
 
 REAL = Tree("real")
 NAME = "bao_desi_dr1"

@@ -91,7 +91,7 @@ def test_commands_not_told_a_corpus_name_the_trees(project):
 
 
 def _hold_lock(root: Path, command: str) -> subprocess.Popen:
-    code = (f"from pbuf_data import writer; writer.acquire('.', {command!r}); print('held', flush=True); "
+    code = (f"from pbuf_data.publish import writer; writer.acquire('.', {command!r}); print('held', flush=True); "
             "import time; time.sleep(120)")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=root, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": SRC})
@@ -202,7 +202,7 @@ def test_a_requeued_finished_job_republishes_nothing_unchanged(project):
 def test_a_mock_tree_is_taken_as_recorded_even_when_data_raw_holds_releases(tmp_path):
     """A tree recorded as built from the mock surveys, under a corpus name of its own, stays a mock tree for the
     commands that act on every tree (verify, status), although data/raw now holds a release."""
-    from pbuf_data.project import Project
+    from pbuf_data.operate.project import Project
 
     root = tmp_path / "project"
     shutil.copytree(PROJECT / "config", root / "config")

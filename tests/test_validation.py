@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from pbuf_data import matrix as pbuf_matrix
-from pbuf_data import validation
-from pbuf_data.dataset import Dataset
-from pbuf_data.validation import (
+from pbuf_data.model import matrix as pbuf_matrix
+from pbuf_data.model.dataset import Dataset
+from pbuf_data.publish import validation
+from pbuf_data.publish.validation import (
     EXACT_CONDITION_BELOW,
     NORM_ROWS,
     PARALLEL_FROM_BYTES,
@@ -189,7 +189,7 @@ def test_a_large_covariance_is_factored_on_the_given_threads(monkeypatch):
 def test_blas_threads_are_the_jobs_threads(threads):
     """Snakemake gives a job of N threads OPENBLAS_NUM_THREADS=N (and the like); the validation's factor takes
     as many workers."""
-    code = "import numpy, scipy.linalg; from pbuf_data.validation import blas_threads; print(blas_threads())"
+    code = "import numpy, scipy.linalg; from pbuf_data.publish.validation import blas_threads; print(blas_threads())"
     env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert int(out) == min(int(threads), len(os.sched_getaffinity(0)))  # OpenBLAS takes no more than the CPUs

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import yaml
 
-from pbuf_data.derive import derive_dataset
-from pbuf_data.mock import write_mock_file
-from pbuf_data.registry import load_registry
-from pbuf_data.validation import fiducial_pulls, validate_dataset
+from pbuf_data.publish.validation import fiducial_pulls, validate_dataset
+from pbuf_data.read.derive import derive_dataset
+from pbuf_data.read.mock import write_mock_file
+from pbuf_data.read.registry import load_registry
 
 from conftest import PROJECT
 
@@ -80,7 +80,7 @@ def test_a_lya_grid_passes_and_with_its_axes_swapped_fails_naming_the_point(tmp_
     assert validate_dataset(good, thresholds=THRESHOLDS, fiducial=FIDUCIAL)["n_errors"] == 0
     swapped = _lya(tmp_path / "swapped", ["DH_over_rd", "DM_over_rd"])
     # an independent pull: D_H/r_d = c / (H r_d) of the fiducial at z = 2.334 is about 8.6, the grid says 37.6
-    from pbuf_data.cosmology import Fiducial
+    from pbuf_data.model.cosmology import Fiducial
 
     fid = Fiducial.from_config(FIDUCIAL)
     expected = (37.6 - 299792.458 / fid.H(2.334) / fid.r_d) / swapped.uncertainty[0]

@@ -19,7 +19,7 @@ import yaml
 
 from conftest import N_REAL
 from pbuf_data import PbufDataError, load_dataset
-from pbuf_data.validation import PARALLEL_FROM_BYTES
+from pbuf_data.publish.validation import PARALLEL_FROM_BYTES
 
 pytestmark = pytest.mark.workflow
 

@@ -1,19 +1,19 @@
 """PBUF data preparation: raw cosmology survey files -> standardized, validated datasets.
 
 The public names are resolved on first use (PEP 562), so that a workflow job importing one
-submodule (``pbuf_data.steps``, ``pbuf_data.mock``) pays only for what that submodule imports.
+submodule (``pbuf_data.operate.steps``, ``pbuf_data.read.mock``) pays only for what that submodule imports.
 """
 
 __version__ = "0.1.0"
 
 # public name -> (submodule, attribute)
 _LAZY = {
-    "Dataset": ("dataset", "Dataset"),
-    "load_dataset": ("dataset", "load_dataset"),
-    "read_dataset": ("dataset", "read_dataset"),
-    "PbufDataError": ("errors", "PbufDataError"),
-    "prepare_dataset": ("api", "prepare_dataset"),
-    "prepare_datasets": ("api", "prepare_datasets"),
+    "Dataset": ("model.dataset", "Dataset"),
+    "load_dataset": ("model.dataset", "load_dataset"),
+    "read_dataset": ("model.dataset", "read_dataset"),
+    "PbufDataError": ("core.errors", "PbufDataError"),
+    "prepare_dataset": ("operate.api", "prepare_dataset"),
+    "prepare_datasets": ("operate.api", "prepare_datasets"),
 }
 
 __all__ = [*_LAZY, "__version__"]

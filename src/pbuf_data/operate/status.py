@@ -1,0 +1,137 @@
+"""Dataset-level preview: is each dataset up to date, and if not, why would it be reprocessed?
+
+Answers in the users' words by comparing what a published dataset records
+(raw files' sha256, options, code fingerprint) with the current raw files,
+registry and code. ``snakemake -n`` gives Snakemake's own job-level view.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..core import layout
+from ..core.integrity import sha256_file
+from ..core.logs import last_error
+from ..read.registry import raw_location
+
+UP_TO_DATE = "up to date"
+
+
+def _changed_keys(old, new, path=()):
+    """(key path, old value, new value) of each leaf that differs (None: absent)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(set(old) | set(new), key=str)
+        return [c for key in keys for c in _changed_keys(old.get(key), new.get(key), (*path, key))]
+    return [(path, old, new)] if old != new else []
+
+
+def _shown(value, limit=60):
+    """A registry value as one short line (its repr: quotes and escapes control characters)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
+
+
+def options_changed(recorded: dict, current: dict) -> list[str]:
+    """Each option of a registry entry that differs from the options its dataset was derived with, named with
+    both values: ``option systematics changed: ['IMF'] -> ['IMF', 'mod']``."""
+    return [f"option {'.'.join(_shown(k, 40) if not (isinstance(k, str) and k.isprintable()) else k for k in path)}"
+            f" changed: {_shown(old)} -> {_shown(new)}" for path, old, new in _changed_keys(recorded, current)]
+
+
+def _last_failure(root: Path, tree: layout.Tree, name: str) -> str | None:
+    summaries = sorted((root / tree.logs / "transformations").glob(f"{name}_processing_summary_*.json"))
+    if not summaries:
+        return None
+    try:
+        last = json.loads(summaries[-1].read_text())
+    except ValueError:
+        return None
+    return last.get("error") if last.get("status") != "success" else None
+
+
+def _settings_changed(receipt: Path, thresholds: dict | None) -> list[str]:
+    """The validation thresholds of the configuration against those the dataset was made with (its receipt),
+    each changed key with both values."""
+    try:
+        recorded = json.loads(receipt.read_text()).get("settings", {}).get("thresholds")
+    except (OSError, ValueError, AttributeError):
+        return []
+    if recorded is None or thresholds is None:
+        return []
+    changed = [f"{'.'.join(map(str, path))} {_shown(old)} -> {_shown(new)}" for path, old, new in
+               _changed_keys(recorded, thresholds)]
+    return [f"validation thresholds changed in config: {'; '.join(changed)}"] if changed else []
+
+
+def dataset_status(root: Path, tree: layout.Tree, name: str, entry: dict, raw_dir: str, mock: bool, retrieve: bool,
+                   thresholds: dict | None, sha256, code: str) -> list[str]:
+    """Reasons the dataset would be reprocessed (empty: up to date); ``sha256(path)`` hashes a raw file, ``code`` is
+    the fingerprint of its format's code (:func:`pbuf_data.read.derive.code_fingerprint`)."""
+    reasons = []
+    document_path = root / tree.published(name, "json")
+    if not document_path.exists():
+        reasons.append("not derived yet: no published dataset")
+    provenance = None
+    if document_path.exists():
+        try:
+            provenance = json.loads(document_path.read_text())["provenance"]
+        except (ValueError, KeyError, TypeError):
+            reasons.append("the published dataset document is unreadable (see pbuf-data verify)")
+    recorded = {f["role"]: f for f in provenance["raw_files"]} if provenance else {}
+    for role, spec in entry["files"].items():
+        where = raw_location(raw_dir, spec["path"], mock=mock)
+        path = root / where if not Path(where).is_absolute() else Path(where)
+        if not path.exists():
+            if mock:
+                reasons.append(f"mock raw file {spec['path']} will be generated")
+            elif retrieve and spec.get("url") and spec.get("sha256"):  # as the workflow decides (common.smk)
+                reasons.append(f"raw file {spec['path']} is missing: it will be downloaded from {spec['url']}")
+                failure = last_error(root / tree.job_log("retrieve", spec["path"]))
+                if failure:
+                    reasons.append(f"its last download failed: {failure}")
+            else:
+                reasons.append(f"raw file {spec['path']} is missing: put it at {raw_dir}/{spec['path']}")
+            continue
+        if not provenance:
+            continue
+        actual = sha256(path)
+        if role not in recorded:
+            reasons.append(f"raw file {spec['path']} was added to the registry entry")
+        elif actual != recorded[role]["sha256"]:
+            note = ""
+            if spec.get("sha256") and actual != spec["sha256"]:
+                note = " and no longer matches its registry pin: the derivation will refuse it until the pin is updated"
+            reasons.append(f"raw file {spec['path']} changed since the dataset was derived{note}")
+    if provenance:
+        for role in sorted(set(recorded) - set(entry["files"])):
+            reasons.append(f"raw file {recorded[role]['path']} was removed from the registry entry")
+        changed = options_changed(provenance["options"], entry["options"])
+        if changed:
+            reasons.append("; ".join(changed))
+        if provenance.get("code_fingerprint") != code:
+            reasons.append(f"the code that derives format '{entry['format']}' changed")
+        if not (root / tree.report(name, "json")).exists():
+            reasons.append("no validation report")
+        # the other files its job declares (Snakemake reruns it for any of them missing)
+        reasons += [f"{path} is missing" for path in (tree.published(name, "npz"), tree.report(name, "txt"))
+                    if not (root / path).exists()]
+        reasons += _settings_changed(root / tree.receipt(name), thresholds)
+    failure = _last_failure(root, tree, name)
+    if failure:
+        reasons.append(f"the last derivation failed ({failure})")
+    return reasons
+
+
+def workflow_status(project, sha256=sha256_file) -> dict[str, list[str]]:
+    """Reasons per dataset of the active project (a :class:`pbuf_data.operate.project.Project`) and its result tree."""
+    from ..read.derive import code_fingerprint
+
+    root, config = project.root, project.config
+    entries = {name: project.registry[name] for name in project.datasets}
+    codes = {fmt: code_fingerprint(fmt) for fmt in {entry["format"] for entry in entries.values()}}  # once a format
+    return {
+        name: dataset_status(root, project.tree, name, entry, project.raw_dir, project.use_mock, config["retrieve"],
+                             config.get("validation"), sha256, codes[entry["format"]])
+        for name, entry in entries.items()
+    }

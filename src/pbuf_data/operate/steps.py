@@ -1,0 +1,455 @@
+"""What each workflow step does, callable from the workflow's jobs, the API and by hand.
+
+Each rule's job is its script, ``python3 scripts/RULE.py ...`` (:mod:`pbuf_data.operate.job`), which calls
+:func:`run_step` with one of these functions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from ..core import layout
+from ..core.atomic import write_text
+from ..core.errors import PbufDataError
+
+log = logging.getLogger("pbuf_data")
+
+
+class JobFailed(Exception):
+    """A job's step failed: the message names the dataset and the file, line, column or check (it is in the
+    job's log too). A job process ends with it (:func:`pbuf_data.operate.job.main`); a job sent to Snakemake's
+    helper process raises it to Snakemake."""
+
+
+_JOB_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _log_failure(exc, log_file, dataset):
+    """The job's log cannot be opened (read-only or full disk, a folder in its place)."""
+    return JobFailed(PbufDataError(f"cannot write the job log: {exc.strerror or exc}", dataset=dataset,
+                                   file=str(log_file), check="logging"))
+
+
+@contextmanager
+def _job_logging(log_file, dataset, command):
+    """The job's log. A job process sends every logger's records there (the root logger). A job in Snakemake's
+    process (``command``: the command line that reruns it alone, the log's first line) sends only the records
+    of this package that its own thread emits, and leaves the process's logging as it was (Snakemake's
+    handlers, other jobs' threads)."""
+    if command is None:
+        try:
+            logging.basicConfig(filename=str(log_file) if log_file else None, level=logging.INFO, format=_JOB_FORMAT,
+                                force=True)
+        except OSError as exc:
+            raise _log_failure(exc, log_file, dataset) from None
+        yield
+        return
+    try:
+        handler = logging.FileHandler(log_file, mode="w") if log_file else logging.StreamHandler()
+    except OSError as exc:
+        raise _log_failure(exc, log_file, dataset) from None
+    thread = threading.get_ident()
+    handler.setFormatter(logging.Formatter(_JOB_FORMAT))
+    handler.addFilter(lambda record: record.thread == thread)
+    saved = log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        log.info("command: %s", command)
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(saved[0])
+        log.propagate = saved[1]
+        with suppress(OSError):  # its last lines cannot be flushed (a full disk): the job's outcome is said anyway
+            handler.close()
+
+
+def run_step(log_file, step, *args, logs_dir, dataset=None, rule=None, inputs=(), outputs=(), command=None, **kwargs):
+    """Run one workflow step as a job.
+
+    Logs go to the job's ``log_file``; the aggregate logs and the audit trail record the outcome. A
+    PbufDataError fails the job with its message (dataset, file, line or check) and no traceback: it raises
+    :class:`JobFailed`. Any other exception is an internal error whose traceback goes to the job's log only.
+    ``command`` is given for a job run by :func:`pbuf_data.operate.job.run_here` (the helper's): the command line
+    that runs it in a process of its own, the log's first line; that process keeps its own logging.
+    """
+    from ..core.logs import record_job
+
+    os.umask(0o022)
+    logging.raiseExceptions = False  # a log line that cannot be written must not print a traceback
+    with _job_logging(log_file, dataset, command):
+        start = time.perf_counter()
+        status, message, result = "success", "", None
+        try:
+            result = step(*args, **kwargs)
+        except PbufDataError as exc:
+            status, message = "failed", str(exc)
+            log.error("%s", exc)
+        except Exception as exc:  # a bug, not bad input: keep the traceback for developers, in the log
+            status, message = "failed", f"internal error in {step.__name__}: {exc!r} (traceback in {log_file})"
+            log.exception("internal error")
+        seconds = time.perf_counter() - start
+        try:
+            for warning in record_job(rule or step.__name__, status, seconds, dataset=dataset, message=message,
+                                      inputs=inputs, outputs=outputs, logs_dir=logs_dir):
+                log.warning("%s", warning)
+                print(f"WARNING: {warning}", file=sys.stderr)
+        except PbufDataError as exc:  # the audit trail could not be written: the job fails, saying why
+            status, message = "failed", f"{message + '; ' if message else ''}{exc.with_context(dataset=dataset)}"
+            log.error("%s", exc)
+        if status != "success":
+            raise JobFailed(message)
+        log.info("%s finished in %.3f s", step.__name__, seconds)
+    return result
+
+
+def retrieve(name, path_in_registry, url, sha256, output, mirror_hint, max_bytes):
+    from ..read.retrieve import download
+
+    download(url, output, sha256, dataset=name, name=path_in_registry, mirror_hint=mirror_hint, max_bytes=max_bytes)
+    log.info("%s: retrieved %s from %s (sha256 matches the pin)", name, path_in_registry, url)
+
+
+def mock_file(name, entry, role, output, fiducial, seed):
+    """Write one raw file of a mock survey (the embedded default)."""
+    from ..read.mock import write_mock_file
+
+    try:
+        write_mock_file(entry, role, output, fiducial, seed)
+    except PbufDataError as exc:
+        raise exc.with_context(dataset=name) from None
+    log.info("%s: mock %s (seed %d) -> %s", name, role, seed, output)
+
+
+def derive(tree, name, entry, paths, npz, json_path, max_bytes=None, code=None):
+    """Derive one dataset into staging, and write its processing summary (also when it fails)."""
+    import resource
+
+    from ..core.logs import now_utc, write_processing_summary
+    from ..read.derive import derive_dataset
+
+    start, started = time.perf_counter(), now_utc()
+    summary = {"dataset": name, "kind": entry["kind"], "format": entry["format"], "started": started, "status": "failed"}
+    try:
+        dataset = derive_dataset(name, entry, paths=paths, max_bytes=max_bytes)
+        if code:
+            dataset.provenance["code_fingerprint"] = code
+        _stage(tree, name, dataset, npz, json_path)
+        warnings = [w for w in [dataset.metadata.get("covariance", {}).get("warning"), dataset.metadata.get("likelihood")] if w]
+        for warning in warnings:
+            log.warning("%s: %s", name, warning)
+        summary.update(
+            status="success",
+            points_in=dataset.metadata.get("selection", {}).get("n_rows_in", len(dataset)),
+            points_out=len(dataset),
+            warnings=warnings,
+        )
+        log.info("%s: %d points -> %s", name, len(dataset), npz)
+        return dataset
+    except PbufDataError as exc:
+        summary["error"] = str(exc)
+        raise
+    finally:
+        summary["processing_duration"] = round(time.perf_counter() - start, 4)
+        summary["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        write_processing_summary(summary, logs_dir=Path(tree.logs))
+
+
+def _stage(tree, name, dataset, npz, json_path):
+    """Write a dataset's staged pair, then its sums (removed first: an interrupted write leaves none)."""
+    from ..publish.sidecars import forget, record
+
+    forget(tree.staged_sums(name))
+    dataset.save(npz, json_path)
+    record([npz, json_path], tree.staged_sums(name))
+
+
+def validate(npz, json_path, expected_points=None, thresholds=None, fiducial=None):
+    """The validation report of a staged dataset (read back from its files, archive checksum verified)."""
+    from ..model.dataset import read_dataset
+    from ..publish.validation import report_text, validate_dataset
+
+    dataset = read_dataset(npz, json_path, verify=True)
+    report = validate_dataset(dataset, expected_points=expected_points, thresholds=thresholds, fiducial=fiducial)
+    for line in report_text(report).splitlines():
+        log.info("%s", line)
+    return report
+
+
+def prepare(tree, name, entry, paths, logs, receipt, *, max_bytes=None, code=None, expected_points=None, thresholds=None,
+            missing=(), fiducial=None):
+    """One dataset's job: derive into staging, validate, publish; then write the receipt (the job's output).
+
+    The validation report (``<tree>/validation/<name>.json``, ``.txt``) is written whatever happens and says
+    which state the dataset reached (published, failed derive, failed validation, failed publication) and
+    why; like the published files, an output Snakemake neither deletes nor restores. Publication is the gate: nothing is
+    published unless validation passed. A failure raises after the report is written, so the job fails,
+    its receipt is gone and the dataset is retried by the next run. ``missing`` lists raw files that are
+    neither present nor retrievable (with where to put each): the job then fails at once, naming them.
+    """
+
+    npz, doc = tree.staged(name, "npz"), tree.staged(name, "json")
+    report = {"dataset": name, "kind": entry["kind"], "verdict": "not validated", "n_points": 0, "n_errors": 0,
+              "n_warnings": 0, "checks": []}
+    try:
+        if missing:
+            raise PbufDataError(f"{len(missing)} raw file(s) missing and not retrievable:\n  " + "\n  ".join(missing),
+                                dataset=name, check="raw files present")
+        derive(tree, name, entry, paths, npz, doc, max_bytes=max_bytes, code=code)
+    except PbufDataError as exc:
+        _write_report(tree, name, dict(report, state="failed derive", reason=str(exc)))
+        raise
+    return _validate_and_publish(tree, name, npz, doc, report, logs, receipt, expected_points, thresholds, fiducial)
+
+
+def prepare_combination(tree, name, spec, overlaps, logs, receipt, *, thresholds=None):
+    """A combination's job: join its published members (:func:`pbuf_data.fit.combine.combine`), then validate and
+    publish it like a dataset (same report, states and receipt). ``overlaps`` are the allowed shared samples
+    with their reasons (checked before any job), recorded in its provenance."""
+    from ..fit.combine import combine
+    from ..model.dataset import load_dataset
+
+    npz, doc = tree.staged(name, "npz"), tree.staged(name, "json")
+    report = {"dataset": name, "kind": "combination", "verdict": "not validated", "n_points": 0, "n_errors": 0,
+              "n_warnings": 0, "checks": []}
+    try:
+        joint = combine(name, [load_dataset(member, root=tree.base) for member in spec["datasets"]], overlaps)
+        _stage(tree, name, joint, npz, doc)
+    except PbufDataError as exc:
+        _write_report(tree, name, dict(report, state="failed derive", reason=str(exc)))
+        raise
+    return _validate_and_publish(tree, name, npz, doc, report, logs, receipt, len(joint), thresholds)
+
+
+def _validate_and_publish(tree, name, npz, doc, report, logs, receipt, expected_points, thresholds, fiducial=None):
+    """Validate a staged dataset and publish it only if no error-level check failed; report and receipt."""
+    try:
+        with _logging_to(logs["validate"]):
+            report = validate(npz, doc, expected_points=expected_points, thresholds=thresholds, fiducial=fiducial)
+    except PbufDataError as exc:
+        _write_report(tree, name, dict(report, state="failed validation", reason=str(exc)))
+        raise
+    if report["verdict"] == "failed":
+        failed = [c["name"] for c in report["checks"] if c["verdict"] == "error"]
+        error = PbufDataError(f"validation failed: {failed} (full report in {tree.report(name, 'txt')})",
+                              dataset=name, file=npz, check=",".join(failed))
+        _write_report(tree, name, dict(report, state="failed validation", reason=str(error)))
+        raise error
+    try:
+        with _logging_to(logs["publish"]):
+            files = publish(tree, name, npz, doc)
+    except PbufDataError as exc:
+        _write_report(tree, name, dict(report, state="failed publication", reason=str(exc)))
+        raise
+    _write_report(tree, name, dict(report, state="published", reason=None, npz_sha256=files[tree.published(name, "npz")]))
+    # the configuration the dataset was made with (pbuf-data status compares it with the current one)
+    settings = {"thresholds": thresholds} if thresholds is not None else {}
+    write_text(receipt, json.dumps({"dataset": name, "files": files, "settings": settings}, indent=2) + "\n")
+    return report
+
+
+def _write_report(tree, name, report):
+    from ..publish.validation import report_text
+
+    text = report_text(report)
+    if report["state"] != "published":
+        text += f"state: {report['state']}: {report['reason']}\n"
+    write_text(tree.report(name, "json"), json.dumps(report, indent=2) + "\n")
+    write_text(tree.report(name, "txt"), text)
+
+
+@contextmanager
+def _logging_to(path):
+    """Send the log of a block to its own file (a job with one log per phase)."""
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.handlers = [handler]
+    try:
+        yield
+    finally:
+        root.handlers = saved
+        handler.close()
+
+
+def summarize_validation(tree, datasets):
+    """The state of every dataset (published, failed derive/validation/publication, not run) and why;
+    also as the report's HTML page."""
+    from ..publish.sidecars import forget, record
+    from ..publish.validation import summarize, summary_text
+    from .report_pages import summary_page
+
+    states = {}
+    for name in datasets:
+        try:
+            report = json.loads(Path(tree.report(name, "json")).read_text())
+        except FileNotFoundError:
+            report = None
+        except (OSError, ValueError) as exc:
+            report = {"dataset": name, "state": "not run", "reason": f"unreadable validation report: {exc}"}
+        published_copy = Path(tree.published(name, "json")).exists()
+        if report is None or report.get("state") == "published" and not Path(tree.receipt(name)).exists():
+            why = _upstream_failure(tree, name) or "its job did not run in the last run (stopped before it)"
+            states[name] = {"state": "not run", "reason": why, "report": report, "published_copy": published_copy}
+        else:
+            states[name] = {"state": report.get("state", "not run"), "reason": report.get("reason"), "report": report,
+                            "published_copy": published_copy}
+    summary = summarize(states)
+    text = summary_text(summary)
+    write_text(tree.summary_json, json.dumps(summary, indent=2) + "\n")
+    write_text(tree.summary_txt, text)
+    forget(tree.figures_sums("summary"))
+    write_text(tree.summary_html, summary_page(summary))
+    record([tree.summary_html], tree.figures_sums("summary"))
+    for line in text.splitlines():
+        log.info("%s", line)
+    return summary
+
+
+def _upstream_failure(tree, name):
+    """The error of a failed job before a dataset's own (retrieving or generating one of its raw files)."""
+    from ..core.logs import last_error
+
+    for step in ("retrieve", "mock"):
+        for path in sorted(Path(tree.logs, step, name).glob("*.log")):
+            message = last_error(path)
+            if message:
+                return f"{step} of a raw file failed: {message}"
+    return None
+
+
+def publish(tree, name, npz, json_path):
+    """Publish a validated staged dataset (see :func:`pbuf_data.model.dataset.publish`); {path: sha256} published.
+    A dataset equal to its published copy but for its time of derivation (a job run again on the same inputs,
+    e.g. requeued by a cluster) is not republished: the published files stay as the manifest lists them."""
+    from ..model.dataset import publish as publish_dataset
+
+    same = None if os.environ.get(REPUBLISH_ENV) else _unchanged(tree, name, json_path)
+    if same is not None:
+        log.info("%s: equal to its published copy but for the time of derivation: nothing republished", name)
+        return same
+    files = {f"{tree.derived}/{p}": d for p, d in publish_dataset(npz, json_path, tree.derived).items()}
+    for path in files:
+        log.info("%s: published %s", name, path)
+    return files
+
+
+# set by `pbuf-data reprocess` and prepare_dataset(force=True) for their run: rederived datasets are republished
+REPUBLISH_ENV = "PBUF_DATA_REPUBLISH"
+
+
+def _unchanged(tree, name, staged_json):
+    """The published files of ``name`` ({path: sha256}, as publication returns them) if the staged document
+    equals the published one but for its time of derivation and the published archives are intact; else None."""
+    from ..core.integrity import sha256_file
+
+    published = Path(tree.published(name, "json"))
+    try:
+        old, new = json.loads(published.read_text()), json.loads(Path(staged_json).read_text())
+        member = old["npz_file"]
+
+        def essence(document):
+            provenance = {k: v for k, v in document["provenance"].items() if k != "created_utc"}
+            return {k: v for k, v in document.items() if k != "npz_file"} | {"provenance": provenance}
+
+        if essence(old) != essence(new) or "/" not in member:
+            return None
+        archives = [f"{tree.derived}/{member}", tree.published(name, "npz")]
+        if any(sha256_file(path) != old["npz_sha256"] for path in archives):
+            return None  # a damaged copy: publication writes it again
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return {tree.published(name, "json"): sha256_file(published), **{path: old["npz_sha256"] for path in archives}}
+
+
+def manifest(tree):
+    """Manifest of the whole published tree: every file in the checked folders (this run's datasets and any
+    other, e.g. those of the other registry, mock or real), the versioned archive each document names, and
+    the previous version publication keeps for readers of the previous document.
+
+    An archive's checksum is the one its document recorded at publication, not a rehash of what is on disk,
+    so a damaged archive stays damaged in the eyes of verify. A kept previous version keeps the checksum the
+    previous manifest listed for it (recorded when it was current); one that no manifest listed is hashed
+    once and listed only if its content has the checksum its name begins with, so a planted one is reported."""
+    from ..core.integrity import read_manifest, sha256_file, write_manifest
+    from ..model.dataset import published_archive
+
+    present = sorted(
+        str(p)
+        for folder in tree.watched
+        for p in Path(folder).glob("*")
+        if (p.is_file() or p.is_symlink()) and not p.name.startswith(".")
+    )
+    recorded = {}
+    for path in map(Path, present):
+        archive = path.parent == Path(tree.derived) and path.suffix == ".json" and published_archive(path.parent, path.stem)
+        if archive:
+            member, sha256 = archive
+            recorded[f"{tree.derived}/{member}"] = sha256
+    try:
+        listed = read_manifest(tree.derived_manifest) if Path(tree.derived_manifest).is_file() else {}
+    except PbufDataError:
+        listed = {}
+    for path in sorted(Path(tree.derived, layout.VERSIONS).glob("*-*.npz")):
+        rel = f"{tree.derived}/{layout.VERSIONS}/{path.name}"
+        if rel in recorded or not path.is_file() or path.is_symlink():
+            continue
+        sha256 = listed.get(rel) or sha256_file(path)
+        if sha256[:16] == path.stem.rpartition("-")[2]:
+            recorded[rel] = sha256
+    entries = write_manifest(sorted(set(present) | set(recorded)), tree.derived_manifest, recorded=recorded)
+    log.info("manifest %s: %d files", tree.derived_manifest, len(entries))
+    return entries
+
+
+def backup(tree, config_files, backup_dir, keep):
+    from ..publish.backup import create_backup, write_record
+    from ..publish.sidecars import forget, record as record_sums
+
+    record = create_backup(".", tree, backup_dir, list(config_files), keep)
+    log.info("backup %s: %d files (%d new blobs), %d bytes, pruned %s", record["snapshot"], record["files"],
+             record["new_blobs"], record["bytes"], record["pruned"])
+    forget(tree.backup_record_sums)
+    write_record(tree.backup_record, record)
+    record_sums([tree.backup_record], tree.backup_record_sums)
+    return record
+
+
+def export(tree, name, fiducial, receipt):
+    """The files fitting codes read for a published dataset (:mod:`pbuf_data.fit.export`; the Cobaya inputs evaluate
+    at ``fiducial``, the config's ``fiducial_cosmology``), and their receipt."""
+    from ..core.integrity import sha256_file
+    from ..fit.export import write_exports
+    from ..model.dataset import load_dataset
+
+    files = write_exports(load_dataset(name, root=tree.base), tree.exports, tree.exports, fiducial)
+    write_text(receipt, json.dumps({"dataset": name, "files": {str(p): sha256_file(p) for p in files}}, indent=2) + "\n")
+    log.info("%s: exported %s", name, ", ".join(p.name for p in files))
+
+
+def plots(tree, name, fiducial, observable_png, correlation_png, validation_html, provenance_html, document_json):
+    """The report's figures of a published dataset, its validation report and provenance as HTML
+    pages, and a copy of its dataset document (for machines; the report offers it for download)."""
+    from ..core.atomic import write_bytes
+    from ..fit.plots import save_figures
+    from ..model.dataset import load_dataset
+    from ..publish.sidecars import forget, record
+    from .report_pages import provenance_page, validation_page
+
+    forget(tree.figures_sums(name))
+    save_figures(load_dataset(name, root=tree.base), fiducial, observable_png, correlation_png)
+    document = Path(tree.published(name, "json")).read_bytes()
+    write_text(validation_html, validation_page(json.loads(Path(tree.report(name, "json")).read_text())))
+    write_text(provenance_html, provenance_page(json.loads(document)))
+    write_bytes(document_json, document)
+    record([observable_png, correlation_png, validation_html, provenance_html, document_json], tree.figures_sums(name))

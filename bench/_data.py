@@ -102,7 +102,7 @@ def large_sn(n: int, seed: int = 10_000) -> tuple[Path, dict]:
         spec["allow_unpinned"] = True  # generated benchmark data (not a mock entry any more: no mock block)
     if (raw / ".complete").exists():
         return raw, entry
-    from pbuf_data.read.formats.sn_table import SN_COLUMNS, SN_INTEGER_COLUMNS, SN_REDSHIFT_COLUMNS
+    from pbuf_data.read.formats._sn_mock import SN_COLUMNS, SN_INTEGER_COLUMNS, SN_REDSHIFT_COLUMNS
 
     rng = np.random.default_rng(seed)
     # light curves: ~12 % repeats of a SN by another survey, sorted by zHD; 4.5 % calibrators at z < 0.01

@@ -39,7 +39,7 @@ def main() -> None:
     os.chdir(project)
     sys.path.insert(0, str(project / "src"))
     from pbuf_data.operate.job import run_here
-    from pbuf_data.operate.steps import JobFailed
+    from pbuf_data.operate.joblog import JobFailed
 
     timings = []
     for job in jobs:

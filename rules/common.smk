@@ -20,12 +20,8 @@ from pbuf_data.publish import writer
 from pbuf_data.publish.restore import interrupted
 from pbuf_data.publish.validation import raw_size, threads_for
 from pbuf_data.read.derive import code_fingerprint
-from pbuf_data.read.registry import (
-    load_schema,
-    raw_location,
-    resolve_raw_path,
-    validate,
-)
+from pbuf_data.read.registry import raw_location, resolve_raw_path
+from pbuf_data.read.schema import load_schema, validate
 
 # UserError (the Snakefile): a user's mistake, printed as one block without frames.
 
@@ -413,18 +409,18 @@ def run_in_snakemake(step, wildcards, params, input, output, log):
     """The run: of the rules whose jobs run in processes forked by Snakemake's helper (mock files, figures,
     exports): the command line a shell: would run, `python3 scripts/RULE.py ...`, sent to a helper
     process that this one starts and keeps for the run, which forks a process for the job
-    (pbuf_data.operate.job.run_in_helper; waited for in a thread of this process with the profiles'
+    (pbuf_data.operate.helper.run_in_helper; waited for in a thread of this process with the profiles'
     force-use-threads). A failed step is one block naming the dataset and the check, as a job process
     prints it. `step` is the rule's own name (its job step), also when a workflow using this one as a
     module renames the rule (`use rule * from pbuf as pbuf_*`)."""
-    import pbuf_data.operate.job
-    from pbuf_data.operate.steps import JobFailed
+    import pbuf_data.operate.helper
+    from pbuf_data.operate.joblog import JobFailed
 
     argv = [script(step), "--dataset", wildcards.dataset, "--params", params.args]
     for option, files in (("--input", input), ("--output", output), ("--log", log)):
         argv += [option, *files]
     try:
-        pbuf_data.operate.job.run_in_helper(argv)
+        pbuf_data.operate.helper.run_in_helper(argv)
     except JobFailed as exc:
         raise UserError(f"{step} {wildcards.dataset}: {exc}") from None
 

@@ -115,7 +115,7 @@ def test_package_cobaya_class_equals_camb(real, tmp_path):
 
     from cobaya.model import get_model
 
-    from pbuf_data.model.dataset import publish
+    from pbuf_data.publish.publication import publish
 
     ds = real("cmb_planck2018")
     staged = tmp_path / "results" / "real" / "staging"

@@ -174,7 +174,7 @@ def _cobaya_chi2s(root, likelihood_block, cosmologies, fixed=None):
 
 def _publish(ds, root):
     """Publish ``ds`` under ``root`` the way the workflow does (staged pair, then versioned publication)."""
-    from pbuf_data.model.dataset import publish
+    from pbuf_data.publish.publication import publish
 
     staged = root / "results" / "real" / "staging"
     ds.save(staged / f"{ds.name}.npz", staged / f"{ds.name}.json")

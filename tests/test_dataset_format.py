@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pbuf_data import Dataset, PbufDataError, load_dataset, read_dataset
-from pbuf_data.model.dataset import publish
+from pbuf_data.publish.publication import publish
 
 
 def _dataset(rng, n=50):

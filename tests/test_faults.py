@@ -19,7 +19,7 @@ import pytest
 from conftest import copy_project
 from pbuf_data.core import logs
 from pbuf_data.core.layout import Tree
-from pbuf_data.operate.steps import run_step
+from pbuf_data.operate.joblog import run_step
 from pbuf_data.publish.verify import verify_project
 
 REAL = Tree("real")

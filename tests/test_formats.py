@@ -21,7 +21,7 @@ import yaml
 from conftest import PROJECT
 from pbuf_data.read import formats
 from pbuf_data.read.derive import code_fingerprint
-from pbuf_data.read.registry import load_schema
+from pbuf_data.read.schema import load_schema
 
 PACKAGE = PROJECT / "src" / "pbuf_data"
 SCHEMA = load_schema("registry.schema.yaml")

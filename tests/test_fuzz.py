@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pbuf_data import PbufDataError
 from pbuf_data.read.derive import derive_dataset
-from pbuf_data.read.registry import load_schema, validate
+from pbuf_data.read.schema import load_schema, validate
 
 PROJECT = Path(__file__).resolve().parents[1]
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -18,7 +18,8 @@ import pytest
 
 from conftest import copy_project
 from pbuf_data import PbufDataError
-from pbuf_data.model.dataset import Dataset, load_dataset, publish
+from pbuf_data.model.dataset import Dataset, load_dataset
+from pbuf_data.publish.publication import publish
 from pbuf_data.read.derive import derive_dataset
 
 PANTHEON = "sn_pantheon_plus/Pantheon+SH0ES.dat"

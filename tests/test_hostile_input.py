@@ -24,12 +24,13 @@ from pbuf_data.core.integrity import verify_tree
 from pbuf_data.core.layout import Tree
 from pbuf_data.model import dataset as dataset_module
 from pbuf_data.model.dataset import Dataset, load_dataset, read_dataset
-from pbuf_data.operate.steps import JobFailed, run_step
+from pbuf_data.operate.joblog import JobFailed, run_step
 from pbuf_data.publish.validation import validate_dataset
 from pbuf_data.read import registry as registry_module
 from pbuf_data.read.derive import derive_dataset
 from pbuf_data.read.formats import bao_mean_cov as bao_module
-from pbuf_data.read.registry import load_registry, load_schema, read_yaml, validate
+from pbuf_data.read.registry import load_registry, read_yaml
+from pbuf_data.read.schema import load_schema, validate
 
 DESI = "bao_desi_dr1"
 DESI_MEAN = "bao_desi_dr1/desi_2024_gaussian_bao_ALL_GCcomb_mean.txt"
@@ -141,8 +142,10 @@ def test_bytes_appended_after_the_end_of_a_covariance_not_kept_are_not_parsed(sn
     path = folder / entry["files"]["covariance"]["path"]
     path.write_text(path.read_text().rstrip("\n"))
     pristine = derive_dataset("mock_sn_pantheon_plus", entry, folder)
-    textio = _streamed(monkeypatch)
-    original, opened = textio.open_confined, []
+    _streamed(monkeypatch)
+    from pbuf_data.read import rawio
+
+    original, opened = rawio.open_confined, []
 
     def open_then_grow(root, relative):
         fd = original(root, relative)
@@ -152,7 +155,7 @@ def test_bytes_appended_after_the_end_of_a_covariance_not_kept_are_not_parsed(sn
                 f.write("e300\n")
         return fd
 
-    monkeypatch.setattr(textio, "open_confined", open_then_grow)
+    monkeypatch.setattr(rawio, "open_confined", open_then_grow)
     streamed = derive_dataset("mock_sn_pantheon_plus", entry, folder)
     assert opened.count(entry["files"]["covariance"]["path"]) == 2 and path.read_text().endswith("e300\n")
     _same_data(streamed, pristine)

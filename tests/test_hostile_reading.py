@@ -21,7 +21,8 @@ from pbuf_data import PbufDataError
 from pbuf_data.core.archive import MAX_INFLATED_BYTES
 from pbuf_data.core.integrity import verify_tree
 from pbuf_data.core.layout import Tree
-from pbuf_data.model.dataset import Dataset, load_dataset, publish
+from pbuf_data.model.dataset import Dataset, load_dataset
+from pbuf_data.publish.publication import publish
 from pbuf_data.operate.steps import manifest, plots as plot_step
 from pbuf_data.publish.sidecars import record, verify_other_files
 

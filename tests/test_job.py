@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pbuf_data.operate.job import job_params, parse, raw_roles, report_failure, run_here
-from pbuf_data.operate.steps import JobFailed
+from pbuf_data.operate.joblog import JobFailed
 
 PROJECT = Path(__file__).resolve().parents[1]
 SCRIPTS = PROJECT / "scripts"
@@ -99,14 +99,14 @@ def test_each_script_is_a_thin_entry_point_with_its_help(script, tmp_path):
         assert not any(tmp_path.iterdir())  # nothing written
 
 
-def test_the_helper_module_run_by_hand_is_one_line_naming_the_script_form(tmp_path):
+def test_the_helper_run_by_hand_is_one_line_naming_the_script_form(tmp_path):
     import os
     import subprocess
     import sys
 
     env = {**os.environ, "PYTHONPATH": str(PROJECT / "src")}
     for argv in (["derive_dataset", "--dataset", "x"], ["--serve"], []):
-        old = subprocess.run([sys.executable, "-m", "pbuf_data.operate.job", *argv], cwd=tmp_path, capture_output=True,
+        old = subprocess.run([sys.executable, "-m", "pbuf_data.operate.helper", *argv], cwd=tmp_path, capture_output=True,
                              text=True, env=env)
         assert old.returncode == 2 and old.stderr.startswith("ERROR: a rule's job runs its script: python3 scripts/RULE.py")
         assert "Traceback" not in old.stderr and old.stderr.count("\n") == 1
@@ -140,24 +140,24 @@ def test_pbuf_data_runs_apply_the_profile_so_run_jobs_stay_in_snakemakes_process
     line, so the profile is read by ``run_workflow``: with ``force-use-threads`` the mock-file jobs run in the
     calling process (here: this one), not each in a Snakemake process of its own, which took a resumed
     embedded default 75 s instead of 22 s."""
-    import pbuf_data.operate.job
+    import pbuf_data.operate.helper
     from pbuf_data.core.errors import PbufDataError
     from pbuf_data.operate.api import run_workflow
 
     here = []
-    real_run_in_helper = pbuf_data.operate.job.run_in_helper
+    real_run_in_helper = pbuf_data.operate.helper.run_in_helper
 
     def recorded(argv):
         here.append((argv[0], argv[argv.index("--output") + 1]))
         return real_run_in_helper(argv)
 
-    monkeypatch.setattr(pbuf_data.operate.job, "run_in_helper", recorded)
+    monkeypatch.setattr(pbuf_data.operate.helper, "run_in_helper", recorded)
     monkeypatch.chdir(workflow.root)
     run_workflow(workflow.root, {"results/mock/state/mock_cc_moresco.json"}, cores=2)
     assert sorted(here) == [("scripts/generate_mock_file.py", "data/mock/raw/mock_cc_moresco/HzTable_MM_BC32.txt"),
                             ("scripts/generate_mock_file.py", "data/mock/raw/mock_cc_moresco/data_MM20.dat")]
     assert (workflow.root / "results" / "mock" / "state" / "mock_cc_moresco.json").is_file()
-    assert pbuf_data.operate.job._helper is None  # the run's helper process ended with the run
+    assert pbuf_data.operate.helper._helper is None  # the run's helper process ended with the run
 
     profile = workflow.root / "profiles" / "default" / "config.yaml"
     profile.write_text(profile.read_text() + "\njobs: 4\n")
@@ -258,15 +258,15 @@ def test_the_helper_process_does_what_the_job_process_does_and_is_replaced_when_
 
     import psutil
 
-    import pbuf_data.operate.job
+    import pbuf_data.operate.helper
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PYTHONPATH", str(PROJECT / "src"))
     run_here(_mock_file_job("here/mean.txt", "here.log"))
-    pbuf_data.operate.job.run_in_helper(_mock_file_job("helper/mean.txt", "helper.log"))
-    first = pbuf_data.operate.job._helper.process
-    pbuf_data.operate.job.run_in_helper(_mock_file_job("helper/again.txt", "again.log"))
-    assert pbuf_data.operate.job._helper.process is first and first.poll() is None  # one helper for the jobs that follow
+    pbuf_data.operate.helper.run_in_helper(_mock_file_job("helper/mean.txt", "helper.log"))
+    first = pbuf_data.operate.helper._helper.process
+    pbuf_data.operate.helper.run_in_helper(_mock_file_job("helper/again.txt", "again.log"))
+    assert pbuf_data.operate.helper._helper.process is first and first.poll() is None  # one helper for the jobs that follow
     written = (tmp_path / "here/mean.txt").read_bytes()
     assert written and (tmp_path / "helper/mean.txt").read_bytes() == written == (tmp_path / "helper/again.txt").read_bytes()
     assert (tmp_path / "helper.log").read_text().splitlines()[0].endswith(
@@ -275,7 +275,7 @@ def test_the_helper_process_does_what_the_job_process_does_and_is_replaced_when_
     with pytest.raises(JobFailed) as here:
         run_here(_mock_file_job("here", "bad-here.log"))  # the output is a folder
     with pytest.raises(JobFailed) as helper:
-        pbuf_data.operate.job.run_in_helper(_mock_file_job("here", "bad-helper.log"))
+        pbuf_data.operate.helper.run_in_helper(_mock_file_job("here", "bad-helper.log"))
     assert str(helper.value) == str(here.value).replace("bad-here.log", "bad-helper.log")
     assert "dataset 'mock_bao_desi_dr1'" in str(helper.value) and "Traceback" not in str(helper.value)
 
@@ -284,7 +284,7 @@ def test_the_helper_process_does_what_the_job_process_does_and_is_replaced_when_
 
     def run(argv):
         try:
-            pbuf_data.operate.job.run_in_helper(argv)
+            pbuf_data.operate.helper.run_in_helper(argv)
             outcome.append("ok")
         except JobFailed as exc:
             outcome.append(str(exc))
@@ -303,34 +303,34 @@ def test_the_helper_process_does_what_the_job_process_does_and_is_replaced_when_
     first.send_signal(signal.SIGKILL)  # the helper dies during a job: the job's process finishes it
     sent.join()
     assert outcome[1:] == ["ok"] and (tmp_path / "helper/cov.txt").stat().st_size > 1_000_000
-    pbuf_data.operate.job.run_in_helper(_mock_file_job("helper/later.txt", "later.log"))  # the next job: a new helper
-    second = pbuf_data.operate.job._helper.process
+    pbuf_data.operate.helper.run_in_helper(_mock_file_job("helper/later.txt", "later.log"))  # the next job: a new helper
+    second = pbuf_data.operate.helper._helper.process
     assert second.pid != first.pid and (tmp_path / "helper/later.txt").read_bytes() == written
 
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(PROJECT / "src"), str(tmp_path)]))
-    pbuf_data.operate.job.run_in_helper(_mock_file_job("helper/other.txt", "other.log"))
-    other = pbuf_data.operate.job._helper.process
+    pbuf_data.operate.helper.run_in_helper(_mock_file_job("helper/other.txt", "other.log"))
+    other = pbuf_data.operate.helper._helper.process
     assert other is not second and second.wait(timeout=30) == 0  # the replaced helper ends by itself
 
     with ThreadPoolExecutor(3) as pool:  # jobs sent at once from threads, as Snakemake's threads send them
-        slow_jobs = [pool.submit(pbuf_data.operate.job.run_in_helper, slow) for _ in range(2)]
+        slow_jobs = [pool.submit(pbuf_data.operate.helper.run_in_helper, slow) for _ in range(2)]
         most = 0
         while not all(job.done() for job in slow_jobs):
             most = max(most, len(psutil.Process(other.pid).children()))
         [job.result() for job in slow_jobs]
-        list(pool.map(pbuf_data.operate.job.run_in_helper, [_mock_file_job(f"many/{i}.txt", f"many{i}.log") for i in range(3)]))
+        list(pool.map(pbuf_data.operate.helper.run_in_helper, [_mock_file_job(f"many/{i}.txt", f"many{i}.log") for i in range(3)]))
     assert most == 2 and all((tmp_path / f"many/{i}.txt").read_bytes() == written for i in range(3))
     threads = Path(f"/proc/{other.pid}/status").read_text().split("Threads:")[1].split()[0]
-    assert threads == "1" and pbuf_data.operate.job._helper.process is other
+    assert threads == "1" and pbuf_data.operate.helper._helper.process is other
 
-    stale, running = pbuf_data.operate.job._helper, pbuf_data.operate.job._Helper.running
+    stale, running = pbuf_data.operate.helper._helper, pbuf_data.operate.helper._Helper.running
     stale.release()  # ended, or replaced by another thread, after this job chose it: the job goes to a new one
-    monkeypatch.setattr(pbuf_data.operate.job._Helper, "running", lambda helper: helper is stale or running(helper))
-    pbuf_data.operate.job.run_in_helper(_mock_file_job("helper/retried.txt", "retried.log"))
-    assert pbuf_data.operate.job._helper is not stale and (tmp_path / "helper/retried.txt").read_bytes() == written
-    newest = pbuf_data.operate.job._helper.process
-    pbuf_data.operate.job.stop_helper()
-    assert pbuf_data.operate.job._helper is None and other.wait(timeout=30) == 0 and newest.poll() is not None
+    monkeypatch.setattr(pbuf_data.operate.helper._Helper, "running", lambda helper: helper is stale or running(helper))
+    pbuf_data.operate.helper.run_in_helper(_mock_file_job("helper/retried.txt", "retried.log"))
+    assert pbuf_data.operate.helper._helper is not stale and (tmp_path / "helper/retried.txt").read_bytes() == written
+    newest = pbuf_data.operate.helper._helper.process
+    pbuf_data.operate.helper.stop_helper()
+    assert pbuf_data.operate.helper._helper is None and other.wait(timeout=30) == 0 and newest.poll() is not None
 
 
 def _ended(pid: int) -> bool:
@@ -353,7 +353,7 @@ def test_the_helper_process_ends_with_the_process_that_started_it(tmp_path, busy
 
     slow = _mock_file_job("out/cov.txt", "cov.log", dataset="mock_sn_pantheon_plus", role="covariance")
     script = (
-        "import sys, threading, pbuf_data.operate.job as j\n"
+        "import sys, threading, pbuf_data.operate.helper as j\n"
         f"j.run_in_helper({_mock_file_job('out/mean.txt', 'out.log')!r})\n"
         "print(j._helper.process.pid, flush=True)\n"
         + (f"threading.Thread(target=j.run_in_helper, args=({slow!r},), daemon=True).start()\n" if busy else "")
@@ -408,7 +408,8 @@ def test_a_failed_job_process_writes_its_message_in_one_piece(monkeypatch):
 PRELOAD_CHECK = """
 import importlib, json, shlex, sys
 import numpy, pbuf_data.operate.steps
-from pbuf_data.operate.job import PRELOAD, run_here, script_rule
+from pbuf_data.operate.helper import PRELOAD
+from pbuf_data.operate.job import run_here, script_rule
 argv = shlex.split(sys.argv[1])[1:]
 for name in PRELOAD[script_rule(argv[0])]:
     importlib.import_module(name.partition(":")[0])
@@ -482,7 +483,7 @@ def test_a_preload_function_is_called_once_after_its_module_is_imported(tmp_path
     figures' warm-up); a plain name only imports; a name that fails to import is left to the job."""
     import sys
 
-    from pbuf_data.operate import job
+    from pbuf_data.operate import helper as job
 
     (tmp_path / "warmed_here.py").write_text("calls = []\ndef warm():\n    calls.append(1)\n")
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -28,7 +28,8 @@ from pbuf_data.core.errors import PbufDataError
 from pbuf_data.publish.validation import PHYSICAL_RANGES, validate_dataset
 from pbuf_data.read.derive import derive_dataset
 from pbuf_data.read.mock import mock_files
-from pbuf_data.read.registry import load_registry, load_schema
+from pbuf_data.read.registry import load_registry
+from pbuf_data.read.schema import load_schema
 
 PROJECT = Path(__file__).resolve().parents[1]
 MOCKS = load_registry(PROJECT / "config" / "registry_mock.yaml")

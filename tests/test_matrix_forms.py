@@ -143,7 +143,8 @@ def _toy_sn(tmp_path, n=6, seed=5):
 
 def validate_registry(document):
     """What loading a registry file does: the schema (defaults filled in), then the layout's cross-field rules."""
-    from pbuf_data.read.registry import check_entry, load_schema, validate
+    from pbuf_data.read.registry import check_entry
+    from pbuf_data.read.schema import load_schema, validate
 
     validate(document, load_schema("registry.schema.yaml"), what="registry")
     for name, entry in document["datasets"].items():
@@ -233,7 +234,7 @@ def test_inverse_with_a_scale_factor_square_and_gzip_table(tmp_path):
 def test_gzip_limits_are_errors_naming_the_file(tmp_path, monkeypatch):
     """A gzip file above 64 MiB as stored is refused (store it decompressed), and so is one that decompresses past
     the limit (limits lowered here to keep the test small)."""
-    from pbuf_data.read import textio
+    from pbuf_data.read import rawio, textio
 
     folder, entry, systematic, sigma = _toy_sn(tmp_path)
     n = len(sigma)
@@ -242,10 +243,10 @@ def test_gzip_limits_are_errors_naming_the_file(tmp_path, monkeypatch):
     (folder / "cov").write_bytes(stored)
     assert len(stored) > 600 > (folder / "hd.csv").stat().st_size
     entry["options"]["covariance"] = {"layout": "counted", "gives": "systematic_only"}
-    monkeypatch.setattr(textio, "MAX_GZIP_BYTES", 100)
+    monkeypatch.setattr(rawio, "MAX_GZIP_BYTES", 100)
     with pytest.raises(PbufDataError, match=r"sn_toy/cov.*decompresses to more than 100 bytes"):
         _derive(tmp_path, copy.deepcopy(entry))
-    monkeypatch.setattr(textio, "MAX_GZIP_BYTES", 4 << 30)
+    monkeypatch.setattr(rawio, "MAX_GZIP_BYTES", 4 << 30)
     monkeypatch.setattr(textio, "MAX_TEXT_BYTES", 600)
     with pytest.raises(PbufDataError, match=r"sn_toy/cov.*gzip files are read up to 600 bytes as stored"):
         _derive(tmp_path, entry)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from pbuf_data import PbufDataError, load_dataset
-from pbuf_data.model.dataset import Dataset, publish
+from pbuf_data.model.dataset import Dataset
+from pbuf_data.publish.publication import publish
 
 
 def _dataset(scale=1.0):

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from pbuf_data import PbufDataError
-from pbuf_data.read.registry import load_registry, load_schema, resolve_raw_path, validate
+from pbuf_data.read.registry import load_registry, resolve_raw_path
+from pbuf_data.read.schema import load_schema, validate
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +40,7 @@ def test_registries_load_and_every_real_file_is_pinned(registry, mock_registry):
 
 
 def test_pins_match_the_shared_files(registry, raw_dir):
-    from pbuf_data.model.dataset import sha256_file
+    from pbuf_data.core.integrity import sha256_file
 
     for entry in registry.values():
         for spec in entry["files"].values():
@@ -105,6 +106,7 @@ def test_a_validated_registry_is_kept_and_read_back_only_for_the_same_bytes_and_
     import shutil
 
     import pbuf_data.read.registry as registry_module
+    import pbuf_data.read.schema as schema_module
 
     cache = tmp_path / "cache"
     path = _write(tmp_path, real_document)
@@ -123,8 +125,8 @@ def test_a_validated_registry_is_kept_and_read_back_only_for_the_same_bytes_and_
         load_registry(_write(tmp_path, document, "changed.yaml"), cache=cache)
     # another schema (or code) is another key: the rule it adds is checked
     schemas = tmp_path / "schemas"
-    shutil.copytree(registry_module.SCHEMA_DIR, schemas)
-    monkeypatch.setattr(registry_module, "SCHEMA_DIR", schemas)
+    shutil.copytree(schema_module.SCHEMA_DIR, schemas)
+    monkeypatch.setattr(schema_module, "SCHEMA_DIR", schemas)
     schema = yaml.safe_load((schemas / "registry.schema.yaml").read_text())
     schema["properties"]["datasets"]["maxProperties"] = 1
     (schemas / "registry.schema.yaml").write_text(yaml.safe_dump(schema))
@@ -292,6 +294,7 @@ def test_the_samples_file_is_checked(tmp_path, mutate, expected):
 
 def test_a_changed_samples_file_is_another_kept_registry(tmp_path, real_document, monkeypatch):
     import pbuf_data.read.registry as registry_module
+    import pbuf_data.read.schema as schema_module
 
     cache, path = tmp_path / "cache", _write(tmp_path, real_document)
     load_registry(path, cache=cache)

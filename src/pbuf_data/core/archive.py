@@ -22,7 +22,7 @@ _LOCAL_HEADER = 30  # bytes of a zip member's local header before its name and e
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` archive, as ``np.load`` gives them, with every size checked before allocation.
 
-    The archives written here store their members uncompressed (:func:`_write_npz`), so each array is
+    The archives written here store their members uncompressed (:func:`write_npz`), so each array is
     read straight from the file into its buffer (``np.lib.format.read_array`` on the open file: one
     read, no copy through zipfile and no CRC-32, which ``np.load`` spends most of its time on). Each
     member's ``.npy`` header must declare exactly the bytes the member holds (so an array is never larger
@@ -82,3 +82,34 @@ def _check_header(stream, member: zipfile.ZipInfo) -> None:
     if declared != held:
         raise ValueError(f"member {member.filename!r} declares a {'x'.join(map(str, shape))} {dtype} array "
                          f"({declared} bytes) but holds {held} bytes")
+
+
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def write_npz(fh, arrays: dict[str, np.ndarray]) -> None:
+    """An ``np.savez``-compatible archive whose bytes depend only on the arrays."""
+    with zipfile.ZipFile(_Unseekable(fh), "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key, value in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.ascontiguousarray(value), allow_pickle=False)
+
+
+class _Unseekable:
+    """Present a write-only stream to zipfile (it then writes data descriptors, no seeks)."""
+
+    def __init__(self, fh):
+        self.fh, self.pos = fh, 0
+
+    def write(self, data):
+        self.fh.write(data)
+        self.pos += len(data)
+        return len(data)
+
+    def tell(self):
+        return self.pos
+
+    def flush(self):
+        pass

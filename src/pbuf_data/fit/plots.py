@@ -336,7 +336,7 @@ PNG = {"dpi": 110, "format": "png", "pil_kwargs": {"compress_level": 1}}
 def warm_up() -> None:
     """Draw, into memory, a small figure of the kinds of text and artist the figures use: matplotlib finds and
     loads their fonts and builds its mathtext parser once, at the first figure of a process. Called by the
-    helper before it forks the first figure job (``pbuf_data.operate.job.PRELOAD``), so that each job starts with them."""
+    helper before it forks the first figure job (``pbuf_data.operate.helper.PRELOAD``), so that each job starts with them."""
     import io
 
     fig, ax = _subplots(figsize=(2, 2))

@@ -36,9 +36,7 @@ its archive.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -47,14 +45,14 @@ from pathlib import Path
 import numpy as np
 
 from ..core import layout
-from ..core.archive import read_npz
+from ..core.archive import read_npz, write_npz
 from ..core.atomic import atomic_file
 from ..core.errors import PbufDataError, suggest
-from ..core.integrity import HashingWriter, known_sha256, remember_digest, sha256_file, trusted_sha256  # noqa: F401
+from ..core.integrity import HashingWriter, remember_digest, trusted_sha256
 
 FORMAT_VERSION = 1
 CORE_ARRAYS = ("z", "observable", "uncertainty", "covariance", "observable_type")
-_VERSIONED = re.compile(rf"^{re.escape(layout.VERSIONS)}/(?P<name>[a-z][a-z0-9_]*)-[0-9a-f]{{16}}\.npz$")
+VERSIONED = re.compile(rf"^{re.escape(layout.VERSIONS)}/(?P<name>[a-z][a-z0-9_]*)-[0-9a-f]{{16}}\.npz$")
 MAX_STRING_CHARS = 64  # longest per-point string (numpy stores N x the longest one, 4 bytes a character)
 MAX_DENSE_POINTS = 20_000  # a diagonal covariance is expanded to N x N (8 N^2 bytes) only up to this N
 _NAME = re.compile(r"[a-z][a-z0-9_]*")  # the registry's dataset name pattern: a file name, never a path
@@ -178,7 +176,7 @@ class Dataset:
     def save(self, npz_path: str | Path, json_path: str | Path) -> None:
         """Write both files atomically: each goes to a temporary file first, then is renamed."""
         npz_path, json_path = Path(npz_path), Path(json_path)
-        npz_sha = _atomic_write(npz_path, lambda fh: _write_npz(fh, self.arrays()))
+        npz_sha = atomic_write(npz_path, lambda fh: write_npz(fh, self.arrays()))
         document = {
             "format_version": FORMAT_VERSION,
             "name": self.name,
@@ -189,7 +187,7 @@ class Dataset:
             "provenance": self.provenance,
         }
         text = json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n"
-        _atomic_write(json_path, lambda fh: fh.write(text.encode()))
+        atomic_write(json_path, lambda fh: fh.write(text.encode()))
 
 
 def load_dataset(name: str, root: str | Path | None = None, *, corpus: str | None = None,
@@ -216,14 +214,14 @@ def load_dataset(name: str, root: str | Path | None = None, *, corpus: str | Non
         if hint:
             raise PbufDataError(f"derived dataset not found{hint}", dataset=name, file=str(json_path), check="exists")
     _inside(json_path, folder, name, "the document")
-    document = _read_document(json_path, name)
-    _same_dataset(document, name, json_path)
-    archive = folder / _archive_name(document, json_path)
+    document = read_document(json_path, name)
+    same_dataset(document, name, json_path)
+    archive = folder / archive_name(document, json_path)
     _inside(archive, folder, name, "the archive the document names")
     return _read_arrays(document, archive, json_path, verify)
 
 
-def _same_dataset(document: dict, name: str, json_path: Path) -> None:
+def same_dataset(document: dict, name: str, json_path: Path) -> None:
     """A document put in the place of another dataset's is refused, not returned under the name asked for."""
     if document["name"] != name:
         raise PbufDataError(f"the document is of dataset {str(document['name'])[:80]!r}, not of {name!r} (a file "
@@ -267,7 +265,7 @@ def _derived_folder(name: str, root: str | Path | None, corpus: str | None) -> P
 def read_dataset(npz_path: str | Path, json_path: str | Path, *, verify: bool = False) -> Dataset:
     """A dataset from an explicit pair of files (e.g. the staged copy of a derivation)."""
     npz_path, json_path = Path(npz_path), Path(json_path)
-    document = _read_document(json_path, npz_path.stem)
+    document = read_document(json_path, npz_path.stem)
     return _read_arrays(document, npz_path, json_path, verify)
 
 
@@ -276,7 +274,7 @@ def _missing(name, path) -> PbufDataError:
                          check="exists")
 
 
-def _read_document(json_path: Path, name: str) -> dict:
+def read_document(json_path: Path, name: str) -> dict:
     try:
         text = json_path.read_text()
     except FileNotFoundError:
@@ -304,11 +302,11 @@ def _read_document(json_path: Path, name: str) -> dict:
     return document
 
 
-def _archive_name(document: dict, json_path: Path) -> str:
+def archive_name(document: dict, json_path: Path) -> str:
     """The archive a published document names: its sibling ``<name>.npz`` or its own versioned file."""
     name = document["name"]
     member = document.get("npz_file", f"{name}.npz")
-    match = _VERSIONED.match(member) if isinstance(member, str) else None
+    match = VERSIONED.match(member) if isinstance(member, str) else None
     if member != f"{name}.npz" and not (match and match["name"] == name):
         raise PbufDataError(f"npz_file {member!r} is not this dataset's archive", dataset=name, file=str(json_path),
                             check="document")
@@ -350,133 +348,10 @@ def _read_arrays(document: dict, npz_path: Path, json_path: Path, verify: bool) 
     )
 
 
-def published_archive(folder: str | Path, name: str) -> tuple[str, str] | None:
-    """(versioned archive relative to ``folder``, its sha256) as ``<name>.json`` names them, if it names one."""
-    try:
-        document = _read_document(Path(folder) / f"{name}.json", name)
-        _same_dataset(document, name, Path(folder) / f"{name}.json")
-        member = _archive_name(document, Path(folder) / f"{name}.json")
-    except PbufDataError:
-        return None
-    return (member, document["npz_sha256"]) if _VERSIONED.match(member) else None
-
-
-def publish(npz_path: str | Path, json_path: str | Path, folder: str | Path) -> dict:
-    """Publish a validated dataset (its staged pair of files) into ``folder`` without removing anything first.
-
-    1. the archive is copied to ``.versions/<name>-<sha16>.npz`` and to a temporary file beside
-       ``<name>.npz`` (both fsynced); the bytes copied must have the sha256 its document records; the
-       versioned file is renamed into place;
-    2. the document, now naming the versioned file, replaces ``<name>.json`` (fsynced, one rename);
-    3. the copy replaces ``<name>.npz`` (one rename);
-    4. versions other than the new one and the one it replaced are removed (two are kept).
-
-    (``<name>.npz`` is a copy, not a hard link, so that tar-based backups store and check it as a file.)
-    The bytes copied are hashed unless this process wrote the staged archive itself and it is unchanged since
-    (:func:`pbuf_data.core.integrity.known_sha256`): the digest of its writing is trusted.
-    A failure at any step (disk full, ...) raises a PbufDataError and leaves every published file as it
-    was, except that after step 2 ``<name>.npz`` may still hold the previous version (the document, which
-    ``load_dataset`` follows, already names the new one). Returns ``{path relative to folder: sha256}`` of
-    the published files.
-    """
-    folder, npz_path, json_path = Path(folder), Path(npz_path), Path(json_path)
-    document = _read_document(json_path, npz_path.stem)
-    name, sha256 = document["name"], document["npz_sha256"]
-    previous = (published_archive(folder, name) or (None,))[0]
-    member = layout.version(name, sha256)
-    target = folder / member
-    plain = folder / f".{name}.npz.{os.getpid()}.tmp"
-    try:
-        with open(npz_path, "rb") as src, atomic_file(target) as versioned:
-            try:
-                with open(plain, "wb") as copy:
-                    hashing = None if known_sha256(src.fileno()) == sha256 else HashingWriter(versioned)
-                    while chunk := src.read(8 << 20):
-                        (hashing or versioned).write(chunk)
-                        copy.write(chunk)
-                    if hashing and hashing.hexdigest() != sha256:
-                        raise PbufDataError(
-                            f"staged archive has sha256 {hashing.hexdigest()}, its document records {sha256}: "
-                            "not published", dataset=name, file=str(npz_path), check="sha256")
-                    copy.flush()
-                    os.fsync(copy.fileno())
-            except OSError as exc:
-                raise PbufDataError(f"cannot write {plain}: {exc.strerror or exc} (the published version is "
-                                    "unchanged)", dataset=name, file=str(plain), check="write") from None
-        _sync_folder(target.parent)
-
-        document = dict(document, npz_file=member)
-        text = json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n"
-        json_sha = _atomic_write(folder / f"{name}.json", lambda fh: fh.write(text.encode()))
-        _sync_folder(folder)
-        try:
-            os.chmod(plain, 0o644)
-            os.replace(plain, folder / f"{name}.npz")
-        except OSError as exc:
-            raise PbufDataError(f"cannot replace {name}.npz: {exc.strerror or exc} (the document already names "
-                                f"{member}; {name}.npz still holds the previous version)", dataset=name,
-                                file=str(folder / f"{name}.npz"), check="write") from None
-        _sync_folder(folder)
-    finally:
-        with contextlib.suppress(OSError):  # a read-only folder refuses even the unlink of a file never written
-            plain.unlink(missing_ok=True)
-
-    kept = {member, previous}
-    for old in sorted((folder / layout.VERSIONS).glob(f"{name}-*.npz")):
-        relative = f"{layout.VERSIONS}/{old.name}"
-        if _VERSIONED.match(relative) and relative not in kept:
-            old.unlink(missing_ok=True)
-    return {member: sha256, f"{name}.npz": sha256, f"{name}.json": json_sha}
-
-
-def _sync_folder(folder: Path) -> None:
-    """fsync a folder, so that the renames in it are on disk."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise PbufDataError(f"cannot write {folder}: {exc.strerror or exc} (the previous version, if any, is "
-                            "unchanged)", file=str(folder), check="write") from None
-
-
-def _atomic_write(path: Path, write) -> str:
+def atomic_write(path: Path, write) -> str:
     """Write through ``write(fh)`` atomically (see :mod:`pbuf_data.core.atomic`); return the content's sha256."""
     with atomic_file(path) as fh:
         hashing = HashingWriter(fh)
         write(hashing)
     remember_digest(path, hashing.hexdigest())
     return hashing.hexdigest()
-
-
-_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-
-
-def _write_npz(fh, arrays: dict[str, np.ndarray]) -> None:
-    """An ``np.savez``-compatible archive whose bytes depend only on the arrays."""
-    with zipfile.ZipFile(_Unseekable(fh), "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for key, value in arrays.items():
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_EPOCH)
-            info.external_attr = 0o644 << 16
-            with zf.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.ascontiguousarray(value), allow_pickle=False)
-
-
-class _Unseekable:
-    """Present a write-only stream to zipfile (it then writes data descriptors, no seeks)."""
-
-    def __init__(self, fh):
-        self.fh, self.pos = fh, 0
-
-    def write(self, data):
-        self.fh.write(data)
-        self.pos += len(data)
-        return len(data)
-
-    def tell(self):
-        return self.pos
-
-    def flush(self):
-        pass

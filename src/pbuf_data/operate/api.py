@@ -97,7 +97,7 @@ def _run_workflow(root, targets, *, cores, config, forcerun, dryrun, unlock) -> 
                 greedy_scheduler_settings=GreedySchedulerSettings(),
             )
     finally:  # the run's helper process (mock files, figures, exports) ends with it, not with this process
-        from .job import stop_helper
+        from .helper import stop_helper
 
         stop_helper()
         writer.release_to(root, held)  # also the hold of the run's onstart, if its onsuccess/onerror did not run

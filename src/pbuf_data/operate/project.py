@@ -22,7 +22,8 @@ SAMPLES = "config/samples.yaml"  # the survey samples the registry entries name
 def read_config(root: Path, *, lenient: bool = False) -> dict:
     """``config/config.yaml`` validated against its schema (defaults filled); ``lenient`` reads it without the
     schema and never raises (verify and restore must work even when the configuration is broken)."""
-    from ..read.registry import load_schema, read_yaml, validate
+    from ..read.registry import read_yaml
+    from ..read.schema import load_schema, validate
 
     path = root / CONFIG
     if lenient:

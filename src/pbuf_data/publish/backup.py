@@ -45,7 +45,7 @@ import zstandard
 from ..core import layout
 from ..core.atomic import FILE_MODE, atomic_file, write_text
 from ..core.errors import PbufDataError
-from ..core.integrity import CHUNK, VerifyReport, manifest_text, read_manifest
+from ..core.integrity import CHUNK, manifest_text, read_manifest
 from .writer import writing
 
 ZSTD_LEVEL = 2
@@ -109,10 +109,10 @@ def adopt_project(root: Path, tree: layout.Tree, backup_dir: Path, pid: str) -> 
     if current is not None and current != pid:
         raise PbufDataError(f"this project already has the id {current}; not adopting {pid}",
                             file=str(root / tree.project / IDENTITY), check="project identity")
-    names = [p.name for p in _snapshot_files(backup_dir, pid)]
+    names = [p.name for p in snapshot_files(backup_dir, pid)]
     if not names:
         raise PbufDataError(f"no snapshot of project {pid} in this store", file=str(backup_dir), check="project identity")
-    record = {name: digest for name, digest in _sidecars(backup_dir, pid).items() if name in names}
+    record = {name: digest for name, digest in snapshot_sidecars(backup_dir, pid).items() if name in names}
     write_text(root / tree.project / IDENTITY,
                json.dumps({"id": pid, "created": _utc(), "adopted": True, "root": str(root.resolve())}, indent=2) + "\n")
     write_text(root / tree.project / RECORD, manifest_text(record))
@@ -142,7 +142,7 @@ def projects(backup_dir: Path) -> dict[str, dict]:
     """Every project in the store: id -> {"root": its path as recorded, "snapshots": count}."""
     found = {}
     for folder in sorted((backup_dir / "snapshots").glob("*")):
-        files = _snapshot_files(backup_dir, folder.name)
+        files = snapshot_files(backup_dir, folder.name)
         if _is_id(folder.name) and files:
             try:
                 root = json.loads(files[-1].read_text())["project"]["root"]
@@ -196,7 +196,7 @@ def create_backup(root: str | Path, tree: layout.Tree, backup_dir: str | Path, e
         with atomic_file(folder / name) as fh:
             fh.write(data)
         write_text(folder / f"{name}.sha256", f"{digest}  {name}\n")
-        record = _record(root, tree)
+        record = snapshot_record(root, tree)
         record[name] = digest
         write_text(root / tree.project / RECORD, manifest_text(record))
         removed = prune(store, root, tree, pid, keep)
@@ -284,8 +284,8 @@ def list_snapshots(store: Path, root: Path, tree: layout.Tree, pid: str | None) 
     """This project's snapshots that its record confirms, oldest first (names start with their UTC time)."""
     if pid is None:
         return []
-    record = _record(root, tree) if (root / tree.project / RECORD).exists() else _sidecars(store, pid)
-    return [p for p in _snapshot_files(store, pid) if p.name in record]
+    record = snapshot_record(root, tree) if (root / tree.project / RECORD).exists() else snapshot_sidecars(store, pid)
+    return [p for p in snapshot_files(store, pid) if p.name in record]
 
 
 def load_snapshot(store: Path, root: Path, tree: layout.Tree, pid: str, name: str) -> dict:
@@ -297,7 +297,7 @@ def load_snapshot(store: Path, root: Path, tree: layout.Tree, pid: str, name: st
     actual = hashlib.sha256(data).hexdigest()
     sidecar = Path(f"{path}.sha256")
     pinned = read_manifest(sidecar).get(name) if sidecar.is_file() else None
-    recorded = _record(root, tree).get(name) if (root / tree.project / RECORD).exists() else pinned
+    recorded = snapshot_record(root, tree).get(name) if (root / tree.project / RECORD).exists() else pinned
     if recorded is None:
         raise PbufDataError("snapshot is not in this project's record of its backups (an interrupted backup, or not "
                             f"written by this project): refusing it", file=str(path), check="project record")
@@ -320,64 +320,13 @@ def prune(store: Path, root: Path, tree: layout.Tree, pid: str, keep: int) -> li
     """Keep this project's newest ``keep`` snapshots; then drop blobs no snapshot in the store references."""
     removed = [p.name for p in list_snapshots(store, root, tree, pid)[:-keep]] if keep > 0 else []
     if removed:
-        record = _record(root, tree)
+        record = snapshot_record(root, tree)
         write_text(root / tree.project / RECORD, manifest_text({n: d for n, d in record.items() if n not in removed}))
         for name in removed:  # the record first: an interruption leaves unconfirmed snapshots, cleaned next time
             (store / "snapshots" / pid / name).unlink(missing_ok=True)
             (store / "snapshots" / pid / f"{name}.sha256").unlink(missing_ok=True)
     _collect_garbage(store)
     return removed
-
-
-def verify_store(root: Path, tree: layout.Tree, backup_dir: str | Path, report: VerifyReport) -> None:
-    """Check this project's snapshots against their sidecars and its record, and every blob they reference."""
-    try:
-        _verify_store(root, tree, check_backup_dir(root, backup_dir), report)
-    except PbufDataError as exc:  # an unreadable identity, record or sidecar
-        report.problems.append(str(exc))
-
-
-def _verify_store(root: Path, tree: layout.Tree, store: Path, report: VerifyReport) -> None:
-    pid = project_id(root, tree)
-    if pid is None:
-        return
-    folder = store / "snapshots" / pid
-    present = {p.name for p in _snapshot_files(store, pid)}
-    if (root / tree.project / RECORD).exists():
-        record = _record(root, tree)
-    else:
-        record = _sidecars(store, pid)
-        if present:
-            report.problems.append(f"{tree.project}/{RECORD} (this project's record of its snapshots) is missing: snapshots are checked "
-                                   f"against their sidecars only; `pbuf-data restore --project {pid}` rebuilds it from them (and restores)")
-    for name in sorted(set(record) - present):
-        report.checked += 1
-        report.missing.append(str(folder / name))
-    blobs: dict[str, int] = {}
-    for name in sorted(present):
-        if name not in record:
-            report.notes.append(f"{folder / name}: unconfirmed snapshot (an interrupted backup, or not written by this "
-                                "project); never restored, removed by the next backup")
-            continue
-        report.checked += 1
-        try:
-            snapshot = load_snapshot(store, root, tree, pid, name)
-        except PbufDataError as exc:
-            if exc.check == "sha256":
-                actual = hashlib.sha256((folder / name).read_bytes()).hexdigest()
-                report.corrupted.append((str(folder / name), record[name], actual))
-            else:
-                report.problems.append(str(exc))
-            continue
-        for entry in snapshot["files"]:
-            blobs[entry["sha256"]] = entry["size"]
-    for sha, size in sorted(blobs.items()):
-        report.checked += 1
-        blob = blob_path(store, sha)
-        if not blob.is_file():
-            report.missing.append(str(blob))
-        elif (actual := blob_digest(blob, size)) != sha:
-            report.corrupted.append((str(blob), sha, actual or "undecodable or of the wrong size"))
 
 
 # -- internals ------------------------------------------------------------------------------------
@@ -394,19 +343,19 @@ def _nofollow(path, flags):
     return os.open(path, flags | os.O_NOFOLLOW)
 
 
-def _snapshot_files(store: Path, pid: str) -> list[Path]:
+def snapshot_files(store: Path, pid: str) -> list[Path]:
     return sorted(p for p in (store / "snapshots" / pid).glob("*.json") if not p.name.startswith("."))
 
 
-def _record(root: Path, tree: layout.Tree) -> dict[str, str]:
+def snapshot_record(root: Path, tree: layout.Tree) -> dict[str, str]:
     path = root / tree.project / RECORD
     return read_manifest(path) if path.exists() else {}
 
 
-def _sidecars(store: Path, pid: str) -> dict[str, str]:
+def snapshot_sidecars(store: Path, pid: str) -> dict[str, str]:
     """The confirmations left when the project's record is lost: the sidecars."""
     found = {}
-    for path in _snapshot_files(store, pid):
+    for path in snapshot_files(store, pid):
         sidecar = Path(f"{path}.sha256")
         if sidecar.is_file():
             found.update(read_manifest(sidecar))
@@ -421,7 +370,7 @@ def _recover(store: Path, root: Path, tree: layout.Tree, pid: str) -> list[str]:
         cleaned.append(str(tmp.relative_to(store)))
     if not (root / tree.project / RECORD).exists():
         return cleaned  # without the record nothing tells unconfirmed from confirmed: keep every snapshot
-    record = _record(root, tree)
+    record = snapshot_record(root, tree)
     folder = store / "snapshots" / pid
     for path in sorted(folder.glob("*.json*")):
         name = path.name.removesuffix(".sha256")

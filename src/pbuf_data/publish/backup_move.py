@@ -17,7 +17,7 @@ from pathlib import Path
 from ..core import layout
 from ..core.atomic import atomic_file, write_text
 from ..core.errors import PbufDataError
-from .backup import _collect_garbage, _snapshot_files, blob_digest, blob_path, check_backup_dir, load_snapshot
+from .backup import _collect_garbage, snapshot_files, blob_digest, blob_path, check_backup_dir, load_snapshot
 from .backup import list_snapshots, locked, project_id
 from .writer import writing
 
@@ -57,7 +57,7 @@ def move_store(root: str | Path, old: str | Path, new: str) -> dict:
         text = DIR_LINE.sub(lambda m: f"{m[1]}{new}{m[3]}", config, count=1)
         write_text(root / CONFIG, text)  # from here on the new store is the one in use
         for pid in set(owners.values()):
-            for path in _snapshot_files(source, pid):
+            for path in snapshot_files(source, pid):
                 path.unlink(missing_ok=True)
                 Path(f"{path}.sha256").unlink(missing_ok=True)
             shutil.rmtree(source / "snapshots" / pid, ignore_errors=True)

@@ -10,12 +10,15 @@ blobs), ``raw`` (raw files against their registry pins).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from ..core import layout
+from ..core.errors import PbufDataError
 from ..core.integrity import VerifyReport, verify_tree
 from ..read.raw import verify_raw
-from .backup import verify_store
+from .backup import (RECORD, blob_digest, blob_path, check_backup_dir, load_snapshot, project_id, snapshot_files,
+                     snapshot_record, snapshot_sidecars)
 from .restore import interrupted
 from .sidecars import verify_other_files
 
@@ -40,3 +43,54 @@ def verify_project(root: str | Path, tree: layout.Tree, *, backup_dir: str | Pat
         parts["raw"] = VerifyReport()
         verify_raw(root, raw_dir, parts["raw"], **({"registry": registry} if registry else {}))
     return VerifyReport.merged(parts)
+
+
+def verify_store(root: Path, tree: layout.Tree, backup_dir: str | Path, report: VerifyReport) -> None:
+    """Check this project's snapshots against their sidecars and its record, and every blob they reference."""
+    try:
+        _verify_store(root, tree, check_backup_dir(root, backup_dir), report)
+    except PbufDataError as exc:  # an unreadable identity, record or sidecar
+        report.problems.append(str(exc))
+
+
+def _verify_store(root: Path, tree: layout.Tree, store: Path, report: VerifyReport) -> None:
+    pid = project_id(root, tree)
+    if pid is None:
+        return
+    folder = store / "snapshots" / pid
+    present = {p.name for p in snapshot_files(store, pid)}
+    if (root / tree.project / RECORD).exists():
+        record = snapshot_record(root, tree)
+    else:
+        record = snapshot_sidecars(store, pid)
+        if present:
+            report.problems.append(f"{tree.project}/{RECORD} (this project's record of its snapshots) is missing: snapshots are checked "
+                                   f"against their sidecars only; `pbuf-data restore --project {pid}` rebuilds it from them (and restores)")
+    for name in sorted(set(record) - present):
+        report.checked += 1
+        report.missing.append(str(folder / name))
+    blobs: dict[str, int] = {}
+    for name in sorted(present):
+        if name not in record:
+            report.notes.append(f"{folder / name}: unconfirmed snapshot (an interrupted backup, or not written by this "
+                                "project); never restored, removed by the next backup")
+            continue
+        report.checked += 1
+        try:
+            snapshot = load_snapshot(store, root, tree, pid, name)
+        except PbufDataError as exc:
+            if exc.check == "sha256":
+                actual = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+                report.corrupted.append((str(folder / name), record[name], actual))
+            else:
+                report.problems.append(str(exc))
+            continue
+        for entry in snapshot["files"]:
+            blobs[entry["sha256"]] = entry["size"]
+    for sha, size in sorted(blobs.items()):
+        report.checked += 1
+        blob = blob_path(store, sha)
+        if not blob.is_file():
+            report.missing.append(str(blob))
+        elif (actual := blob_digest(blob, size)) != sha:
+            report.corrupted.append((str(blob), sha, actual or "undecodable or of the wrong size"))

@@ -17,7 +17,7 @@ MAX_LIST_BYTES = 1 << 20
 
 def read_names(path: str | Path) -> list[str]:
     """The names of ``path``, one a line; blank lines and lines starting with ``#`` are left out."""
-    from .textio import file_kind
+    from .rawio import file_kind
 
     def refuse(message):
         return PbufDataError(message, file=str(path), check="list file")

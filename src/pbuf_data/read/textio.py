@@ -40,12 +40,10 @@ that matches it (N rows for N*N values), inside a 24 GiB machine.
 from __future__ import annotations
 
 import errno
-import hashlib
 import io
 import math
 import os
 import re
-import stat
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,8 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import PbufDataError
-from ..core.integrity import remember_digest
-from . import blockparse
+from . import blockparse, rawio
 
 # a number as the releases write it: ASCII digits, optional sign, point and exponent. Python's
 # float() also takes Unicode digits, '_' separators and surrounding whitespace; none is a number here.
@@ -62,166 +59,13 @@ _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 _NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)\Z", re.IGNORECASE)
 _COUNT = re.compile(r"[0-9]+\Z")
 _BOM = b"\xef\xbb\xbf"
-_CHUNK = 1 << 20
 MAX_TEXT_BYTES = 64 << 20  # largest file parsed line by line (up to 150 bytes of memory per file byte)
-GZIP_MAGIC = b"\x1f\x8b"  # a gzip member starts with these bytes (RFC 1952): such a file is read decompressed
-MAX_GZIP_BYTES = 4 << 30  # largest decompressed text of a gzip file (a small file cannot expand without bound)
 BLOCK_BYTES = 16 << 20  # bytes read, hashed and parsed at a time by the covariance reader (counted_matrix)
 
 
 def _quote(token: str, limit: int = 40) -> str:
     """A token for an error message, shortened (a message never echoes a huge value)."""
     return token if len(token) <= limit else f"{token[:limit]}... ({len(token)} characters)"
-
-
-def open_confined(root: str | Path, relative: str) -> int:
-    """File descriptor of ``root/relative``, opened without following any link below ``root``.
-
-    Each folder component is opened relative to the previous one with
-    O_NOFOLLOW, so a link swapped in at any level (even after a check) cannot
-    lead the read out of the raw folder. The file is opened non-blocking (a FIFO
-    does not hang) and must be a regular file. Raises OSError (ELOOP for a link,
-    EISDIR/EINVAL for a non-regular file).
-    """
-    parts = Path(relative).parts
-    nofollow = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        for part in parts[:-1]:
-            try:
-                inner = os.open(part, nofollow | os.O_DIRECTORY, dir_fd=fd)
-            except NotADirectoryError:  # O_NOFOLLOW | O_DIRECTORY on a link: say it is a link
-                if stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
-                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP)) from None
-                raise
-            os.close(fd)
-            fd = inner
-        inner = os.open(parts[-1], nofollow | os.O_NONBLOCK, dir_fd=fd)
-    finally:
-        os.close(fd)
-    mode = os.fstat(inner).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(inner)
-        raise OSError(errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL, file_kind(mode))
-    os.set_blocking(inner, True)
-    return inner
-
-
-def file_kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-def read_limited(fd: int, limit: int | None) -> tuple[bytes, str]:
-    """All bytes of an open file and their sha256, refusing more than ``limit`` bytes.
-
-    The file is read with one call into one buffer of its size (no copies: the
-    memory is the file size), then hashed; a file that grows after its size was
-    looked at is still held to the limit."""
-    size = os.fstat(fd).st_size
-    want = size if limit is None else min(size, limit)
-    parts = [os.read(fd, want + 1)]  # the extra byte shows a file that grew
-    total = len(parts[0])
-    while parts[-1]:
-        if limit is not None and total > limit:
-            raise ValueError(total)
-        parts.append(os.read(fd, _CHUNK))
-        total += len(parts[-1])
-    data = parts[0] if len(parts) <= 2 else b"".join(parts)
-    digest = hashlib.sha256(data).hexdigest()
-    remember_digest(fd, digest, len(data))
-    return data, digest
-
-
-class _BlockReader:
-    """A raw file's bytes read once from its start, as blocks of whole lines: from memory (hashed when read), or,
-    for a file not kept, from the file opened again (confined), each block hashed as it is read, up to the size
-    the file had when it was first opened. Once the file is read to that end, its sha256 and size are recorded
-    (``RawFile.read_once``; and for :func:`pbuf_data.core.integrity.trusted_sha256`). Closes the file when closed."""
-
-    def __init__(self, raw: "RawFile"):
-        self.raw, self.fd, self.pos = raw, None, 0
-        # in memory: the text, decompressed for a gzip file (its sha256 is that of the stored bytes, taken when read)
-        self.text = _gunzip(raw, MAX_GZIP_BYTES) if raw.compressed else raw.data
-        if raw.data is None:
-            try:
-                self.fd = open_confined(raw.root, raw.name)
-            except OSError as exc:
-                raise raw.error(f"cannot open the file again to parse it: {exc.strerror}", check="readable") from None
-            if os.pread(self.fd, len(GZIP_MAGIC), 0) == GZIP_MAGIC:  # not kept in memory: too large to decompress
-                os.close(self.fd)
-                raise raw.error(f"gzip files are read up to {MAX_TEXT_BYTES} bytes as stored; this one is "
-                                f"{raw.nbytes}: store it decompressed", check="size limit")
-            self.hash = hashlib.sha256()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-    def _fill(self, rest: bytes, size: int) -> bytearray:
-        """``rest`` followed by up to ``size`` more bytes of the file (none at its end)."""
-        if self.fd is None:
-            data = self.text or b""
-            chunk = data[self.pos : self.pos + size]
-            self.pos += len(chunk)
-            return bytearray(rest + chunk)
-        if self.hash is None:  # read to its end already
-            return bytearray(rest)
-        want = min(size, self.raw.size - self.pos)
-        buffer = bytearray(len(rest) + want)
-        buffer[: len(rest)] = rest
-        got = len(rest)
-        with memoryview(buffer) as view:
-            while got < len(buffer):
-                try:
-                    n = os.readv(self.fd, [view[got:]])
-                except OSError as exc:
-                    raise self.raw.error(f"cannot read file: {exc.strerror}", check="readable") from None
-                if not n:
-                    break
-                got += n
-            self.hash.update(view[len(rest) : got])
-        del buffer[got:]
-        self.pos += got - len(rest)
-        if (got == len(rest) or self.pos == self.raw.size) and self.hash:  # the end: the size it had when opened
-            digest, self.hash = self.hash.hexdigest(), None
-            before = self.raw.read_once.get("sha256", digest)
-            if before != digest:
-                raise self.raw.error(f"file changed while read: sha256 {before} when first read, {digest} when read "
-                                     "again", check="unchanged while read")
-            self.raw.read_once.update(sha256=digest, size=self.pos)
-            remember_digest(self.fd, digest, self.pos)
-        return buffer
-
-    def blocks(self, size: int):
-        """Blocks of whole lines of about ``size`` bytes (the last one as the file ends), as bytes."""
-        rest = b""
-        while True:
-            buffer = self._fill(rest, size)
-            if len(buffer) == len(rest):
-                if rest:
-                    yield rest
-                return
-            cut = buffer.rfind(b"\n") + 1
-            if not cut:  # no line ends in it yet
-                rest = bytes(buffer)
-                continue
-            with memoryview(buffer) as view:
-                block, rest = bytes(view[:cut]), bytes(view[cut:])
-            del buffer
-            yield block
-
-    def drain(self) -> None:
-        """Read (and hash) what is left of the file."""
-        while len(self._fill(b"", BLOCK_BYTES)):
-            pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +101,7 @@ class RawFile:
         if self.data is not None:
             return self.sha256
         if "sha256" not in self.read_once:
-            with _BlockReader(self) as reader:
+            with rawio.BlockReader(self, MAX_TEXT_BYTES) as reader:
                 reader.drain()
         return self.read_once["sha256"]
 
@@ -270,20 +114,20 @@ class RawFile:
     def compressed(self) -> bool:
         """A gzip file (detected by its magic bytes, whatever its name): every reader sees its decompressed text;
         its pin is the sha256 of the bytes as stored."""
-        return self.data is not None and self.data[:2] == GZIP_MAGIC
+        return self.data is not None and self.data[:2] == rawio.GZIP_MAGIC
 
     @classmethod
     def read(cls, root: str | Path, relative: str, dataset: str, *, max_bytes: int | None = None,
              pin: str | None = None) -> "RawFile":
         """Open ``root/relative`` (see :func:`open_confined`), hash it while reading it into memory; above
-        ``MAX_TEXT_BYTES``, only check its size: its parse reads and hashes it (see :class:`_BlockReader`).
+        ``MAX_TEXT_BYTES``, only check its size: its parse reads and hashes it (see :class:`pbuf_data.read.rawio.BlockReader`).
         ``pin``: the sha256 the registry expects (:meth:`check_pin`)."""
 
         def fail(message, check):
             return PbufDataError(message, dataset=dataset, file=relative, check=check)
 
         try:
-            fd = open_confined(root, relative)
+            fd = rawio.open_confined(root, relative)
         except FileNotFoundError:
             raise fail("raw file is missing (see the README: raw_dir and retrieval)", "exists") from None
         except NotADirectoryError:
@@ -302,7 +146,7 @@ class RawFile:
             try:
                 if size > MAX_TEXT_BYTES:
                     return cls(Path(root) / relative, relative, dataset, None, size=size, root=Path(root), pin=pin, links=links)
-                data, sha256 = read_limited(fd, max_bytes)
+                data, sha256 = rawio.read_limited(fd, max_bytes)
             except ValueError:
                 raise fail(f"file grew above the limit of {max_bytes} bytes for this kind while read", "size limit") from None
             except OSError as exc:
@@ -319,7 +163,7 @@ class RawFile:
         """The bytes of a file kept in memory (:meth:`kept`; a gzip file's decompressed), as a binary stream, after
         any UTF-8 byte-order mark."""
         if self.compressed:
-            with _gunzip_stream(self, skip_bom=True) as stream:
+            with rawio.gunzip_stream(self, skip_bom=True) as stream:
                 yield stream
         else:
             stream = io.BytesIO(self.data)
@@ -328,10 +172,10 @@ class RawFile:
 
     def kept(self) -> "RawFile":
         """This file with its bytes in memory, for a line-by-line scan: a file not kept is read again through
-        :class:`_BlockReader` (confined, to the size it had when opened, refused if its bytes changed)."""
+        :class:`pbuf_data.read.rawio.BlockReader` (confined, to the size it had when opened, refused if its bytes changed)."""
         if self.data is not None:
             return self
-        with _BlockReader(self) as reader:
+        with rawio.BlockReader(self, MAX_TEXT_BYTES) as reader:
             data = b"".join(reader.blocks(BLOCK_BYTES))
         return RawFile(self.path, self.name, self.dataset, data, self.digest(), pin=self.pin)
 
@@ -344,7 +188,7 @@ class RawFile:
                 "(their parse takes up to 150 times the file size in memory)",
                 check="size limit",
             )
-        data = _gunzip(self, MAX_TEXT_BYTES) if self.compressed else self.data
+        data = rawio.gunzip(self, MAX_TEXT_BYTES) if self.compressed else self.data
         data = data[len(_BOM):] if data.startswith(_BOM) else data
         if not data.strip():
             raise self.error("file is empty", check="non-empty")
@@ -432,12 +276,12 @@ class RawFile:
     def counted_matrix(self, n_expected: int) -> np.ndarray:
         """The Pantheon+ covariance layout: line 1 holds N, then N*N values, row-major.
 
-        The file is read once, block by block (:class:`_BlockReader`), each block hashed and parsed by pandas'
+        The file is read once, block by block (:class:`pbuf_data.read.rawio.BlockReader`), each block hashed and parsed by pandas'
         C reader on the job's threads (:mod:`pbuf_data.read.blockparse`); its pin is checked at the end of the read,
         before any problem of the parse is reported. If a block does not parse, the file is scanned line by line
         to name the first offending line (or to read a layout pandas' reader does not take).
         """
-        with _BlockReader(self) as reader:
+        with rawio.BlockReader(self, MAX_TEXT_BYTES) as reader:
             try:
                 n, values = self._counted_values(reader.blocks(BLOCK_BYTES), n_expected)
             except PbufDataError:
@@ -510,47 +354,3 @@ class RawFile:
                 f"found {count} values after line 1, expected N*N = {expected} (N={n})", check="covariance size"
             )
         return values
-
-
-def _gunzip(raw: RawFile, limit: int) -> bytes:
-    """The decompressed bytes of a gzip file kept in memory, at most ``limit``; a corrupt or truncated stream, or
-    more than ``limit`` bytes, is an error naming the file."""
-    with _gunzip_stream(raw, skip_bom=False) as stream:
-        data = stream.read(limit + 1)
-    if len(data) > limit:
-        raise raw.error(f"gzip file decompresses to more than {limit} bytes, the limit of a text file read line by line",
-                        check="size limit")
-    return data
-
-
-class _LimitedGzip(io.RawIOBase):
-    """A gzip stream's decompressed bytes, at most MAX_GZIP_BYTES, its errors as the file's."""
-
-    def __init__(self, raw: RawFile):
-        import gzip
-
-        self._raw, self._inner, self._total = raw, gzip.GzipFile(fileobj=io.BytesIO(raw.data)), 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        import gzip
-        import zlib
-
-        try:
-            n = self._inner.readinto(buffer)
-        except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            raise self._raw.error(f"corrupt gzip data: {exc}", check="gzip") from None
-        self._total += n
-        if self._total > MAX_GZIP_BYTES:
-            raise self._raw.error(f"gzip file decompresses to more than {MAX_GZIP_BYTES} bytes", check="size limit")
-        return n
-
-
-@contextmanager
-def _gunzip_stream(raw: RawFile, skip_bom: bool):
-    with io.BufferedReader(_LimitedGzip(raw), 16 * _CHUNK) as stream:
-        if skip_bom and stream.peek(len(_BOM))[: len(_BOM)] == _BOM:
-            stream.read(len(_BOM))
-        yield stream

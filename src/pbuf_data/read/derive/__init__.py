@@ -21,7 +21,8 @@ from ..textio import RawFile
 # source files, relative to the package, whose code makes every dataset
 _COMMON_CODE = (
     "core/errors.py", "read/textio.py", "read/blockparse.py", "model/matrix.py", "model/dataset.py",
-    "model/cosmology.py", "core/integrity.py", "read/registry.py", "read/derive/__init__.py",
+    "model/cosmology.py", "core/integrity.py", "read/registry.py", "read/schema.py", "read/rawio.py",
+    "read/derive/__init__.py",
     "read/formats/__init__.py",
 )
 

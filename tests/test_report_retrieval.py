@@ -212,7 +212,7 @@ def test_preview_names_the_reason(real_run, monkeypatch):
         "its registry pin: the derivation will refuse it until the pin is updated"
     ]
     assert status["bao_desi_dr1"] == ["option labels.DV_over_rs.observable_type changed: 'DV_over_rd' -> 'DM_over_rd'"]
-    assert status["rsd_fsigma8"] == ["not derived yet: no published dataset"]
+    assert status["rsd_fsigma8"] == ["results/real/derived/rsd_fsigma8.json is missing"]  # deleted after its job
     assert status["bao_6dfgs"] == []
     import pbuf_data.read.derive
 

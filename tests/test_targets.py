@@ -61,6 +61,8 @@ def test_a_published_dataset_is_a_target_named_by_dry_run_summary_and_status(rea
         (root / path).unlink()
     text = workflow.run("-n", "--config", cfg).stdout
     assert f"dataset={other}" in text and "Missing output files" in text
+    status = cli(root, "status", "--raw-dir", str(raw)).stdout
+    assert f"{REAL.published(other, 'json')} is missing" in status  # Snakemake's reason, in the same words
     workflow.run("--cores", "2", "--config", cfg)
     assert workflow.run("-n", "--config", cfg).stdout.count("rule derive_dataset:") == 0
     assert cli(root, "verify").returncode == 0

@@ -70,8 +70,9 @@ def dataset_status(root: Path, tree: layout.Tree, name: str, entry: dict, raw_di
     the fingerprint of its format's code (:func:`pbuf_data.read.derive.code_fingerprint`)."""
     reasons = []
     document_path = root / tree.published(name, "json")
-    if not document_path.exists():
-        reasons.append("not derived yet: no published dataset")
+    if not document_path.exists():  # deleted after its job succeeded (a receipt), or never published
+        reasons.append(f"{tree.published(name, 'json')} is missing" if (root / tree.receipt(name)).exists()
+                       else "not derived yet: no published dataset")
     provenance = None
     if document_path.exists():
         try:

@@ -42,7 +42,8 @@ def mock_sn() -> tuple[Path, dict]:
     """(raw folder, registry entry) of the Pantheon+-size mock; files under <raw>/<entry path>."""
     entry, fiducial = _registry_entry(SN_ENTRY), _fiducial()
     package = PROJECT / "src" / "pbuf_data"
-    key = file_digest([package / "formats" / "sn_table.py", package / "formats" / "_mock.py", package / "cosmology.py"])
+    formats = package / "read" / "formats"  # the generator's code
+    key = file_digest([formats / "_sn_mock.py", formats / "_mock.py", formats / "_matrix.py", package / "model" / "cosmology.py"])
     key += "-" + hashlib.sha256(json.dumps([entry, fiducial], sort_keys=True).encode()).hexdigest()[:8]
     raw = cache_dir() / f"mock_sn-{key}"
     done = raw / ".complete"

@@ -99,14 +99,7 @@ rule all:
     default_target: True
     input:
         expand(TREE.receipt("{dataset}"), dataset=PUBLISHED),
-        expand(
-            TREE.published("{dataset}", "{ext}"),
-            dataset=PUBLISHED,
-            ext=["npz", "json"],
-        ),
-        expand(
-            TREE.report("{dataset}", "{ext}"), dataset=PUBLISHED, ext=["json", "txt"]
-        ),
+        expand(list(TREE.published_files("{dataset}").values()), dataset=PUBLISHED),
         TREE.summary_txt,
         TREE.derived_manifest,
         TREE.backup_record,

@@ -244,6 +244,11 @@ def kept(path):
     return update(path)
 
 
+def published_outputs(name):
+    """The outputs a dataset's (or combination's) job publishes, beside its receipt (layout.Tree.published_files)."""
+    return {role: kept(path) for role, path in TREE.published_files(name).items()}
+
+
 def keep_outputs():
     """Snakemake's backup and restore of update() outputs skip the published files of KEPT (in every process that
     reads the rules: a cluster job's own Snakemake prepares its job too). Its note "Restored previous version of"

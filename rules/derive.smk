@@ -13,11 +13,8 @@ rule derive_dataset:
     input:
         unpack(raw_inputs),
     output:
+        **published_outputs("{dataset}"),
         receipt=TREE.receipt("{dataset}"),
-        dataset=kept(TREE.published("{dataset}", "npz")),
-        document=kept(TREE.published("{dataset}", "json")),
-        report=kept(TREE.report("{dataset}", "json")),
-        report_text=kept(TREE.report("{dataset}", "txt")),
     log:
         derive=TREE.job_log("derive", "{dataset}"),
         validate=TREE.job_log("validate", "{dataset}"),

@@ -32,11 +32,8 @@ rule combine_datasets:
     input:
         lambda w: [TREE.receipt(m) for m in COMBINATIONS[w.dataset]["datasets"]],
     output:
+        **published_outputs("{dataset}"),
         receipt=TREE.receipt("{dataset}"),
-        dataset=kept(TREE.published("{dataset}", "npz")),
-        document=kept(TREE.published("{dataset}", "json")),
-        report=kept(TREE.report("{dataset}", "json")),
-        report_text=kept(TREE.report("{dataset}", "txt")),
     log:
         validate=TREE.job_log("validate", "{dataset}"),
         publish=TREE.job_log("publish", "{dataset}"),

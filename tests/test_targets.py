@@ -25,6 +25,10 @@ def _declared(name: str) -> list[str]:
             REAL.report(name, "txt")]
 
 
+def test_the_published_files_are_the_archive_document_and_report():
+    assert sorted(REAL.published_files(NAME).values()) == sorted(_declared(NAME))
+
+
 def test_a_published_dataset_is_a_target_named_by_dry_run_summary_and_status(real_run):
     workflow, raw, cfg = real_run
     root = workflow.root

@@ -114,6 +114,11 @@ class Tree:
         """Validation report (``json`` or ``txt``)."""
         return f"{self.validation}/{name}.{ext}"
 
+    def published_files(self, name: str) -> dict[str, str]:
+        """The files a dataset's (or combination's) job publishes, its outputs beside the receipt: {role: path}."""
+        return {"dataset": self.published(name, "npz"), "document": self.published(name, "json"),
+                "report": self.report(name, "json"), "report_text": self.report(name, "txt")}
+
     def receipt(self, name: str) -> str:
         return f"{self.state}/{name}.json"
 

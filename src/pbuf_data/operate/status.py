@@ -70,9 +70,10 @@ def dataset_status(root: Path, tree: layout.Tree, name: str, entry: dict, raw_di
     the fingerprint of its format's code (:func:`pbuf_data.read.derive.code_fingerprint`)."""
     reasons = []
     document_path = root / tree.published(name, "json")
-    if not document_path.exists():  # deleted after its job succeeded (a receipt), or never published
-        reasons.append(f"{tree.published(name, 'json')} is missing" if (root / tree.receipt(name)).exists()
-                       else "not derived yet: no published dataset")
+    if not document_path.exists() and not (root / tree.receipt(name)).exists():
+        reasons.append("not derived yet: no published dataset")
+    else:  # a file its job published, deleted since: Snakemake reruns the job ("Missing output files", same words)
+        reasons += [f"{path} is missing" for path in tree.published_files(name).values() if not (root / path).exists()]
     provenance = None
     if document_path.exists():
         try:
@@ -112,11 +113,6 @@ def dataset_status(root: Path, tree: layout.Tree, name: str, entry: dict, raw_di
             reasons.append("; ".join(changed))
         if provenance.get("code_fingerprint") != code:
             reasons.append(f"the code that derives format '{entry['format']}' changed")
-        if not (root / tree.report(name, "json")).exists():
-            reasons.append("no validation report")
-        # the other files its job declares (Snakemake reruns it for any of them missing)
-        reasons += [f"{path} is missing" for path in (tree.published(name, "npz"), tree.report(name, "txt"))
-                    if not (root / path).exists()]
         reasons += _settings_changed(root / tree.receipt(name), thresholds)
     failure = _last_failure(root, tree, name)
     if failure:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..core.integrity import remember_digest
 
-_BOM = b"\xef\xbb\xbf"
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark, skipped at the start of a text file
 _CHUNK = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"  # a gzip member starts with these bytes (RFC 1952): such a file is read decompressed
 MAX_GZIP_BYTES = 4 << 30  # largest decompressed text of a gzip file (a small file cannot expand without bound)
@@ -210,6 +210,6 @@ class _LimitedGzip(io.RawIOBase):
 @contextmanager
 def gunzip_stream(raw, skip_bom: bool):
     with io.BufferedReader(_LimitedGzip(raw), 16 * _CHUNK) as stream:
-        if skip_bom and stream.peek(len(_BOM))[: len(_BOM)] == _BOM:
-            stream.read(len(_BOM))
+        if skip_bom and stream.peek(len(BOM))[: len(BOM)] == BOM:
+            stream.read(len(BOM))
         yield stream

@@ -58,7 +58,6 @@ from . import blockparse, rawio
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 _NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)\Z", re.IGNORECASE)
 _COUNT = re.compile(r"[0-9]+\Z")
-_BOM = b"\xef\xbb\xbf"
 MAX_TEXT_BYTES = 64 << 20  # largest file parsed line by line (up to 150 bytes of memory per file byte)
 BLOCK_BYTES = 16 << 20  # bytes read, hashed and parsed at a time by the covariance reader (counted_matrix)
 
@@ -167,7 +166,7 @@ class RawFile:
                 yield stream
         else:
             stream = io.BytesIO(self.data)
-            stream.seek(len(_BOM) if self.data.startswith(_BOM) else 0)
+            stream.seek(len(rawio.BOM) if self.data.startswith(rawio.BOM) else 0)
             yield stream
 
     def kept(self) -> "RawFile":
@@ -189,7 +188,7 @@ class RawFile:
                 check="size limit",
             )
         data = rawio.gunzip(self, MAX_TEXT_BYTES) if self.compressed else self.data
-        data = data[len(_BOM):] if data.startswith(_BOM) else data
+        data = data[len(rawio.BOM):] if data.startswith(rawio.BOM) else data
         if not data.strip():
             raise self.error("file is empty", check="non-empty")
         try:
@@ -298,8 +297,8 @@ class RawFile:
         """N from line 1 of the first of ``blocks``, checked, and the N*N values after it (None: the slow scan
         names the problem)."""
         head = next(blocks, b"")
-        if head.startswith(_BOM):
-            head = head[len(_BOM):]
+        if head.startswith(rawio.BOM):
+            head = head[len(rawio.BOM):]
         end = head.find(b"\n")
         first, head = (head, b"") if end < 0 else (head[:end], head[end + 1:])
         first = first.strip()

@@ -22,8 +22,7 @@ from ..textio import RawFile
 _COMMON_CODE = (
     "core/errors.py", "read/textio.py", "read/blockparse.py", "model/matrix.py", "model/dataset.py",
     "model/cosmology.py", "core/integrity.py", "read/registry.py", "read/schema.py", "read/rawio.py",
-    "read/derive/__init__.py",
-    "read/formats/__init__.py",
+    "read/derive/__init__.py", "read/formats/__init__.py",
 )
 
 

@@ -412,13 +412,16 @@ def run_script(rule):
 
 def run_in_snakemake(step, wildcards, params, input, output, log):
     """The run: of the rules whose jobs run in processes forked by Snakemake's helper (mock files, figures,
-    exports): the command line a shell: would run, `python3 scripts/RULE.py ...`, sent to a helper
-    process that this one starts and keeps for the run, which forks a process for the job
+    exports; a dataset of one thread, in_helper): the command line a shell: would run, `python3
+    scripts/RULE.py ...`, sent to a helper process that this one starts and keeps for the run, which forks a
+    process for the job
     (pbuf_data.operate.helper.run_in_helper; waited for in a thread of this process with the profiles'
-    force-use-threads). A failed step is one block naming the dataset and the check, as a job process
-    prints it. `step` is the rule's own name (its job step), also when a workflow using this one as a
-    module renames the rule (`use rule * from pbuf as pbuf_*`)."""
+    force-use-threads). A failed step prints the line a job process prints (`ERROR: ` and the message naming
+    the dataset, file and check), and the job fails naming its rule, dataset and log. `step` is the rule's own
+    name (its job step), also when a workflow using this one as a module renames the rule (`use rule * from
+    pbuf as pbuf_*`)."""
     import pbuf_data.operate.helper
+    from pbuf_data.operate.job import report_failure
     from pbuf_data.operate.joblog import JobFailed
 
     argv = [script(step), "--dataset", wildcards.dataset, "--params", params.args]
@@ -427,7 +430,21 @@ def run_in_snakemake(step, wildcards, params, input, output, log):
     try:
         pbuf_data.operate.helper.run_in_helper(argv)
     except JobFailed as exc:
-        raise UserError(f"{step} {wildcards.dataset}: {exc}") from None
+        report_failure(str(exc))
+        raise UserError(f"{step} {wildcards.dataset} failed (log: {log[0]})") from None
+
+
+def in_helper(threads, conda_env):
+    """Whether a dataset's job runs in a process forked by this process's helper (run_in_snakemake) rather than
+    as a process of its own (rules/derive.smk): a job of one thread in a local run without a conda environment.
+    The run of a job sent to a cluster (Snakemake's remote mode) or spawned by Snakemake without the profiles'
+    force-use-threads (its subprocess mode) runs the job's command line, as does a job of two threads (the
+    helper's forks have one BLAS thread, and such a job's work outweighs a process's start)."""
+    return (
+        threads == 1
+        and conda_env is None
+        and not (workflow.remote_exec or workflow.subprocess_exec)
+    )
 
 
 def registry_entry(name):

@@ -7,6 +7,12 @@
 # renames; they are kept() outputs, which Snakemake neither deletes before the job nor after it fails. The
 # validation report is written whatever happens and says why a dataset failed. A failed job leaves no
 # receipt, so the dataset stays stale (and is retried) until the cause is fixed, its published copy kept.
+#
+# Where the job runs (in_helper): a dataset of one thread in a local run without --use-conda runs in a process
+# forked by Snakemake's helper, like the figures (its work, about 0.1 s for a BAO table, is smaller than the
+# imports of a process of its own); a large one (two threads), one in a conda environment and every job of a
+# cluster run are a process of their own, `python3 scripts/derive_dataset.py ...`, the same command line.
+# Each job's CPU time and memory are in its audit record (results/<corpus>/logs/audit.jsonl).
 
 
 rule derive_dataset:
@@ -19,8 +25,6 @@ rule derive_dataset:
         derive=TREE.job_log("derive", "{dataset}"),
         validate=TREE.job_log("validate", "{dataset}"),
         publish=TREE.job_log("publish", "{dataset}"),
-    benchmark:
-        TREE.benchmark("derive", "{dataset}")
     wildcard_constraints:
         dataset=DATASET_NAME,
     conda:
@@ -31,8 +35,13 @@ rule derive_dataset:
         args=lambda w: job_params(
             corpus=TREE.corpus, settings=dataset_settings(w), digest=True
         ),
-    shell:
-        run_script("derive_dataset")
-        + " --dataset {wildcards.dataset} --params {params.args:q}"
-        " --input {input:q} --output {output.receipt:q}"
-        " --log {log.derive:q} {log.validate:q} {log.publish:q}"
+    run:
+        if in_helper(threads, conda_env):
+            run_in_snakemake("derive_dataset", wildcards, params, input, [output.receipt], log)
+        else:
+            shell(
+                run_script("derive_dataset")
+                + " --dataset {wildcards.dataset} --params {params.args:q}"
+                " --input {input:q} --output {output.receipt:q}"
+                " --log {log.derive:q} {log.validate:q} {log.publish:q}"
+            )

@@ -39,15 +39,21 @@ def test_raw_inputs_are_matched_to_their_registry_roles():
 
 
 def _rules_by_how_they_run():
-    """{rule: 'shell' or 'snakemake'}: rules whose shell: runs `python3 scripts/RULE.py`, and rules
-    whose run: calls run_in_snakemake (the same command line, in Snakemake's helper process)."""
+    """{rule: 'shell', 'snakemake' or 'either'}: rules whose shell: runs `python3 scripts/RULE.py`, rules
+    whose run: calls run_in_snakemake (the same command line, in Snakemake's helper process), and rules whose
+    run: does one or the other as in_helper says (rules/common.smk)."""
     found = {}
     for smk in sorted((PROJECT / "rules").glob("*.smk")):
         for block in re.split(r"\n(?=rule \w+:)", smk.read_text()):
             name = re.match(r"rule (\w+):", block)
             if not name:
                 continue
-            if re.search(r"shell:\s+run_script\(\"(\w+)\"\)", block):
+            either = re.search(r"run:\s+if in_helper\(threads, conda_env\):\s+run_in_snakemake\(\"(\w+)\",[^\n]*\n"
+                               r"\s+else:\s+shell\(\s+run_script\(\"(\w+)\"\)", block)
+            if either:
+                assert either[1] == either[2] == name[1], smk
+                found[name[1]] = "either"
+            elif re.search(r"shell:\s+run_script\(\"(\w+)\"\)", block):
                 assert re.search(r"run_script\(\"(\w+)\"\)", block)[1] == name[1], smk
                 found[name[1]] = "shell"
             elif re.search(r"run:\s+(#.*\s+)*run_in_snakemake\(\"(\w+)\",", block):
@@ -124,11 +130,14 @@ def test_jobs_in_snakemakes_process_are_local_and_waited_for_in_threads():
     takes a core as a job process does."""
     import yaml
 
-    in_snakemake = {name for name, how in _rules_by_how_they_run().items() if how == "snakemake"}
+    how = _rules_by_how_they_run()
+    in_snakemake = {name for name in how if how[name] == "snakemake"}
     assert in_snakemake == {"plot_dataset", "export_dataset", "generate_mock_file"}
     text = "\n".join(p.read_text() for p in (PROJECT / "rules").glob("*.smk"))
     local = set(re.findall(r"localrules:\s+(\w+),", text))
     assert in_snakemake <= local
+    # a dataset's job goes to the cluster, where its run: runs its command line (Snakemake's remote mode)
+    assert {name for name in how if how[name] == "either"} == {"derive_dataset"} and "derive_dataset" not in local
     for profile in ("default", "slurm"):
         settings = yaml.safe_load((PROJECT / "profiles" / profile / "config.yaml").read_text())
         assert settings["force-use-threads"] is True and "resources" not in settings
@@ -139,7 +148,7 @@ def test_pbuf_data_runs_apply_the_profile_so_run_jobs_stay_in_snakemakes_process
     """``pbuf-data run``, ``resume``, ``reprocess`` and ``prepare_dataset`` call Snakemake's API, not its command
     line, so the profile is read by ``run_workflow``: with ``force-use-threads`` the mock-file jobs run in the
     calling process (here: this one), not each in a Snakemake process of its own, which took a resumed
-    embedded default 75 s instead of 22 s."""
+    embedded default 75 s instead of 22 s; so does the dataset's job, of one thread."""
     import pbuf_data.operate.helper
     from pbuf_data.core.errors import PbufDataError
     from pbuf_data.operate.api import run_workflow
@@ -154,7 +163,8 @@ def test_pbuf_data_runs_apply_the_profile_so_run_jobs_stay_in_snakemakes_process
     monkeypatch.setattr(pbuf_data.operate.helper, "run_in_helper", recorded)
     monkeypatch.chdir(workflow.root)
     run_workflow(workflow.root, {"results/mock/state/mock_cc_moresco.json"}, cores=2)
-    assert sorted(here) == [("scripts/generate_mock_file.py", "data/mock/raw/mock_cc_moresco/HzTable_MM_BC32.txt"),
+    assert sorted(here) == [("scripts/derive_dataset.py", "results/mock/state/mock_cc_moresco.json"),
+                            ("scripts/generate_mock_file.py", "data/mock/raw/mock_cc_moresco/HzTable_MM_BC32.txt"),
                             ("scripts/generate_mock_file.py", "data/mock/raw/mock_cc_moresco/data_MM20.dat")]
     assert (workflow.root / "results" / "mock" / "state" / "mock_cc_moresco.json").is_file()
     assert pbuf_data.operate.helper._helper is None  # the run's helper process ended with the run
@@ -513,3 +523,44 @@ def test_digest_params_are_the_full_text_to_the_job_and_a_digest_to_snakemakes_r
                                                                              separators=(",", ":")))
     plain = job_params(**params)  # the other rules: recorded as the text itself
     assert Persistence._serialize_param_builtin(None, plain) == repr(plain) and len(repr(plain)) > 800
+
+
+@pytest.mark.workflow
+def test_a_datasets_job_of_one_thread_runs_in_the_helper_and_of_two_threads_in_its_own_process(workflow):
+    """rules/derive.smk in a local run: a dataset's job of one thread is forked by the helper (its log's first line
+    is the command that reruns it alone, as for the figures); given two threads (--set-threads), the same job is
+    ``python3 scripts/derive_dataset.py ...``, a process of its own. Both publish the same bytes (coreutils
+    sha256sum), write the same three logs, and record the job's CPU time and memory in its audit record."""
+    import json
+    import subprocess
+
+    root, name = workflow.root, "mock_cc_moresco"
+    target = f"results/mock/state/{name}.json"
+    published = [f"results/mock/derived/{name}.npz", f"results/mock/derived/{name}.json"]
+
+    def logs():
+        return {step: (root / "results/mock/logs" / step / f"{name}.log").read_text().splitlines()
+                for step in ("derive", "validate", "publish")}
+
+    def sums():
+        return subprocess.run(["sha256sum", *published], cwd=root, capture_output=True, text=True, check=True).stdout
+
+    workflow.run("--cores", "2", target)
+    forked, forked_sums = logs(), sums()
+    workflow.run("--cores", "2", "--set-threads", "derive_dataset=2", "--forcerun", "derive_dataset", target)
+    own = logs()
+    assert forked["derive"][0].endswith(f"command: python3 scripts/derive_dataset.py --dataset {name} --params "
+                                        + forked["derive"][0].split(" --params ", 1)[1])
+    assert not any("command:" in line for line in own["derive"])
+    assert sums() == forked_sums
+    assert any(f"{name}: published results/mock/derived/{name}.npz" in line for line in forked["publish"])
+    assert any(f"{name}: equal to its published copy" in line for line in own["publish"])  # same bytes: kept
+    for lines in (forked, own):  # each phase's records in its own log, in both
+        assert any(f"{name}: PASSED (32 points" in line for line in lines["validate"])
+        assert not any("PASSED (" in line or ": published " in line for line in lines["derive"])
+    records = [json.loads(line) for line in (root / "results/mock/logs/audit.jsonl").read_text().splitlines()]
+    derived = [r for r in records if r.get("rule") == "derive_dataset" and r.get("dataset") == name]
+    assert len(derived) == 2 and all(r["status"] == "success" for r in derived)
+    for record in derived:
+        assert 0 < record["cpu_seconds"] <= 2 * record["seconds"] + 0.05  # two threads at most
+        assert 0 < record["rss_at_start_mib"] <= record["peak_rss_mib"] < 2048

@@ -142,9 +142,6 @@ class Tree:
     def job_log(self, step: str, name: str) -> str:
         return f"{self.logs}/{step}/{name}.log"
 
-    def benchmark(self, step: str, name: str) -> str:
-        return f"{self.logs}/benchmarks/{step}/{name}.tsv"
-
     def plot(self, name: str, figure: str, ext: str = "png") -> str:
         return f"{self.plots}/{name}_{figure}.{ext}"
 

@@ -121,7 +121,7 @@ def _software_versions() -> dict:
 
 
 def record_job(step: str, status: str, seconds: float, *, dataset=None, message="", inputs=(), outputs=(),
-               logs_dir) -> list[str]:
+               logs_dir, usage: dict | None = None) -> list[str]:
     """Aggregate log line(s) and one audit record for a finished job. The aggregate logs (``processing.log``,
     ``errors.log``) are a convenience: one that cannot be written is returned as a warning, so that a job that
     did its work (e.g. published) is not failed by it; the audit record must be written (PbufDataError). The
@@ -150,6 +150,7 @@ def record_job(step: str, status: str, seconds: float, *, dataset=None, message=
         "rule": step,
         "status": status,
         "seconds": round(seconds, 3),
+        **(usage or {}),
         "inputs": digests(inputs),
         "outputs": digests(outputs) if status == "success" else {},
         "software": software_versions(),

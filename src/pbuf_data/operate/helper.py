@@ -1,7 +1,8 @@
-"""The helper process of the rules whose work is small next to its imports (a mock file, a dataset's figures and
-exports): Snakemake's process starts it once per run and sends it each such job's command line, ``python3
-scripts/RULE.py ...`` (:func:`run_in_helper`, from the rules' ``run:``); it forks a process for each job, which runs
-it as :func:`pbuf_data.operate.job.run_here` does, so matplotlib, sacc and astropy are imported once per run."""
+"""The helper process of the jobs whose work is small next to its imports (a mock file, a dataset's figures and
+exports, the job of a dataset of one thread in a local run): Snakemake's process starts it once per run and sends
+it each such job's command line, ``python3 scripts/RULE.py ...`` (:func:`run_in_helper`, from the rules' ``run:``);
+it forks a process for each job, which runs it as :func:`pbuf_data.operate.job.run_here` does, so numpy, the
+package, matplotlib, sacc and astropy are imported once per run."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ PRELOAD = {
     "generate_mock_file": ("pbuf_data.read.mock",),
     "plot_dataset": ("pbuf_data.fit.plots:warm_up", "pbuf_data.operate.report_pages", "matplotlib.backends.backend_agg"),
     "export_dataset": ("pbuf_data.fit.export", "sacc"),
+    "derive_dataset": ("pbuf_data.read.derive", "pbuf_data.publish.validation", "pbuf_data.publish.publication"),
 }
 
 

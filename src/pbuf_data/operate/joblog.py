@@ -66,12 +66,23 @@ def _job_logging(log_file, dataset, command):
             handler.close()
 
 
+def _peak_rss_mib() -> float:
+    """The peak resident memory of this process so far, MiB. A process forked by the helper starts at the
+    helper's (the pages they share), so the memory a job added is its audit record's ``peak_rss_mib`` minus its
+    ``rss_at_start_mib``."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run_step(log_file, step, *args, logs_dir, dataset=None, rule=None, inputs=(), outputs=(), command=None, **kwargs):
     """Run one workflow step as a job.
 
     Logs go to the job's ``log_file``; the aggregate logs and the audit trail record the outcome. A
     PbufDataError fails the job with its message (dataset, file, line or check) and no traceback: it raises
     :class:`JobFailed`. Any other exception is an internal error whose traceback goes to the job's log only.
+    The audit record has the step's wall and CPU seconds (of all its threads) and this process's peak resident
+    memory at its start and at its end (:func:`_peak_rss_mib`).
     ``command`` is given for a job run by :func:`pbuf_data.operate.job.run_here` (the helper's): the command line
     that runs it in a process of its own, the log's first line; that process keeps its own logging.
     """
@@ -80,7 +91,7 @@ def run_step(log_file, step, *args, logs_dir, dataset=None, rule=None, inputs=()
     os.umask(0o022)
     logging.raiseExceptions = False  # a log line that cannot be written must not print a traceback
     with _job_logging(log_file, dataset, command):
-        start = time.perf_counter()
+        start, cpu_start, rss_start = time.perf_counter(), time.process_time(), _peak_rss_mib()
         status, message, result = "success", "", None
         try:
             result = step(*args, **kwargs)
@@ -91,9 +102,11 @@ def run_step(log_file, step, *args, logs_dir, dataset=None, rule=None, inputs=()
             status, message = "failed", f"internal error in {step.__name__}: {exc!r} (traceback in {log_file})"
             log.exception("internal error")
         seconds = time.perf_counter() - start
+        usage = {"cpu_seconds": round(time.process_time() - cpu_start, 3),
+                 "peak_rss_mib": round(_peak_rss_mib(), 1), "rss_at_start_mib": round(rss_start, 1)}
         try:
             for warning in record_job(rule or step.__name__, status, seconds, dataset=dataset, message=message,
-                                      inputs=inputs, outputs=outputs, logs_dir=logs_dir):
+                                      inputs=inputs, outputs=outputs, logs_dir=logs_dir, usage=usage):
                 log.warning("%s", warning)
                 print(f"WARNING: {warning}", file=sys.stderr)
         except PbufDataError as exc:  # the audit trail could not be written: the job fails, saying why

@@ -177,16 +177,22 @@ def _write_report(tree, name, report):
 
 @contextmanager
 def _logging_to(path):
-    """Send the log of a block to its own file (a job with one log per phase)."""
-    root = logging.getLogger()
-    saved = root.handlers[:]
+    """Send the log of a block to its own file (a job with one log per phase): the handlers of the logger its
+    records end at are swapped, the root logger's in a job process, this package's (``log``, which then does not
+    propagate; with its handler's filters: its thread's records) in a job run by the helper
+    (:func:`pbuf_data.operate.joblog.run_step`)."""
+    target = log if not log.propagate else logging.getLogger()
+    saved = target.handlers[:]
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.handlers = [handler]
+    for kept in saved:
+        for rule in kept.filters:
+            handler.addFilter(rule)
+    target.handlers = [handler]
     try:
         yield
     finally:
-        root.handlers = saved
+        target.handlers = saved
         handler.close()
 
 

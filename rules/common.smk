@@ -439,7 +439,8 @@ def in_helper(threads, conda_env):
     as a process of its own (rules/derive.smk): a job of one thread in a local run without a conda environment.
     The run of a job sent to a cluster (Snakemake's remote mode) or spawned by Snakemake without the profiles'
     force-use-threads (its subprocess mode) runs the job's command line, as does a job of two threads (the
-    helper's forks have one BLAS thread, and such a job's work outweighs a process's start)."""
+    helper's forks have one BLAS thread, and such a job's work outweighs a process's start).
+    """
     return (
         threads == 1
         and conda_env is None

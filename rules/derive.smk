@@ -37,7 +37,9 @@ rule derive_dataset:
         ),
     run:
         if in_helper(threads, conda_env):
-            run_in_snakemake("derive_dataset", wildcards, params, input, [output.receipt], log)
+            run_in_snakemake(
+                "derive_dataset", wildcards, params, input, [output.receipt], log
+            )
         else:
             shell(
                 run_script("derive_dataset")

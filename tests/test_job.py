@@ -48,7 +48,7 @@ def _rules_by_how_they_run():
             name = re.match(r"rule (\w+):", block)
             if not name:
                 continue
-            either = re.search(r"run:\s+if in_helper\(threads, conda_env\):\s+run_in_snakemake\(\"(\w+)\",[^\n]*\n"
+            either = re.search(r"run:\s+if in_helper\(threads, conda_env\):\s+run_in_snakemake\(\s*\"(\w+)\",[^:]*"
                                r"\s+else:\s+shell\(\s+run_script\(\"(\w+)\"\)", block)
             if either:
                 assert either[1] == either[2] == name[1], smk

@@ -21,7 +21,6 @@ A's CPU time grows no faster than the covariance text between the two first size
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -30,6 +29,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import PROJECT, PY, Report, Workdir, cli, paired, run  # noqa: E402
+
+from pbuf_data.operate.job import thread_env  # noqa: E402
 
 TIME_TARGET = 1.0
 MEMORY_TARGET = 2.0
@@ -54,12 +55,13 @@ np.save(sys.argv[4], table[["zHD", "zHEL", "MU_SH0ES", "MU_SH0ES_ERR_DIAG"]].to_
 """
 
 
-def job_command(raw: Path, entry: dict, name: str, folder: Path) -> tuple[list, dict]:
-    """The derive_dataset job of ``name`` as rules/derive.smk writes it, run in ``folder``; its environment."""
+def job_command(raw: Path, entry: dict, name: str, folder: Path) -> tuple[list, dict, int]:
+    """The derive_dataset job of ``name`` as rules/derive.smk writes it, run in ``folder``; its environment and
+    threads."""
     import yaml
 
     from pbuf_data.core.layout import Tree
-    from pbuf_data.operate.job import job_params, thread_env
+    from pbuf_data.operate.job import job_params
     from pbuf_data.publish.validation import raw_size, threads_for
     from pbuf_data.read.derive import code_fingerprint
 
@@ -83,8 +85,6 @@ def main() -> None:
     sizes = [int(n) for n in args.rows.split(",")] if args.rows else list(QUICK_SIZES if args.quick else SIZES)
     report = Report(args, "P10")
     from _data import large_sn
-
-    from pbuf_data.operate.job import thread_env
 
     measured = {}
     with Workdir(args, "p10") as work:

@@ -424,14 +424,30 @@ def run_in_snakemake(step, wildcards, params, input, output, log):
     from pbuf_data.operate.job import report_failure
     from pbuf_data.operate.joblog import JobFailed
 
-    argv = [script(step), "--dataset", wildcards.dataset, "--params", params.args]
-    for option, files in (("--input", input), ("--output", output), ("--log", log)):
-        argv += [option, *files]
     try:
-        pbuf_data.operate.helper.run_in_helper(argv)
+        pbuf_data.operate.helper.run_in_helper(
+            job_argv(step, wildcards, params, input, output, log)
+        )
     except JobFailed as exc:
         report_failure(str(exc))
         raise UserError(f"{step} {wildcards.dataset} failed (log: {log[0]})") from None
+
+
+def job_argv(step, wildcards, params, input, output, log):
+    """A job's command line after `python3`: the rule's script and its arguments (pbuf_data.operate.job), as
+    run_in_snakemake sends it and shell_command writes it."""
+    argv = [script(step), "--dataset", wildcards.dataset, "--params", params.args]
+    for option, files in (("--input", input), ("--output", output), ("--log", log)):
+        argv += [option, *files]
+    return argv
+
+
+def shell_command(step, wildcards, params, input, output, log):
+    """job_argv as the text a run: gives shell() (which formats it: braces doubled)."""
+    text = "python3 " + shlex.join(
+        job_argv(step, wildcards, params, input, output, log)
+    )
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def in_helper(threads, conda_env):

@@ -42,8 +42,12 @@ rule derive_dataset:
             )
         else:
             shell(
-                run_script("derive_dataset")
-                + " --dataset {wildcards.dataset} --params {params.args:q}"
-                " --input {input:q} --output {output.receipt:q}"
-                " --log {log.derive:q} {log.validate:q} {log.publish:q}"
+                shell_command(
+                    "derive_dataset",
+                    wildcards,
+                    params,
+                    input,
+                    [output.receipt],
+                    log,
+                )
             )

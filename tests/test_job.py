@@ -49,7 +49,7 @@ def _rules_by_how_they_run():
             if not name:
                 continue
             either = re.search(r"run:\s+if in_helper\(threads, conda_env\):\s+run_in_snakemake\(\s*\"(\w+)\",[^:]*"
-                               r"\s+else:\s+shell\(\s+run_script\(\"(\w+)\"\)", block)
+                               r"\s+else:\s+shell\(\s+shell_command\(\s+\"(\w+)\",", block)
             if either:
                 assert either[1] == either[2] == name[1], smk
                 found[name[1]] = "either"

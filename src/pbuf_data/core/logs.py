@@ -95,6 +95,14 @@ def last_error(log: str | Path) -> str | None:
     return errors[-1] if errors else None
 
 
+def peak_rss_mib() -> float:
+    """The peak resident memory of this process so far, MiB. A process forked by the helper starts at the
+    helper's (the pages they share), so what a job added is its peak minus its reading at the start."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def now_utc() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 

@@ -66,13 +66,25 @@ def _job_logging(log_file, dataset, command):
             handler.close()
 
 
-def _peak_rss_mib() -> float:
-    """The peak resident memory of this process so far, MiB. A process forked by the helper starts at the
-    helper's (the pages they share), so the memory a job added is its audit record's ``peak_rss_mib`` minus its
-    ``rss_at_start_mib``."""
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+@contextmanager
+def phase_logging(path):
+    """Send the records of a block of a job to a file of its own (a job with one log per phase): the handlers of
+    the logger its records end at (:func:`_job_logging`) are swapped, the root logger's in a job process, this
+    package's in a job run by :func:`pbuf_data.operate.job.run_here` (it does not propagate there; its handler's
+    filter, the job's thread, is kept)."""
+    target = logging.getLogger() if log.propagate else log
+    saved = target.handlers[:]
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter(_JOB_FORMAT))
+    for kept in saved:
+        for rule in kept.filters:
+            handler.addFilter(rule)
+    target.handlers = [handler]
+    try:
+        yield
+    finally:
+        target.handlers = saved
+        handler.close()
 
 
 def run_step(log_file, step, *args, logs_dir, dataset=None, rule=None, inputs=(), outputs=(), command=None, **kwargs):
@@ -82,16 +94,16 @@ def run_step(log_file, step, *args, logs_dir, dataset=None, rule=None, inputs=()
     PbufDataError fails the job with its message (dataset, file, line or check) and no traceback: it raises
     :class:`JobFailed`. Any other exception is an internal error whose traceback goes to the job's log only.
     The audit record has the step's wall and CPU seconds (of all its threads) and this process's peak resident
-    memory at its start and at its end (:func:`_peak_rss_mib`).
+    memory at its start and at its end (:func:`pbuf_data.core.logs.peak_rss_mib`).
     ``command`` is given for a job run by :func:`pbuf_data.operate.job.run_here` (the helper's): the command line
     that runs it in a process of its own, the log's first line; that process keeps its own logging.
     """
-    from ..core.logs import record_job
+    from ..core.logs import peak_rss_mib, record_job
 
     os.umask(0o022)
     logging.raiseExceptions = False  # a log line that cannot be written must not print a traceback
     with _job_logging(log_file, dataset, command):
-        start, cpu_start, rss_start = time.perf_counter(), time.process_time(), _peak_rss_mib()
+        start, cpu_start, rss_start = time.perf_counter(), time.process_time(), peak_rss_mib()
         status, message, result = "success", "", None
         try:
             result = step(*args, **kwargs)
@@ -103,7 +115,7 @@ def run_step(log_file, step, *args, logs_dir, dataset=None, rule=None, inputs=()
             log.exception("internal error")
         seconds = time.perf_counter() - start
         usage = {"cpu_seconds": round(time.process_time() - cpu_start, 3),
-                 "peak_rss_mib": round(_peak_rss_mib(), 1), "rss_at_start_mib": round(rss_start, 1)}
+                 "peak_rss_mib": round(peak_rss_mib(), 1), "rss_at_start_mib": round(rss_start, 1)}
         try:
             for warning in record_job(rule or step.__name__, status, seconds, dataset=dataset, message=message,
                                       inputs=inputs, outputs=outputs, logs_dir=logs_dir, usage=usage):

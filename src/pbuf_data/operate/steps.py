@@ -10,12 +10,12 @@ import json
 import logging
 import os
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from ..core import layout
 from ..core.atomic import write_text
 from ..core.errors import PbufDataError
+from .joblog import phase_logging
 
 log = logging.getLogger("pbuf_data")
 
@@ -39,14 +39,14 @@ def mock_file(name, entry, role, output, fiducial, seed):
 
 
 def derive(tree, name, entry, paths, npz, json_path, max_bytes=None, code=None):
-    """Derive one dataset into staging, and write its processing summary (also when it fails)."""
-    import resource
-
-    from ..core.logs import now_utc, write_processing_summary
+    """Derive one dataset into staging, and write its processing summary (also when it fails): its peak memory
+    and its memory at the start (a job forked by the helper starts at the helper's, which it shares)."""
+    from ..core.logs import now_utc, peak_rss_mib, write_processing_summary
     from ..read.derive import derive_dataset
 
     start, started = time.perf_counter(), now_utc()
-    summary = {"dataset": name, "kind": entry["kind"], "format": entry["format"], "started": started, "status": "failed"}
+    summary = {"dataset": name, "kind": entry["kind"], "format": entry["format"], "started": started, "status": "failed",
+               "memory_at_start_mb": round(peak_rss_mib(), 1)}
     try:
         dataset = derive_dataset(name, entry, paths=paths, max_bytes=max_bytes)
         if code:
@@ -68,7 +68,7 @@ def derive(tree, name, entry, paths, npz, json_path, max_bytes=None, code=None):
         raise
     finally:
         summary["processing_duration"] = round(time.perf_counter() - start, 4)
-        summary["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        summary["peak_memory_mb"] = round(peak_rss_mib(), 1)
         write_processing_summary(summary, logs_dir=Path(tree.logs))
 
 
@@ -141,7 +141,7 @@ def prepare_combination(tree, name, spec, overlaps, logs, receipt, *, thresholds
 def _validate_and_publish(tree, name, npz, doc, report, logs, receipt, expected_points, thresholds, fiducial=None):
     """Validate a staged dataset and publish it only if no error-level check failed; report and receipt."""
     try:
-        with _logging_to(logs["validate"]):
+        with phase_logging(logs["validate"]):
             report = validate(npz, doc, expected_points=expected_points, thresholds=thresholds, fiducial=fiducial)
     except PbufDataError as exc:
         _write_report(tree, name, dict(report, state="failed validation", reason=str(exc)))
@@ -153,7 +153,7 @@ def _validate_and_publish(tree, name, npz, doc, report, logs, receipt, expected_
         _write_report(tree, name, dict(report, state="failed validation", reason=str(error)))
         raise error
     try:
-        with _logging_to(logs["publish"]):
+        with phase_logging(logs["publish"]):
             files = publish(tree, name, npz, doc)
     except PbufDataError as exc:
         _write_report(tree, name, dict(report, state="failed publication", reason=str(exc)))
@@ -173,27 +173,6 @@ def _write_report(tree, name, report):
         text += f"state: {report['state']}: {report['reason']}\n"
     write_text(tree.report(name, "json"), json.dumps(report, indent=2) + "\n")
     write_text(tree.report(name, "txt"), text)
-
-
-@contextmanager
-def _logging_to(path):
-    """Send the log of a block to its own file (a job with one log per phase): the handlers of the logger its
-    records end at are swapped, the root logger's in a job process, this package's (``log``, which then does not
-    propagate; with its handler's filters: its thread's records) in a job run by the helper
-    (:func:`pbuf_data.operate.joblog.run_step`)."""
-    target = log if not log.propagate else logging.getLogger()
-    saved = target.handlers[:]
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    for kept in saved:
-        for rule in kept.filters:
-            handler.addFilter(rule)
-    target.handlers = [handler]
-    try:
-        yield
-    finally:
-        target.handlers = saved
-        handler.close()
 
 
 def summarize_validation(tree, datasets):

@@ -16,7 +16,7 @@ import yaml
 from ..core import layout
 from ..core import samples as sample_vocabulary
 from ..core.errors import PbufDataError
-from . import schema as schema_files
+from . import schema as schema_files  # its SCHEMA_DIR read at call time (a test points it elsewhere)
 from .schema import load_schema, validate
 
 RETRIEVE_DIR = layout.RAW_CACHE  # raw files downloaded because raw_dir lacks them

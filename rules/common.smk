@@ -444,10 +444,8 @@ def job_argv(step, wildcards, params, input, output, log):
 
 def shell_command(step, wildcards, params, input, output, log):
     """job_argv as the text a run: gives shell() (which formats it: braces doubled)."""
-    text = "python3 " + shlex.join(
-        job_argv(step, wildcards, params, input, output, log)
-    )
-    return text.replace("{", "{{").replace("}", "}}")
+    argv = job_argv(step, wildcards, params, input, output, log)
+    return f"python3 {shlex.join(argv)}".replace("{", "{{").replace("}", "}}")
 
 
 def in_helper(threads, conda_env):

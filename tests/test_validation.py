@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -177,12 +178,37 @@ def test_a_large_covariance_is_factored_on_the_given_threads(monkeypatch):
     monkeypatch.setattr(validation, "BLOCKED_FROM", 700)
     used = []
     blocked = pbuf_matrix.cholesky_lower
-    monkeypatch.setattr(validation, "cholesky_lower", lambda c, workers: used.append((len(c), workers)) or blocked(c, workers))
+    monkeypatch.setattr(validation, "cholesky_lower",
+                        lambda c, workers, **kw: used.append((len(c), workers)) or blocked(c, workers, **kw))
     for n, workers in ((700, 2), (700, 1), (699, 2)):
         matrix = sn_like(n, 13)
         expected = np.linalg.cholesky(matrix)
         np.testing.assert_allclose(cholesky_factor(matrix, workers), expected, rtol=1e-10, atol=1e-12 * expected.max())
-    assert used == [(700, 2)]
+        # with overwrite, the same factor in the matrix's own buffer (no second N x N array)
+        factor = cholesky_factor(matrix, workers, overwrite=True)
+        assert np.shares_memory(factor, matrix)
+        np.testing.assert_allclose(factor, expected, rtol=1e-10, atol=1e-12 * expected.max())
+    assert used == [(700, 2), (700, 2)]
+
+
+def test_validation_with_the_factor_in_place_reports_the_same(monkeypatch):
+    """validate_dataset(factor_in_place=True) (the job's read-back) gives the report of a validation that keeps
+    the covariance, on both factor paths: the checks that read C after its factorization (the diagonal against
+    the errors, the published sigmas) read what C held, not its factor."""
+    monkeypatch.setattr(validation, "BLOCKED_FROM", 700)
+    for n, threads in ((700, "2"), (650, "1")):
+        monkeypatch.setattr(validation, "blas_threads", lambda threads=threads: int(threads))
+        original = sn_like(n, 5)
+        matrix = original.copy()
+        matrix[3, 3] *= 1.2  # sqrt(C_33) 10 % off its error: the diagonal check warns
+        kept = validate_dataset(replace(dataset_with(original), covariance=matrix.copy()))
+        dataset = replace(dataset_with(original), covariance=matrix.copy())
+        in_place = validate_dataset(dataset, factor_in_place=True)
+        assert not np.array_equal(dataset.covariance, matrix)  # the buffer now holds the factor
+        assert in_place == kept
+        checks = {c["name"]: c for c in kept["checks"]}
+        assert checks["diag_covariance_vs_uncertainty"]["verdict"] == "warn"
+        assert checks["covariance_condition_number"]["value"] == pytest.approx(exact_one_norm_condition(matrix), rel=2 / 3)
 
 
 @pytest.mark.parametrize("threads", ["1", "2"])

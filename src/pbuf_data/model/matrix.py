@@ -59,11 +59,12 @@ def one_blas_thread():
         yield
 
 
-def cholesky_lower(matrix: np.ndarray, workers: int) -> np.ndarray:
+def cholesky_lower(matrix: np.ndarray, workers: int, *, overwrite: bool = False) -> np.ndarray:
     """The lower Cholesky factor L (C = L L^T) of a symmetric positive definite C, read from its lower triangle,
     computed on ``workers`` threads; ``numpy.linalg.LinAlgError`` when C is not square or a leading minor is not
     positive (as LAPACK's ``potrf``, a NaN is not found: the caller checks that C is finite). One new N x N
-    array (C is not changed).
+    array (C is not changed), or, with ``overwrite`` and a C-ordered writable float64 C, none: L is built in
+    C's own buffer, which is returned (C's values are gone, also when it fails).
 
     The left-looking blocked algorithm (Golub & Van Loan, Matrix Computations, 4th ed., sec. 4.2), its level-3
     work spread over threads here instead of inside the BLAS. For each block of BLOCK_COLUMNS columns j: its rows
@@ -82,7 +83,8 @@ def cholesky_lower(matrix: np.ndarray, workers: int) -> np.ndarray:
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise np.linalg.LinAlgError(f"a Cholesky factor needs a square matrix, not one of shape {matrix.shape}")
     n = matrix.shape[0]
-    a = np.array(matrix, dtype=np.float64, order="C")  # the factor is built in place, in the lower triangle
+    in_place = overwrite and matrix.dtype == np.float64 and matrix.flags.c_contiguous and matrix.flags.writeable
+    a = matrix if in_place else np.array(matrix, dtype=np.float64, order="C")  # the factor is built in its lower triangle
 
     def update(rows: slice, block: slice) -> None:  # A[rows, block] -= L[rows, :block] L[block, :block]^T
         if block.start:

@@ -82,12 +82,14 @@ def _stage(tree, name, dataset, npz, json_path):
 
 
 def validate(npz, json_path, expected_points=None, thresholds=None, fiducial=None):
-    """The validation report of a staged dataset (read back from its files, archive checksum verified)."""
+    """The validation report of a staged dataset (read back from its files, archive checksum verified; its
+    covariance's buffer then takes the Cholesky factor: this copy is read only to be validated)."""
     from ..model.dataset import read_dataset
     from ..publish.validation import report_text, validate_dataset
 
     dataset = read_dataset(npz, json_path, verify=True)
-    report = validate_dataset(dataset, expected_points=expected_points, thresholds=thresholds, fiducial=fiducial)
+    report = validate_dataset(dataset, expected_points=expected_points, thresholds=thresholds, fiducial=fiducial,
+                              factor_in_place=True)
     for line in report_text(report).splitlines():
         log.info("%s", line)
     return report

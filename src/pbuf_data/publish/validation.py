@@ -114,27 +114,29 @@ def blas_threads() -> int:
     return max((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=1)
 
 
-def cholesky_factor(covariance: np.ndarray, workers: int | None = None) -> np.ndarray:
+def cholesky_factor(covariance: np.ndarray, workers: int | None = None, *, overwrite: bool = False) -> np.ndarray:
     """The lower Cholesky factor L of C = L L^T from C's lower triangle; ``numpy.linalg.LinAlgError`` when C
-    is not positive definite. Peak memory 2 matrices from :data:`EXACT_CONDITION_BELOW` rows on:
+    is not positive definite. From :data:`EXACT_CONDITION_BELOW` rows on, one new N x N array, or none with
+    ``overwrite`` (C's own buffer then holds L, a C-ordered float64 C: its values are gone, failed or not):
     - from :data:`BLOCKED_FROM` rows on, with ``workers`` (default :func:`blas_threads`) of two or more, by
       blocks on that many threads (:func:`pbuf_data.model.matrix.cholesky_lower`);
     - otherwise LAPACK's ``potrf`` (scipy) on one thread, reading C's own buffer as its transpose, a
-      Fortran-order array, and writing the factor into one new N x N array (``numpy.linalg.cholesky`` copies the
-      input to Fortran order first: 3 matrices). OpenBLAS's own threaded ``potrf`` is not used: it crashes on
-      large matrices (:func:`pbuf_data.model.matrix.cholesky_lower`)."""
+      Fortran-order array (``numpy.linalg.cholesky`` copies the input to Fortran order first: 3 matrices).
+      OpenBLAS's own threaded ``potrf`` is not used: it crashes on large matrices
+      (:func:`pbuf_data.model.matrix.cholesky_lower`)."""
     n = covariance.shape[0]
     if n < EXACT_CONDITION_BELOW:
         return np.linalg.cholesky(covariance)
     if n >= BLOCKED_FROM:
         workers = blas_threads() if workers is None else workers
         if workers >= 2:
-            return cholesky_lower(covariance, workers)
+            return cholesky_lower(covariance, workers, overwrite=overwrite)
     from scipy.linalg import cholesky
 
     # U with C^T = U^T U from the upper triangle of C^T, which is the lower triangle of C; L = U^T
+    in_place = overwrite and covariance.dtype == np.float64 and covariance.flags.c_contiguous and covariance.flags.writeable
     with one_blas_thread():
-        return cholesky(covariance.T, lower=False, check_finite=False).T
+        return cholesky(covariance.T, lower=False, check_finite=False, overwrite_a=in_place).T
 
 
 def one_norm(matrix: np.ndarray) -> float:
@@ -145,15 +147,16 @@ def one_norm(matrix: np.ndarray) -> float:
     return float(sums.max()) if sums.size else 0.0
 
 
-def condition_number(covariance: np.ndarray, factor: np.ndarray) -> float:
+def condition_number(covariance: np.ndarray, factor: np.ndarray, anorm: float | None = None) -> float:
     """The 1-norm condition number ||C||_1 ||C^-1||_1 of a symmetric positive definite matrix, as LAPACK
     estimates it from its Cholesky factor (``dpocon``): ||C||_1 exactly (O(N^2)), ||C^-1||_1 by Higham's
     estimator (a few pairs of triangular solves with the factor, O(N^2) each; a lower bound, almost always
     within a factor of 3 of it and usually equal). ``factor`` is the lower factor L (C = L L^T), read in place
     (as the upper factor L^T of a Fortran-order array when L is C-ordered: no copy). An infinite value: the
     estimate of 1 / condition is 0 (singular to working precision). Below :data:`EXACT_CONDITION_BELOW` rows,
-    the exact value from the inverse (numpy; a small dataset's job does not import scipy for it)."""
-    anorm = one_norm(covariance)
+    the exact value from the inverse (numpy; a small dataset's job does not import scipy for it). ``anorm``:
+    ||C||_1 if known (C's buffer may since hold the factor, from :data:`EXACT_CONDITION_BELOW` rows on)."""
+    anorm = one_norm(covariance) if anorm is None else anorm
     if covariance.shape[0] < EXACT_CONDITION_BELOW:
         with np.errstate(all="ignore"):
             inverse = np.linalg.inv(covariance)
@@ -213,9 +216,12 @@ def _pull_checks(dataset: Dataset, fiducial, t: dict, add) -> None:
 
 
 def validate_dataset(dataset: Dataset, *, expected_points: int | None = None, thresholds: dict | None = None,
-                     fiducial=None) -> dict:
+                     fiducial=None, factor_in_place: bool = False) -> dict:
     """Run every check; return the report (a JSON-ready dict). With ``fiducial`` (a Fiducial or the
-    configuration's ``fiducial_cosmology`` block) each observable type's worst pull against it is a check."""
+    configuration's ``fiducial_cosmology`` block) each observable type's worst pull against it is a check.
+    With ``factor_in_place`` the covariance's own buffer takes its Cholesky factor (no second N x N array):
+    for a dataset read only to be validated (the job's read-back of its staged archive), whose covariance is
+    garbage afterwards."""
     t = dict(DEFAULT_THRESHOLDS, **(thresholds or {}))
     checks: list[Check] = []
 
@@ -245,7 +251,7 @@ def validate_dataset(dataset: Dataset, *, expected_points: int | None = None, th
 
     variances = dataset.covariance_diagonal
     if variances is None:
-        variances = np.diagonal(dataset.covariance) if dataset.covariance.shape == (n, n) else np.zeros(n)
+        variances = np.diag(dataset.covariance).copy() if dataset.covariance.shape == (n, n) else np.zeros(n)
     for otype in sorted(set(dataset.observable_type.tolist())):
         sel = dataset.observable_type == otype
         values = dataset.observable[sel]
@@ -276,25 +282,28 @@ def validate_dataset(dataset: Dataset, *, expected_points: int | None = None, th
     cov = dataset.covariance
     square = cov.ndim == 2 and cov.shape == (n, n)
     add("covariance_square", square, list(cov.shape), [n, n], "covariance is N x N")
-    if square and n and np.isfinite(cov).all():
-        scale = float(np.max(np.abs(cov))) or 1.0
+    # the extremes, without a temporary the size of C: both finite exactly when every entry is (NaN propagates)
+    low, high = (float(cov.min()), float(cov.max())) if square and n else (0.0, 0.0)
+    if square and n and np.isfinite(low) and np.isfinite(high):
+        scale = max(high, -low) or 1.0
         asym = max_abs_asymmetry(cov) / scale
         add("covariance_symmetric", asym <= t["symmetry_rtol"], asym, t["symmetry_rtol"], "max |C - C^T| / max |C|")
+        diag = np.diag(cov).copy()
+        anorm = one_norm(cov)
         try:
-            factor = cholesky_factor(cov)
+            factor = cholesky_factor(cov, overwrite=factor_in_place)
             pd = True
         except np.linalg.LinAlgError:
             pd = False
         add("covariance_positive_definite", pd, pd, True, "Cholesky factorization succeeds")
         if pd:
-            cond = condition_number(cov, factor)
+            cond = condition_number(cov, factor, anorm)
             del factor
             verdict_ok = cond <= t["condition_warn"]
             severity = "error" if cond > t["condition_error"] else "warn"
             add("covariance_condition_number", verdict_ok, cond, [t["condition_warn"], t["condition_error"]],
                 "1-norm condition number ||C||_1 ||C^-1||_1, LAPACK's estimate from the Cholesky factor (warn, error)",
                 severity)
-        diag = np.diag(cov)
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = np.abs(np.sqrt(np.clip(diag, 0, None)) - dataset.uncertainty) / dataset.uncertainty
         worst = float(np.nanmax(rel)) if n else 0.0

@@ -50,6 +50,29 @@ def test_readable_with_numpy_and_json_alone(tmp_path):
     assert doc["format_version"] == 1 and doc["n_points"] == 50
 
 
+def test_each_member_is_what_numpy_writes_and_the_recorded_sha256_is_the_files(tmp_path, monkeypatch):
+    """The archive's members, written as slices of each array's buffer (three slices for the covariance here),
+    hold the bytes numpy's own ``write_array`` writes for the array; the sha256 in the document, hashed in a
+    thread beside the writing, is coreutils sha256sum's of the archive."""
+    import io
+    import subprocess
+
+    from pbuf_data.core import archive, integrity
+
+    monkeypatch.setattr(archive, "WRITE_BYTES", 8 * 1000)
+    monkeypatch.setattr(integrity.HashingWriter, "THREADED_BYTES", 4096)
+    dataset = _dataset(np.random.default_rng(4), n=50)  # a covariance of 20,000 bytes
+    dataset.save(tmp_path / "d.npz", tmp_path / "d.json")
+    with zipfile.ZipFile(tmp_path / "d.npz") as zf:
+        assert zf.testzip() is None  # every member's CRC-32
+        for key, array in dataset.arrays().items():
+            expected = io.BytesIO()
+            np.lib.format.write_array(expected, np.ascontiguousarray(array), allow_pickle=False)
+            assert zf.read(f"{key}.npy") == expected.getvalue(), key
+    sha256sum = subprocess.run(["sha256sum", tmp_path / "d.npz"], capture_output=True, text=True, check=True)
+    assert json.loads((tmp_path / "d.json").read_text())["npz_sha256"] == sha256sum.stdout.split()[0]
+
+
 def test_same_content_gives_identical_bytes(tmp_path):
     for sub in ("a", "b"):
         (tmp_path / sub).mkdir()

@@ -87,14 +87,25 @@ def _check_header(stream, member: zipfile.ZipInfo) -> None:
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
+WRITE_BYTES = 16 << 20  # an array's data is written in slices of this many bytes (views of it: no copies)
+
+
 def write_npz(fh, arrays: dict[str, np.ndarray]) -> None:
-    """An ``np.savez``-compatible archive whose bytes depend only on the arrays."""
+    """An ``np.savez``-compatible archive whose bytes depend only on the arrays. Each member is what
+    ``np.lib.format.write_array`` writes (the version 1.0 header, then the C-ordered data), the data written
+    as slices of the array's own buffer rather than the copies ``write_array`` makes for a stream."""
     with zipfile.ZipFile(_Unseekable(fh), "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         for key, value in arrays.items():
             info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_EPOCH)
             info.external_attr = 0o644 << 16
+            array = np.ascontiguousarray(value)
+            if array.dtype.hasobject:
+                raise ValueError(f"array {key!r} holds Python objects: not written (pickles are not read)")
             with zf.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.ascontiguousarray(value), allow_pickle=False)
+                np.lib.format.write_array_header_1_0(member, np.lib.format.header_data_from_array_1_0(array))
+                data = array.reshape(-1).view(np.uint8)
+                for start in range(0, data.size, WRITE_BYTES):
+                    member.write(data[start : start + WRITE_BYTES].data)
 
 
 class _Unseekable:

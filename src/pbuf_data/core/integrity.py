@@ -70,19 +70,42 @@ def sha256_file(path: str | Path) -> str:
 
 
 class HashingWriter:
-    """A write-only stream that hashes what passes through it to ``fh``."""
+    """A write-only stream that hashes what passes through it to ``fh``. A piece of ``THREADED_BYTES`` or more is
+    hashed in a thread of its own (hashlib releases the interpreter lock) while it is written and the caller
+    makes the next one (the zip CRC-32 of an archive's next slice): the data given to :meth:`write` must stay
+    unchanged until the next call."""
+
+    THREADED_BYTES = 1 << 20
 
     def __init__(self, fh):
         self.fh, self.digest = fh, hashlib.sha256()
+        self._hashing, self._pool = None, None
 
     def write(self, data):
-        self.digest.update(data)
+        self._wait()
+        if memoryview(data).nbytes >= self.THREADED_BYTES:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="pbuf-sha256")
+            self._hashing = self._pool.submit(self.digest.update, data)
+        else:
+            self.digest.update(data)
         return self.fh.write(data)
+
+    def _wait(self) -> None:
+        if self._hashing is not None:
+            hashing, self._hashing = self._hashing, None
+            hashing.result()
 
     def flush(self):
         self.fh.flush()
 
     def hexdigest(self) -> str:
+        self._wait()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         return self.digest.hexdigest()
 
 

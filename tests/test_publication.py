@@ -3,6 +3,7 @@
 import copy
 import errno
 import hashlib
+import json
 import os
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from pbuf_data import PbufDataError, load_dataset
 from pbuf_data.model.dataset import Dataset
+from pbuf_data.publish import publication
 from pbuf_data.publish.publication import publish
 
 
@@ -46,6 +48,27 @@ def root(tmp_path):
     root = tmp_path / "project"
     (root / "results" / "real" / "derived").mkdir(parents=True)
     return root
+
+
+@pytest.mark.parametrize("trusted", [True, False], ids=["staged-here", "staged-elsewhere"])
+def test_the_versioned_archive_is_the_staged_file_only_when_this_process_wrote_it(tmp_path, root, monkeypatch, trusted):
+    """Staged by this process and unchanged since: the versioned archive is a hard link to the staged file and
+    <name>.npz a copy of it (a file of its own); staged elsewhere: both are copies, hashed as copied. Every
+    published archive has the sha256 its document records (coreutils sha256sum)."""
+    import subprocess
+
+    if not trusted:
+        monkeypatch.setattr(publication, "known_sha256", lambda where: None)
+    folder = root / "results" / "real" / "derived"
+    npz, doc = _stage(tmp_path, _dataset(), "a")
+    publish(npz, doc, folder)
+    document = json.loads((folder / "bao_test.json").read_text())
+    versioned, plain = folder / document["npz_file"], folder / "bao_test.npz"
+    assert versioned.samefile(npz) == trusted
+    assert not plain.samefile(npz) and not plain.samefile(versioned)
+    sums = subprocess.run(["sha256sum", versioned, plain], capture_output=True, text=True, check=True).stdout.split()
+    assert sums[0] == sums[2] == document["npz_sha256"]
+    assert oct(versioned.stat().st_mode & 0o777) == oct(plain.stat().st_mode & 0o777) == "0o644"
 
 
 def test_publish_switches_versions_and_keeps_two(tmp_path, root):
@@ -91,21 +114,32 @@ def test_document_naming_a_foreign_archive_is_refused(tmp_path, root):
 
 
 def _count_fsyncs(tmp_path, monkeypatch):
+    """(fsyncs of a publication, those before its document's rename)."""
     root = tmp_path / "count"
     (root / "results" / "real" / "derived").mkdir(parents=True)
     npz, doc = _stage(tmp_path, _dataset(), "count")
-    calls = []
-    real = os.fsync
+    calls, before_document = [], []
+    real, replace = os.fsync, os.replace
     monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (str(b).endswith("bao_test.json") and before_document.append(len(calls)),
+                                                     replace(a, b))[1])
     publish(npz, doc, root / "results" / "real" / "derived")
     monkeypatch.setattr(os, "fsync", real)
-    return len(calls)
+    monkeypatch.setattr(os, "replace", replace)
+    return len(calls), before_document[0]
 
 
-def test_disk_full_at_any_fsync_leaves_the_published_copy(tmp_path, root, monkeypatch):
-    """ENOSPC injected at each fsync of a republication in turn: the published bytes stay, readable."""
-    n_fsyncs = _count_fsyncs(tmp_path, monkeypatch)
-    assert n_fsyncs >= 4  # versioned copy, plain copy, document, and the folder after each rename
+@pytest.mark.parametrize("trusted", [True, False], ids=["staged-here", "staged-elsewhere"])
+def test_disk_full_at_any_fsync_leaves_the_published_copy(tmp_path, root, monkeypatch, trusted):
+    """ENOSPC injected at each fsync of a republication in turn: the published bytes stay, readable. Both ways of
+    publishing: the staged archive written by this process (its digest trusted: the versioned file a hard
+    link, the plain copy made by the kernel) and one written elsewhere (its bytes hashed as they are copied)."""
+    if not trusted:
+        monkeypatch.setattr(publication, "known_sha256", lambda where: None)
+    n_fsyncs, before_document = _count_fsyncs(tmp_path, monkeypatch)
+    # the plain copy, the .versions folder (and the versioned copy when hashed), the document; then the folder
+    # after each rename
+    assert before_document == (3 if trusted else 4) and n_fsyncs >= before_document + 2
     folder = root / "results" / "real" / "derived"
     original = _dataset()
     npz, doc = _stage(tmp_path, original, "first")
@@ -115,7 +149,7 @@ def test_disk_full_at_any_fsync_leaves_the_published_copy(tmp_path, root, monkey
     npz2, doc2 = _stage(tmp_path, changed, "second")
     real = os.fsync
     # the failures before the document's rename (the published copy must not change at all)
-    for fail_at in range(4):
+    for fail_at in range(before_document):
         before = _published_bytes(root)
         calls = []
 

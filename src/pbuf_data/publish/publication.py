@@ -5,14 +5,16 @@ document names (:func:`published_archive`)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 from pathlib import Path
 
 from ..core import layout
 from ..core.atomic import atomic_file
 from ..core.errors import PbufDataError
-from ..core.integrity import HashingWriter, known_sha256
+from ..core.integrity import HashingWriter, known_sha256, remember_digest
 from ..model.dataset import VERSIONED, archive_name, atomic_write, read_document, same_dataset
 
 
@@ -30,16 +32,19 @@ def published_archive(folder: str | Path, name: str) -> tuple[str, str] | None:
 def publish(npz_path: str | Path, json_path: str | Path, folder: str | Path) -> dict:
     """Publish a validated dataset (its staged pair of files) into ``folder`` without removing anything first.
 
-    1. the archive is copied to ``.versions/<name>-<sha16>.npz`` and to a temporary file beside
-       ``<name>.npz`` (both fsynced); the bytes copied must have the sha256 its document records; the
-       versioned file is renamed into place;
+    1. the archive is put at ``.versions/<name>-<sha16>.npz`` and copied to a temporary file beside
+       ``<name>.npz`` (fsynced); the bytes must have the sha256 its document records; the versioned file is
+       renamed into place;
     2. the document, now naming the versioned file, replaces ``<name>.json`` (fsynced, one rename);
     3. the copy replaces ``<name>.npz`` (one rename);
     4. versions other than the new one and the one it replaced are removed (two are kept).
 
     (``<name>.npz`` is a copy, not a hard link, so that tar-based backups store and check it as a file.)
-    The bytes copied are hashed unless this process wrote the staged archive itself and it is unchanged since
-    (:func:`pbuf_data.core.integrity.known_sha256`): the digest of its writing is trusted.
+    When this process wrote the staged archive itself and it is unchanged since
+    (:func:`pbuf_data.core.integrity.known_sha256`), the digest of its writing is trusted: the versioned file is
+    a hard link to it (staging is rewritten by renames, never in place; a copy where links are refused) and
+    ``<name>.npz`` an in-kernel copy (``os.copy_file_range``), the archive unchanged until both are made.
+    Otherwise the bytes copied to both are hashed on the way.
     A failure at any step (disk full, ...) raises a PbufDataError and leaves every published file as it
     was, except that after step 2 ``<name>.npz`` may still hold the previous version (the document, which
     ``load_dataset`` follows, already names the new one). Returns ``{path relative to folder: sha256}`` of
@@ -53,22 +58,21 @@ def publish(npz_path: str | Path, json_path: str | Path, folder: str | Path) -> 
     target = folder / member
     plain = folder / f".{name}.npz.{os.getpid()}.tmp"
     try:
-        with open(npz_path, "rb") as src, atomic_file(target) as versioned:
-            try:
-                with open(plain, "wb") as copy:
-                    hashing = None if known_sha256(src.fileno()) == sha256 else HashingWriter(versioned)
-                    while chunk := src.read(8 << 20):
-                        (hashing or versioned).write(chunk)
-                        copy.write(chunk)
-                    if hashing and hashing.hexdigest() != sha256:
-                        raise PbufDataError(
-                            f"staged archive has sha256 {hashing.hexdigest()}, its document records {sha256}: "
-                            "not published", dataset=name, file=str(npz_path), check="sha256")
-                    copy.flush()
-                    os.fsync(copy.fileno())
-            except OSError as exc:
-                raise PbufDataError(f"cannot write {plain}: {exc.strerror or exc} (the published version is "
-                                    "unchanged)", dataset=name, file=str(plain), check="write") from None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PbufDataError(f"cannot write {folder}: {exc.strerror or exc}", dataset=name, file=str(folder),
+                                check="write") from None
+        with open(npz_path, "rb") as src:
+            if known_sha256(src.fileno()) == sha256:
+                _write_copy(plain, name, lambda copy: _copy_in_kernel(src, copy))
+                if known_sha256(src.fileno()) != sha256:
+                    raise PbufDataError("staged archive changed while it was published: not published", dataset=name,
+                                        file=str(npz_path), check="unchanged while read")
+                _link_or_copy(npz_path, target, sha256, name)
+            else:
+                with atomic_file(target) as versioned:
+                    _write_copy(plain, name, lambda copy: _hashed_copy(src, versioned, copy, sha256, name, npz_path))
         _sync_folder(target.parent)
 
         document = dict(document, npz_file=member)
@@ -93,6 +97,71 @@ def publish(npz_path: str | Path, json_path: str | Path, folder: str | Path) -> 
         if VERSIONED.match(relative) and relative not in kept:
             old.unlink(missing_ok=True)
     return {member: sha256, f"{name}.npz": sha256, f"{name}.json": json_sha}
+
+
+def _write_copy(plain: Path, name: str, fill) -> None:
+    """The temporary copy beside ``<name>.npz``, written by ``fill(file)`` and fsynced."""
+    try:
+        with open(plain, "wb") as copy:
+            fill(copy)
+            copy.flush()
+            os.fsync(copy.fileno())
+    except OSError as exc:
+        raise PbufDataError(f"cannot write {plain}: {exc.strerror or exc} (the published version is unchanged)",
+                            dataset=name, file=str(plain), check="write") from None
+
+
+def _hashed_copy(src, versioned, copy, sha256: str, name: str, npz_path: Path) -> None:
+    """The staged archive copied to both files, its bytes hashed on the way: refused unless they have ``sha256``."""
+    hashing = HashingWriter(versioned)
+    while chunk := src.read(8 << 20):
+        hashing.write(chunk)
+        copy.write(chunk)
+    if hashing.hexdigest() != sha256:
+        raise PbufDataError(f"staged archive has sha256 {hashing.hexdigest()}, its document records {sha256}: "
+                            "not published", dataset=name, file=str(npz_path), check="sha256")
+
+
+def _copy_in_kernel(src, out) -> None:
+    """All of the open file ``src`` written to ``out`` by the kernel (``os.copy_file_range``: no pass through this
+    process), or through this process where the filesystems refuse it."""
+    size, done = os.fstat(src.fileno()).st_size, 0
+    out.flush()
+    try:
+        while done < size:
+            copied = os.copy_file_range(src.fileno(), out.fileno(), size - done, done)
+            if not copied:
+                return  # the file shrank: the caller finds it changed
+            done += copied
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
+            raise
+        src.seek(done)
+        shutil.copyfileobj(src, out, 8 << 20)
+
+
+def _link_or_copy(staged: Path, target: Path, sha256: str, name: str) -> None:
+    """The versioned file: a hard link to the staged archive renamed into place (its bytes are not copied), or,
+    where the filesystem refuses links, an in-kernel copy, fsynced, of the archive unchanged while copied."""
+    tmp = target.parent / f".{target.name}.{os.getpid()}.tmp"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(staged, tmp)
+        except OSError:
+            with open(staged, "rb") as src:
+                _write_copy(tmp, name, lambda out: _copy_in_kernel(src, out))
+                if known_sha256(src.fileno()) != sha256:
+                    raise PbufDataError("staged archive changed while it was published: not published", dataset=name,
+                                        file=str(staged), check="unchanged while read") from None
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise PbufDataError(f"cannot write {target}: {exc.strerror or exc} (the published version is unchanged)",
+                            dataset=name, file=str(target), check="write") from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    remember_digest(target, sha256)  # a link changes the time of the file's status, not its bytes
 
 
 def _sync_folder(folder: Path) -> None:

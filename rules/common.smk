@@ -410,13 +410,13 @@ def run_script(rule):
     return f"python3 {shlex.quote(script(rule))}"
 
 
-def run_in_snakemake(step, wildcards, params, input, output, log):
+def run_in_snakemake(step, wildcards, params, input, output, log, threads=1):
     """The run: of the rules whose jobs run in processes forked by Snakemake's helper (mock files, figures,
-    exports; a dataset of one thread, in_helper): the command line a shell: would run, `python3
+    exports; a dataset's job in a local run, in_helper): the command line a shell: would run, `python3
     scripts/RULE.py ...`, sent to a helper process that this one starts and keeps for the run, which forks a
     process for the job
     (pbuf_data.operate.helper.run_in_helper; waited for in a thread of this process with the profiles'
-    force-use-threads). A failed step prints the line a job process prints (`ERROR: ` and the message naming
+    force-use-threads), with the job's threads. A failed step prints the line a job process prints (`ERROR: ` and the message naming
     the dataset, file and check), and the job fails naming its rule, dataset and log. `step` is the rule's own
     name (its job step), also when a workflow using this one as a module renames the rule (`use rule * from
     pbuf as pbuf_*`)."""
@@ -426,7 +426,7 @@ def run_in_snakemake(step, wildcards, params, input, output, log):
 
     try:
         pbuf_data.operate.helper.run_in_helper(
-            job_argv(step, wildcards, params, input, output, log)
+            job_argv(step, wildcards, params, input, output, log), threads
         )
     except JobFailed as exc:
         report_failure(str(exc))
@@ -448,18 +448,13 @@ def shell_command(step, wildcards, params, input, output, log):
     return f"python3 {shlex.join(argv)}".replace("{", "{{").replace("}", "}}")
 
 
-def in_helper(threads, conda_env):
-    """Whether a dataset's job runs in a process forked by this process's helper (run_in_snakemake) rather than
-    as a process of its own (rules/derive.smk): a job of one thread in a local run without a conda environment.
-    The run of a job sent to a cluster (Snakemake's remote mode) or spawned by Snakemake without the profiles'
-    force-use-threads (its subprocess mode) runs the job's command line, as does a job of two threads (the
-    helper's forks have one BLAS thread, and such a job's work outweighs a process's start).
+def in_helper(conda_env):
+    """Whether a dataset's job runs in a process forked by this process's helper (run_in_snakemake, with the
+    job's threads) rather than as a process of its own (rules/derive.smk): a job of a local run without a conda
+    environment. The run of a job sent to a cluster (Snakemake's remote mode) or spawned by Snakemake without
+    the profiles' force-use-threads (its subprocess mode) runs the job's command line.
     """
-    return (
-        threads == 1
-        and conda_env is None
-        and not (workflow.remote_exec or workflow.subprocess_exec)
-    )
+    return conda_env is None and not (workflow.remote_exec or workflow.subprocess_exec)
 
 
 def registry_entry(name):

@@ -8,10 +8,10 @@
 # validation report is written whatever happens and says why a dataset failed. A failed job leaves no
 # receipt, so the dataset stays stale (and is retried) until the cause is fixed, its published copy kept.
 #
-# Where the job runs (in_helper): a dataset of one thread in a local run without --use-conda runs in a process
-# forked by Snakemake's helper, like the figures (its work, about 0.1 s for a BAO table, is smaller than the
-# imports of a process of its own); a large one (two threads), one in a conda environment and every job of a
-# cluster run are a process of their own, `python3 scripts/derive_dataset.py ...`, the same command line.
+# Where the job runs (in_helper): in a local run without --use-conda, in a process forked by Snakemake's helper
+# with the job's threads, like the figures (the work of a BAO table, about 0.1 s, is smaller than the imports of
+# a process of its own; a large SN release saves them too); in a conda environment and on a cluster, a process
+# of its own, `python3 scripts/derive_dataset.py ...`, the same command line.
 # Each job's CPU time and memory are in its audit record (results/<corpus>/logs/audit.jsonl).
 
 
@@ -36,9 +36,15 @@ rule derive_dataset:
             corpus=TREE.corpus, settings=dataset_settings(w), digest=True
         ),
     run:
-        if in_helper(threads, conda_env):
+        if in_helper(conda_env):
             run_in_snakemake(
-                "derive_dataset", wildcards, params, input, [output.receipt], log
+                "derive_dataset",
+                wildcards,
+                params,
+                input,
+                [output.receipt],
+                log,
+                threads,
             )
         else:
             shell(

@@ -48,7 +48,7 @@ def _rules_by_how_they_run():
             name = re.match(r"rule (\w+):", block)
             if not name:
                 continue
-            either = re.search(r"run:\s+if in_helper\(threads, conda_env\):\s+run_in_snakemake\(\s*\"(\w+)\",[^:]*"
+            either = re.search(r"run:\s+if in_helper\(conda_env\):\s+run_in_snakemake\(\s*\"(\w+)\",[^:]*"
                                r"\s+else:\s+shell\(\s+shell_command\(\s+\"(\w+)\",", block)
             if either:
                 assert either[1] == either[2] == name[1], smk
@@ -148,7 +148,7 @@ def test_pbuf_data_runs_apply_the_profile_so_run_jobs_stay_in_snakemakes_process
     """``pbuf-data run``, ``resume``, ``reprocess`` and ``prepare_dataset`` call Snakemake's API, not its command
     line, so the profile is read by ``run_workflow``: with ``force-use-threads`` the mock-file jobs run in the
     calling process (here: this one), not each in a Snakemake process of its own, which took a resumed
-    embedded default 75 s instead of 22 s; so does the dataset's job, of one thread."""
+    embedded default 75 s instead of 22 s; so does the dataset's job."""
     import pbuf_data.operate.helper
     from pbuf_data.core.errors import PbufDataError
     from pbuf_data.operate.api import run_workflow
@@ -156,9 +156,9 @@ def test_pbuf_data_runs_apply_the_profile_so_run_jobs_stay_in_snakemakes_process
     here = []
     real_run_in_helper = pbuf_data.operate.helper.run_in_helper
 
-    def recorded(argv):
+    def recorded(argv, threads=1):
         here.append((argv[0], argv[argv.index("--output") + 1]))
-        return real_run_in_helper(argv)
+        return real_run_in_helper(argv, threads)
 
     monkeypatch.setattr(pbuf_data.operate.helper, "run_in_helper", recorded)
     monkeypatch.chdir(workflow.root)
@@ -526,11 +526,13 @@ def test_digest_params_are_the_full_text_to_the_job_and_a_digest_to_snakemakes_r
 
 
 @pytest.mark.workflow
-def test_a_datasets_job_of_one_thread_runs_in_the_helper_and_of_two_threads_in_its_own_process(workflow):
-    """rules/derive.smk in a local run: a dataset's job of one thread is forked by the helper (its log's first line
-    is the command that reruns it alone, as for the figures); given two threads (--set-threads), the same job is
-    ``python3 scripts/derive_dataset.py ...``, a process of its own. Both publish the same bytes (coreutils
-    sha256sum), write the same three logs, and record the job's CPU time and memory in its audit record."""
+def test_a_datasets_job_runs_in_the_helper_with_its_threads_and_without_it_in_its_own_process(workflow):
+    """rules/derive.smk in a local run: a dataset's job is forked by the helper (its log's first line is the
+    command that reruns it alone, as for the figures), with the threads Snakemake gives it (--set-threads);
+    spawned by Snakemake without the profile (no force-use-threads, as on a cluster node), the same job is
+    ``python3 scripts/derive_dataset.py ...``, a process of its own. All publish the same bytes (coreutils
+    sha256sum), write the same three logs, and record the job's threads, CPU time and memory in its audit
+    record."""
     import json
     import subprocess
 
@@ -548,19 +550,23 @@ def test_a_datasets_job_of_one_thread_runs_in_the_helper_and_of_two_threads_in_i
     workflow.run("--cores", "2", target)
     forked, forked_sums = logs(), sums()
     workflow.run("--cores", "2", "--set-threads", "derive_dataset=2", "--forcerun", "derive_dataset", target)
+    two = logs()
+    workflow.run("--cores", "2", "--workflow-profile", "none", "--forcerun", "derive_dataset", target)
     own = logs()
-    assert forked["derive"][0].endswith(f"command: python3 scripts/derive_dataset.py --dataset {name} --params "
-                                        + forked["derive"][0].split(" --params ", 1)[1])
+    for lines in (forked, two):
+        assert lines["derive"][0].endswith(f"command: python3 scripts/derive_dataset.py --dataset {name} --params "
+                                           + lines["derive"][0].split(" --params ", 1)[1])
     assert not any("command:" in line for line in own["derive"])
     assert sums() == forked_sums
     assert any(f"{name}: published results/mock/derived/{name}.npz" in line for line in forked["publish"])
-    assert any(f"{name}: equal to its published copy" in line for line in own["publish"])  # same bytes: kept
-    for lines in (forked, own):  # each phase's records in its own log, in both
+    for lines in (two, own):  # same bytes: kept
+        assert any(f"{name}: equal to its published copy" in line for line in lines["publish"])
+    for lines in (forked, two, own):  # each phase's records in its own log, in all
         assert any(f"{name}: PASSED (32 points" in line for line in lines["validate"])
         assert not any("PASSED (" in line or ": published " in line for line in lines["derive"])
     records = [json.loads(line) for line in (root / "results/mock/logs/audit.jsonl").read_text().splitlines()]
     derived = [r for r in records if r.get("rule") == "derive_dataset" and r.get("dataset") == name]
-    assert len(derived) == 2 and all(r["status"] == "success" for r in derived)
+    assert [r["threads"] for r in derived] == [1, 2, 1] and all(r["status"] == "success" for r in derived)
     for record in derived:
-        assert 0 < record["cpu_seconds"] <= 2 * record["seconds"] + 0.05  # two threads at most
+        assert 0 < record["cpu_seconds"] <= record["threads"] * record["seconds"] + 0.05
         assert 0 < record["rss_at_start_mib"] <= record["peak_rss_mib"] < 2048

@@ -95,6 +95,14 @@ def last_error(log: str | Path) -> str | None:
     return errors[-1] if errors else None
 
 
+def job_threads() -> int:
+    """Threads of this job: a workflow job's (Snakemake sets OMP_NUM_THREADS to them, and so does the helper in
+    a job's process it forks), else the CPUs this process may run on."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    given = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(cpus, int(given))) if given.isdigit() else cpus
+
+
 def peak_rss_mib() -> float:
     """The peak resident memory of this process so far, MiB. A process forked by the helper starts at the
     helper's (the pages they share), so what a job added is its peak minus its reading at the start."""

@@ -1,5 +1,5 @@
 """The helper process of the jobs whose work is small next to its imports (a mock file, a dataset's figures and
-exports, the job of a dataset of one thread in a local run): Snakemake's process starts it once per run and sends
+exports, a dataset's job in a local run): Snakemake's process starts it once per run and sends
 it each such job's command line, ``python3 scripts/RULE.py ...`` (:func:`run_in_helper`, from the rules' ``run:``);
 it forks a process for each job, which runs it as :func:`pbuf_data.operate.job.run_here` does, so numpy, the
 package, matplotlib, sacc and astropy are imported once per run."""
@@ -30,7 +30,7 @@ PRELOAD = {
 
 # The helper's settings of the BLAS libraries: one thread, as Snakemake gives a job of one thread (its shell
 # sets these); its jobs run side by side instead, each in a process of its own, forked by one that holds no
-# other thread.
+# other thread. A job of more threads (a large dataset) sets its own in its process (_run_forked).
 _ONE_THREAD = thread_env(1)
 
 
@@ -92,8 +92,8 @@ class _Helper:
         finally:
             theirs.close()
 
-    def run(self, argv: list[str]) -> None:
-        """Run one job (blocking); JobFailed with its message if its step failed."""
+    def run(self, argv: list[str], threads: int = 1) -> None:
+        """Run one job of ``threads`` threads (blocking); JobFailed with its message if its step failed."""
         import socket
 
         from .joblog import JobFailed
@@ -102,7 +102,7 @@ class _Helper:
         with mine:
             try:
                 with theirs, self.sending:
-                    _send(self.control, {"cwd": os.getcwd(), "argv": argv}, [theirs.fileno()])
+                    _send(self.control, {"cwd": os.getcwd(), "argv": argv, "threads": threads}, [theirs.fileno()])
             except OSError:  # nothing sent: the job can go to another helper
                 raise _Helper.Gone() from None
             try:
@@ -162,9 +162,9 @@ _helper: _Helper | None = None  # the helper of this process's jobs, started by 
 _HELPER = threading.Lock()
 
 
-def run_in_helper(argv: list[str]) -> None:
-    """Run a job in this process's helper (:class:`_Helper`): the rules whose ``run:`` calls this (mock files,
-    figures, exports). With Snakemake's ``force-use-threads``, as the workflow's profiles set, such a job is a
+def run_in_helper(argv: list[str], threads: int = 1) -> None:
+    """Run a job of ``threads`` threads in this process's helper (:class:`_Helper`): the rules whose ``run:``
+    calls this (mock files, figures, exports, a dataset's job in a local run). With Snakemake's ``force-use-threads``, as the workflow's profiles set, such a job is a
     thread of Snakemake's process that waits for the job's own process, forked by the helper, which holds the
     imports: they are paid once per run, not once per job, and the work does not compete with Snakemake's own
     for its interpreter lock. The job does what ``python3 ARGV`` does (:func:`run_here`), in
@@ -184,7 +184,7 @@ def run_in_helper(argv: list[str]) -> None:
                 _helper = _Helper(key)
             helper = _helper
         try:
-            helper.run(argv)
+            helper.run(argv, threads)
             return
         except _Helper.Gone:  # ended or replaced between the choice and the request: a new one takes the job
             failed = helper
@@ -307,7 +307,9 @@ def _freeze() -> None:
 
 
 def _run_forked(request: dict, channel, inherited, wake) -> int:
-    """A job's process, forked by the helper: runs the job, answers on its channel, returns its exit status."""
+    """A job's process, forked by the helper: runs the job, answers on its channel, returns its exit status. A job
+    of N threads runs with what Snakemake's shell gives one (:func:`pbuf_data.operate.job.thread_env`), and its
+    BLAS libraries, loaded by the helper with one thread, are set to N (threadpoolctl)."""
     import signal
     import traceback
 
@@ -322,6 +324,12 @@ def _run_forked(request: dict, channel, inherited, wake) -> int:
     before = set(sys.modules)
     status = 0
     try:
+        threads = request.get("threads", 1)
+        if threads != 1:
+            from threadpoolctl import threadpool_limits
+
+            os.environ.update(thread_env(threads))
+            threadpool_limits(threads)
         os.chdir(request["cwd"])
         run_here(request["argv"])
         answer = {"ok": True}

@@ -93,12 +93,13 @@ def run_step(log_file, step, *args, logs_dir, dataset=None, rule=None, inputs=()
     Logs go to the job's ``log_file``; the aggregate logs and the audit trail record the outcome. A
     PbufDataError fails the job with its message (dataset, file, line or check) and no traceback: it raises
     :class:`JobFailed`. Any other exception is an internal error whose traceback goes to the job's log only.
-    The audit record has the step's wall and CPU seconds (of all its threads) and this process's peak resident
-    memory at its start and at its end (:func:`pbuf_data.core.logs.peak_rss_mib`).
+    The audit record has the step's wall and CPU seconds (of all its threads), the job's threads
+    (:func:`pbuf_data.core.logs.job_threads`) and this process's peak resident memory at its start and at its end
+    (:func:`pbuf_data.core.logs.peak_rss_mib`).
     ``command`` is given for a job run by :func:`pbuf_data.operate.job.run_here` (the helper's): the command line
     that runs it in a process of its own, the log's first line; that process keeps its own logging.
     """
-    from ..core.logs import peak_rss_mib, record_job
+    from ..core.logs import job_threads, peak_rss_mib, record_job
 
     os.umask(0o022)
     logging.raiseExceptions = False  # a log line that cannot be written must not print a traceback
@@ -114,7 +115,7 @@ def run_step(log_file, step, *args, logs_dir, dataset=None, rule=None, inputs=()
             status, message = "failed", f"internal error in {step.__name__}: {exc!r} (traceback in {log_file})"
             log.exception("internal error")
         seconds = time.perf_counter() - start
-        usage = {"cpu_seconds": round(time.process_time() - cpu_start, 3),
+        usage = {"cpu_seconds": round(time.process_time() - cpu_start, 3), "threads": job_threads(),
                  "peak_rss_mib": round(peak_rss_mib(), 1), "rss_at_start_mib": round(rss_start, 1)}
         try:
             for warning in record_job(rule or step.__name__, status, seconds, dataset=dataset, message=message,

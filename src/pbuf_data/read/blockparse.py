@@ -11,18 +11,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections import deque
 
 import numpy as np
 
-
-def parse_threads() -> int:
-    """Threads of the covariance parse: a workflow job's (Snakemake sets OMP_NUM_THREADS to them), else the CPUs
-    this process may run on."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    given = os.environ.get("OMP_NUM_THREADS", "")
-    return max(1, min(cpus, int(given))) if given.isdigit() else cpus
+from ..core.logs import job_threads as parse_threads  # noqa: F401 - the parse runs on the job's threads
 
 
 def chain(first: bytes, blocks):

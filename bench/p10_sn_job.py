@@ -3,10 +3,15 @@
 
 Inputs: N-row Pantheon+-layout tables with N x N text covariances (bench/_data.py:large_sn), N = 2,000, 5,000,
 10,000 and 20,000 (--quick: 2,000; --rows to choose).
-- A: the workflow's job for it, as Snakemake runs it: ``python3 scripts/derive_dataset.py ...`` with the
-  rule's parameters, in a fresh process, with the thread settings Snakemake gives a job of its threads
-  (``threads_for`` its raw files' size): read and hash the files once, parse, select, save the staged archive,
-  validate it (symmetry, Cholesky factorization, condition number, ...), publish it, write the receipt and logs.
+- A: the workflow's job for it, as a local run runs it (rules/derive.smk): its command line,
+  ``scripts/derive_dataset.py ...`` with the rule's parameters, sent to the workflow's helper, which forks a
+  process for it with the job's threads (``threads_for`` its raw files' size); the helper is started once,
+  as a run starts it, and has imported what a dataset's job imports (its first job, untimed below 10,000 rows,
+  pays that). Wall time from this process, around the request; CPU time and peak RSS from the job's audit
+  record (its process's, which counts the helper's pages it shares). With ``--process``: the job as a process
+  of its own, ``python3 scripts/derive_dataset.py ...`` (a conda environment, a cluster), timed from outside.
+  Either way it reads and hashes the files once, parses, selects, saves the staged archive, validates it
+  (symmetry, Cholesky factorization, condition number, ...), publishes it, writes the receipt and logs.
 - B: a notebook: pandas' C reader for the table and the covariance, the same row selection, numpy's Cholesky
   factorization of the selected covariance and ``np.save`` of it and of the table's columns. From
   NOTEBOOK_ONE_THREAD_FROM rows on (20,000), the notebook's BLAS runs on one thread: numpy's threaded Cholesky
@@ -16,7 +21,7 @@ Targets: wall A / B <= 1.0 at every size (pairs A B, B A, ...); peak RSS of A <=
 from 10,000 rows on (below, the interpreter and its libraries weigh more than the matrix);
 A's CPU time grows no faster than the covariance text between the two first sizes.
 
-    python bench/p10_sn_job.py [--quick] [--rows N,N,...] [--strict] [--runs N] [--keep]
+    python bench/p10_sn_job.py [--quick] [--rows N,N,...] [--process] [--strict] [--runs N] [--keep]
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PROJECT, PY, Report, Workdir, cli, paired, run  # noqa: E402
+from _common import PROJECT, PY, Report, Run, Workdir, cli, paired, run  # noqa: E402
 
 from pbuf_data.operate.job import thread_env  # noqa: E402
 
@@ -79,9 +84,33 @@ def job_command(raw: Path, entry: dict, name: str, folder: Path) -> tuple[list, 
     return cmd, env, threads
 
 
+def forked(cmd: list, threads: int, folder: Path) -> Run:
+    """The job of ``cmd`` run as a local run runs it: forked by this process's helper, with its threads; its CPU
+    time and peak RSS from its audit record."""
+    import json
+    import time
+
+    from pbuf_data.operate.helper import run_in_helper
+
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        start = time.perf_counter()
+        run_in_helper([str(part) for part in cmd[1:]], threads)
+        wall = time.perf_counter() - start
+    finally:
+        os.chdir(here)
+    record = json.loads(next(folder.rglob("audit.jsonl")).read_text().splitlines()[-1])
+    return Run(wall, int(record["peak_rss_mib"] * 1024), 0, record["cpu_seconds"])
+
+
 def main() -> None:
-    args = cli(__doc__.splitlines()[1], runs=3, quick_runs=1,
-               extra=lambda p: p.add_argument("--rows", help=f"sizes, comma separated (default {SIZES}, --quick {QUICK_SIZES})"))
+    def options(parser):
+        parser.add_argument("--rows", help=f"sizes, comma separated (default {SIZES}, --quick {QUICK_SIZES})")
+        parser.add_argument("--process", action="store_true", help="the job as a process of its own (not forked by the helper)")
+
+    args = cli(__doc__.splitlines()[1], runs=3, quick_runs=1, extra=options)
+    os.environ["PYTHONPATH"] = str(PROJECT / "src")  # the helper's package: this copy's
     sizes = [int(n) for n in args.rows.split(",")] if args.rows else list(QUICK_SIZES if args.quick else SIZES)
     report = Report(args, "P10")
     from _data import large_sn
@@ -100,6 +129,8 @@ def main() -> None:
                 shutil.rmtree(work / "job", ignore_errors=True)
                 for path in job[job.index("--output") + 1:]:
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
+                if not args.process:
+                    return forked(job, threads, work / "job")
                 return run(job, cwd=work / "job", env=env, log=work / f"job-{n}.log")
 
             notebook_env = dict(os.environ, **thread_env(1)) if n >= NOTEBOOK_ONE_THREAD_FROM else None
@@ -109,7 +140,8 @@ def main() -> None:
                            env=notebook_env, log=work / f"notebook-{n}.log")
 
             report.info(f"{n} rows: covariance {cov.stat().st_size / 1e6:.0f} MB of text, matrix {matrix_mb:.0f} MB; "
-                        f"the job on {threads} thread{'s' * (threads > 1)}")
+                        f"the job on {threads} thread{'s' * (threads > 1)}, "
+                        + ("a process of its own" if args.process else "forked by the helper"))
             result = paired(a, b, args.runs, warmup=0 if n >= 10_000 else 1)
             report.verdict(f"sn_job_{n}", result.a_wall, result.b_wall, result.ratio, TIME_TARGET,
                            floor_name="notebook" + (" on one BLAS thread" if notebook_env else ""),

@@ -317,11 +317,14 @@ def snakemake_cmd(*args) -> list[str]:
     return [PY, "-m", "snakemake", *map(str, args)]
 
 
-def bare_workflow(dest: Path, n_jobs: int, shell: str = "touch {output}") -> Path:
-    """A bare Snakefile with ``n_jobs`` jobs: n_jobs - 1 independent jobs feeding a target rule."""
+def bare_workflow(dest: Path, n_jobs: int, shell: str = "touch {output}", rate_limiter: bool = True) -> Path:
+    """A bare Snakefile with ``n_jobs`` jobs: n_jobs - 1 independent jobs feeding a target rule; without
+    ``rate_limiter``, its onstart takes Snakemake's job-rate limiter away, as the workflow's local runs do."""
     dest.mkdir(parents=True, exist_ok=True)
+    onstart = "" if rate_limiter else "onstart:\n    workflow.scheduler.job_rate_limiter = None\n\n\n"
     (dest / "Snakefile").write_text(
-        f"N = {n_jobs}\n\n\n"
+        onstart
+        + f"N = {n_jobs}\n\n\n"
         "rule all:\n"
         "    input:\n"
         "        expand(\"out/{i}.txt\", i=range(N - 1)),\n\n\n"

@@ -269,7 +269,11 @@ def keep_outputs():
         protected = _IOFile.protected
 
         def is_kept(path):
-            return os.path.relpath(path).startswith(tuple(hooked))
+            # Snakemake's outputs are relative paths: relpath only for another form
+            path = str(path)
+            if os.path.isabs(path):
+                path = os.path.relpath(path)
+            return os.path.normpath(path).startswith(tuple(hooked))
 
         async def protected_unless_kept(self):
             return not is_kept(self.file) and await protected(self)

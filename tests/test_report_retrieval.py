@@ -219,3 +219,11 @@ def test_preview_names_the_reason(real_run, monkeypatch):
     real = pbuf_data.read.derive.code_fingerprint
     monkeypatch.setattr(pbuf_data.read.derive, "code_fingerprint", lambda fmt: "changed" if fmt == "cc_hz_table" else real(fmt))
     assert "the code that derives format 'cc_hz_table' changed" in _status(workflow, writable_raw)["cc_moresco"]
+    # a dataset whose newest processing summary is a failure (the summaries of every dataset in one folder)
+    from pbuf_data.core.logs import write_processing_summary
+
+    logs = workflow.root / "results" / "real" / "logs"
+    write_processing_summary({"dataset": "bao_6dfgs", "status": "failed", "error": "a planted failure"}, logs_dir=logs)
+    status = _status(workflow, writable_raw)
+    assert status["bao_6dfgs"] == ["the last derivation failed (a planted failure)"]
+    assert [name for name, reasons in status.items() if any("last derivation failed" in r for r in reasons)] == ["bao_6dfgs"]

@@ -39,15 +39,22 @@ def options_changed(recorded: dict, current: dict) -> list[str]:
             f" changed: {_shown(old)} -> {_shown(new)}" for path, old, new in _changed_keys(recorded, current)]
 
 
-def _last_failure(root: Path, tree: layout.Tree, name: str) -> str | None:
-    summaries = sorted((root / tree.logs / "transformations").glob(f"{name}_processing_summary_*.json"))
-    if not summaries:
-        return None
-    try:
-        last = json.loads(summaries[-1].read_text())
-    except ValueError:
-        return None
-    return last.get("error") if last.get("status") != "success" else None
+def last_failures(root: Path, tree: layout.Tree) -> dict[str, str]:
+    """The error of each dataset whose last derivation failed, from its newest processing summary (the folder
+    of summaries listed once, not once per dataset)."""
+    newest: dict[str, Path] = {}
+    folder = root / tree.logs / "transformations"
+    for path in sorted(folder.glob("*_processing_summary_*.json")):
+        newest[path.name.rsplit("_processing_summary_", 1)[0]] = path
+    failures = {}
+    for name, path in newest.items():
+        try:
+            last = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(last, dict) and last.get("status") != "success" and last.get("error"):
+            failures[name] = last["error"]
+    return failures
 
 
 def _settings_changed(receipt: Path, thresholds: dict | None) -> list[str]:
@@ -65,9 +72,10 @@ def _settings_changed(receipt: Path, thresholds: dict | None) -> list[str]:
 
 
 def dataset_status(root: Path, tree: layout.Tree, name: str, entry: dict, raw_dir: str, mock: bool, retrieve: bool,
-                   thresholds: dict | None, sha256, code: str) -> list[str]:
+                   thresholds: dict | None, sha256, code: str, failure: str | None = None) -> list[str]:
     """Reasons the dataset would be reprocessed (empty: up to date); ``sha256(path)`` hashes a raw file, ``code`` is
-    the fingerprint of its format's code (:func:`pbuf_data.read.derive.code_fingerprint`)."""
+    the fingerprint of its format's code (:func:`pbuf_data.read.derive.code_fingerprint`), ``failure`` the error
+    of its last derivation if it failed (:func:`last_failures`)."""
     reasons = []
     document_path = root / tree.published(name, "json")
     if not document_path.exists() and not (root / tree.receipt(name)).exists():
@@ -114,7 +122,6 @@ def dataset_status(root: Path, tree: layout.Tree, name: str, entry: dict, raw_di
         if provenance.get("code_fingerprint") != code:
             reasons.append(f"the code that derives format '{entry['format']}' changed")
         reasons += _settings_changed(root / tree.receipt(name), thresholds)
-    failure = _last_failure(root, tree, name)
     if failure:
         reasons.append(f"the last derivation failed ({failure})")
     return reasons
@@ -127,8 +134,9 @@ def workflow_status(project, sha256=sha256_file) -> dict[str, list[str]]:
     root, config = project.root, project.config
     entries = {name: project.registry[name] for name in project.datasets}
     codes = {fmt: code_fingerprint(fmt) for fmt in {entry["format"] for entry in entries.values()}}  # once a format
+    failures = last_failures(root, project.tree)
     return {
         name: dataset_status(root, project.tree, name, entry, project.raw_dir, project.use_mock, config["retrieve"],
-                             config.get("validation"), sha256, codes[entry["format"]])
+                             config.get("validation"), sha256, codes[entry["format"]], failures.get(name))
         for name, entry in entries.items()
     }

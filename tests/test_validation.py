@@ -251,3 +251,16 @@ def test_the_blocked_factor_refuses_a_matrix_that_is_not_square(shape):
 def test_threads_for_large_raw_files():
     assert threads_for(PARALLEL_FROM_BYTES - 1) == 1
     assert threads_for(PARALLEL_FROM_BYTES) == 2
+
+
+def test_non_finite_entries_are_counted():
+    """finite_<array>: an error whose value is the number of NaN and infinite entries (none: the check passes)."""
+    matrix = sn_like(40, 9)
+    assert {c["name"]: c["value"] for c in validate_dataset(dataset_with(matrix))["checks"]}["finite_covariance"] == 0
+    matrix[1, 2], matrix[2, 1], matrix[5, 5] = np.nan, np.nan, np.inf
+    dataset = dataset_with(matrix)
+    dataset.observable[7] = -np.inf
+    checks = {c["name"]: c for c in validate_dataset(dataset)["checks"]}
+    assert (checks["finite_covariance"]["verdict"], checks["finite_covariance"]["value"]) == ("error", 3)
+    assert (checks["finite_observable"]["verdict"], checks["finite_observable"]["value"]) == ("error", 1)
+    assert checks["finite_uncertainty"]["value"] == 1  # sqrt of the infinite C_55

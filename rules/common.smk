@@ -420,8 +420,8 @@ def run_in_snakemake(step, wildcards, params, input, output, log, threads=1):
     scripts/RULE.py ...`, sent to a helper process that this one starts and keeps for the run, which forks a
     process for the job
     (pbuf_data.operate.helper.run_in_helper; waited for in a thread of this process with the profiles'
-    force-use-threads), with the job's threads. A failed step prints the line a job process prints (`ERROR: ` and the message naming
-    the dataset, file and check), and the job fails naming its rule, dataset and log. `step` is the rule's own
+    force-use-threads), with the job's threads. A failed step prints the line a job process prints (`ERROR: `
+    and the message naming the dataset, file and check), and the job fails naming its rule, dataset and log. `step` is the rule's own
     name (its job step), also when a workflow using this one as a module renames the rule (`use rule * from
     pbuf as pbuf_*`)."""
     import pbuf_data.operate.helper

@@ -164,13 +164,14 @@ _HELPER = threading.Lock()
 
 def run_in_helper(argv: list[str], threads: int = 1) -> None:
     """Run a job of ``threads`` threads in this process's helper (:class:`_Helper`): the rules whose ``run:``
-    calls this (mock files, figures, exports, a dataset's job in a local run). With Snakemake's ``force-use-threads``, as the workflow's profiles set, such a job is a
-    thread of Snakemake's process that waits for the job's own process, forked by the helper, which holds the
-    imports: they are paid once per run, not once per job, and the work does not compete with Snakemake's own
-    for its interpreter lock. The job does what ``python3 ARGV`` does (:func:`run_here`), in
-    this process's working folder; a failed step raises :class:`pbuf_data.operate.joblog.JobFailed` with its message. A
-    helper started with another interpreter or ``PYTHONPATH`` (another copy of the workflow run from the same
-    process), or one that ended, is not used again."""
+    calls this (mock files, figures, exports, a dataset's job in a local run). With Snakemake's
+    ``force-use-threads``, as the workflow's profiles set, such a job is a thread of Snakemake's process that
+    waits for the job's own process, forked by the helper, which holds the imports: they are paid once per run,
+    not once per job, and the work does not compete with Snakemake's own for its interpreter lock. The job does
+    what ``python3 ARGV`` does (:func:`run_here`), in this process's working folder; a failed step raises
+    :class:`pbuf_data.operate.joblog.JobFailed` with its message. A helper started with another interpreter or
+    ``PYTHONPATH`` (another copy of the workflow run from the same process), or one that ended, is not used
+    again."""
     global _helper
 
     key = (sys.executable, os.environ.get("PYTHONPATH", ""))

@@ -174,3 +174,51 @@ def test_disk_full_at_any_fsync_leaves_the_published_copy(tmp_path, root, monkey
     # and the republication succeeds once the disk has room again
     publish(npz2, doc2, folder)
     np.testing.assert_array_equal(load_dataset("bao_test", root=root, verify=True).observable, changed.observable)
+
+
+def test_a_staged_archive_replaced_before_its_link_is_not_published(tmp_path, root, monkeypatch):
+    """The hard link is made by path: a file renamed over the staged path after its digest was checked is not
+    the file checked, and is refused; the published copy stays."""
+    folder = root / "results" / "real" / "derived"
+    npz, doc = _stage(tmp_path, _dataset(), "a")
+    publish(npz, doc, folder)
+    before = _published_bytes(root)
+    changed = copy.deepcopy(_dataset())
+    changed.observable = changed.observable * 1.01
+    npz2, doc2 = _stage(tmp_path, changed, "b")
+    intruder = tmp_path / "intruder.npz"
+    intruder.write_bytes(b"not the checked archive")
+    real_link = os.link
+
+    def replaced_first(src, dst):
+        os.replace(intruder, npz2)
+        return real_link(src, dst)
+
+    monkeypatch.setattr(publication.os, "link", replaced_first)
+    with pytest.raises(PbufDataError, match="replaced while it was published"):
+        publish(npz2, doc2, folder)
+    assert _published_bytes(root) == before
+    assert not [p for p in folder.rglob("*.tmp")]
+
+
+@pytest.mark.parametrize("how", ["links refused", "copy stops short"])
+def test_where_links_are_refused_or_the_kernel_copy_stops_short_the_files_are_whole(tmp_path, root, monkeypatch, how):
+    """Without hard links (EPERM) the versioned archive is a copy; a copy_file_range that returns 0 before the end
+    (some filesystems do) is finished through this process. Either way every published archive has the
+    document's sha256 (coreutils sha256sum)."""
+    import subprocess
+
+    if how == "links refused":
+        monkeypatch.setattr(publication.os, "link", lambda *a: (_ for _ in ()).throw(OSError(errno.EPERM, "no links")))
+    else:
+        real_copy = os.copy_file_range
+        monkeypatch.setattr(publication.os, "copy_file_range",
+                            lambda src, dst, count, offset: real_copy(src, dst, min(count, 1000), offset) if offset == 0 else 0)
+    folder = root / "results" / "real" / "derived"
+    npz, doc = _stage(tmp_path, _dataset(), "a")
+    publish(npz, doc, folder)
+    document = json.loads((folder / "bao_test.json").read_text())
+    versioned, plain = folder / document["npz_file"], folder / "bao_test.npz"
+    assert versioned.samefile(npz) == (how != "links refused")
+    sums = subprocess.run(["sha256sum", versioned, plain], capture_output=True, text=True, check=True).stdout.split()
+    assert sums[0] == sums[2] == document["npz_sha256"]

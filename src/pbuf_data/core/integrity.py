@@ -101,11 +101,15 @@ class HashingWriter:
     def flush(self):
         self.fh.flush()
 
-    def hexdigest(self) -> str:
-        self._wait()
+    def close(self) -> None:
+        """End the hashing thread, if any (also after a failed write)."""
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+
+    def hexdigest(self) -> str:
+        self._wait()
+        self.close()
         return self.digest.hexdigest()
 
 

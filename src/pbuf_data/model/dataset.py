@@ -352,6 +352,9 @@ def atomic_write(path: Path, write) -> str:
     """Write through ``write(fh)`` atomically (see :mod:`pbuf_data.core.atomic`); return the content's sha256."""
     with atomic_file(path) as fh:
         hashing = HashingWriter(fh)
-        write(hashing)
+        try:
+            write(hashing)
+        finally:
+            hashing.close()
     remember_digest(path, hashing.hexdigest())
     return hashing.hexdigest()

@@ -39,7 +39,8 @@ def publish(npz_path: str | Path, json_path: str | Path, folder: str | Path) -> 
     3. the copy replaces ``<name>.npz`` (one rename);
     4. versions other than the new one and the one it replaced are removed (two are kept).
 
-    (``<name>.npz`` is a copy, not a hard link, so that tar-based backups store and check it as a file.)
+    (``<name>.npz`` is a copy, not a hard link, so that tar-based backups store and check it as a file; the
+    versioned file may share its bytes with the staged archive, scratch that backups leave out.)
     When this process wrote the staged archive itself and it is unchanged since
     (:func:`pbuf_data.core.integrity.known_sha256`), the digest of its writing is trusted: the versioned file is
     a hard link to it (staging is rewritten by renames, never in place; a copy where links are refused) and
@@ -69,7 +70,11 @@ def publish(npz_path: str | Path, json_path: str | Path, folder: str | Path) -> 
                 if known_sha256(src.fileno()) != sha256:
                     raise PbufDataError("staged archive changed while it was published: not published", dataset=name,
                                         file=str(npz_path), check="unchanged while read")
-                _link_or_copy(npz_path, target, sha256, name)
+                try:
+                    _link_or_copy(src, npz_path, target, sha256, name)
+                except OSError as exc:
+                    raise PbufDataError(f"cannot write {target} from {npz_path}: {exc.strerror or exc} (the published "
+                                        "version is unchanged)", dataset=name, file=str(target), check="write") from None
             else:
                 with atomic_file(target) as versioned:
                     _write_copy(plain, name, lambda copy: _hashed_copy(src, versioned, copy, sha256, name, npz_path))
@@ -114,50 +119,81 @@ def _write_copy(plain: Path, name: str, fill) -> None:
 def _hashed_copy(src, versioned, copy, sha256: str, name: str, npz_path: Path) -> None:
     """The staged archive copied to both files, its bytes hashed on the way: refused unless they have ``sha256``."""
     hashing = HashingWriter(versioned)
-    while chunk := src.read(8 << 20):
-        hashing.write(chunk)
-        copy.write(chunk)
-    if hashing.hexdigest() != sha256:
-        raise PbufDataError(f"staged archive has sha256 {hashing.hexdigest()}, its document records {sha256}: "
-                            "not published", dataset=name, file=str(npz_path), check="sha256")
+    try:
+        while chunk := src.read(8 << 20):
+            hashing.write(chunk)
+            copy.write(chunk)
+    finally:
+        hashing.close()
+    digest = hashing.hexdigest()
+    if digest != sha256:
+        raise PbufDataError(f"staged archive has sha256 {digest}, its document records {sha256}: not published",
+                            dataset=name, file=str(npz_path), check="sha256")
 
 
 def _copy_in_kernel(src, out) -> None:
     """All of the open file ``src`` written to ``out`` by the kernel (``os.copy_file_range``: no pass through this
-    process), or through this process where the filesystems refuse it."""
+    process), or through this process where the filesystems refuse it or stop short (some return 0 before the
+    end); ``out`` must then hold as many bytes as ``src``."""
     size, done = os.fstat(src.fileno()).st_size, 0
     out.flush()
     try:
         while done < size:
             copied = os.copy_file_range(src.fileno(), out.fileno(), size - done, done)
             if not copied:
-                return  # the file shrank: the caller finds it changed
+                break
             done += copied
     except OSError as exc:
         if exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
             raise
+    if done < size:
         src.seek(done)
         shutil.copyfileobj(src, out, 8 << 20)
+        out.flush()
+    if os.fstat(out.fileno()).st_size != size:
+        raise OSError(errno.EIO, f"copied {os.fstat(out.fileno()).st_size} of {size} bytes")
 
 
-def _link_or_copy(staged: Path, target: Path, sha256: str, name: str) -> None:
-    """The versioned file: a hard link to the staged archive renamed into place (its bytes are not copied), or,
-    where the filesystem refuses links, an in-kernel copy, fsynced, of the archive unchanged while copied."""
-    tmp = target.parent / f".{target.name}.{os.getpid()}.tmp"
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+# os.link's errors that mean "no hard link here" (another filesystem, none supported, too many): copy instead
+_NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS}
+
+
+def _link_or_copy(src, staged: Path, target: Path, sha256: str, name: str) -> None:
+    """The versioned file: a hard link to the staged archive (``src``, open, its digest trusted) renamed into place
+    (its bytes are not copied), or, where the filesystem refuses links, an in-kernel copy, fsynced. The link is
+    refused unless it names the very file ``src`` is (not one renamed over the staged path since), the copy
+    unless that file is unchanged while copied."""
+    import secrets
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    while True:  # a name no leftover of an interrupted publication holds
+        tmp = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         try:
             os.link(staged, tmp)
-        except OSError:
-            with open(staged, "rb") as src:
-                _write_copy(tmp, name, lambda out: _copy_in_kernel(src, out))
-                if known_sha256(src.fileno()) != sha256:
-                    raise PbufDataError("staged archive changed while it was published: not published", dataset=name,
-                                        file=str(staged), check="unchanged while read") from None
+            linked = True
+            break
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            if exc.errno not in _NO_LINK:
+                raise
+            linked = False
+            break
+    try:
+        if linked:
+            mine, theirs = os.stat(tmp), os.fstat(src.fileno())
+            if (mine.st_dev, mine.st_ino) != (theirs.st_dev, theirs.st_ino):
+                raise PbufDataError("staged archive replaced while it was published: not published", dataset=name,
+                                    file=str(staged), check="unchanged while read")
+        else:
+            with open(tmp, "xb") as out:
+                _copy_in_kernel(src, out)
+                out.flush()
+                os.fsync(out.fileno())
+            if known_sha256(src.fileno()) != sha256:
+                raise PbufDataError("staged archive changed while it was published: not published", dataset=name,
+                                    file=str(staged), check="unchanged while read")
         os.replace(tmp, target)
-    except OSError as exc:
-        raise PbufDataError(f"cannot write {target}: {exc.strerror or exc} (the published version is unchanged)",
-                            dataset=name, file=str(target), check="write") from None
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)

@@ -68,8 +68,7 @@ def publish(npz_path: str | Path, json_path: str | Path, folder: str | Path) -> 
             if known_sha256(src.fileno()) == sha256:
                 _write_copy(plain, name, lambda copy: _copy_in_kernel(src, copy))
                 if known_sha256(src.fileno()) != sha256:
-                    raise PbufDataError("staged archive changed while it was published: not published", dataset=name,
-                                        file=str(npz_path), check="unchanged while read")
+                    raise _changed(name, npz_path, "changed")
                 try:
                     _link_or_copy(src, npz_path, target, sha256, name)
                 except OSError as exc:
@@ -104,10 +103,15 @@ def publish(npz_path: str | Path, json_path: str | Path, folder: str | Path) -> 
     return {member: sha256, f"{name}.npz": sha256, f"{name}.json": json_sha}
 
 
-def _write_copy(plain: Path, name: str, fill) -> None:
-    """The temporary copy beside ``<name>.npz``, written by ``fill(file)`` and fsynced."""
+def _changed(name: str, staged: Path, how: str) -> PbufDataError:
+    return PbufDataError(f"staged archive {how} while it was published: not published", dataset=name,
+                         file=str(staged), check="unchanged while read")
+
+
+def _write_copy(plain: Path, name: str, fill, mode: str = "wb") -> None:
+    """A temporary copy (``mode`` "xb": a new file), written by ``fill(file)`` and fsynced."""
     try:
-        with open(plain, "wb") as copy:
+        with open(plain, mode) as copy:
             fill(copy)
             copy.flush()
             os.fsync(copy.fileno())
@@ -183,16 +187,11 @@ def _link_or_copy(src, staged: Path, target: Path, sha256: str, name: str) -> No
         if linked:
             mine, theirs = os.stat(tmp), os.fstat(src.fileno())
             if (mine.st_dev, mine.st_ino) != (theirs.st_dev, theirs.st_ino):
-                raise PbufDataError("staged archive replaced while it was published: not published", dataset=name,
-                                    file=str(staged), check="unchanged while read")
+                raise _changed(name, staged, "replaced")
         else:
-            with open(tmp, "xb") as out:
-                _copy_in_kernel(src, out)
-                out.flush()
-                os.fsync(out.fileno())
+            _write_copy(tmp, name, lambda out: _copy_in_kernel(src, out), mode="xb")
             if known_sha256(src.fileno()) != sha256:
-                raise PbufDataError("staged archive changed while it was published: not published", dataset=name,
-                                    file=str(staged), check="unchanged while read")
+                raise _changed(name, staged, "changed")
         os.replace(tmp, target)
     finally:
         with contextlib.suppress(OSError):

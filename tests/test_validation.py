@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from pbuf_data.model import matrix as pbuf_matrix
 from pbuf_data.model.dataset import Dataset
@@ -213,6 +218,100 @@ def test_validation_with_the_factor_in_place_reports_the_same(monkeypatch):
         checks = {c["name"]: c for c in kept["checks"]}
         assert checks["diag_covariance_vs_uncertainty"]["verdict"] == "warn"
         assert condition[1][0] == pytest.approx(exact_one_norm_condition(matrix), rel=2 / 3)
+
+
+@pytest.mark.parametrize("points, workers", [(None, 2), (1200, 2), (700, 1)],
+                         ids=["real BAO", "1200 points, blocks in place", "700 points, potrf in place"])
+def test_a_jobs_validation_in_memory_reports_what_its_staged_files_read_back_do(points, workers, registry, raw_dir,
+                                                                                 real, tmp_path, monkeypatch):
+    """A dataset's job (steps.prepare) validates the dataset as derived, in memory, while a thread writes its staged
+    pair, and then factors its covariance in its own buffer. With a writer made slow (still reading the covariance
+    when validation reaches the factor), for a real BAO release and for dense SN-like covariances factored in place
+    (by blocks on two threads; by LAPACK's potrf): the staged archive holds the derived values, not the factor; its
+    sha256 (hashlib) is the one its document records and the published archive's; and the report the job wrote is
+    that of the staged pair read back from disk and validated keeping its covariance."""
+    from pbuf_data.core.layout import Tree
+    from pbuf_data.model import dataset as dataset_module
+    from pbuf_data.model.dataset import read_dataset
+    from pbuf_data.operate import steps
+    from pbuf_data.read import derive as derive_module
+
+    config = yaml.safe_load((Path(__file__).parent.parent / "config" / "config.yaml").read_text())
+    thresholds, fiducial = config["validation"], config["fiducial_cosmology"]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(validation, "BLOCKED_FROM", 1000)
+    monkeypatch.setattr(validation, "blas_threads", lambda: workers)
+    write_npz = dataset_module.write_npz
+
+    def slow_writer(fh, arrays):
+        time.sleep(0.5)
+        write_npz(fh, arrays)
+
+    monkeypatch.setattr(dataset_module, "write_npz", slow_writer)
+    if points is None:
+        name = "bao_desi_dr1"
+        entry, derived = registry[name], real(name)
+    else:
+        name, entry, fiducial = "sn_like", {"kind": "sn", "format": "sn_table"}, None  # a flat mu: no pulls
+        derived = replace(dataset_with(sn_like(points, 7)), name=name)
+        monkeypatch.setattr(derive_module, "derive_dataset",
+                            lambda *args, **kwargs: replace(derived, covariance=derived.covariance.copy()))
+    tree, expected = Tree("real"), entry.get("expected_points")
+    paths = {role: str(raw_dir / spec["path"]) for role, spec in entry.get("files", {}).items()}
+    logs = {"validate": tmp_path / "validate.log", "publish": tmp_path / "publish.log"}
+    steps.prepare(tree, name, entry, paths, logs, tmp_path / "receipt.json", expected_points=expected,
+                  thresholds=thresholds, fiducial=fiducial)
+
+    npz, doc = Path(tree.staged(name, "npz")), Path(tree.staged(name, "json"))
+    sha256 = hashlib.sha256(npz.read_bytes()).hexdigest()
+    assert json.loads(doc.read_text())["npz_sha256"] == sha256
+    assert hashlib.sha256(Path(tree.published(name, "npz")).read_bytes()).hexdigest() == sha256
+    staged = read_dataset(npz, doc)
+    assert staged.covariance_diagonal is None
+    for key in ("z", "observable", "uncertainty", "covariance"):
+        np.testing.assert_array_equal(getattr(staged, key), getattr(derived, key))
+    written = json.loads(Path(tree.report(name, "json")).read_text())
+    assert written["state"] == "published"
+    kept = json.loads(json.dumps(validate_dataset(staged, expected_points=expected, thresholds=thresholds,
+                                                  fiducial=fiducial)))
+    condition = [[c.pop("value") for c in report["checks"] if c["name"] == "covariance_condition_number"]
+                 for report in (written, kept)]
+    assert condition[0] == pytest.approx(condition[1], rel=1e-12)
+    assert written["checks"] == kept["checks"] and written["verdict"] == kept["verdict"]
+
+
+def test_a_staged_pair_not_written_while_the_dataset_is_validated_is_a_failed_derivation(tmp_path, monkeypatch):
+    """The disk fills while the staging thread writes the archive and validation runs beside it: the job fails as a
+    failed derivation (report state and processing summary), naming the cause; nothing is published, no receipt."""
+    import errno
+    import threading
+
+    from pbuf_data.core.errors import PbufDataError
+    from pbuf_data.core.layout import Tree
+    from pbuf_data.operate import steps
+    from pbuf_data.read import derive as derive_module
+
+    monkeypatch.chdir(tmp_path)
+    derived = replace(dataset_with(sn_like(600, 3)), name="sn_like")
+    monkeypatch.setattr(derive_module, "derive_dataset", lambda *args, **kwargs: derived)
+    fsync = os.fsync
+
+    def full_disk_for_staging(fd):
+        if threading.current_thread().name.startswith("pbuf-stage"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full_disk_for_staging)
+    tree = Tree("real")
+    logs = {"validate": tmp_path / "validate.log", "publish": tmp_path / "publish.log"}
+    with pytest.raises(PbufDataError, match="No space left on device"):
+        steps.prepare(tree, "sn_like", {"kind": "sn", "format": "sn_table"}, {}, logs, tmp_path / "receipt.json")
+    report = json.loads(Path(tree.report("sn_like", "json")).read_text())
+    assert report["state"] == "failed derive" and "No space left on device" in report["reason"]
+    [summary] = (tmp_path / tree.logs / "transformations").glob("sn_like_processing_summary_*.json")
+    summary = json.loads(summary.read_text())
+    assert summary["status"] == "failed" and "No space left on device" in summary["error"]
+    assert not (tmp_path / tree.derived).exists() and not (tmp_path / "receipt.json").exists()
 
 
 @pytest.mark.parametrize("threads", ["1", "2"])

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..core import layout
@@ -38,61 +39,91 @@ def mock_file(name, entry, role, output, fiducial, seed):
     log.info("%s: mock %s (seed %d) -> %s", name, role, seed, output)
 
 
-def derive(tree, name, entry, paths, npz, json_path, max_bytes=None, code=None):
+def derive(tree, name, entry, paths, npz, json_path, max_bytes=None, code=None, check=None):
     """Derive one dataset into staging, and write its processing summary (also when it fails): its peak memory
-    and its memory at the start (a job forked by the helper starts at the helper's, which it shares)."""
+    and its memory at the start (a job forked by the helper starts at the helper's, which it shares).
+    ``check(dataset, staged)`` runs while the staged pair is written (:func:`_staging`); its result is returned
+    (without it, the dataset). The summary's duration ends when the staged pair is written."""
     from ..core.logs import now_utc, peak_rss_mib, write_processing_summary
     from ..read.derive import derive_dataset
 
     start, started = time.perf_counter(), now_utc()
     summary = {"dataset": name, "kind": entry["kind"], "format": entry["format"], "started": started, "status": "failed",
                "memory_at_start_mb": round(peak_rss_mib(), 1)}
+    end = None
     try:
         dataset = derive_dataset(name, entry, paths=paths, max_bytes=max_bytes)
         if code:
             dataset.provenance["code_fingerprint"] = code
-        _stage(tree, name, dataset, npz, json_path)
         warnings = [w for w in [dataset.metadata.get("covariance", {}).get("warning"), dataset.metadata.get("likelihood")] if w]
-        for warning in warnings:
-            log.warning("%s: %s", name, warning)
         summary.update(
-            status="success",
             points_in=dataset.metadata.get("selection", {}).get("n_rows_in", len(dataset)),
             points_out=len(dataset),
             warnings=warnings,
         )
-        log.info("%s: %d points -> %s", name, len(dataset), npz)
-        return dataset
+        with _staging(tree, name, dataset, npz, json_path) as staged:
+            result = check(dataset, staged) if check else dataset
+            end = staged()
+        for warning in warnings:
+            log.warning("%s: %s", name, warning)
+        summary["status"] = "success"
+        log.info("%s: %d points -> %s", name, summary["points_out"], npz)
+        return result
     except PbufDataError as exc:
         summary["error"] = str(exc)
         raise
     finally:
-        summary["processing_duration"] = round(time.perf_counter() - start, 4)
+        summary["processing_duration"] = round((end or time.perf_counter()) - start, 4)
         summary["peak_memory_mb"] = round(peak_rss_mib(), 1)
         write_processing_summary(summary, logs_dir=Path(tree.logs))
 
 
-def _stage(tree, name, dataset, npz, json_path):
-    """Write a dataset's staged pair, then its sums (removed first: an interrupted write leaves none)."""
+@contextmanager
+def _staging(tree, name, dataset, npz, json_path):
+    """A dataset's staged pair written in a thread while the block runs, then its sums (removed first: an interrupted
+    write leaves none). The block gets ``staged()``, which waits for the write and returns the time it ended
+    (``time.perf_counter``); until then the writer reads the dataset's arrays, which must not change. Leaving the
+    block waits for the write too, and its error replaces the block's outcome: a dataset whose staged pair is not
+    written is a failed derivation, whatever its validation found."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from ..publish.sidecars import forget, record
 
-    forget(tree.staged_sums(name))
-    dataset.save(npz, json_path)
-    record([npz, json_path], tree.staged_sums(name))
+    def write():
+        forget(tree.staged_sums(name))
+        dataset.save(npz, json_path)
+        record([npz, json_path], tree.staged_sums(name))
+        return time.perf_counter()
+
+    with ThreadPoolExecutor(1, thread_name_prefix="pbuf-stage") as pool:
+        writing = pool.submit(write)
+        try:
+            yield writing.result
+        finally:
+            writing.result()
 
 
-def validate(npz, json_path, expected_points=None, thresholds=None, fiducial=None):
-    """The validation report of a staged dataset (read back from its files, archive checksum verified; its
-    covariance's buffer then takes the Cholesky factor: this copy is read only to be validated)."""
-    from ..model.dataset import read_dataset
+def validate(dataset, staged=None, expected_points=None, thresholds=None, fiducial=None):
+    """The validation report of a dataset as derived, in memory: the arrays its staged archive is written from, by
+    the writer whose digest publication checks (:func:`_staging`). The covariance's own buffer then takes its
+    Cholesky factor, once ``staged()`` has returned (the writer done with it): the dataset is not used after."""
     from ..publish.validation import report_text, validate_dataset
 
-    dataset = read_dataset(npz, json_path, verify=True)
     report = validate_dataset(dataset, expected_points=expected_points, thresholds=thresholds, fiducial=fiducial,
-                              factor_in_place=True)
+                              factor_in_place=True, before_overwrite=staged)
     for line in report_text(report).splitlines():
         log.info("%s", line)
     return report
+
+
+def _checked(dataset, staged, logs, expected_points, thresholds, fiducial=None):
+    """:func:`validate` with its log in the job's validate log: the report, or the PbufDataError that stopped it
+    (returned: raised inside :func:`_staging`, it would pass for a failed derivation)."""
+    try:
+        with phase_logging(logs["validate"]):
+            return validate(dataset, staged, expected_points=expected_points, thresholds=thresholds, fiducial=fiducial)
+    except PbufDataError as exc:
+        return exc
 
 
 def prepare(tree, name, entry, paths, logs, receipt, *, max_bytes=None, code=None, expected_points=None, thresholds=None,
@@ -114,11 +145,13 @@ def prepare(tree, name, entry, paths, logs, receipt, *, max_bytes=None, code=Non
         if missing:
             raise PbufDataError(f"{len(missing)} raw file(s) missing and not retrievable:\n  " + "\n  ".join(missing),
                                 dataset=name, check="raw files present")
-        derive(tree, name, entry, paths, npz, doc, max_bytes=max_bytes, code=code)
+        checked = derive(tree, name, entry, paths, npz, doc, max_bytes=max_bytes, code=code,
+                         check=lambda dataset, staged: _checked(dataset, staged, logs, expected_points, thresholds,
+                                                                fiducial))
     except PbufDataError as exc:
         _write_report(tree, name, dict(report, state="failed derive", reason=str(exc)))
         raise
-    return _validate_and_publish(tree, name, npz, doc, report, logs, receipt, expected_points, thresholds, fiducial)
+    return _publish_checked(tree, name, npz, doc, report, checked, logs, receipt, thresholds)
 
 
 def prepare_combination(tree, name, spec, overlaps, logs, receipt, *, thresholds=None):
@@ -133,21 +166,21 @@ def prepare_combination(tree, name, spec, overlaps, logs, receipt, *, thresholds
               "n_warnings": 0, "checks": []}
     try:
         joint = combine(name, [load_dataset(member, root=tree.base) for member in spec["datasets"]], overlaps)
-        _stage(tree, name, joint, npz, doc)
+        with _staging(tree, name, joint, npz, doc) as staged:
+            checked = _checked(joint, staged, logs, len(joint), thresholds)
     except PbufDataError as exc:
         _write_report(tree, name, dict(report, state="failed derive", reason=str(exc)))
         raise
-    return _validate_and_publish(tree, name, npz, doc, report, logs, receipt, len(joint), thresholds)
+    return _publish_checked(tree, name, npz, doc, report, checked, logs, receipt, thresholds)
 
 
-def _validate_and_publish(tree, name, npz, doc, report, logs, receipt, expected_points, thresholds, fiducial=None):
-    """Validate a staged dataset and publish it only if no error-level check failed; report and receipt."""
-    try:
-        with phase_logging(logs["validate"]):
-            report = validate(npz, doc, expected_points=expected_points, thresholds=thresholds, fiducial=fiducial)
-    except PbufDataError as exc:
-        _write_report(tree, name, dict(report, state="failed validation", reason=str(exc)))
-        raise
+def _publish_checked(tree, name, npz, doc, report, checked, logs, receipt, thresholds):
+    """Publish a staged dataset only if its validation (``checked``: the report, or the error that stopped it) found
+    no error-level check failed; report and receipt."""
+    if isinstance(checked, PbufDataError):
+        _write_report(tree, name, dict(report, state="failed validation", reason=str(checked)))
+        raise checked
+    report = checked
     if report["verdict"] == "failed":
         failed = [c["name"] for c in report["checks"] if c["verdict"] == "error"]
         error = PbufDataError(f"validation failed: {failed} (full report in {tree.report(name, 'txt')})",

@@ -216,12 +216,13 @@ def _pull_checks(dataset: Dataset, fiducial, t: dict, add) -> None:
 
 
 def validate_dataset(dataset: Dataset, *, expected_points: int | None = None, thresholds: dict | None = None,
-                     fiducial=None, factor_in_place: bool = False) -> dict:
+                     fiducial=None, factor_in_place: bool = False, before_overwrite=None) -> dict:
     """Run every check; return the report (a JSON-ready dict). With ``fiducial`` (a Fiducial or the
     configuration's ``fiducial_cosmology`` block) each observable type's worst pull against it is a check.
     With ``factor_in_place`` the covariance's own buffer takes its Cholesky factor (no second N x N array):
-    for a dataset read only to be validated (the job's read-back of its staged archive), whose covariance is
-    garbage afterwards."""
+    for a dataset not used after its validation (a job's, once its staged archive is written), whose covariance
+    is garbage afterwards; ``before_overwrite()`` is called first (every check reading the covariance's values is
+    done before it but the comparison of its diagonal, kept aside)."""
     t = dict(DEFAULT_THRESHOLDS, **(thresholds or {}))
     checks: list[Check] = []
 
@@ -292,6 +293,8 @@ def validate_dataset(dataset: Dataset, *, expected_points: int | None = None, th
         add("covariance_symmetric", asym <= t["symmetry_rtol"], asym, t["symmetry_rtol"], "max |C - C^T| / max |C|")
         diag = np.diag(cov).copy()
         anorm = one_norm(cov)
+        if factor_in_place and before_overwrite is not None:
+            before_overwrite()
         try:
             factor = cholesky_factor(cov, overwrite=factor_in_place)
             pd = True

@@ -549,9 +549,10 @@ def test_a_datasets_job_runs_in_the_helper_with_its_threads_and_without_it_in_it
 
     workflow.run("--cores", "2", target)
     forked, forked_sums = logs(), sums()
-    workflow.run("--cores", "2", "--set-threads", "derive_dataset=2", "--forcerun", "derive_dataset", target)
+    # the target first: --forcerun takes every word after it as a rule or file to force
+    workflow.run(target, "--cores", "2", "--set-threads", "derive_dataset=2", "--forcerun", "derive_dataset")
     two = logs()
-    workflow.run("--cores", "2", "--workflow-profile", "none", "--forcerun", "derive_dataset", target)
+    workflow.run(target, "--cores", "2", "--workflow-profile", "none", "--forcerun", "derive_dataset")
     own = logs()
     for lines in (forked, two):
         assert lines["derive"][0].endswith(f"command: python3 scripts/derive_dataset.py --dataset {name} --params "
@@ -570,3 +571,9 @@ def test_a_datasets_job_runs_in_the_helper_with_its_threads_and_without_it_in_it
     for record in derived:
         assert 0 < record["cpu_seconds"] <= record["threads"] * record["seconds"] + 0.05
         assert 0 < record["rss_at_start_mib"] <= record["peak_rss_mib"] < 2048
+    # docs/OPERATIONS.md, slow processing: `snakemake -n -p TARGET --forcerun RULE` names that one job, and prints
+    # the command line of a job that is a process of its own (a job of the helper's logs it instead, as above)
+    dry = workflow.run("-n", "-p", "results/mock/validation/summary.txt", "--forcerun", "validation_summary").stdout
+    assert dry.count("\nrule validation_summary:") == 1 and "Shell command: python3 scripts/validation_summary.py --params " in dry
+    dry = workflow.run("-n", "-p", target, "--forcerun", "derive_dataset").stdout
+    assert dry.count("\nrule derive_dataset:") == 1 and f"wildcards: dataset={name}\n" in dry

@@ -197,7 +197,7 @@ def test_a_large_covariance_is_factored_on_the_given_threads(monkeypatch):
 
 
 def test_validation_with_the_factor_in_place_reports_the_same(monkeypatch):
-    """validate_dataset(factor_in_place=True) (the job's read-back) gives the report of a validation that keeps
+    """validate_dataset(factor_in_place=True) (a job's validation) gives the report of a validation that keeps
     the covariance, on both factor paths: the checks that read C after its factorization (the diagonal against
     the errors, the published sigmas) read what C held, not its factor."""
     monkeypatch.setattr(validation, "BLOCKED_FROM", 700)
@@ -225,11 +225,12 @@ def test_validation_with_the_factor_in_place_reports_the_same(monkeypatch):
 def test_a_jobs_validation_in_memory_reports_what_its_staged_files_read_back_do(points, workers, registry, raw_dir,
                                                                                  real, tmp_path, monkeypatch):
     """A dataset's job (steps.prepare) validates the dataset as derived, in memory, while a thread writes its staged
-    pair, and then factors its covariance in its own buffer. With a writer made slow (still reading the covariance
-    when validation reaches the factor), for a real BAO release and for dense SN-like covariances factored in place
-    (by blocks on two threads; by LAPACK's potrf): the staged archive holds the derived values, not the factor; its
-    sha256 (hashlib) is the one its document records and the published archive's; and the report the job wrote is
-    that of the staged pair read back from disk and validated keeping its covariance."""
+    pair, and then factors its covariance in its own buffer. For a real BAO release (12 points: its factor is a
+    copy) and for dense SN-like covariances factored in place (by blocks on two threads; by LAPACK's potrf) with a
+    writer made slow: the factor overwrites the derived covariance's buffer only after the writer has ended; the
+    staged archive holds the derived values, not the factor; its sha256 (hashlib) is the one its document records
+    and the published archive's; and the report the job wrote is that of the staged pair read back from disk and
+    validated keeping its covariance."""
     from pbuf_data.core.layout import Tree
     from pbuf_data.model import dataset as dataset_module
     from pbuf_data.model.dataset import read_dataset
@@ -243,25 +244,43 @@ def test_a_jobs_validation_in_memory_reports_what_its_staged_files_read_back_do(
     monkeypatch.setattr(validation, "blas_threads", lambda: workers)
     write_npz = dataset_module.write_npz
 
+    events, made = [], []
+
     def slow_writer(fh, arrays):
         time.sleep(0.5)
         write_npz(fh, arrays)
+        events.append(("written", time.perf_counter()))
+
+    factor = validation.cholesky_factor
+
+    def watched_factor(covariance, *args, overwrite=False, **kwargs):
+        events.append(("factor", time.perf_counter(), overwrite, any(np.shares_memory(covariance, d.covariance)
+                                                                      for d in made)))
+        return factor(covariance, *args, overwrite=overwrite, **kwargs)
+
+    def job_dataset(*args, **kwargs):
+        made.append(replace(derived, covariance=derived.covariance.copy()))
+        return made[-1]
 
     monkeypatch.setattr(dataset_module, "write_npz", slow_writer)
+    monkeypatch.setattr(validation, "cholesky_factor", watched_factor)
     if points is None:
         name = "bao_desi_dr1"
         entry, derived = registry[name], real(name)
     else:
         name, entry, fiducial = "sn_like", {"kind": "sn", "format": "sn_table"}, None  # a flat mu: no pulls
         derived = replace(dataset_with(sn_like(points, 7)), name=name)
-        monkeypatch.setattr(derive_module, "derive_dataset",
-                            lambda *args, **kwargs: replace(derived, covariance=derived.covariance.copy()))
+        monkeypatch.setattr(derive_module, "derive_dataset", job_dataset)
     tree, expected = Tree("real"), entry.get("expected_points")
     paths = {role: str(raw_dir / spec["path"]) for role, spec in entry.get("files", {}).items()}
     logs = {"validate": tmp_path / "validate.log", "publish": tmp_path / "publish.log"}
     steps.prepare(tree, name, entry, paths, logs, tmp_path / "receipt.json", expected_points=expected,
                   thresholds=thresholds, fiducial=fiducial)
 
+    if points is not None:  # the archive written, then the derived covariance's own buffer factored
+        (written, *_), (factored, *_, overwrite, shared) = events[:2]
+        assert (written, factored, overwrite, shared) == ("written", "factor", True, True)
+        assert events[0][1] <= events[1][1]
     npz, doc = Path(tree.staged(name, "npz")), Path(tree.staged(name, "json"))
     sha256 = hashlib.sha256(npz.read_bytes()).hexdigest()
     assert json.loads(doc.read_text())["npz_sha256"] == sha256
@@ -281,8 +300,9 @@ def test_a_jobs_validation_in_memory_reports_what_its_staged_files_read_back_do(
 
 
 def test_a_staged_pair_not_written_while_the_dataset_is_validated_is_a_failed_derivation(tmp_path, monkeypatch):
-    """The disk fills while the staging thread writes the archive and validation runs beside it: the job fails as a
-    failed derivation (report state and processing summary), naming the cause; nothing is published, no receipt."""
+    """The disk fills while the staging thread writes the archive and validation runs beside it (and fails too: a
+    wrong point count): the job fails as a failed derivation (report state and processing summary), naming the
+    cause; nothing is published, no receipt."""
     import errno
     import threading
 
@@ -305,13 +325,40 @@ def test_a_staged_pair_not_written_while_the_dataset_is_validated_is_a_failed_de
     tree = Tree("real")
     logs = {"validate": tmp_path / "validate.log", "publish": tmp_path / "publish.log"}
     with pytest.raises(PbufDataError, match="No space left on device"):
-        steps.prepare(tree, "sn_like", {"kind": "sn", "format": "sn_table"}, {}, logs, tmp_path / "receipt.json")
+        steps.prepare(tree, "sn_like", {"kind": "sn", "format": "sn_table"}, {}, logs, tmp_path / "receipt.json",
+                      expected_points=1)
     report = json.loads(Path(tree.report("sn_like", "json")).read_text())
     assert report["state"] == "failed derive" and "No space left on device" in report["reason"]
     [summary] = (tmp_path / tree.logs / "transformations").glob("sn_like_processing_summary_*.json")
     summary = json.loads(summary.read_text())
     assert summary["status"] == "failed" and "No space left on device" in summary["error"]
     assert not (tmp_path / tree.derived).exists() and not (tmp_path / "receipt.json").exists()
+
+
+def test_a_bug_beside_a_failed_staging_is_raised_as_it_is_and_the_staging_error_logged(tmp_path, monkeypatch, caplog):
+    """steps._Staging: the writer's error is the outcome only of a block that ended without one; a block that raised
+    something else (a bug, an interruption) raises it as it is, the writer's error logged beside it, and the writer
+    is waited for in both cases."""
+    from pbuf_data.core.errors import PbufDataError
+    from pbuf_data.core.layout import Tree
+    from pbuf_data.operate import steps
+
+    monkeypatch.chdir(tmp_path)
+    dataset = replace(dataset_with(sn_like(50, 1)), name="sn_like")
+
+    def full_disk(npz, json_path):
+        time.sleep(0.2)
+        raise PbufDataError("cannot write it: No space left on device", check="write")
+
+    monkeypatch.setattr(dataset, "save", full_disk)
+    with pytest.raises(PbufDataError, match="No space left"):
+        with steps._Staging(Tree("real"), "sn_like", dataset, "a.npz", "a.json"):
+            pass
+    with caplog.at_level("ERROR", logger="pbuf_data"), pytest.raises(KeyError, match="a bug"):
+        with steps._Staging(Tree("real"), "sn_like", dataset, "a.npz", "a.json") as staging:
+            raise KeyError("a bug")
+    assert staging._writing.done() and staging.ended is None
+    assert "sn_like: the staged pair was not written either: " in caplog.text and "No space left" in caplog.text
 
 
 @pytest.mark.parametrize("threads", ["1", "2"])

@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from ..core import layout
@@ -42,15 +41,17 @@ def mock_file(name, entry, role, output, fiducial, seed):
 def derive(tree, name, entry, paths, npz, json_path, max_bytes=None, code=None, check=None):
     """Derive one dataset into staging, and write its processing summary (also when it fails): its peak memory
     and its memory at the start (a job forked by the helper starts at the helper's, which it shares).
-    ``check(dataset, staged)`` runs while the staged pair is written (:func:`_staging`); its result is returned
-    (without it, the dataset). The summary's duration ends when the staged pair is written."""
+    ``check(dataset, staged)`` runs while the staged pair is written (:class:`_Staging`; ``staged`` waits for it);
+    its result is returned (without it, the dataset). The summary is of the derivation and its staging: it
+    succeeded when the staged pair was written, whatever ``check`` found, and its duration ends then; its peak
+    memory is the job's until the summary is written, ``check`` included."""
     from ..core.logs import now_utc, peak_rss_mib, write_processing_summary
     from ..read.derive import derive_dataset
 
     start, started = time.perf_counter(), now_utc()
     summary = {"dataset": name, "kind": entry["kind"], "format": entry["format"], "started": started, "status": "failed",
                "memory_at_start_mb": round(peak_rss_mib(), 1)}
-    end = None
+    staging = None
     try:
         dataset = derive_dataset(name, entry, paths=paths, max_bytes=max_bytes)
         if code:
@@ -61,52 +62,71 @@ def derive(tree, name, entry, paths, npz, json_path, max_bytes=None, code=None, 
             points_out=len(dataset),
             warnings=warnings,
         )
-        with _staging(tree, name, dataset, npz, json_path) as staged:
-            result = check(dataset, staged) if check else dataset
-            end = staged()
+        with _Staging(tree, name, dataset, npz, json_path) as staging:
+            result = check(dataset, staging.wait) if check else dataset
         for warning in warnings:
             log.warning("%s: %s", name, warning)
-        summary["status"] = "success"
         log.info("%s: %d points -> %s", name, summary["points_out"], npz)
         return result
     except PbufDataError as exc:
-        summary["error"] = str(exc)
+        if staging is None or staging.ended is None:
+            summary["error"] = str(exc)
         raise
     finally:
-        summary["processing_duration"] = round((end or time.perf_counter()) - start, 4)
+        if staging is not None and staging.ended is not None:
+            summary["status"] = "success"
+        summary["processing_duration"] = round((getattr(staging, "ended", None) or time.perf_counter()) - start, 4)
         summary["peak_memory_mb"] = round(peak_rss_mib(), 1)
         write_processing_summary(summary, logs_dir=Path(tree.logs))
 
 
-@contextmanager
-def _staging(tree, name, dataset, npz, json_path):
-    """A dataset's staged pair written in a thread while the block runs, then its sums (removed first: an interrupted
-    write leaves none). The block gets ``staged()``, which waits for the write and returns the time it ended
-    (``time.perf_counter``); until then the writer reads the dataset's arrays, which must not change. Leaving the
-    block waits for the write too, and its error replaces the block's outcome: a dataset whose staged pair is not
-    written is a failed derivation, whatever its validation found."""
-    from concurrent.futures import ThreadPoolExecutor
+class _Staging:
+    """A dataset's staged pair written in a thread while the ``with`` block runs, then its sums (removed first: an
+    interrupted write leaves none). Until :meth:`wait` returns, the writer reads the dataset's arrays, which must not
+    change. Leaving the block waits for the write: its error is raised if the block ended without one (a dataset
+    whose staged pair is not written is a failed derivation, whatever its validation found); another exception of the
+    block (a bug, an interruption) is raised as it is, the writer's error logged beside it."""
 
-    from ..publish.sidecars import forget, record
+    def __init__(self, tree, name, dataset, npz, json_path):
+        self.tree, self.name, self.dataset, self.paths = tree, name, dataset, (npz, json_path)
+        self.ended = None  # time.perf_counter() when the staged pair was written
 
-    def write():
-        forget(tree.staged_sums(name))
-        dataset.save(npz, json_path)
-        record([npz, json_path], tree.staged_sums(name))
-        return time.perf_counter()
+    def _write(self):
+        from ..publish.sidecars import forget, record
 
-    with ThreadPoolExecutor(1, thread_name_prefix="pbuf-stage") as pool:
-        writing = pool.submit(write)
+        forget(self.tree.staged_sums(self.name))
+        self.dataset.save(*self.paths)
+        record(list(self.paths), self.tree.staged_sums(self.name))
+        self.ended = time.perf_counter()
+
+    def wait(self) -> None:
+        """Wait for the staged pair; its error if it was not written."""
+        self._writing.result()
+
+    def __enter__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="pbuf-stage")
+        self._writing = self._pool.submit(self._write)
+        return self
+
+    def __exit__(self, kind, exc, traceback):
         try:
-            yield writing.result
+            failed = self._writing.exception()
         finally:
-            writing.result()
+            self._pool.shutdown()
+        if exc is None and failed is not None:
+            raise failed
+        if exc is not None and failed is not None and failed is not exc:
+            log.error("%s: the staged pair was not written either: %s", self.name, failed)
+        return False
 
 
-def validate(dataset, staged=None, expected_points=None, thresholds=None, fiducial=None):
-    """The validation report of a dataset as derived, in memory: the arrays its staged archive is written from, by
-    the writer whose digest publication checks (:func:`_staging`). The covariance's own buffer then takes its
-    Cholesky factor, once ``staged()`` has returned (the writer done with it): the dataset is not used after."""
+def validate(dataset, staged, expected_points=None, thresholds=None, fiducial=None):
+    """The validation report of a dataset as derived, in memory: the arrays its staged archive is written from (the
+    digest of that write is the one its document records and publication compares). The covariance's own buffer
+    then takes its Cholesky factor, once ``staged()`` has returned (the writer is done with it): the dataset is not
+    used after."""
     from ..publish.validation import report_text, validate_dataset
 
     report = validate_dataset(dataset, expected_points=expected_points, thresholds=thresholds, fiducial=fiducial,
@@ -118,7 +138,7 @@ def validate(dataset, staged=None, expected_points=None, thresholds=None, fiduci
 
 def _checked(dataset, staged, logs, expected_points, thresholds, fiducial=None):
     """:func:`validate` with its log in the job's validate log: the report, or the PbufDataError that stopped it
-    (returned: raised inside :func:`_staging`, it would pass for a failed derivation)."""
+    (returned: raised inside :class:`_Staging`, it would pass for a failed derivation)."""
     try:
         with phase_logging(logs["validate"]):
             return validate(dataset, staged, expected_points=expected_points, thresholds=thresholds, fiducial=fiducial)
@@ -166,8 +186,8 @@ def prepare_combination(tree, name, spec, overlaps, logs, receipt, *, thresholds
               "n_warnings": 0, "checks": []}
     try:
         joint = combine(name, [load_dataset(member, root=tree.base) for member in spec["datasets"]], overlaps)
-        with _staging(tree, name, joint, npz, doc) as staged:
-            checked = _checked(joint, staged, logs, len(joint), thresholds)
+        with _Staging(tree, name, joint, npz, doc) as staging:
+            checked = _checked(joint, staging.wait, logs, len(joint), thresholds)
     except PbufDataError as exc:
         _write_report(tree, name, dict(report, state="failed derive", reason=str(exc)))
         raise

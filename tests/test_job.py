@@ -455,7 +455,6 @@ def test_figures_and_exports_made_in_snakemakes_process_equal_those_of_a_process
     (by string hashes, which differ between processes): its content, read by sacc, is the same."""
     import hashlib
     import json
-    import json
     import os
     import subprocess
     import sys

@@ -38,13 +38,13 @@ def mock_file(name, entry, role, output, fiducial, seed):
     log.info("%s: mock %s (seed %d) -> %s", name, role, seed, output)
 
 
-def derive(tree, name, entry, paths, npz, json_path, max_bytes=None, code=None, check=None):
+def derive(tree, name, entry, paths, npz, json_path, *, check, max_bytes=None, code=None):
     """Derive one dataset into staging, and write its processing summary (also when it fails): its peak memory
     and its memory at the start (a job forked by the helper starts at the helper's, which it shares).
-    ``check(dataset, staged)`` runs while the staged pair is written (:class:`_Staging`; ``staged`` waits for it);
-    its result is returned (without it, the dataset). The summary is of the derivation and its staging: it
-    succeeded when the staged pair was written, whatever ``check`` found, and its duration ends then; its peak
-    memory is the job's until the summary is written, ``check`` included."""
+    ``check(dataset, staged)`` runs while the staged pair is written (:class:`_Staging`; ``staged`` waits for it)
+    and returns, not raises, what it finds; its result is returned. The summary is of the derivation and its
+    staging: it succeeded when the staged pair was written, and its duration ends then; its peak memory is the
+    job's until the summary is written, ``check`` included."""
     from ..core.logs import now_utc, peak_rss_mib, write_processing_summary
     from ..read.derive import derive_dataset
 
@@ -63,19 +63,19 @@ def derive(tree, name, entry, paths, npz, json_path, max_bytes=None, code=None, 
             warnings=warnings,
         )
         with _Staging(tree, name, dataset, npz, json_path) as staging:
-            result = check(dataset, staging.wait) if check else dataset
+            result = check(dataset, staging.wait)
         for warning in warnings:
             log.warning("%s: %s", name, warning)
         log.info("%s: %d points -> %s", name, summary["points_out"], npz)
         return result
     except PbufDataError as exc:
-        if staging is None or staging.ended is None:
-            summary["error"] = str(exc)
+        summary["error"] = str(exc)
         raise
     finally:
-        if staging is not None and staging.ended is not None:
+        ended = staging and staging.ended
+        if ended:
             summary["status"] = "success"
-        summary["processing_duration"] = round((getattr(staging, "ended", None) or time.perf_counter()) - start, 4)
+        summary["processing_duration"] = round((ended or time.perf_counter()) - start, 4)
         summary["peak_memory_mb"] = round(peak_rss_mib(), 1)
         write_processing_summary(summary, logs_dir=Path(tree.logs))
 
@@ -122,28 +122,23 @@ class _Staging:
         return False
 
 
-def validate(dataset, staged, expected_points=None, thresholds=None, fiducial=None):
-    """The validation report of a dataset as derived, in memory: the arrays its staged archive is written from (the
-    digest of that write is the one its document records and publication compares). The covariance's own buffer
-    then takes its Cholesky factor, once ``staged()`` has returned (the writer is done with it): the dataset is not
-    used after."""
+def _checked(dataset, staged, logs, expected_points, thresholds, fiducial=None):
+    """The validation report of a dataset as derived, in memory (the arrays its staged archive is written from: the
+    digest of that write is the one its document records and publication compares), logged in the job's validate
+    log; or the PbufDataError that stopped it, returned (raised inside :class:`_Staging`, it would pass for a failed
+    derivation). The covariance's own buffer takes its Cholesky factor once ``staged()`` has returned (the writer
+    is done with it): the dataset is not used after."""
     from ..publish.validation import report_text, validate_dataset
 
-    report = validate_dataset(dataset, expected_points=expected_points, thresholds=thresholds, fiducial=fiducial,
-                              factor_in_place=True, before_overwrite=staged)
-    for line in report_text(report).splitlines():
-        log.info("%s", line)
-    return report
-
-
-def _checked(dataset, staged, logs, expected_points, thresholds, fiducial=None):
-    """:func:`validate` with its log in the job's validate log: the report, or the PbufDataError that stopped it
-    (returned: raised inside :class:`_Staging`, it would pass for a failed derivation)."""
     try:
         with phase_logging(logs["validate"]):
-            return validate(dataset, staged, expected_points=expected_points, thresholds=thresholds, fiducial=fiducial)
+            report = validate_dataset(dataset, expected_points=expected_points, thresholds=thresholds,
+                                      fiducial=fiducial, factor_in_place=True, before_overwrite=staged)
+            for line in report_text(report).splitlines():
+                log.info("%s", line)
     except PbufDataError as exc:
         return exc
+    return report
 
 
 def prepare(tree, name, entry, paths, logs, receipt, *, max_bytes=None, code=None, expected_points=None, thresholds=None,

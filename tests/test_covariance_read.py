@@ -4,6 +4,7 @@ digest of the bytes it parsed against sha256sum, and the digests later steps tru
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +146,93 @@ def test_later_steps_trust_the_digest_of_the_bytes_parsed_while_the_file_is_unch
         fh.write(b"99")
     assert integrity.trusted_sha256(mine) == sha256sum(mine) != raw.digest()
     assert hashed[-1] == mine
+
+
+@pytest.mark.parametrize("keep", [0, 1, 2, 3])
+def test_a_block_stays_as_read_until_keep_more_are_taken_then_its_buffer_serves_again(tmp_path, keep):
+    """rawio.BlockReader.blocks(size, keep): blocks of whole lines (lines longer than a block included) that
+    together are the file's bytes; each unchanged while ``keep`` more are taken, its buffer then reused (memory of
+    ``keep + 1`` blocks, whatever the file's size); the digest is sha256sum's."""
+    from pbuf_data.read import rawio
+
+    rng = np.random.default_rng(keep)
+    lines = [b"x" * int(rng.integers(0, 200)) for _ in range(400)] + [b"y" * 1000]
+    path = _write(tmp_path, b"\n".join(lines) + b"\nno final newline")
+    raw = RawFile.read(tmp_path, "sn/cov.txt", "x")
+    raw = RawFile(raw.path, raw.name, "x", None, size=path.stat().st_size, root=tmp_path)  # read from the file
+    taken = []
+    with rawio.BlockReader(raw, 1 << 20) as reader:
+        for block in reader.blocks(300, keep):
+            taken.append((block, bytes(block)))
+            for view, copy in taken[-keep - 1:]:
+                assert view == copy
+    assert b"".join(copy for _, copy in taken) == path.read_bytes()
+    assert all(copy.endswith(b"\n") for _, copy in taken[:-1])
+    assert any(len(copy) > 1000 for _, copy in taken)  # the long line whole in one block
+    buffers = {id(view.obj) for view, _ in taken}
+    # keep + 1 in turn, a larger one for the line longer than two blocks, the unterminated end's own bytes
+    assert len(buffers) <= keep + 3 < len(taken)
+    assert raw.digest() == sha256sum(path)
+
+
+def test_the_pinned_pandas_takes_block_after_block_in_one_reader():
+    """The reused reader (blockparse._Reused, pandas' own parallel read_csv path) is there with the pinned pandas:
+    an upgrade that removes it makes this fail (the public per-block read_csv, slower, would run instead)."""
+    assert blockparse.reusable()
+
+
+def test_a_reused_reader_gives_read_csvs_values_block_after_block():
+    """One reader given block after block (values, blank lines, CRLF, spaces, a block that fails in between)
+    gives what pandas.read_csv of each block gives (the public path), and None where that fails."""
+    rng = np.random.default_rng(5)
+    values = (rng.standard_normal(3000) * 10.0 ** rng.integers(-300, 300, 3000)).tolist()
+    good = [
+        "".join(f"{v!r}\n" for v in values[:1000]).encode(),
+        "".join(f"  {v:.17e}\r\n" for v in values[1000:2000]).encode(),
+        b"\n\n",
+        ("\n".join(f"{v:.6g}" for v in values[2000:]) + "\n\n").encode(),
+        b"",
+        b"1.5",
+    ]
+    bad = [b"1,2\n3\n", b"3\nx\n", b'"1"\n', b"1 2\n", b"\xff\n", b"1_000\n"]
+    parse = blockparse._Parsers()
+    assert parse.reuse
+    try:
+        for block in [good[0], bad[0], good[1], bad[1], good[2], bad[2], good[3], bad[3], good[4], bad[4], good[5],
+                      bad[5], good[0]]:
+            public = blockparse.parse_column(block)
+            reused = parse(memoryview(block))
+            if block in bad:
+                assert public is None and reused is None, block
+            else:
+                assert public is not None and public.dtype == reused.dtype == np.float64
+                np.testing.assert_array_equal(reused, public)
+    finally:
+        parse.close()
+    np.testing.assert_array_equal(blockparse.parse_column(good[0]), values[:1000])
+
+
+def test_without_the_reused_reader_the_public_read_csv_gives_the_same_matrix(mock_covariance, monkeypatch):
+    """Where pandas lacks the reused reader, each block goes through pandas.read_csv: the same values."""
+    expected = np.loadtxt(mock_covariance, skiprows=1)
+    monkeypatch.setattr(blockparse, "reusable", lambda: False)
+    _, values = _read(mock_covariance, 1701, monkeypatch, streamed=True, threads=2, block=65_536)
+    np.testing.assert_array_equal(values.ravel(), expected)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_blocks_waiting_for_a_slow_parser_are_not_overwritten(mock_covariance, monkeypatch, threads):
+    """The reader reuses its buffers while blocks wait for the parser threads (blockparse.window): with every block's
+    parse made slow, each still parses the bytes that were read into it (the line-by-line scan, which would
+    mend a parse that went wrong, is not called)."""
+    expected = np.loadtxt(mock_covariance, skiprows=1)
+    call = blockparse._Parsers.__call__
+    monkeypatch.setattr(RawFile, "_scan_values", lambda *args: pytest.fail("the parse of the blocks failed"))
+
+    def slow(self, block):
+        time.sleep(0.002)
+        return call(self, block)
+
+    monkeypatch.setattr(blockparse._Parsers, "__call__", slow)
+    _, values = _read(mock_covariance, 1701, monkeypatch, streamed=True, threads=threads, block=65_536)
+    np.testing.assert_array_equal(values.ravel(), expected)

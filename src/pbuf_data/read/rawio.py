@@ -112,32 +112,22 @@ class BlockReader:
             os.close(self.fd)
             self.fd = None
 
-    def _fill(self, rest: bytes, size: int) -> bytearray:
-        """``rest`` followed by up to ``size`` more bytes of the file (none at its end)."""
-        if self.fd is None:
-            data = self.text or b""
-            chunk = data[self.pos : self.pos + size]
-            self.pos += len(chunk)
-            return bytearray(rest + chunk)
-        if self.hash is None:  # read to its end already
-            return bytearray(rest)
-        want = min(size, self.raw.size - self.pos)
-        buffer = bytearray(len(rest) + want)
-        buffer[: len(rest)] = rest
-        got = len(rest)
-        with memoryview(buffer) as view:
-            while got < len(buffer):
-                try:
-                    n = os.readv(self.fd, [view[got:]])
-                except OSError as exc:
-                    raise self.raw.error(f"cannot read file: {exc.strerror}", check="readable") from None
-                if not n:
-                    break
-                got += n
-            self.hash.update(view[len(rest) : got])
-        del buffer[got:]
-        self.pos += got - len(rest)
-        if (got == len(rest) or self.pos == self.raw.size) and self.hash:  # the end: the size it had when opened
+    def _read_into(self, view: memoryview) -> int:
+        """Fill ``view`` from the file (less at its end: the size it had when opened), hash what was read; bytes
+        read. At the end, the digest is recorded (and compared with that of an earlier read)."""
+        want = min(len(view), self.raw.size - self.pos)
+        got = 0
+        while got < want:
+            try:
+                n = os.readv(self.fd, [view[got:want]])
+            except OSError as exc:
+                raise self.raw.error(f"cannot read file: {exc.strerror}", check="readable") from None
+            if not n:
+                break
+            got += n
+        self.hash.update(view[:got])
+        self.pos += got
+        if got < len(view):  # the end: the size it had when opened, or less
             digest, self.hash = self.hash.hexdigest(), None
             before = self.raw.read_once.get("sha256", digest)
             if before != digest:
@@ -145,30 +135,52 @@ class BlockReader:
                                      "again", check="unchanged while read")
             self.raw.read_once.update(sha256=digest, size=self.pos)
             remember_digest(self.fd, digest, self.pos)
-        return buffer
+        return got
 
-    def blocks(self, size: int):
-        """Blocks of whole lines of about ``size`` bytes (the last one as the file ends), as bytes."""
-        rest = b""
+    def blocks(self, size: int, keep: int = 0):
+        """Blocks of whole lines of about ``size`` bytes (the last one as the file ends), as memoryviews: of the
+        text in memory, or of ``keep + 1`` buffers filled in turn from the file, so that a block stays valid until
+        ``keep`` more have been taken (no buffer is allocated per block)."""
+        if self.fd is None:
+            yield from _cut(self.text or b"", size)
+            return
+        ring, slot, carry = [None] * (keep + 1), 0, b""
         while True:
-            buffer = self._fill(rest, size)
-            if len(buffer) == len(rest):
-                if rest:
-                    yield rest
+            if self.hash is None:  # read to its end
+                if carry:
+                    yield memoryview(carry)
                 return
-            cut = buffer.rfind(b"\n") + 1
-            if not cut:  # no line ends in it yet
-                rest = bytes(buffer)
+            if ring[slot] is None or len(ring[slot]) < len(carry) + size:
+                ring[slot] = bytearray(max(2 * size, len(carry) + size))  # room for the end of a line
+            view = memoryview(ring[slot])[: len(carry) + size]
+            view[: len(carry)] = carry
+            end = len(carry) + self._read_into(view[len(carry):])
+            cut = ring[slot].rfind(b"\n", 0, end) + 1
+            if not cut:  # no line ends in it yet: read on, after it
+                carry = bytes(view[:end])
                 continue
-            with memoryview(buffer) as view:
-                block, rest = bytes(view[:cut]), bytes(view[cut:])
-            del buffer
-            yield block
+            carry = bytes(view[cut:end])
+            yield view[:cut]
+            slot = (slot + 1) % len(ring)
 
     def drain(self) -> None:
         """Read (and hash) what is left of the file."""
-        while len(self._fill(b"", 16 * _CHUNK)):
-            pass
+        if self.fd is None or self.hash is None:
+            return
+        with memoryview(bytearray(16 * _CHUNK)) as view:
+            while self.hash is not None:
+                self._read_into(view)
+
+
+def _cut(text: bytes, size: int):
+    """``text`` as blocks of whole lines of about ``size`` bytes (views of it)."""
+    view, start = memoryview(text), 0
+    while start < len(text):
+        end = start + size
+        if end < len(text):
+            end = text.rfind(b"\n", start, end) + 1 or text.find(b"\n", end) + 1 or len(text)
+        yield view[start:end]
+        start = end
 
 
 def gunzip(raw, limit: int) -> bytes:

@@ -27,8 +27,9 @@ tests/test_hostile_input.py):
   then one value per line, at least 2 bytes a value) holds the N x N float64
   matrix (at most 4 B; about 0.4 B for release files of about 20 bytes a value),
   the file's bytes too (B) when it is kept in memory (up to 64 MiB), and the
-  blocks being parsed (``BLOCK_BYTES`` each, a few at a time: up to about
-  100 MiB); the derivation selects rows in place. So at most 5 B plus 100 MiB,
+  blocks being parsed (``BLOCK_BYTES`` each, one per thread and one more, in
+  buffers used in turn, and the parsers' own buffers: well under 100 MiB); the
+  derivation selects rows in place. So at most 5 B plus 100 MiB,
   and 4 B plus 100 MiB above 64 MiB. A file that fails to parse is read into
   memory once more (its digest checked again), to name the offending line.
 
@@ -59,7 +60,8 @@ _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 _NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)\Z", re.IGNORECASE)
 _COUNT = re.compile(r"[0-9]+\Z")
 MAX_TEXT_BYTES = 64 << 20  # largest file parsed line by line (up to 150 bytes of memory per file byte)
-BLOCK_BYTES = 16 << 20  # bytes read, hashed and parsed at a time by the covariance reader (counted_matrix)
+BLOCK_BYTES = 4 << 20  # bytes read, hashed and parsed at a time by the covariance reader (counted_matrix)
+_FIRST_LINE_BYTES = 4096  # the longest first line (the count N) the covariance reader takes
 
 
 def _quote(token: str, limit: int = 40) -> str:
@@ -174,9 +176,11 @@ class RawFile:
         :class:`pbuf_data.read.rawio.BlockReader` (confined, to the size it had when opened, refused if its bytes changed)."""
         if self.data is not None:
             return self
+        data = bytearray()
         with rawio.BlockReader(self, MAX_TEXT_BYTES) as reader:
-            data = b"".join(reader.blocks(BLOCK_BYTES))
-        return RawFile(self.path, self.name, self.dataset, data, self.digest(), pin=self.pin)
+            for block in reader.blocks(BLOCK_BYTES):
+                data += block
+        return RawFile(self.path, self.name, self.dataset, bytes(data), self.digest(), pin=self.pin)
 
     # -- whole-file access -------------------------------------------------
     def text(self) -> str:
@@ -280,9 +284,11 @@ class RawFile:
         before any problem of the parse is reported. If a block does not parse, the file is scanned line by line
         to name the first offending line (or to read a layout pandas' reader does not take).
         """
+        threads = blockparse.parse_threads()
         with rawio.BlockReader(self, MAX_TEXT_BYTES) as reader:
             try:
-                n, values = self._counted_values(reader.blocks(BLOCK_BYTES), n_expected)
+                n, values = self._counted_values(reader.blocks(BLOCK_BYTES, blockparse.window(threads)), n_expected,
+                                                 threads)
             except PbufDataError:
                 reader.drain()
                 self.check_pin()  # a problem of the pinned bytes, not of another file
@@ -293,14 +299,17 @@ class RawFile:
             values = self.kept()._scan_values(n)
         return values.reshape(n, n)
 
-    def _counted_values(self, blocks, n_expected: int) -> tuple[int, np.ndarray | None]:
-        """N from line 1 of the first of ``blocks``, checked, and the N*N values after it (None: the slow scan
-        names the problem)."""
-        head = next(blocks, b"")
-        if head.startswith(rawio.BOM):
-            head = head[len(rawio.BOM):]
-        end = head.find(b"\n")
-        first, head = (head, b"") if end < 0 else (head[:end], head[end + 1:])
+    def _counted_values(self, blocks, n_expected: int, threads: int) -> tuple[int, np.ndarray | None]:
+        """N from line 1 of the first of ``blocks`` (views of whole lines), checked, and the N*N values after it,
+        parsed on ``threads`` threads (None: the slow scan names the problem)."""
+        head = next(blocks, memoryview(b""))
+        skip = len(rawio.BOM) if head[: len(rawio.BOM)] == rawio.BOM else 0
+        first = bytes(head[skip : skip + _FIRST_LINE_BYTES])
+        end = first.find(b"\n")
+        if end < 0 and len(head) > skip + len(first):
+            raise self.error(f"first line must be the matrix size N, found a line of more than {_FIRST_LINE_BYTES} "
+                             "bytes", line=1)
+        first, head = (first, head[len(head):]) if end < 0 else (first[:end], head[skip + end + 1 :])
         first = first.strip()
         if not _COUNT.match(first.decode("latin-1")):
             raise self.error(f"first line must be the matrix size N, found {first[:40]!r}", line=1)
@@ -317,7 +326,7 @@ class RawFile:
                 check="covariance size",
             )
         out = np.empty(n * n)
-        return n, out if blockparse.parse_into(out, blockparse.chain(head, blocks), blockparse.parse_threads()) else None
+        return n, out if blockparse.parse_into(out, blockparse.chain(head, blocks), threads) else None
 
     def _scan_values(self, n: int) -> np.ndarray:
         """The N*N values after line 1, scanned line by line (of a file kept in memory): the first line that is

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -227,10 +228,11 @@ def test_a_jobs_validation_in_memory_reports_what_its_staged_files_read_back_do(
     """A dataset's job (steps.prepare) validates the dataset as derived, in memory, while a thread writes its staged
     pair, and then factors its covariance in its own buffer. For a real BAO release (12 points: its factor is a
     copy) and for dense SN-like covariances factored in place (by blocks on two threads; by LAPACK's potrf) with a
-    writer made slow: the factor overwrites the derived covariance's buffer only after the writer has ended; the
-    staged archive holds the derived values, not the factor; its sha256 (hashlib) is the one its document records
-    and the published archive's; and the report the job wrote is that of the staged pair read back from disk and
-    validated keeping its covariance."""
+    writer made slow and a slow disk: the factor overwrites the derived covariance's buffer only after the writer has
+    written the archive's bytes, but without waiting for the disk (its fsync); the staged archive holds the derived
+    values, not the factor; its sha256 (hashlib) is the one its document records and the published archive's; and
+    the report the job wrote is that of the staged pair read back from disk and validated keeping its
+    covariance."""
     from pbuf_data.core.layout import Tree
     from pbuf_data.model import dataset as dataset_module
     from pbuf_data.model.dataset import read_dataset
@@ -251,6 +253,14 @@ def test_a_jobs_validation_in_memory_reports_what_its_staged_files_read_back_do(
         write_npz(fh, arrays)
         events.append(("written", time.perf_counter()))
 
+    fsync = os.fsync
+
+    def slow_disk(fd):  # the staged archive's fsync
+        fsync(fd)
+        if threading.current_thread().name.startswith("pbuf-stage") and os.fstat(fd).st_size > 1 << 20:
+            time.sleep(0.5)
+            events.append(("fsynced", time.perf_counter()))
+
     factor = validation.cholesky_factor
 
     def watched_factor(covariance, *args, overwrite=False, **kwargs):
@@ -263,6 +273,7 @@ def test_a_jobs_validation_in_memory_reports_what_its_staged_files_read_back_do(
         return made[-1]
 
     monkeypatch.setattr(dataset_module, "write_npz", slow_writer)
+    monkeypatch.setattr(os, "fsync", slow_disk)
     monkeypatch.setattr(validation, "cholesky_factor", watched_factor)
     if points is None:
         name = "bao_desi_dr1"
@@ -277,10 +288,10 @@ def test_a_jobs_validation_in_memory_reports_what_its_staged_files_read_back_do(
     steps.prepare(tree, name, entry, paths, logs, tmp_path / "receipt.json", expected_points=expected,
                   thresholds=thresholds, fiducial=fiducial)
 
-    if points is not None:  # the archive written, then the derived covariance's own buffer factored
-        (written, *_), (factored, *_, overwrite, shared) = events[:2]
-        assert (written, factored, overwrite, shared) == ("written", "factor", True, True)
-        assert events[0][1] <= events[1][1]
+    if points is not None:  # the archive's bytes written, then the derived covariance's own buffer factored
+        (written, *_), (factored, *_, overwrite, shared), (fsynced, *_) = events
+        assert (written, factored, overwrite, shared, fsynced) == ("written", "factor", True, True, "fsynced")
+        assert events[0][1] <= events[1][1] < events[2][1]
     npz, doc = Path(tree.staged(name, "npz")), Path(tree.staged(name, "json"))
     sha256 = hashlib.sha256(npz.read_bytes()).hexdigest()
     assert json.loads(doc.read_text())["npz_sha256"] == sha256
@@ -346,7 +357,7 @@ def test_a_bug_beside_a_failed_staging_is_raised_as_it_is_and_the_staging_error_
     monkeypatch.chdir(tmp_path)
     dataset = replace(dataset_with(sn_like(50, 1)), name="sn_like")
 
-    def full_disk(npz, json_path):
+    def full_disk(npz, json_path, arrays_written=None):
         time.sleep(0.2)
         raise PbufDataError("cannot write it: No space left on device", check="write")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -41,10 +42,10 @@ def mock_file(name, entry, role, output, fiducial, seed):
 def derive(tree, name, entry, paths, npz, json_path, *, check, max_bytes=None, code=None):
     """Derive one dataset into staging, and write its processing summary (also when it fails): its peak memory
     and its memory at the start (a job forked by the helper starts at the helper's, which it shares).
-    ``check(dataset, staged)`` runs while the staged pair is written (:class:`_Staging`; ``staged`` waits for it)
-    and returns, not raises, what it finds; its result is returned. The summary is of the derivation and its
-    staging: it succeeded when the staged pair was written, and its duration ends then; its peak memory is the
-    job's until the summary is written, ``check`` included."""
+    ``check(dataset, released)`` runs while the staged pair is written (:class:`_Staging`; ``released`` waits until
+    the writer no longer reads the dataset's arrays) and returns, not raises, what it finds; its result is returned.
+    The summary is of the derivation and its staging: it succeeded when the staged pair was written, and its
+    duration ends then; its peak memory is the job's until the summary is written, ``check`` included."""
     from ..core.logs import now_utc, peak_rss_mib, write_processing_summary
     from ..read.derive import derive_dataset
 
@@ -63,7 +64,7 @@ def derive(tree, name, entry, paths, npz, json_path, *, check, max_bytes=None, c
             warnings=warnings,
         )
         with _Staging(tree, name, dataset, npz, json_path) as staging:
-            result = check(dataset, staging.wait)
+            result = check(dataset, staging.released)
         for warning in warnings:
             log.warning("%s: %s", name, warning)
         log.info("%s: %d points -> %s", name, summary["points_out"], npz)
@@ -82,26 +83,32 @@ def derive(tree, name, entry, paths, npz, json_path, *, check, max_bytes=None, c
 
 class _Staging:
     """A dataset's staged pair written in a thread while the ``with`` block runs, then its sums (removed first: an
-    interrupted write leaves none). Until :meth:`wait` returns, the writer reads the dataset's arrays, which must not
-    change. Leaving the block waits for the write: its error is raised if the block ended without one (a dataset
-    whose staged pair is not written is a failed derivation, whatever its validation found); another exception of the
-    block (a bug, an interruption) is raised as it is, the writer's error logged beside it."""
+    interrupted write leaves none). Until :meth:`released` returns, the writer reads the dataset's arrays, which
+    must not change; it returns once the archive's bytes are hashed and handed to the system, before they are
+    flushed to disk and the document is written (or once the write failed). Leaving the block waits for the write:
+    its error is raised if the block ended without one (a dataset whose staged pair is not written is a failed
+    derivation, whatever its validation found); another exception of the block (a bug, an interruption) is raised
+    as it is, the writer's error logged beside it."""
 
     def __init__(self, tree, name, dataset, npz, json_path):
         self.tree, self.name, self.dataset, self.paths = tree, name, dataset, (npz, json_path)
         self.ended = None  # time.perf_counter() when the staged pair was written
+        self._released = threading.Event()
 
     def _write(self):
         from ..publish.sidecars import forget, record
 
-        forget(self.tree.staged_sums(self.name))
-        self.dataset.save(*self.paths)
+        try:
+            forget(self.tree.staged_sums(self.name))
+            self.dataset.save(*self.paths, arrays_written=self._released.set)
+        finally:
+            self._released.set()
         record(list(self.paths), self.tree.staged_sums(self.name))
         self.ended = time.perf_counter()
 
-    def wait(self) -> None:
-        """Wait for the staged pair; its error if it was not written."""
-        self._writing.result()
+    def released(self) -> None:
+        """Wait until the writer no longer reads the dataset's arrays."""
+        self._released.wait()
 
     def __enter__(self):
         from concurrent.futures import ThreadPoolExecutor
@@ -122,18 +129,18 @@ class _Staging:
         return False
 
 
-def _checked(dataset, staged, logs, expected_points, thresholds, fiducial=None):
+def _checked(dataset, released, logs, expected_points, thresholds, fiducial=None):
     """The validation report of a dataset as derived, in memory (the arrays its staged archive is written from: the
     digest of that write is the one its document records and publication compares), logged in the job's validate
     log; or the PbufDataError that stopped it, returned (raised inside :class:`_Staging`, it would pass for a failed
-    derivation). The covariance's own buffer takes its Cholesky factor once ``staged()`` has returned (the writer
+    derivation). The covariance's own buffer takes its Cholesky factor once ``released()`` has returned (the writer
     is done with it): the dataset is not used after."""
     from ..publish.validation import report_text, validate_dataset
 
     try:
         with phase_logging(logs["validate"]):
             report = validate_dataset(dataset, expected_points=expected_points, thresholds=thresholds,
-                                      fiducial=fiducial, factor_in_place=True, before_overwrite=staged)
+                                      fiducial=fiducial, factor_in_place=True, before_overwrite=released)
             for line in report_text(report).splitlines():
                 log.info("%s", line)
     except PbufDataError as exc:
@@ -161,8 +168,8 @@ def prepare(tree, name, entry, paths, logs, receipt, *, max_bytes=None, code=Non
             raise PbufDataError(f"{len(missing)} raw file(s) missing and not retrievable:\n  " + "\n  ".join(missing),
                                 dataset=name, check="raw files present")
         checked = derive(tree, name, entry, paths, npz, doc, max_bytes=max_bytes, code=code,
-                         check=lambda dataset, staged: _checked(dataset, staged, logs, expected_points, thresholds,
-                                                                fiducial))
+                         check=lambda dataset, released: _checked(dataset, released, logs, expected_points,
+                                                                  thresholds, fiducial))
     except PbufDataError as exc:
         _write_report(tree, name, dict(report, state="failed derive", reason=str(exc)))
         raise
@@ -182,7 +189,7 @@ def prepare_combination(tree, name, spec, overlaps, logs, receipt, *, thresholds
     try:
         joint = combine(name, [load_dataset(member, root=tree.base) for member in spec["datasets"]], overlaps)
         with _Staging(tree, name, joint, npz, doc) as staging:
-            checked = _checked(joint, staging.wait, logs, len(joint), thresholds)
+            checked = _checked(joint, staging.released, logs, len(joint), thresholds)
     except PbufDataError as exc:
         _write_report(tree, name, dict(report, state="failed derive", reason=str(exc)))
         raise

@@ -11,20 +11,40 @@ import numpy as np
 _BLOCK = 256  # rows per block
 
 
+def _by_blocks(task, n: int) -> list:
+    """``task(i)`` for each block of _BLOCK rows and columns starting at i (block i's row strip right of the
+    diagonal and column strip below it, disjoint from every other block's), on the job's threads (numpy leaves
+    the interpreter lock while it computes): the results in block order."""
+    from ..core.logs import job_threads
+
+    starts = range(0, n, _BLOCK)
+    threads = min(job_threads(), len(starts))
+    if threads < 2:
+        return [task(i) for i in starts]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="pbuf-matrix") as pool:
+        return list(pool.map(task, starts))
+
+
 def max_abs_asymmetry(matrix: np.ndarray) -> float:
     """max |C - C^T|."""
-    worst = 0.0
-    for i in range(0, matrix.shape[0], _BLOCK):
-        worst = max(worst, float(np.max(np.abs(matrix[i : i + _BLOCK, i:] - matrix[i:, i : i + _BLOCK].T))))
-    return worst
+
+    def block(i: int) -> float:
+        return float(np.max(np.abs(matrix[i : i + _BLOCK, i:] - matrix[i:, i : i + _BLOCK].T)))
+
+    return max(_by_blocks(block, matrix.shape[0]), default=0.0)
 
 
 def symmetrize(matrix: np.ndarray) -> None:
     """(C + C^T) / 2 in place, block by block."""
-    for i in range(0, matrix.shape[0], _BLOCK):
+
+    def block(i: int) -> None:
         mean = 0.5 * (matrix[i : i + _BLOCK, i:] + matrix[i:, i : i + _BLOCK].T)
         matrix[i : i + _BLOCK, i:] = mean
         matrix[i:, i : i + _BLOCK] = mean.T
+
+    _by_blocks(block, matrix.shape[0])
 
 
 def take_square(matrix: np.ndarray, index: np.ndarray) -> np.ndarray:

@@ -75,7 +75,7 @@ class Check:
 # below this size the Cholesky factor is numpy's (cholesky_factor) and the condition number exact (condition_number)
 EXACT_CONDITION_BELOW = 500
 # rows of the covariance summed at a time for its 1-norm (condition_number): a slice of 8 * 1024 * N bytes
-NORM_ROWS = 1024
+SCAN_BYTES = 1 << 19  # bytes of a matrix read at a time by scan (a slice that stays in the cache)
 
 
 # From this many rows on, a job given two or more threads factors the covariance by blocks on its threads
@@ -139,12 +139,42 @@ def cholesky_factor(covariance: np.ndarray, workers: int | None = None, *, overw
         return cholesky(covariance.T, lower=False, check_finite=False, overwrite_a=in_place).T
 
 
+def scan(matrix: np.ndarray) -> tuple[float, float, float]:
+    """min A, max A (NaN if any entry is: NaN propagates) and the 1-norm max_j sum_i |A_ij|, in one pass over
+    slices of about SCAN_BYTES (each read once, while in the cache; no N x N temporary), the rows shared among the
+    job's threads."""
+    from ..core.logs import job_threads
+
+    rows, cols = matrix.shape
+    if not matrix.size:
+        return float("inf"), float("-inf"), 0.0
+    step = max(1, SCAN_BYTES // max(1, cols * matrix.itemsize))
+
+    def part(first: int, last: int) -> tuple[float, float, np.ndarray]:
+        low, high, sums = np.inf, -np.inf, np.zeros(cols)
+        scratch = np.empty((step, cols))
+        for start in range(first, last, step):
+            piece = matrix[start : min(start + step, last)]
+            low, high = np.minimum(low, piece.min()), np.maximum(high, piece.max())  # NaN propagates
+            sums += np.abs(piece, out=scratch[: len(piece)]).sum(axis=0)
+        return low, high, sums
+
+    threads = max(1, min(job_threads(), rows // step))
+    bounds = [rows * k // threads for k in range(threads + 1)]
+    if threads == 1:
+        parts = [part(0, rows)]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads, thread_name_prefix="pbuf-scan") as pool:
+            parts = list(pool.map(part, bounds[:-1], bounds[1:]))
+    lows, highs, sums = zip(*parts)
+    return float(np.min(lows)), float(np.max(highs)), float(np.sum(sums, axis=0).max())
+
+
 def one_norm(matrix: np.ndarray) -> float:
-    """max_j sum_i |A_ij|, summed over slices of NORM_ROWS rows (no N x N temporary)."""
-    sums = np.zeros(matrix.shape[1])
-    for start in range(0, matrix.shape[0], NORM_ROWS):
-        sums += np.abs(matrix[start : start + NORM_ROWS]).sum(axis=0)
-    return float(sums.max()) if sums.size else 0.0
+    """max_j sum_i |A_ij| (:func:`scan`)."""
+    return scan(matrix)[2]
 
 
 def condition_number(covariance: np.ndarray, factor: np.ndarray, anorm: float | None = None) -> float:
@@ -232,10 +262,17 @@ def validate_dataset(dataset: Dataset, *, expected_points: int | None = None, th
     n = len(dataset)
     add("non_empty", n > 0, n, "> 0", "dataset has points")
     at_z = ~np.isin(dataset.observable_type, sorted(NO_FIXED_REDSHIFT))
+    cov = dataset.covariance
+    square = cov.ndim == 2 and cov.shape == (n, n)
+    # the covariance's extremes and 1-norm in one pass: both extremes finite exactly when every entry is
+    low, high, anorm = scan(cov) if square and n else (0.0, 0.0, 0.0)
     for key in ("z", "observable", "uncertainty", "covariance"):
         values = dataset.z[at_z] if key == "z" else getattr(dataset, key)
         # finite extremes (NaN propagates) mean every entry is: counted only otherwise (no N x N temporary)
-        finite = np.size(values) == 0 or (np.isfinite(np.min(values)) and np.isfinite(np.max(values)))
+        if key == "covariance" and square and n:
+            finite = bool(np.isfinite([low, high]).all())
+        else:
+            finite = np.size(values) == 0 or bool(np.isfinite(np.min(values)) and np.isfinite(np.max(values)))
         bad = 0 if finite else int(np.size(values) - np.isfinite(values).sum())
         add(f"finite_{key}", bad == 0, bad, 0, f"non-finite entries in {key}")
     fixed = int(np.isfinite(dataset.z[~at_z]).sum())
@@ -282,17 +319,12 @@ def validate_dataset(dataset: Dataset, *, expected_points: int | None = None, th
     if fiducial is not None and n and np.isfinite(dataset.observable).all() and (dataset.uncertainty > 0).all():
         _pull_checks(dataset, fiducial, t, add)
 
-    cov = dataset.covariance
-    square = cov.ndim == 2 and cov.shape == (n, n)
     add("covariance_square", square, list(cov.shape), [n, n], "covariance is N x N")
-    # the extremes, without a temporary the size of C: both finite exactly when every entry is (NaN propagates)
-    low, high = (float(cov.min()), float(cov.max())) if square and n else (0.0, 0.0)
     if square and n and np.isfinite(low) and np.isfinite(high):
         scale = max(high, -low) or 1.0
         asym = max_abs_asymmetry(cov) / scale
         add("covariance_symmetric", asym <= t["symmetry_rtol"], asym, t["symmetry_rtol"], "max |C - C^T| / max |C|")
         diag = np.diag(cov).copy()
-        anorm = one_norm(cov)
         if factor_in_place and before_overwrite is not None:
             before_overwrite()
         try:

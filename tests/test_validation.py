@@ -84,23 +84,23 @@ def test_condition_number_reads_the_factor_in_either_order(n):
 
 @pytest.mark.parametrize("threads", ["1", "2", "3"])
 def test_one_scan_gives_numpys_extremes_and_one_norm(monkeypatch, threads):
-    """validation.scan, by slices of rows shared among the job's threads: numpy's min, max and 1-norm, whatever the
+    """matrix.scan, by slices of rows shared among the job's threads: numpy's min, max and 1-norm, whatever the
     shape; a NaN anywhere (a slice's first row, the middle, the last entry) makes both extremes NaN, an infinity
     the extreme it is."""
     monkeypatch.setenv("OMP_NUM_THREADS", threads)
-    monkeypatch.setattr(validation, "SCAN_BYTES", 4096)  # 5 rows of 100 a slice
+    monkeypatch.setattr(pbuf_matrix, "SCAN_BYTES", 4096)  # 5 rows of 100 a slice
     rng = np.random.default_rng(int(threads))
     for shape in [(1000, 100), (7, 100), (1, 1), (333, 333)]:
         matrix = rng.standard_normal(shape) * 10.0 ** rng.integers(-5, 5, shape)
-        low, high, norm = validation.scan(matrix)
+        low, high, norm = pbuf_matrix.scan(matrix)
         assert (low, high) == (matrix.min(), matrix.max())
         assert norm == pytest.approx(np.linalg.norm(matrix, 1), rel=1e-13)
     for where in [(5, 0), (500, 50), (999, 99)]:
         broken = rng.standard_normal((1000, 100))
         broken[where] = np.nan
-        assert all(np.isnan(validation.scan(broken)[:2]))
+        assert all(np.isnan(pbuf_matrix.scan(broken)[:2]))
         broken[where] = -np.inf
-        assert validation.scan(broken)[0] == -np.inf and np.isfinite(validation.scan(broken)[1])
+        assert pbuf_matrix.scan(broken)[0] == -np.inf and np.isfinite(pbuf_matrix.scan(broken)[1])
 
 
 @pytest.mark.parametrize("n", [EXACT_CONDITION_BELOW - 1, EXACT_CONDITION_BELOW + 200])

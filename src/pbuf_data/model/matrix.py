@@ -8,15 +8,16 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ..core.logs import job_threads
+
 _BLOCK = 256  # rows per block
+SCAN_BYTES = 1 << 19  # bytes of a matrix read at a time by scan (a slice that stays in the cache)
 
 
 def _by_blocks(task, n: int) -> list:
     """``task(i)`` for each block of _BLOCK rows and columns starting at i (block i's row strip right of the
     diagonal and column strip below it, disjoint from every other block's), on the job's threads (numpy leaves
     the interpreter lock while it computes): the results in block order."""
-    from ..core.logs import job_threads
-
     starts = range(0, n, _BLOCK)
     threads = min(job_threads(), len(starts))
     if threads < 2:
@@ -45,6 +46,37 @@ def symmetrize(matrix: np.ndarray) -> None:
         matrix[i:, i : i + _BLOCK] = mean.T
 
     _by_blocks(block, matrix.shape[0])
+
+
+def scan(matrix: np.ndarray) -> tuple[float, float, float]:
+    """min A, max A (NaN if any entry is: NaN propagates) and the 1-norm max_j sum_i |A_ij|, in one pass over
+    slices of about SCAN_BYTES (each read once, while in the cache; no N x N temporary), the rows shared among the
+    job's threads."""
+    rows, cols = matrix.shape
+    if not matrix.size:
+        return float("inf"), float("-inf"), 0.0
+    step = max(1, SCAN_BYTES // max(1, cols * matrix.itemsize))
+
+    def part(first: int, last: int) -> tuple[float, float, np.ndarray]:
+        low, high, sums = np.inf, -np.inf, np.zeros(cols)
+        scratch = np.empty((step, cols))
+        for start in range(first, last, step):
+            piece = matrix[start : min(start + step, last)]
+            low, high = np.minimum(low, piece.min()), np.maximum(high, piece.max())  # NaN propagates
+            sums += np.abs(piece, out=scratch[: len(piece)]).sum(axis=0)
+        return low, high, sums
+
+    threads = max(1, min(job_threads(), rows // step))
+    bounds = [rows * k // threads for k in range(threads + 1)]
+    if threads == 1:
+        parts = [part(0, rows)]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads, thread_name_prefix="pbuf-scan") as pool:
+            parts = list(pool.map(part, bounds[:-1], bounds[1:]))
+    lows, highs, sums = zip(*parts)
+    return float(np.min(lows)), float(np.max(highs)), float(np.sum(sums, axis=0).max())
 
 
 def take_square(matrix: np.ndarray, index: np.ndarray) -> np.ndarray:

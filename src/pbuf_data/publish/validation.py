@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..model.dataset import Dataset
-from ..model.matrix import cholesky_lower, max_abs_asymmetry, one_blas_thread
+from ..model.matrix import cholesky_lower, max_abs_asymmetry, one_blas_thread, scan
 
 # Physically sensible ranges per observable type (inclusive).
 # SN magnitudes, whose releases may de-weight points by inflating their errors
@@ -75,7 +75,6 @@ class Check:
 # below this size the Cholesky factor is numpy's (cholesky_factor) and the condition number exact (condition_number)
 EXACT_CONDITION_BELOW = 500
 # rows of the covariance summed at a time for its 1-norm (condition_number): a slice of 8 * 1024 * N bytes
-SCAN_BYTES = 1 << 19  # bytes of a matrix read at a time by scan (a slice that stays in the cache)
 
 
 # From this many rows on, a job given two or more threads factors the covariance by blocks on its threads
@@ -137,39 +136,6 @@ def cholesky_factor(covariance: np.ndarray, workers: int | None = None, *, overw
     in_place = overwrite and covariance.dtype == np.float64 and covariance.flags.c_contiguous and covariance.flags.writeable
     with one_blas_thread():
         return cholesky(covariance.T, lower=False, check_finite=False, overwrite_a=in_place).T
-
-
-def scan(matrix: np.ndarray) -> tuple[float, float, float]:
-    """min A, max A (NaN if any entry is: NaN propagates) and the 1-norm max_j sum_i |A_ij|, in one pass over
-    slices of about SCAN_BYTES (each read once, while in the cache; no N x N temporary), the rows shared among the
-    job's threads."""
-    from ..core.logs import job_threads
-
-    rows, cols = matrix.shape
-    if not matrix.size:
-        return float("inf"), float("-inf"), 0.0
-    step = max(1, SCAN_BYTES // max(1, cols * matrix.itemsize))
-
-    def part(first: int, last: int) -> tuple[float, float, np.ndarray]:
-        low, high, sums = np.inf, -np.inf, np.zeros(cols)
-        scratch = np.empty((step, cols))
-        for start in range(first, last, step):
-            piece = matrix[start : min(start + step, last)]
-            low, high = np.minimum(low, piece.min()), np.maximum(high, piece.max())  # NaN propagates
-            sums += np.abs(piece, out=scratch[: len(piece)]).sum(axis=0)
-        return low, high, sums
-
-    threads = max(1, min(job_threads(), rows // step))
-    bounds = [rows * k // threads for k in range(threads + 1)]
-    if threads == 1:
-        parts = [part(0, rows)]
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(threads, thread_name_prefix="pbuf-scan") as pool:
-            parts = list(pool.map(part, bounds[:-1], bounds[1:]))
-    lows, highs, sums = zip(*parts)
-    return float(np.min(lows)), float(np.max(highs)), float(np.sum(sums, axis=0).max())
 
 
 def one_norm(matrix: np.ndarray) -> float:

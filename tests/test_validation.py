@@ -264,11 +264,13 @@ def test_a_jobs_validation_in_memory_reports_what_its_staged_files_read_back_do(
     written the archive's bytes, but without waiting for the disk (its fsync); the staged archive holds the derived
     values, not the factor; its sha256 (hashlib) is the one its document records and the published archive's; and
     the report the job wrote is that of the staged pair read back from disk and validated keeping its
-    covariance."""
+    covariance. The staging thread then makes the copy publication puts in place of <name>.npz, which publication
+    takes: no temporary file is left."""
     from pbuf_data.core.layout import Tree
     from pbuf_data.model import dataset as dataset_module
     from pbuf_data.model.dataset import read_dataset
     from pbuf_data.operate import steps
+    from pbuf_data.publish import publication
     from pbuf_data.read import derive as derive_module
 
     config = yaml.safe_load((Path(__file__).parent.parent / "config" / "config.yaml").read_text())
@@ -285,13 +287,17 @@ def test_a_jobs_validation_in_memory_reports_what_its_staged_files_read_back_do(
         write_npz(fh, arrays)
         events.append(("written", time.perf_counter()))
 
-    fsync = os.fsync
+    fsync, written_copies, write_copy = os.fsync, [], publication._write_copy
 
-    def slow_disk(fd):  # the staged archive's fsync
+    def watched_copy(plain, *args, **kwargs):
+        written_copies.append(threading.current_thread().name.split("_")[0])
+        return write_copy(plain, *args, **kwargs)
+
+    def slow_disk(fd):  # the staging thread's fsyncs of archives: the staged one, then publication's copy
         fsync(fd)
         if threading.current_thread().name.startswith("pbuf-stage") and os.fstat(fd).st_size > 1 << 20:
             time.sleep(0.5)
-            events.append(("fsynced", time.perf_counter()))
+            events.append(("fsynced", time.perf_counter(), Path(os.readlink(f"/proc/self/fd/{fd}")).parent.name))
 
     factor = validation.cholesky_factor
 
@@ -306,6 +312,7 @@ def test_a_jobs_validation_in_memory_reports_what_its_staged_files_read_back_do(
 
     monkeypatch.setattr(dataset_module, "write_npz", slow_writer)
     monkeypatch.setattr(os, "fsync", slow_disk)
+    monkeypatch.setattr(publication, "_write_copy", watched_copy)
     monkeypatch.setattr(validation, "cholesky_factor", watched_factor)
     if points is None:
         name = "bao_desi_dr1"
@@ -321,9 +328,13 @@ def test_a_jobs_validation_in_memory_reports_what_its_staged_files_read_back_do(
                   thresholds=thresholds, fiducial=fiducial)
 
     if points is not None:  # the archive's bytes written, then the derived covariance's own buffer factored
-        (written, *_), (factored, *_, overwrite, shared), (fsynced, *_) = events
-        assert (written, factored, overwrite, shared, fsynced) == ("written", "factor", True, True, "fsynced")
-        assert events[0][1] <= events[1][1] < events[2][1]
+        (written, *_), (factored, *_, overwrite, shared), (fsynced, _, folder), (copied, _, where) = events
+        assert (written, factored, overwrite, shared) == ("written", "factor", True, True)
+        assert (fsynced, folder, copied, where) == ("fsynced", "staging", "fsynced", "derived")
+        assert events[0][1] <= events[1][1] < events[2][1]  # the factor did not wait for the disk
+    # publication's copy of the archive is made once, by the staging thread
+    assert written_copies == ["pbuf-stage"]
+    assert not list(Path(tree.derived).glob(".*.tmp"))
     npz, doc = Path(tree.staged(name, "npz")), Path(tree.staged(name, "json"))
     sha256 = hashlib.sha256(npz.read_bytes()).hexdigest()
     assert json.loads(doc.read_text())["npz_sha256"] == sha256
@@ -457,3 +468,45 @@ def test_non_finite_entries_are_counted():
     assert (checks["finite_covariance"]["verdict"], checks["finite_covariance"]["value"]) == ("error", 3)
     assert (checks["finite_observable"]["verdict"], checks["finite_observable"]["value"]) == ("error", 1)
     assert checks["finite_uncertainty"]["value"] == 1  # sqrt of the infinite C_55
+
+
+def test_publications_copy_made_ahead_is_removed_when_the_job_does_not_publish(tmp_path, monkeypatch):
+    """The staging thread's copy of the archive for publication (publication.prepare_copy) is made while the dataset
+    is validated; a dataset that then fails validation, or that equals its published copy (not republished),
+    leaves no temporary file in the derived folder, and nothing is published by the failure."""
+    from pbuf_data.core.errors import PbufDataError
+    from pbuf_data.core.layout import Tree
+    from pbuf_data.operate import steps
+    from pbuf_data.publish import publication
+    from pbuf_data.read import derive as derive_module
+
+    monkeypatch.chdir(tmp_path)
+    derived = replace(dataset_with(sn_like(600, 3)), name="sn_like")
+    monkeypatch.setattr(derive_module, "derive_dataset", lambda *args, **kwargs: replace(derived, covariance=derived.covariance.copy()))
+    made = []
+    prepare_copy, validate = publication.prepare_copy, validation.validate_dataset
+
+    def watched_copy(npz, folder):
+        prepare_copy(npz, folder)
+        made.extend(Path(folder).glob(".sn_like.npz.*.tmp"))
+
+    def slow_validation(*args, **kwargs):  # the copy is made before the verdict
+        report = validate(*args, **kwargs)
+        time.sleep(0.5)
+        return report
+
+    monkeypatch.setattr(publication, "prepare_copy", watched_copy)
+    monkeypatch.setattr(validation, "validate_dataset", slow_validation)
+    tree = Tree("real")
+    logs = {"validate": tmp_path / "validate.log", "publish": tmp_path / "publish.log"}
+    entry = {"kind": "sn", "format": "sn_table"}
+    with pytest.raises(PbufDataError, match="validation failed"):
+        steps.prepare(tree, "sn_like", entry, {}, logs, tmp_path / "receipt.json", expected_points=1)
+    assert len(made) == 1 and not made[0].exists()
+    assert not list(Path(tree.derived).glob("*")) and not list(Path(tree.derived).glob(".*"))
+    steps.prepare(tree, "sn_like", entry, {}, logs, tmp_path / "receipt.json", expected_points=600)
+    published = Path(tree.published("sn_like", "npz")).read_bytes()
+    assert hashlib.sha256(published).hexdigest() == json.loads(Path(tree.published("sn_like", "json")).read_text())["npz_sha256"]
+    steps.prepare(tree, "sn_like", entry, {}, logs, tmp_path / "receipt.json", expected_points=600)  # unchanged
+    assert len(made) == 3 and not list(Path(tree.derived).glob(".*.tmp"))
+    assert Path(tree.published("sn_like", "npz")).read_bytes() == published

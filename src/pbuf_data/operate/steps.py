@@ -83,12 +83,14 @@ def derive(tree, name, entry, paths, npz, json_path, *, check, max_bytes=None, c
 
 class _Staging:
     """A dataset's staged pair written in a thread while the ``with`` block runs, then its sums (removed first: an
-    interrupted write leaves none). Until :meth:`released` returns, the writer reads the dataset's arrays, which
-    must not change; it returns once the archive's bytes are hashed and handed to the system, before they are
-    flushed to disk and the document is written (or once the write failed). Leaving the block waits for the write:
-    its error is raised if the block ended without one (a dataset whose staged pair is not written is a failed
-    derivation, whatever its validation found); another exception of the block (a bug, an interruption) is raised
-    as it is, the writer's error logged beside it."""
+    interrupted write leaves none), then the copy publication puts in place of ``<name>.npz``
+    (:func:`pbuf_data.publish.publication.prepare_copy`; removed if the job does not publish). Until
+    :meth:`released` returns, the writer reads the dataset's arrays, which must not change; it returns once the
+    archive's bytes are hashed and handed to the system, before they are flushed to disk and the document is written
+    (or once the write failed). Leaving the block waits for the write: its error is raised if the block ended
+    without one (a dataset whose staged pair is not written is a failed derivation, whatever its validation found);
+    another exception of the block (a bug, an interruption) is raised as it is, the writer's error logged beside
+    it."""
 
     def __init__(self, tree, name, dataset, npz, json_path):
         self.tree, self.name, self.dataset, self.paths = tree, name, dataset, (npz, json_path)
@@ -96,6 +98,7 @@ class _Staging:
         self._released = threading.Event()
 
     def _write(self):
+        from ..publish.publication import prepare_copy
         from ..publish.sidecars import forget, record
 
         try:
@@ -105,6 +108,7 @@ class _Staging:
             self._released.set()
         record(list(self.paths), self.tree.staged_sums(self.name))
         self.ended = time.perf_counter()
+        prepare_copy(self.paths[0], self.tree.derived)  # publication's copy, while the dataset is validated
 
     def released(self) -> None:
         """Wait until the writer no longer reads the dataset's arrays."""
@@ -199,27 +203,33 @@ def prepare_combination(tree, name, spec, overlaps, logs, receipt, *, thresholds
 def _publish_checked(tree, name, npz, doc, report, checked, logs, receipt, thresholds):
     """Publish a staged dataset only if its validation (``checked``: the report, or the error that stopped it) found
     no error-level check failed; report and receipt."""
-    if isinstance(checked, PbufDataError):
-        _write_report(tree, name, dict(report, state="failed validation", reason=str(checked)))
-        raise checked
-    report = checked
-    if report["verdict"] == "failed":
-        failed = [c["name"] for c in report["checks"] if c["verdict"] == "error"]
-        error = PbufDataError(f"validation failed: {failed} (full report in {tree.report(name, 'txt')})",
-                              dataset=name, file=npz, check=",".join(failed))
-        _write_report(tree, name, dict(report, state="failed validation", reason=str(error)))
-        raise error
+    from ..publish.publication import discard_copy
+
     try:
-        with phase_logging(logs["publish"]):
-            files = publish(tree, name, npz, doc)
-    except PbufDataError as exc:
-        _write_report(tree, name, dict(report, state="failed publication", reason=str(exc)))
-        raise
-    _write_report(tree, name, dict(report, state="published", reason=None, npz_sha256=files[tree.published(name, "npz")]))
-    # the configuration the dataset was made with (pbuf-data status compares it with the current one)
-    settings = {"thresholds": thresholds} if thresholds is not None else {}
-    write_text(receipt, json.dumps({"dataset": name, "files": files, "settings": settings}, indent=2) + "\n")
-    return report
+        if isinstance(checked, PbufDataError):
+            _write_report(tree, name, dict(report, state="failed validation", reason=str(checked)))
+            raise checked
+        report = checked
+        if report["verdict"] == "failed":
+            failed = [c["name"] for c in report["checks"] if c["verdict"] == "error"]
+            error = PbufDataError(f"validation failed: {failed} (full report in {tree.report(name, 'txt')})",
+                                  dataset=name, file=npz, check=",".join(failed))
+            _write_report(tree, name, dict(report, state="failed validation", reason=str(error)))
+            raise error
+        try:
+            with phase_logging(logs["publish"]):
+                files = publish(tree, name, npz, doc)
+        except PbufDataError as exc:
+            _write_report(tree, name, dict(report, state="failed publication", reason=str(exc)))
+            raise
+        _write_report(tree, name, dict(report, state="published", reason=None,
+                                       npz_sha256=files[tree.published(name, "npz")]))
+        # the configuration the dataset was made with (pbuf-data status compares it with the current one)
+        settings = {"thresholds": thresholds} if thresholds is not None else {}
+        write_text(receipt, json.dumps({"dataset": name, "files": files, "settings": settings}, indent=2) + "\n")
+        return report
+    finally:  # the copy made ahead of publication, if it was not taken
+        discard_copy(tree.derived, name)
 
 
 def _write_report(tree, name, report):

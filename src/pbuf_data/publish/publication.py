@@ -33,8 +33,8 @@ def publish(npz_path: str | Path, json_path: str | Path, folder: str | Path) -> 
     """Publish a validated dataset (its staged pair of files) into ``folder`` without removing anything first.
 
     1. the archive is put at ``.versions/<name>-<sha16>.npz`` and copied to a temporary file beside
-       ``<name>.npz`` (fsynced); the bytes must have the sha256 its document records; the versioned file is
-       renamed into place;
+       ``<name>.npz`` (fsynced; or that copy made ahead, :func:`prepare_copy`); the bytes must have the sha256 its
+       document records; the versioned file is renamed into place;
     2. the document, now naming the versioned file, replaces ``<name>.json`` (fsynced, one rename);
     3. the copy replaces ``<name>.npz`` (one rename);
     4. versions other than the new one and the one it replaced are removed (two are kept).
@@ -57,7 +57,7 @@ def publish(npz_path: str | Path, json_path: str | Path, folder: str | Path) -> 
     previous = (published_archive(folder, name) or (None,))[0]
     member = layout.version(name, sha256)
     target = folder / member
-    plain = folder / f".{name}.npz.{os.getpid()}.tmp"
+    plain = _plain(folder, name)
     try:
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -66,7 +66,8 @@ def publish(npz_path: str | Path, json_path: str | Path, folder: str | Path) -> 
                                 check="write") from None
         with open(npz_path, "rb") as src:
             if known_sha256(src.fileno()) == sha256:
-                _write_copy(plain, name, lambda copy: _copy_in_kernel(src, copy))
+                if known_sha256(plain) != sha256:  # not made ahead (prepare_copy), or changed since
+                    _write_copy(plain, name, lambda copy: _copy_in_kernel(src, copy))
                 if known_sha256(src.fileno()) != sha256:
                     raise _changed(name, npz_path, "changed")
                 try:
@@ -101,6 +102,45 @@ def publish(npz_path: str | Path, json_path: str | Path, folder: str | Path) -> 
         if VERSIONED.match(relative) and relative not in kept:
             old.unlink(missing_ok=True)
     return {member: sha256, f"{name}.npz": sha256, f"{name}.json": json_sha}
+
+
+def _plain(folder: Path, name: str) -> Path:
+    """The temporary copy this process puts in place of ``<name>.npz`` (:func:`publish`)."""
+    return folder / f".{name}.npz.{os.getpid()}.tmp"
+
+
+def prepare_copy(npz_path: str | Path, folder: str | Path) -> None:
+    """Make ahead of :func:`publish` the copy of a staged archive it puts in place of ``<name>.npz`` (a hidden
+    temporary file beside it, fsynced; a job makes it while it validates the dataset): an in-kernel copy of an
+    archive this process wrote, unchanged since, whose digest is then trusted too; publish takes it while it is
+    unchanged instead of copying again. Where it cannot be made (no digest of this process, a full disk), nothing
+    is left: publish makes the copy itself, and says what stops it. A copy publish does not take (a dataset that
+    failed validation, or equal to its published copy) is removed by :func:`discard_copy`."""
+    import logging
+
+    folder, npz_path = Path(folder), Path(npz_path)
+    name = npz_path.stem
+    plain = _plain(folder, name)
+    try:
+        with open(npz_path, "rb") as src:
+            sha256 = known_sha256(src.fileno())
+            if sha256 is None:
+                return
+            folder.mkdir(parents=True, exist_ok=True)
+            _write_copy(plain, name, lambda copy: _copy_in_kernel(src, copy))
+            if known_sha256(src.fileno()) != sha256:
+                raise _changed(name, npz_path, "changed")
+    except (OSError, PbufDataError) as exc:
+        discard_copy(folder, name)
+        logging.getLogger("pbuf_data").info("%s: no copy made ahead of publication (%s)", name, exc)
+        return
+    remember_digest(plain, sha256)
+
+
+def discard_copy(folder: str | Path, name: str) -> None:
+    """Remove this process's copy made ahead of publication (:func:`prepare_copy`), if publish did not take it."""
+    with contextlib.suppress(OSError):
+        _plain(Path(folder), name).unlink(missing_ok=True)
 
 
 def _changed(name: str, staged: Path, how: str) -> PbufDataError:

@@ -101,20 +101,24 @@ def covariance_from_file(raw, spec: dict, sigma: np.ndarray, index: np.ndarray |
     n = len(sigma)
     matrix = read_square(raw, spec, n)
     asymmetry = max_abs_asymmetry(matrix)
+    symmetric = asymmetry == 0.0  # (C + C^T) / 2 is then C itself
     gives = spec["gives"]
     scaled = f" times {spec['scale']:g}" if spec["scale"] != 1 else ""
     if gives == "covariance":
         how = f"the {spec['layout']} covariance matrix of {raw.name}{scaled}"
     elif gives == "inverse":
-        symmetrize(matrix)
+        if not symmetric:
+            symmetrize(matrix)
         matrix = _inverted(raw, matrix, matrix)
+        symmetric = False  # an inverse computed is symmetric only to rounding
         how = f"the inverse of the {spec['layout']} precision matrix of {raw.name}{scaled}"
     else:  # systematic_only
         how = (f"the {spec['layout']} systematic-only matrix of {raw.name}{scaled} plus diag(sigma^2) of the "
                "table's error column")
     if index is not None:
         matrix = take_square(matrix, np.asarray(index))
-    symmetrize(matrix)
+    if not symmetric:
+        symmetrize(matrix)
     if gives == "systematic_only":
         kept = sigma if index is None else sigma[index]
         matrix[np.diag_indices(len(kept))] += kept**2

@@ -182,8 +182,9 @@ def test_the_pinned_pandas_takes_block_after_block_in_one_reader():
 
 
 def test_a_reused_reader_gives_read_csvs_values_block_after_block():
-    """One reader given block after block (values, blank lines, CRLF, spaces, a block that fails in between)
-    gives what pandas.read_csv of each block gives (the public path), and None where that fails."""
+    """One reader given block after block (values, blank lines, CRLF, spaces, a block of blank lines or an empty one
+    before a good one, a block that fails in between) gives what pandas.read_csv of each block gives (the public
+    path), and None where that fails."""
     rng = np.random.default_rng(5)
     values = (rng.standard_normal(3000) * 10.0 ** rng.integers(-300, 300, 3000)).tolist()
     good = [
@@ -198,8 +199,8 @@ def test_a_reused_reader_gives_read_csvs_values_block_after_block():
     parse = blockparse._Parsers()
     assert parse.reuse
     try:
-        for block in [good[0], bad[0], good[1], bad[1], good[2], bad[2], good[3], bad[3], good[4], bad[4], good[5],
-                      bad[5], good[0]]:
+        for block in [good[0], bad[0], good[1], bad[1], good[2], good[5], bad[2], good[3], bad[3], good[4], good[1],
+                      bad[4], good[5], bad[5], good[0]]:
             public = blockparse.parse_column(block)
             reused = parse(memoryview(block))
             if block in bad:

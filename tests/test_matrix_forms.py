@@ -206,6 +206,27 @@ def test_packed_upper_npz_inverse_equals_cobaya_reader(tmp_path, dtype):
         _derive(tmp_path, entry)
 
 
+@pytest.mark.parametrize("broken", ["nan", "overflow"])
+def test_a_matrix_that_is_not_finite_is_refused_naming_the_file(tmp_path, broken):
+    """A NaN in a binary matrix, or values a scale takes beyond float64: a PbufDataError naming the file and the
+    check, not a traceback (nor a dataset whose metadata cannot be written)."""
+    folder, entry, systematic, sigma = _toy_sn(tmp_path)
+    n = len(sigma)
+    packed = (systematic + np.diag(sigma**2))[np.triu_indices(n)]
+    if broken == "nan":
+        packed[3] = np.nan
+    else:
+        packed *= 1e20  # times the scale below: beyond float64
+    buffer = io.BytesIO()
+    np.savez(buffer, n=np.array([n]), cov_upper=packed)
+    (folder / "cov").write_bytes(buffer.getvalue())
+    scale = 1e300 if broken == "overflow" else 1
+    entry["options"]["covariance"] = {"layout": "packed_upper_npz", "npz_key": "cov_upper", "gives": "covariance",
+                                      "scale": scale}
+    with pytest.raises(PbufDataError, match=r"sn_toy/cov.*finite.*not finite numbers"):
+        _derive(tmp_path, entry)
+
+
 def test_inverse_with_a_scale_factor_square_and_gzip_table(tmp_path):
     """A square inverse matrix written divided by 1e-4 (scale 1e-4, as WiggleZ's), and a gzip table: the pin is the
     sha256 of the bytes as stored, the reader sees the text."""

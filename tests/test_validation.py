@@ -181,6 +181,10 @@ def test_symmetry_by_blocks_on_threads_is_numpys(monkeypatch, n, threads):
     expected = (matrix + matrix.T) / 2
     pbuf_matrix.symmetrize(matrix)
     np.testing.assert_array_equal(matrix, expected)
+    for where in [(0, 1), (n - 1, n // 2)] if n else []:  # a NaN anywhere: NaN, as numpy's
+        broken = np.random.default_rng(n).standard_normal((n, n))
+        broken[where] = np.nan
+        assert np.isnan(pbuf_matrix.max_abs_asymmetry(broken)) and np.isnan(np.max(np.abs(broken - broken.T)))
 
 
 @pytest.mark.parametrize("n, workers", [(1000, 1), (1000, 2), (1000, 3), (129, 2), (640, 2)])
@@ -472,8 +476,8 @@ def test_non_finite_entries_are_counted():
 
 def test_publications_copy_made_ahead_is_removed_when_the_job_does_not_publish(tmp_path, monkeypatch):
     """The staging thread's copy of the archive for publication (publication.prepare_copy) is made while the dataset
-    is validated; a dataset that then fails validation, or that equals its published copy (not republished),
-    leaves no temporary file in the derived folder, and nothing is published by the failure."""
+    is validated; a dataset that then fails validation, equals its published copy (not republished) or meets a bug
+    in its validation leaves no temporary file in the derived folder, and its published copy as it was."""
     from pbuf_data.core.errors import PbufDataError
     from pbuf_data.core.layout import Tree
     from pbuf_data.operate import steps
@@ -482,7 +486,8 @@ def test_publications_copy_made_ahead_is_removed_when_the_job_does_not_publish(t
 
     monkeypatch.chdir(tmp_path)
     derived = replace(dataset_with(sn_like(600, 3)), name="sn_like")
-    monkeypatch.setattr(derive_module, "derive_dataset", lambda *args, **kwargs: replace(derived, covariance=derived.covariance.copy()))
+    monkeypatch.setattr(derive_module, "derive_dataset",
+                        lambda *args, **kwargs: replace(derived, covariance=derived.covariance.copy()))
     made = []
     prepare_copy, validate = publication.prepare_copy, validation.validate_dataset
 
@@ -493,20 +498,28 @@ def test_publications_copy_made_ahead_is_removed_when_the_job_does_not_publish(t
     def slow_validation(*args, **kwargs):  # the copy is made before the verdict
         report = validate(*args, **kwargs)
         time.sleep(0.5)
+        if bug:
+            raise KeyError("a bug")
         return report
 
     monkeypatch.setattr(publication, "prepare_copy", watched_copy)
     monkeypatch.setattr(validation, "validate_dataset", slow_validation)
-    tree = Tree("real")
+    tree, bug = Tree("real"), False
     logs = {"validate": tmp_path / "validate.log", "publish": tmp_path / "publish.log"}
     entry = {"kind": "sn", "format": "sn_table"}
-    with pytest.raises(PbufDataError, match="validation failed"):
-        steps.prepare(tree, "sn_like", entry, {}, logs, tmp_path / "receipt.json", expected_points=1)
-    assert len(made) == 1 and not made[0].exists()
-    assert not list(Path(tree.derived).glob("*")) and not list(Path(tree.derived).glob(".*"))
-    steps.prepare(tree, "sn_like", entry, {}, logs, tmp_path / "receipt.json", expected_points=600)
+
+    def job(expected_points):
+        steps.prepare(tree, "sn_like", entry, {}, logs, tmp_path / "receipt.json", expected_points=expected_points)
+
+    job(600)
     published = Path(tree.published("sn_like", "npz")).read_bytes()
-    assert hashlib.sha256(published).hexdigest() == json.loads(Path(tree.published("sn_like", "json")).read_text())["npz_sha256"]
-    steps.prepare(tree, "sn_like", entry, {}, logs, tmp_path / "receipt.json", expected_points=600)  # unchanged
-    assert len(made) == 3 and not list(Path(tree.derived).glob(".*.tmp"))
+    assert len(made) == 1 and not made[0].exists()  # taken by publication
+    with pytest.raises(PbufDataError, match="validation failed"):
+        job(1)
+    job(600)  # equal to its published copy: not republished
+    bug = True
+    with pytest.raises(KeyError, match="a bug"):
+        job(600)
+    assert len(made) == 4 and not any(path.exists() for path in made)
+    assert not list(Path(tree.derived).glob(".*.tmp"))
     assert Path(tree.published("sn_like", "npz")).read_bytes() == published

@@ -175,8 +175,8 @@ class Dataset:
 
     def save(self, npz_path: str | Path, json_path: str | Path, arrays_written=None) -> None:
         """Write both files atomically: each goes to a temporary file first, then is renamed. ``arrays_written()``
-        is called once the archive's bytes are hashed and handed to the system (the arrays are not read after),
-        before they are flushed to disk."""
+        is called once the archive's bytes are hashed and written to the file object (which keeps no reference to
+        the arrays: they are not read after), before they are flushed to disk."""
         npz_path, json_path = Path(npz_path), Path(json_path)
         npz_sha = atomic_write(npz_path, lambda fh: write_npz(fh, self.arrays()), arrays_written)
         document = {
@@ -352,7 +352,7 @@ def _read_arrays(document: dict, npz_path: Path, json_path: Path, verify: bool) 
 
 def atomic_write(path: Path, write, written=None) -> str:
     """Write through ``write(fh)`` atomically (see :mod:`pbuf_data.core.atomic`); return the content's sha256.
-    ``written()``, if given, is called once every byte is hashed and handed to the system, before the fsync."""
+    ``written()``, if given, is called once every byte is hashed and written to the file object, before the fsync."""
     with atomic_file(path) as fh:
         hashing = HashingWriter(fh)
         try:

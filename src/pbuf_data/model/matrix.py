@@ -29,12 +29,14 @@ def _by_blocks(task, n: int) -> list:
 
 
 def max_abs_asymmetry(matrix: np.ndarray) -> float:
-    """max |C - C^T|."""
+    """max |C - C^T|: NaN if an entry is NaN (or two infinities face each other), wherever it is."""
 
     def block(i: int) -> float:
-        return float(np.max(np.abs(matrix[i : i + _BLOCK, i:] - matrix[i:, i : i + _BLOCK].T)))
+        with np.errstate(invalid="ignore"):  # inf - inf
+            return float(np.max(np.abs(matrix[i : i + _BLOCK, i:] - matrix[i:, i : i + _BLOCK].T)))
 
-    return max(_by_blocks(block, matrix.shape[0]), default=0.0)
+    values = _by_blocks(block, matrix.shape[0])
+    return float(np.max(values)) if values else 0.0
 
 
 def symmetrize(matrix: np.ndarray) -> None:

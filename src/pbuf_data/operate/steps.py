@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..core import layout
@@ -86,7 +87,7 @@ class _Staging:
     interrupted write leaves none), then the copy publication puts in place of ``<name>.npz``
     (:func:`pbuf_data.publish.publication.prepare_copy`; removed if the job does not publish). Until
     :meth:`released` returns, the writer reads the dataset's arrays, which must not change; it returns once the
-    archive's bytes are hashed and handed to the system, before they are flushed to disk and the document is written
+    archive's bytes are hashed and written to the file, before they are flushed to disk and the document is written
     (or once the write failed). Leaving the block waits for the write: its error is raised if the block ended
     without one (a dataset whose staged pair is not written is a failed derivation, whatever its validation found);
     another exception of the block (a bug, an interruption) is raised as it is, the writer's error logged beside
@@ -133,6 +134,19 @@ class _Staging:
         return False
 
 
+@contextmanager
+def _copy_removed_on_failure(tree, name):
+    """A job that stops before publication (an error, a bug, an interruption) removes the copy made ahead of it
+    (:func:`pbuf_data.publish.publication.prepare_copy`); :func:`_publish_checked` removes one it did not take."""
+    from ..publish.publication import discard_copy
+
+    try:
+        yield
+    except BaseException:
+        discard_copy(tree.derived, name)
+        raise
+
+
 def _checked(dataset, released, logs, expected_points, thresholds, fiducial=None):
     """The validation report of a dataset as derived, in memory (the arrays its staged archive is written from: the
     digest of that write is the one its document records and publication compares), logged in the job's validate
@@ -171,9 +185,10 @@ def prepare(tree, name, entry, paths, logs, receipt, *, max_bytes=None, code=Non
         if missing:
             raise PbufDataError(f"{len(missing)} raw file(s) missing and not retrievable:\n  " + "\n  ".join(missing),
                                 dataset=name, check="raw files present")
-        checked = derive(tree, name, entry, paths, npz, doc, max_bytes=max_bytes, code=code,
-                         check=lambda dataset, released: _checked(dataset, released, logs, expected_points,
-                                                                  thresholds, fiducial))
+        with _copy_removed_on_failure(tree, name):
+            checked = derive(tree, name, entry, paths, npz, doc, max_bytes=max_bytes, code=code,
+                             check=lambda dataset, released: _checked(dataset, released, logs, expected_points,
+                                                                      thresholds, fiducial))
     except PbufDataError as exc:
         _write_report(tree, name, dict(report, state="failed derive", reason=str(exc)))
         raise
@@ -192,7 +207,7 @@ def prepare_combination(tree, name, spec, overlaps, logs, receipt, *, thresholds
               "n_warnings": 0, "checks": []}
     try:
         joint = combine(name, [load_dataset(member, root=tree.base) for member in spec["datasets"]], overlaps)
-        with _Staging(tree, name, joint, npz, doc) as staging:
+        with _copy_removed_on_failure(tree, name), _Staging(tree, name, joint, npz, doc) as staging:
             checked = _checked(joint, staging.released, logs, len(joint), thresholds)
     except PbufDataError as exc:
         _write_report(tree, name, dict(report, state="failed derive", reason=str(exc)))

@@ -113,9 +113,10 @@ def prepare_copy(npz_path: str | Path, folder: str | Path) -> None:
     """Make ahead of :func:`publish` the copy of a staged archive it puts in place of ``<name>.npz`` (a hidden
     temporary file beside it, fsynced; a job makes it while it validates the dataset): an in-kernel copy of an
     archive this process wrote, unchanged since, whose digest is then trusted too; publish takes it while it is
-    unchanged instead of copying again. Where it cannot be made (no digest of this process, a full disk), nothing
-    is left: publish makes the copy itself, and says what stops it. A copy publish does not take (a dataset that
-    failed validation, or equal to its published copy) is removed by :func:`discard_copy`."""
+    unchanged instead of copying again. Where it cannot be made (no digest of this process, a full disk), nothing is
+    left: publish makes the copy itself, and says what stops it. A copy publish does not take
+    (a dataset that failed validation or equals its published copy, a job that stopped) is removed by
+    :func:`discard_copy`; only a process killed meanwhile leaves it (hidden, and named after that process)."""
     import logging
 
     folder, npz_path = Path(folder), Path(npz_path)
@@ -130,11 +131,10 @@ def prepare_copy(npz_path: str | Path, folder: str | Path) -> None:
             _write_copy(plain, name, lambda copy: _copy_in_kernel(src, copy))
             if known_sha256(src.fileno()) != sha256:
                 raise _changed(name, npz_path, "changed")
+            remember_digest(plain, sha256)
     except (OSError, PbufDataError) as exc:
         discard_copy(folder, name)
         logging.getLogger("pbuf_data").info("%s: no copy made ahead of publication (%s)", name, exc)
-        return
-    remember_digest(plain, sha256)
 
 
 def discard_copy(folder: str | Path, name: str) -> None:

@@ -85,10 +85,9 @@ def reusable() -> bool:
     """Whether this pandas takes block after block in one reader (:class:`_Reused`)."""
     try:
         _Reused().close()
-    except (AttributeError, TypeError):
+        from pandas._libs.parsers import TextReader
+    except Exception:  # an interface that is not there, or not as used here: the public read_csv instead
         return False
-    from pandas._libs.parsers import TextReader
-
     return hasattr(TextReader, "load_buffer")
 
 

@@ -150,9 +150,10 @@ class BlockReader:
                 if carry:
                     yield memoryview(carry)
                 return
-            if ring[slot] is None or len(ring[slot]) < len(carry) + size:
-                ring[slot] = bytearray(max(2 * size, len(carry) + size))  # room for the end of a line
-            view = memoryview(ring[slot])[: len(carry) + size]
+            want = len(carry) + max(size, len(carry))  # a line longer than a block: read as much again
+            if ring[slot] is None or len(ring[slot]) < want:
+                ring[slot] = bytearray(max(2 * size, want))  # room for the end of a line
+            view = memoryview(ring[slot])[:want]
             view[: len(carry)] = carry
             end = len(carry) + self._read_into(view[len(carry):])
             cut = ring[slot].rfind(b"\n", 0, end) + 1

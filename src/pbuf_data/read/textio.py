@@ -27,11 +27,12 @@ tests/test_hostile_input.py):
   then one value per line, at least 2 bytes a value) holds the N x N float64
   matrix (at most 4 B; about 0.4 B for release files of about 20 bytes a value),
   the file's bytes too (B) when it is kept in memory (up to 64 MiB), and the
-  blocks being parsed (``BLOCK_BYTES`` each, one per thread and one more, in
-  buffers used in turn, and the parsers' own buffers: well under 100 MiB); the
-  derivation selects rows in place. So at most 5 B plus 100 MiB,
-  and 4 B plus 100 MiB above 64 MiB. A file that fails to parse is read into
-  memory once more (its digest checked again), to name the offending line.
+  blocks being parsed (buffers of twice ``BLOCK_BYTES``, one per thread and one
+  more, used in turn, and each parser's own buffers: about 20 MiB a thread); the
+  derivation selects rows in place. So at most 5 B plus 100 MiB on up to 4
+  threads, and 4 B plus 100 MiB above 64 MiB. A file that fails to parse is
+  read into memory once more (its digest checked again), to name the offending
+  line.
 
 With the default ``max_raw_bytes`` (config/config.yaml: sn 1.8 GB, bao 10 MB)
 an SN derivation stays below 8 GB for its covariance plus 2 GB for a table

@@ -56,7 +56,8 @@ def read_square(raw, spec: dict, n: int) -> np.ndarray:
     else:  # packed_upper_npz
         matrix = _packed_upper(raw, spec["npz_key"], n)
     if spec["scale"] != 1:
-        matrix *= spec["scale"]
+        with np.errstate(over="ignore"):  # a value taken beyond float64 is refused by covariance_from_file
+            matrix *= spec["scale"]
     return matrix
 
 
@@ -101,7 +102,10 @@ def covariance_from_file(raw, spec: dict, sigma: np.ndarray, index: np.ndarray |
     n = len(sigma)
     matrix = read_square(raw, spec, n)
     asymmetry = max_abs_asymmetry(matrix)
-    symmetric = asymmetry == 0.0  # (C + C^T) / 2 is then C itself
+    if not np.isfinite(asymmetry):  # a NaN or an infinity (a binary file's, or a value the scale took beyond float64)
+        raise raw.error(f"the matrix (times its scale {spec['scale']:g}) holds entries that are not finite numbers",
+                        check="finite")
+    symmetric = asymmetry == 0.0  # (C + C^T) / 2 is then C itself (a 0.0 facing a -0.0 is kept as written)
     gives = spec["gives"]
     scaled = f" times {spec['scale']:g}" if spec["scale"] != 1 else ""
     if gives == "covariance":

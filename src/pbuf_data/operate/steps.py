@@ -11,7 +11,6 @@ import logging
 import os
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from ..core import layout
@@ -134,19 +133,6 @@ class _Staging:
         return False
 
 
-@contextmanager
-def _copy_removed_on_failure(tree, name):
-    """A job that stops before publication (an error, a bug, an interruption) removes the copy made ahead of it
-    (:func:`pbuf_data.publish.publication.prepare_copy`); :func:`_publish_checked` removes one it did not take."""
-    from ..publish.publication import discard_copy
-
-    try:
-        yield
-    except BaseException:
-        discard_copy(tree.derived, name)
-        raise
-
-
 def _checked(dataset, released, logs, expected_points, thresholds, fiducial=None):
     """The validation report of a dataset as derived, in memory (the arrays its staged archive is written from: the
     digest of that write is the one its document records and publication compares), logged in the job's validate
@@ -178,6 +164,8 @@ def prepare(tree, name, entry, paths, logs, receipt, *, max_bytes=None, code=Non
     neither present nor retrievable (with where to put each): the job then fails at once, naming them.
     """
 
+    from ..publish.publication import copy_removed_on_failure
+
     npz, doc = tree.staged(name, "npz"), tree.staged(name, "json")
     report = {"dataset": name, "kind": entry["kind"], "verdict": "not validated", "n_points": 0, "n_errors": 0,
               "n_warnings": 0, "checks": []}
@@ -185,7 +173,7 @@ def prepare(tree, name, entry, paths, logs, receipt, *, max_bytes=None, code=Non
         if missing:
             raise PbufDataError(f"{len(missing)} raw file(s) missing and not retrievable:\n  " + "\n  ".join(missing),
                                 dataset=name, check="raw files present")
-        with _copy_removed_on_failure(tree, name):
+        with copy_removed_on_failure(tree.derived, name):  # (_publish_checked removes one it did not take)
             checked = derive(tree, name, entry, paths, npz, doc, max_bytes=max_bytes, code=code,
                              check=lambda dataset, released: _checked(dataset, released, logs, expected_points,
                                                                       thresholds, fiducial))
@@ -201,13 +189,14 @@ def prepare_combination(tree, name, spec, overlaps, logs, receipt, *, thresholds
     with their reasons (checked before any job), recorded in its provenance."""
     from ..fit.combine import combine
     from ..model.dataset import load_dataset
+    from ..publish.publication import copy_removed_on_failure
 
     npz, doc = tree.staged(name, "npz"), tree.staged(name, "json")
     report = {"dataset": name, "kind": "combination", "verdict": "not validated", "n_points": 0, "n_errors": 0,
               "n_warnings": 0, "checks": []}
     try:
         joint = combine(name, [load_dataset(member, root=tree.base) for member in spec["datasets"]], overlaps)
-        with _copy_removed_on_failure(tree, name), _Staging(tree, name, joint, npz, doc) as staging:
+        with copy_removed_on_failure(tree.derived, name), _Staging(tree, name, joint, npz, doc) as staging:
             checked = _checked(joint, staging.released, logs, len(joint), thresholds)
     except PbufDataError as exc:
         _write_report(tree, name, dict(report, state="failed derive", reason=str(exc)))

@@ -137,6 +137,16 @@ def prepare_copy(npz_path: str | Path, folder: str | Path) -> None:
         logging.getLogger("pbuf_data").info("%s: no copy made ahead of publication (%s)", name, exc)
 
 
+@contextlib.contextmanager
+def copy_removed_on_failure(folder: str | Path, name: str):
+    """A job that stops before publication (an error, a bug, an interruption) removes the copy made ahead of it."""
+    try:
+        yield
+    except BaseException:
+        discard_copy(folder, name)
+        raise
+
+
 def discard_copy(folder: str | Path, name: str) -> None:
     """Remove this process's copy made ahead of publication (:func:`prepare_copy`), if publish did not take it."""
     with contextlib.suppress(OSError):

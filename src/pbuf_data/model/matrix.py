@@ -14,18 +14,22 @@ _BLOCK = 256  # rows per block
 SCAN_BYTES = 1 << 19  # bytes of a matrix read at a time by scan (a slice that stays in the cache)
 
 
-def _by_blocks(task, n: int) -> list:
-    """``task(i)`` for each block of _BLOCK rows and columns starting at i (block i's row strip right of the
-    diagonal and column strip below it, disjoint from every other block's), on the job's threads (numpy leaves
-    the interpreter lock while it computes): the results in block order."""
-    starts = range(0, n, _BLOCK)
-    threads = min(job_threads(), len(starts))
+def _on_threads(task, items) -> list:
+    """``task(item)`` for each of ``items``, on the job's threads (numpy leaves the interpreter lock while it
+    computes): the results in order."""
+    threads = min(job_threads(), len(items))
     if threads < 2:
-        return [task(i) for i in starts]
+        return [task(item) for item in items]
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(threads, thread_name_prefix="pbuf-matrix") as pool:
-        return list(pool.map(task, starts))
+        return list(pool.map(task, items))
+
+
+def _blocks(n: int) -> range:
+    """The starts of the blocks of _BLOCK rows and columns: block i is the row strip right of the diagonal and the
+    column strip below it, disjoint from every other block's."""
+    return range(0, n, _BLOCK)
 
 
 def max_abs_asymmetry(matrix: np.ndarray) -> float:
@@ -35,7 +39,7 @@ def max_abs_asymmetry(matrix: np.ndarray) -> float:
         with np.errstate(invalid="ignore"):  # inf - inf
             return float(np.max(np.abs(matrix[i : i + _BLOCK, i:] - matrix[i:, i : i + _BLOCK].T)))
 
-    values = _by_blocks(block, matrix.shape[0])
+    values = _on_threads(block, _blocks(matrix.shape[0]))
     return float(np.max(values)) if values else 0.0
 
 
@@ -47,7 +51,7 @@ def symmetrize(matrix: np.ndarray) -> None:
         matrix[i : i + _BLOCK, i:] = mean
         matrix[i:, i : i + _BLOCK] = mean.T
 
-    _by_blocks(block, matrix.shape[0])
+    _on_threads(block, _blocks(matrix.shape[0]))
 
 
 def scan(matrix: np.ndarray) -> tuple[float, float, float]:
@@ -59,25 +63,18 @@ def scan(matrix: np.ndarray) -> tuple[float, float, float]:
         return float("inf"), float("-inf"), 0.0
     step = max(1, SCAN_BYTES // max(1, cols * matrix.itemsize))
 
-    def part(first: int, last: int) -> tuple[float, float, np.ndarray]:
+    def part(span: range) -> tuple[float, float, np.ndarray]:
         low, high, sums = np.inf, -np.inf, np.zeros(cols)
         scratch = np.empty((step, cols))
-        for start in range(first, last, step):
-            piece = matrix[start : min(start + step, last)]
+        for start in span[::step]:
+            piece = matrix[start : min(start + step, span.stop)]
             low, high = np.minimum(low, piece.min()), np.maximum(high, piece.max())  # NaN propagates
             sums += np.abs(piece, out=scratch[: len(piece)]).sum(axis=0)
         return low, high, sums
 
-    threads = max(1, min(job_threads(), rows // step))
-    bounds = [rows * k // threads for k in range(threads + 1)]
-    if threads == 1:
-        parts = [part(0, rows)]
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(threads, thread_name_prefix="pbuf-scan") as pool:
-            parts = list(pool.map(part, bounds[:-1], bounds[1:]))
-    lows, highs, sums = zip(*parts)
+    count = max(1, min(job_threads(), rows // step))  # parts of at least a slice each
+    spans = [range(rows * k // count, rows * (k + 1) // count) for k in range(count)]
+    lows, highs, sums = zip(*_on_threads(part, spans))
     return float(np.min(lows)), float(np.max(highs)), float(np.sum(sums, axis=0).max())
 
 

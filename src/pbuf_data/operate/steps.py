@@ -84,7 +84,8 @@ def derive(tree, name, entry, paths, npz, json_path, *, check, max_bytes=None, c
 class _Staging:
     """A dataset's staged pair written in a thread while the ``with`` block runs, then its sums (removed first: an
     interrupted write leaves none), then the copy publication puts in place of ``<name>.npz``
-    (:func:`pbuf_data.publish.publication.prepare_copy`; removed if the job does not publish). Until
+    (:func:`pbuf_data.publish.publication.prepare_copy`; the job removes one publication did not take,
+    :func:`pbuf_data.publish.publication.copy_ahead`). Until
     :meth:`released` returns, the writer reads the dataset's arrays, which must not change; it returns once the
     archive's bytes are hashed and written to the file, before they are flushed to disk and the document is written
     (or once the write failed). Leaving the block waits for the write: its error is raised if the block ended
@@ -164,23 +165,23 @@ def prepare(tree, name, entry, paths, logs, receipt, *, max_bytes=None, code=Non
     neither present nor retrievable (with where to put each): the job then fails at once, naming them.
     """
 
-    from ..publish.publication import copy_removed_on_failure
+    from ..publish.publication import copy_ahead
 
     npz, doc = tree.staged(name, "npz"), tree.staged(name, "json")
     report = {"dataset": name, "kind": entry["kind"], "verdict": "not validated", "n_points": 0, "n_errors": 0,
               "n_warnings": 0, "checks": []}
-    try:
-        if missing:
-            raise PbufDataError(f"{len(missing)} raw file(s) missing and not retrievable:\n  " + "\n  ".join(missing),
-                                dataset=name, check="raw files present")
-        with copy_removed_on_failure(tree.derived, name):  # (_publish_checked removes one it did not take)
+    with copy_ahead(tree.derived, name):
+        try:
+            if missing:
+                raise PbufDataError(f"{len(missing)} raw file(s) missing and not retrievable:\n  "
+                                    + "\n  ".join(missing), dataset=name, check="raw files present")
             checked = derive(tree, name, entry, paths, npz, doc, max_bytes=max_bytes, code=code,
                              check=lambda dataset, released: _checked(dataset, released, logs, expected_points,
                                                                       thresholds, fiducial))
-    except PbufDataError as exc:
-        _write_report(tree, name, dict(report, state="failed derive", reason=str(exc)))
-        raise
-    return _publish_checked(tree, name, npz, doc, report, checked, logs, receipt, thresholds)
+        except PbufDataError as exc:
+            _write_report(tree, name, dict(report, state="failed derive", reason=str(exc)))
+            raise
+        return _publish_checked(tree, name, npz, doc, report, checked, logs, receipt, thresholds)
 
 
 def prepare_combination(tree, name, spec, overlaps, logs, receipt, *, thresholds=None):
@@ -189,51 +190,46 @@ def prepare_combination(tree, name, spec, overlaps, logs, receipt, *, thresholds
     with their reasons (checked before any job), recorded in its provenance."""
     from ..fit.combine import combine
     from ..model.dataset import load_dataset
-    from ..publish.publication import copy_removed_on_failure
+    from ..publish.publication import copy_ahead
 
     npz, doc = tree.staged(name, "npz"), tree.staged(name, "json")
     report = {"dataset": name, "kind": "combination", "verdict": "not validated", "n_points": 0, "n_errors": 0,
               "n_warnings": 0, "checks": []}
-    try:
-        joint = combine(name, [load_dataset(member, root=tree.base) for member in spec["datasets"]], overlaps)
-        with copy_removed_on_failure(tree.derived, name), _Staging(tree, name, joint, npz, doc) as staging:
-            checked = _checked(joint, staging.released, logs, len(joint), thresholds)
-    except PbufDataError as exc:
-        _write_report(tree, name, dict(report, state="failed derive", reason=str(exc)))
-        raise
-    return _publish_checked(tree, name, npz, doc, report, checked, logs, receipt, thresholds)
+    with copy_ahead(tree.derived, name):
+        try:
+            joint = combine(name, [load_dataset(member, root=tree.base) for member in spec["datasets"]], overlaps)
+            with _Staging(tree, name, joint, npz, doc) as staging:
+                checked = _checked(joint, staging.released, logs, len(joint), thresholds)
+        except PbufDataError as exc:
+            _write_report(tree, name, dict(report, state="failed derive", reason=str(exc)))
+            raise
+        return _publish_checked(tree, name, npz, doc, report, checked, logs, receipt, thresholds)
 
 
 def _publish_checked(tree, name, npz, doc, report, checked, logs, receipt, thresholds):
     """Publish a staged dataset only if its validation (``checked``: the report, or the error that stopped it) found
     no error-level check failed; report and receipt."""
-    from ..publish.publication import discard_copy
-
+    if isinstance(checked, PbufDataError):
+        _write_report(tree, name, dict(report, state="failed validation", reason=str(checked)))
+        raise checked
+    report = checked
+    if report["verdict"] == "failed":
+        failed = [c["name"] for c in report["checks"] if c["verdict"] == "error"]
+        error = PbufDataError(f"validation failed: {failed} (full report in {tree.report(name, 'txt')})",
+                              dataset=name, file=npz, check=",".join(failed))
+        _write_report(tree, name, dict(report, state="failed validation", reason=str(error)))
+        raise error
     try:
-        if isinstance(checked, PbufDataError):
-            _write_report(tree, name, dict(report, state="failed validation", reason=str(checked)))
-            raise checked
-        report = checked
-        if report["verdict"] == "failed":
-            failed = [c["name"] for c in report["checks"] if c["verdict"] == "error"]
-            error = PbufDataError(f"validation failed: {failed} (full report in {tree.report(name, 'txt')})",
-                                  dataset=name, file=npz, check=",".join(failed))
-            _write_report(tree, name, dict(report, state="failed validation", reason=str(error)))
-            raise error
-        try:
-            with phase_logging(logs["publish"]):
-                files = publish(tree, name, npz, doc)
-        except PbufDataError as exc:
-            _write_report(tree, name, dict(report, state="failed publication", reason=str(exc)))
-            raise
-        _write_report(tree, name, dict(report, state="published", reason=None,
-                                       npz_sha256=files[tree.published(name, "npz")]))
-        # the configuration the dataset was made with (pbuf-data status compares it with the current one)
-        settings = {"thresholds": thresholds} if thresholds is not None else {}
-        write_text(receipt, json.dumps({"dataset": name, "files": files, "settings": settings}, indent=2) + "\n")
-        return report
-    finally:  # the copy made ahead of publication, if it was not taken
-        discard_copy(tree.derived, name)
+        with phase_logging(logs["publish"]):
+            files = publish(tree, name, npz, doc)
+    except PbufDataError as exc:
+        _write_report(tree, name, dict(report, state="failed publication", reason=str(exc)))
+        raise
+    _write_report(tree, name, dict(report, state="published", reason=None, npz_sha256=files[tree.published(name, "npz")]))
+    # the configuration the dataset was made with (pbuf-data status compares it with the current one)
+    settings = {"thresholds": thresholds} if thresholds is not None else {}
+    write_text(receipt, json.dumps({"dataset": name, "files": files, "settings": settings}, indent=2) + "\n")
+    return report
 
 
 def _write_report(tree, name, report):

@@ -114,9 +114,9 @@ def prepare_copy(npz_path: str | Path, folder: str | Path) -> None:
     temporary file beside it, fsynced; a job makes it while it validates the dataset): an in-kernel copy of an
     archive this process wrote, unchanged since, whose digest is then trusted too; publish takes it while it is
     unchanged instead of copying again. Where it cannot be made (no digest of this process, a full disk), nothing is
-    left: publish makes the copy itself, and says what stops it. A copy publish does not take
-    (a dataset that failed validation or equals its published copy, a job that stopped) is removed by
-    :func:`discard_copy`; only a process killed meanwhile leaves it (hidden, and named after that process)."""
+    left: publish makes the copy itself, and says what stops it. A copy publish does not take (a dataset that
+    failed validation or equals its published copy, a job that stopped) is removed at the end of the job's
+    :func:`copy_ahead`; only a process killed meanwhile leaves it (hidden, and named after that process)."""
     import logging
 
     folder, npz_path = Path(folder), Path(npz_path)
@@ -133,24 +133,21 @@ def prepare_copy(npz_path: str | Path, folder: str | Path) -> None:
                 raise _changed(name, npz_path, "changed")
             remember_digest(plain, sha256)
     except (OSError, PbufDataError) as exc:
-        discard_copy(folder, name)
+        with contextlib.suppress(OSError):
+            plain.unlink(missing_ok=True)
         logging.getLogger("pbuf_data").info("%s: no copy made ahead of publication (%s)", name, exc)
 
 
 @contextlib.contextmanager
-def copy_removed_on_failure(folder: str | Path, name: str):
-    """A job that stops before publication (an error, a bug, an interruption) removes the copy made ahead of it."""
+def copy_ahead(folder: str | Path, name: str):
+    """A job's block in which a copy may be made ahead of publication (:func:`prepare_copy`): at its end, however
+    it ends (published, refused, unchanged, an error, a bug, an interruption), a copy publish did not take is
+    removed."""
     try:
         yield
-    except BaseException:
-        discard_copy(folder, name)
-        raise
-
-
-def discard_copy(folder: str | Path, name: str) -> None:
-    """Remove this process's copy made ahead of publication (:func:`prepare_copy`), if publish did not take it."""
-    with contextlib.suppress(OSError):
-        _plain(Path(folder), name).unlink(missing_ok=True)
+    finally:
+        with contextlib.suppress(OSError):
+            _plain(Path(folder), name).unlink(missing_ok=True)
 
 
 def _changed(name: str, staged: Path, how: str) -> PbufDataError:

@@ -74,7 +74,6 @@ class Check:
 
 # below this size the Cholesky factor is numpy's (cholesky_factor) and the condition number exact (condition_number)
 EXACT_CONDITION_BELOW = 500
-# rows of the covariance summed at a time for its 1-norm (condition_number): a slice of 8 * 1024 * N bytes
 
 
 # From this many rows on, a job given two or more threads factors the covariance by blocks on its threads

@@ -16,6 +16,7 @@ internal one (pinned in requirements.lock); where it is missing, each block goes
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import threading
 from collections import deque
@@ -81,6 +82,7 @@ class _Reused:
         self.frames.close()
 
 
+@functools.cache  # the installed pandas's: probed once per process
 def reusable() -> bool:
     """Whether this pandas takes block after block in one reader (:class:`_Reused`)."""
     try:

@@ -75,7 +75,6 @@ include: "rules/retrieve.smk"
 include: "rules/derive.smk"
 include: "rules/validate.smk"
 include: "rules/integrity.smk"
-include: "rules/report.smk"
 include: "rules/export.smk"
 
 

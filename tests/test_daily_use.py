@@ -50,7 +50,7 @@ def test_staleness_is_by_content_and_both_previews_agree(real_run, tmp_path):
     table = moved / "cc_moresco" / "HzTable_MM_BC32.txt"
     table.write_text(table.read_text().replace("0.07 69.0 19.6", "0.07 69.5 19.6"))
     jobs = workflow.jobs("--config", f"raw_dir={moved}")
-    assert jobs.get("derive_dataset") == 1 and jobs.get("plot_dataset") == 1
+    assert jobs.get("derive_dataset") == 1 and jobs.get("export_dataset") == 1
     stale = _status(workflow.root, moved)
     assert list(stale) == ["cc_moresco"] and "raw file cc_moresco/HzTable_MM_BC32.txt changed" in stale["cc_moresco"][0]
     table.write_text(table.read_text().replace("0.07 69.5 19.6", "0.07 69.0 19.6"))  # back: nothing to redo

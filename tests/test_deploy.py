@@ -66,7 +66,7 @@ def test_used_as_a_module_with_a_rule_prefix_it_publishes_what_a_direct_run_does
     module = Workflow(scratch)
     done = module.run("--cores", "2", *config)
     assert "Traceback" not in done.stderr
-    for rule in ("pbuf_derive_dataset", "pbuf_plot_dataset", "pbuf_export_dataset", "pbuf_manifest", "pbuf_all"):
+    for rule in ("pbuf_derive_dataset", "pbuf_export_dataset", "pbuf_manifest", "pbuf_all"):
         assert f"rule {rule}:" in done.stderr or f"localrule {rule}:" in done.stderr, rule
     assert "Using workflow specific profile profiles/default" in done.stdout + done.stderr
     export_log = (scratch / "results" / "real" / "logs" / "export" / "cc_moresco.log").read_text()

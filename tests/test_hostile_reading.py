@@ -23,7 +23,7 @@ from pbuf_data.core.integrity import verify_tree
 from pbuf_data.core.layout import Tree
 from pbuf_data.model.dataset import Dataset, load_dataset
 from pbuf_data.publish.publication import publish
-from pbuf_data.operate.steps import manifest, plots as plot_step
+from pbuf_data.operate.steps import export as export_step, manifest
 from pbuf_data.publish.sidecars import record, verify_other_files
 
 
@@ -259,7 +259,7 @@ def test_bit_flips_in_staging_figures_and_backup_record_are_detected(project_tre
                t.plot("alpha", "provenance", "html"), t.plot("alpha", "document", "json")]
     (root / t.state).mkdir(parents=True)
     fiducial = yaml.safe_load((PROJECT / "config" / "config.yaml").read_text())["fiducial_cosmology"]
-    plot_step(t, "alpha", fiducial, *outputs)
+    export_step(t, "alpha", fiducial, t.export_receipt("alpha"), *outputs)  # the exports, then the figures
     Path(t.backup_record).parent.mkdir(parents=True)
     Path(t.backup_record).write_text(json.dumps({"snapshot": "x.json", "files": 3}) + "\n")
     record([t.backup_record], t.backup_record_sums)

@@ -32,7 +32,7 @@ def imported_after(statement: str) -> set[str]:
         ("from pbuf_data import PbufDataError", set()),
         ("import pbuf_data.model.cosmology", {"numpy"}),
         ("import pbuf_data.read.mock", {"numpy"}),  # generate_mock_file jobs
-        ("import pbuf_data.fit.plots", {"numpy", "matplotlib"}),  # plot_dataset jobs: no astropy, no scipy
+        ("import pbuf_data.fit.plots", {"numpy", "matplotlib"}),  # the figures of export_dataset jobs: no astropy, no scipy
         ("import pbuf_data.operate.report_pages", set()),  # the report's HTML pages: standard library only
         ("import pbuf_data.publish.validation", {"numpy"}),  # scipy only once a covariance is checked
     ],

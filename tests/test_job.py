@@ -132,7 +132,7 @@ def test_jobs_in_snakemakes_process_are_local_and_waited_for_in_threads():
 
     how = _rules_by_how_they_run()
     in_snakemake = {name for name in how if how[name] == "snakemake"}
-    assert in_snakemake == {"plot_dataset", "export_dataset", "generate_mock_file"}
+    assert in_snakemake == {"export_dataset", "generate_mock_file"}
     text = "\n".join(p.read_text() for p in (PROJECT / "rules").glob("*.smk"))
     local = set(re.findall(r"localrules:\s+(\w+),", text))
     assert in_snakemake <= local
@@ -255,7 +255,7 @@ def _job_processes(helper: int, timeout: float = 30) -> list:
 
 
 def test_the_helper_process_does_what_the_job_process_does_and_is_replaced_when_it_ends(tmp_path, monkeypatch):
-    """run_in_helper (the run: of the mock-file, figure and export rules) sends the job to one process that
+    """run_in_helper (the run: of the mock-file and export rules) sends the job to one process that
     keeps its imports and forks a process per job: it writes the bytes run_here writes, in the caller's working
     folder; a failure is the same message; a job whose process is killed fails with a message naming the
     dataset; a helper killed during a job leaves that job to finish, and the next job starts a new helper, as
@@ -431,7 +431,7 @@ print(json.dumps(sorted(set(sys.modules) - before)))
 
 @pytest.mark.workflow
 def test_what_the_helper_imports_for_a_rule_is_what_its_jobs_import(project):
-    """The helper imports a rule's PRELOAD before it forks the first of its jobs. A figure or export job run after
+    """The helper imports a rule's PRELOAD before it forks the first of its jobs. An export job run after
     that import (its command line of a finished run, in a fresh process) imports none of the large libraries."""
     import json
     import os
@@ -439,7 +439,7 @@ def test_what_the_helper_imports_for_a_rule_is_what_its_jobs_import(project):
     import sys
 
     tree = project / "results" / "real"
-    for log in (tree / "logs" / "plots" / "sn_pantheon_plus.log", tree / "logs" / "export" / "bao_desi_dr1.log"):
+    for log in (tree / "logs" / "export" / "sn_pantheon_plus.log", tree / "logs" / "export" / "bao_desi_dr1.log"):
         command = log.read_text().splitlines()[0].split("command: ", 1)[1]
         out = subprocess.run([sys.executable, "-c", PRELOAD_CHECK, command], cwd=project, check=True, capture_output=True,
                              text=True, env={**os.environ, "PYTHONPATH": str(project / "src")})
@@ -449,7 +449,7 @@ def test_what_the_helper_imports_for_a_rule_is_what_its_jobs_import(project):
 
 @pytest.mark.workflow
 def test_figures_and_exports_made_in_snakemakes_process_equal_those_of_a_process_of_their_own(project):
-    """In a finished real-corpus run, the figure and export jobs ran in Snakemake's helper process (their logs begin
+    """In a finished real-corpus run, the export jobs (figures too) ran in Snakemake's helper process (their logs begin
     with the command line that reruns them alone). Rerunning that command as a process of its own rewrites
     the same files: the same bytes, except the SACC file's, whose tag columns sacc orders as a Python set
     (by string hashes, which differ between processes): its content, read by sacc, is the same."""
@@ -472,15 +472,15 @@ def test_figures_and_exports_made_in_snakemakes_process_equal_those_of_a_process
         return hashlib.sha256(path.read_bytes()).hexdigest()
 
     tree = project / "results" / "real"
-    receipt = json.loads((tree / "state" / "bao_desi_dr1.exports.json").read_text())
-    for log in (tree / "logs" / "plots" / "sn_pantheon_plus.log", tree / "logs" / "export" / "bao_desi_dr1.log"):
-        command = log.read_text().splitlines()[0].split("command: ", 1)[1]
+    for name in ("sn_pantheon_plus", "bao_desi_dr1"):
+        receipt = json.loads((tree / "state" / f"{name}.exports.json").read_text())
+        command = (tree / "logs" / "export" / f"{name}.log").read_text().splitlines()[0].split("command: ", 1)[1]
         argv = shlex.split(command)
-        assert argv[:2] == ["python3", {"plots": "scripts/plot_dataset.py", "export": "scripts/export_dataset.py"}[log.parent.name]]
+        assert argv[:2] == ["python3", "scripts/export_dataset.py"]
         job = parse(argv[1:])
-        files = [project / p for p in job.output] + [project / p for p in receipt["files"]] * (job.rule == "export_dataset")
+        files = [project / p for p in job.output] + [project / p for p in receipt["files"]]
         before = {p: content(p) for p in files}
-        assert len(before) == (5 if job.rule == "plot_dataset" else 1 + len(receipt["files"]))
+        assert len(before) == 6 + len(receipt["files"]) and len(receipt["files"]) >= 2
         subprocess.run([sys.executable, *argv[1:]], cwd=project, check=True,
                        env={**os.environ, "PYTHONPATH": str(project / "src")})
         assert {p: content(p) for p in files} == before

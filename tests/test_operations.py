@@ -25,8 +25,8 @@ pytestmark = pytest.mark.workflow
 def test_every_job_is_logged_and_audited(finished_run, registry):
     logs = finished_run / "results" / "real" / "logs"
     lines = (logs / "processing.log").read_text().splitlines()
-    # every dataset x (derive-validate-publish, plot, export) + summary + manifest + backup
-    assert len(lines) == N_REAL * 3 + 3 and all(" SUCCESS " in line for line in lines)
+    # every dataset x (derive-validate-publish, export with its figures) + summary + manifest + backup
+    assert len(lines) == N_REAL * 2 + 3 and all(" SUCCESS " in line for line in lines)
     audit = [json.loads(line) for line in (logs / "audit.jsonl").read_text().splitlines()]
     assert len(audit) == len(lines)
     derive = {a["dataset"]: a for a in audit if a["rule"] == "derive_dataset"}

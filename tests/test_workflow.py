@@ -62,8 +62,8 @@ def test_touch_reruns_nothing_and_edit_reruns_one_dataset(real_run):
     assert workflow.jobs("--config", cfg) == {}
     table.write_text(table.read_text().replace("0.07 69.0 19.6", "0.07 69.5 19.6"))
     jobs = workflow.jobs("--config", cfg)
-    # derive_dataset derives, validates and publishes; plots and exports follow the republished dataset
-    per_dataset = {"derive_dataset": 1, "plot_dataset": 1, "export_dataset": 1}
+    # derive_dataset derives, validates and publishes; the exports and figures follow the republished dataset
+    per_dataset = {"derive_dataset": 1, "export_dataset": 1}
     downstream = {"validation_summary": 1, "manifest": 1, "backup": 1, "all": 1}
     assert jobs == per_dataset | downstream
     preview = workflow.run("-n", "--config", cfg).stdout  # the content of the raw files is a parameter of the job

@@ -127,7 +127,7 @@ class Tree:
         return f"{self.state}/{name}.exports.json"
 
     def figures_sums(self, name: str) -> str:
-        """sha256 of a dataset's figures, pages and document copy, written by its plot job (verify checks them)."""
+        """sha256 of a dataset's figures, pages and document copy, written by its export job (verify checks them)."""
         return f"{self.state}/{name}.plots.sha256"
 
     def staged_sums(self, name: str) -> str:

@@ -22,8 +22,8 @@ from .job import parse, report_failure, run_here, script_rule, thread_env
 # the figures: about 0.05 of a figure job's 0.35 CPU-s), which each job would otherwise build again.
 PRELOAD = {
     "generate_mock_file": ("pbuf_data.read.mock",),
-    "plot_dataset": ("pbuf_data.fit.plots:warm_up", "pbuf_data.operate.report_pages", "matplotlib.backends.backend_agg"),
-    "export_dataset": ("pbuf_data.fit.export", "sacc"),
+    "export_dataset": ("pbuf_data.fit.plots:warm_up", "pbuf_data.operate.report_pages", "matplotlib.backends.backend_agg",
+                       "pbuf_data.fit.export", "sacc"),
     "derive_dataset": ("pbuf_data.read.derive", "pbuf_data.publish.validation", "pbuf_data.publish.publication"),
 }
 
@@ -164,7 +164,7 @@ _HELPER = threading.Lock()
 
 def run_in_helper(argv: list[str], threads: int = 1) -> None:
     """Run a job of ``threads`` threads in this process's helper (:class:`_Helper`): the rules whose ``run:``
-    calls this (mock files, figures, exports, a dataset's job in a local run). With Snakemake's
+    calls this (mock files, a dataset's exports and figures, a dataset's job in a local run). With Snakemake's
     ``force-use-threads``, as the workflow's profiles set, such a job is a thread of Snakemake's process that
     waits for the job's own process, forked by the helper, which holds the imports: they are paid once per run,
     not once per job, and the work does not compete with Snakemake's own for its interpreter lock. The job does

@@ -385,29 +385,25 @@ def backup(tree, config_files, backup_dir, keep):
     return record
 
 
-def export(tree, name, fiducial, receipt):
-    """The files fitting codes read for a published dataset (:mod:`pbuf_data.fit.export`; the Cobaya inputs evaluate
-    at ``fiducial``, the config's ``fiducial_cosmology``), and their receipt."""
+def export(tree, name, fiducial, receipt, observable_png, correlation_png, validation_html, provenance_html, document_json):
+    """What leaves a published dataset, from one read of it: the files fitting codes read (:mod:`pbuf_data.fit.export`;
+    the Cobaya inputs evaluate at ``fiducial``, the config's ``fiducial_cosmology``) and their receipt; the report's
+    figures, its validation report and provenance as HTML pages, and a copy of its document (for machines; the
+    report offers it for download), their sha256 beside them."""
+    from ..core.atomic import write_bytes
     from ..core.integrity import sha256_file
     from ..fit.export import write_exports
-    from ..model.dataset import load_dataset
-
-    files = write_exports(load_dataset(name, root=tree.base), tree.exports, tree.exports, fiducial)
-    write_text(receipt, json.dumps({"dataset": name, "files": {str(p): sha256_file(p) for p in files}}, indent=2) + "\n")
-    log.info("%s: exported %s", name, ", ".join(p.name for p in files))
-
-
-def plots(tree, name, fiducial, observable_png, correlation_png, validation_html, provenance_html, document_json):
-    """The report's figures of a published dataset, its validation report and provenance as HTML
-    pages, and a copy of its dataset document (for machines; the report offers it for download)."""
-    from ..core.atomic import write_bytes
     from ..fit.plots import save_figures
     from ..model.dataset import load_dataset
     from ..publish.sidecars import forget, record
     from .report_pages import provenance_page, validation_page
 
-    forget(tree.figures_sums(name))
-    save_figures(load_dataset(name, root=tree.base), fiducial, observable_png, correlation_png)
+    forget(tree.figures_sums(name))  # Snakemake removed the figures before the job; they are drawn last
+    dataset = load_dataset(name, root=tree.base)
+    files = write_exports(dataset, tree.exports, tree.exports, fiducial)
+    write_text(receipt, json.dumps({"dataset": name, "files": {str(p): sha256_file(p) for p in files}}, indent=2) + "\n")
+    log.info("%s: exported %s", name, ", ".join(p.name for p in files))
+    save_figures(dataset, fiducial, observable_png, correlation_png)
     document = Path(tree.published(name, "json")).read_bytes()
     write_text(validation_html, validation_page(json.loads(Path(tree.report(name, "json")).read_text())))
     write_text(provenance_html, provenance_page(json.loads(document)))

@@ -5,8 +5,9 @@
 #   files (<tree>/exports/<name>.*) are replaced one by one, atomically; the job's receipt lists their sha256.
 # - for `snakemake --report report.html`: the figures, the dataset's validation report and provenance as HTML pages
 #   (shown inline by the report) and a copy of its document (JSON, for download).
-# A failure of either part fails the job: Snakemake removes its outputs (the receipt and the figures), the published
-# dataset is untouched, and the next run makes both again. Written in a process forked by Snakemake's helper (run_in_snakemake), also with a cluster executor:
+# A failure of either part fails the job: Snakemake removes its outputs (the receipt and the figures; verify then
+# names the figures as of an unfinished job, not as lost), the published dataset is untouched, and the next run makes
+# both again. Written in a process forked by Snakemake's helper (run_in_snakemake), also with a cluster executor:
 # matplotlib, sacc and astropy are imported once per run, not once per dataset.
 
 

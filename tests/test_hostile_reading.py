@@ -278,6 +278,13 @@ def test_bit_flips_in_staging_figures_and_backup_record_are_detected(project_tre
     report = verify_other_files(root, t)
     assert report.missing == [t.plot("alpha", "correlation")]
     assert any(n.startswith(f"{t.staged('alpha', 'npz')}: listed in") for n in report.notes)
+    # Snakemake removes an export job's outputs, its receipt and figures, before it runs: a job that died before its
+    # step began leaves the figures' sums without the figures; the receipt's absence says so
+    (root / t.export_receipt("alpha")).unlink()
+    report = verify_other_files(root, t)
+    assert report.missing == [] and t.plot("alpha", "observable") in [p for p, _, _ in report.corrupted]
+    assert f"{t.plot('alpha', 'correlation')}: listed in {t.figures_sums('alpha')} but deleted (its export job did " \
+           "not finish: the next run makes it again)" in report.notes
 
 
 def test_files_without_sums_are_named_not_passed_silently(project_tree):

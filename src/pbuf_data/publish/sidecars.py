@@ -6,7 +6,8 @@ job that writes them, once they are complete (and removed before it starts rewri
 interrupted job leaves files without sums, never sums that no longer match):
 
 - a dataset's figures, pages and document copy: ``state/<name>.plots.sha256`` (``summary`` for the
-  validation summary's page);
+  validation summary's page). They are outputs of the dataset's export job, as its receipt is: Snakemake removes
+  them all before the job runs and after it fails, so while the receipt is missing a listed figure may be too;
 - a dataset's staged pair: ``staging/<name>.sha256`` (staging is scratch: a staged file deleted is a
   note, not a failure);
 - the backup record: ``logs/backup/last_backup.json.sha256``.
@@ -34,12 +35,18 @@ def record(files, sums: str | Path) -> None:
     write_manifest([str(f) for f in files], sums)
 
 
-def _sum_files(root: Path, tree: layout.Tree) -> list[tuple[str, bool]]:
-    """(sums file relative to root, whether a listed file may be missing) of the tree."""
-    found = [(str(p.relative_to(root)), False) for p in sorted((root / tree.state).glob("*.plots.sha256"))]
-    found += [(str(p.relative_to(root)), True) for p in sorted((root / tree.staging).glob("*.sha256"))]
+def _sum_files(root: Path, tree: layout.Tree) -> list[tuple[str, str | None]]:
+    """(sums file relative to root, why a listed file may be missing, or None) of the tree."""
+    found = []
+    for path in sorted((root / tree.state).glob("*.plots.sha256")):
+        name = path.name[: -len(".plots.sha256")]
+        unfinished = name != "summary" and not (root / tree.export_receipt(name)).exists()
+        found.append((str(path.relative_to(root)), "its export job did not finish: the next run makes it again"
+                      if unfinished else None))
+    found += [(str(p.relative_to(root)), "staging is scratch: nothing lost")
+              for p in sorted((root / tree.staging).glob("*.sha256"))]
     if (root / tree.backup_record_sums).exists():
-        found.append((tree.backup_record_sums, False))
+        found.append((tree.backup_record_sums, None))
     return found
 
 
@@ -49,7 +56,7 @@ def verify_other_files(root: str | Path, tree: layout.Tree) -> VerifyReport:
     root = Path(root)
     report = VerifyReport()
     covered: set[str] = set()
-    for sums, optional in _sum_files(root, tree):
+    for sums, why_missing in _sum_files(root, tree):
         try:
             entries = read_manifest(root / sums)
         except PbufDataError as exc:
@@ -65,9 +72,8 @@ def verify_other_files(root: str | Path, tree: layout.Tree) -> VerifyReport:
         report.checked += part.checked
         report.corrupted += part.corrupted
         report.problems += part.problems
-        if optional:
-            report.notes += [f"{rel}: listed in {sums} but deleted (staging is scratch: nothing lost)"
-                             for rel in part.missing]
+        if why_missing:
+            report.notes += [f"{rel}: listed in {sums} but deleted ({why_missing})" for rel in part.missing]
         else:
             report.missing += part.missing
     unsummed = [str(p.relative_to(root)) for folder in (tree.plots, tree.staging)

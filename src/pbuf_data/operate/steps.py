@@ -165,23 +165,15 @@ def prepare(tree, name, entry, paths, logs, receipt, *, max_bytes=None, code=Non
     neither present nor retrievable (with where to put each): the job then fails at once, naming them.
     """
 
-    from ..publish.publication import copy_ahead
+    def staged(npz, doc):
+        if missing:
+            raise PbufDataError(f"{len(missing)} raw file(s) missing and not retrievable:\n  " + "\n  ".join(missing),
+                                dataset=name, check="raw files present")
+        return derive(tree, name, entry, paths, npz, doc, max_bytes=max_bytes, code=code,
+                      check=lambda dataset, released: _checked(dataset, released, logs, expected_points, thresholds,
+                                                               fiducial))
 
-    npz, doc = tree.staged(name, "npz"), tree.staged(name, "json")
-    report = {"dataset": name, "kind": entry["kind"], "verdict": "not validated", "n_points": 0, "n_errors": 0,
-              "n_warnings": 0, "checks": []}
-    with copy_ahead(tree.derived, name):
-        try:
-            if missing:
-                raise PbufDataError(f"{len(missing)} raw file(s) missing and not retrievable:\n  "
-                                    + "\n  ".join(missing), dataset=name, check="raw files present")
-            checked = derive(tree, name, entry, paths, npz, doc, max_bytes=max_bytes, code=code,
-                             check=lambda dataset, released: _checked(dataset, released, logs, expected_points,
-                                                                      thresholds, fiducial))
-        except PbufDataError as exc:
-            _write_report(tree, name, dict(report, state="failed derive", reason=str(exc)))
-            raise
-        return _publish_checked(tree, name, npz, doc, report, checked, logs, receipt, thresholds)
+    return _staged_then_published(tree, name, entry["kind"], staged, logs, receipt, thresholds)
 
 
 def prepare_combination(tree, name, spec, overlaps, logs, receipt, *, thresholds=None):
@@ -190,16 +182,28 @@ def prepare_combination(tree, name, spec, overlaps, logs, receipt, *, thresholds
     with their reasons (checked before any job), recorded in its provenance."""
     from ..fit.combine import combine
     from ..model.dataset import load_dataset
+
+    def staged(npz, doc):
+        joint = combine(name, [load_dataset(member, root=tree.base) for member in spec["datasets"]], overlaps)
+        with _Staging(tree, name, joint, npz, doc) as staging:
+            return _checked(joint, staging.released, logs, len(joint), thresholds)
+
+    return _staged_then_published(tree, name, "combination", staged, logs, receipt, thresholds)
+
+
+def _staged_then_published(tree, name, kind, staged, logs, receipt, thresholds):
+    """The body of a dataset's (or combination's) job: ``staged(npz, doc)`` writes the staged pair and validates it,
+    returning the report or the PbufDataError that stopped validation (one it raises is a failed derivation);
+    :func:`_publish_checked` then publishes it or not. A copy made ahead of publication and not taken is removed
+    however the job ends (:func:`pbuf_data.publish.publication.copy_ahead`)."""
     from ..publish.publication import copy_ahead
 
     npz, doc = tree.staged(name, "npz"), tree.staged(name, "json")
-    report = {"dataset": name, "kind": "combination", "verdict": "not validated", "n_points": 0, "n_errors": 0,
+    report = {"dataset": name, "kind": kind, "verdict": "not validated", "n_points": 0, "n_errors": 0,
               "n_warnings": 0, "checks": []}
     with copy_ahead(tree.derived, name):
         try:
-            joint = combine(name, [load_dataset(member, root=tree.base) for member in spec["datasets"]], overlaps)
-            with _Staging(tree, name, joint, npz, doc) as staging:
-                checked = _checked(joint, staging.released, logs, len(joint), thresholds)
+            checked = staged(npz, doc)
         except PbufDataError as exc:
             _write_report(tree, name, dict(report, state="failed derive", reason=str(exc)))
             raise

@@ -93,8 +93,7 @@ def publish(npz_path: str | Path, json_path: str | Path, folder: str | Path) -> 
                                 file=str(folder / f"{name}.npz"), check="write") from None
         _sync_folder(folder)
     finally:
-        with contextlib.suppress(OSError):  # a read-only folder refuses even the unlink of a file never written
-            plain.unlink(missing_ok=True)
+        _discard(plain)
 
     kept = {member, previous}
     for old in sorted((folder / layout.VERSIONS).glob(f"{name}-*.npz")):
@@ -107,6 +106,12 @@ def publish(npz_path: str | Path, json_path: str | Path, folder: str | Path) -> 
 def _plain(folder: Path, name: str) -> Path:
     """The temporary copy this process puts in place of ``<name>.npz`` (:func:`publish`)."""
     return folder / f".{name}.npz.{os.getpid()}.tmp"
+
+
+def _discard(temporary: Path) -> None:
+    """Remove a temporary file of this module that was not put in place, if there is one."""
+    with contextlib.suppress(OSError):  # a read-only folder refuses even the unlink of a file never written
+        temporary.unlink(missing_ok=True)
 
 
 def prepare_copy(npz_path: str | Path, folder: str | Path) -> None:
@@ -133,8 +138,7 @@ def prepare_copy(npz_path: str | Path, folder: str | Path) -> None:
                 raise _changed(name, npz_path, "changed")
             remember_digest(plain, sha256)
     except (OSError, PbufDataError) as exc:
-        with contextlib.suppress(OSError):
-            plain.unlink(missing_ok=True)
+        _discard(plain)  # now, not at the end of the job: it may be what filled the disk
         logging.getLogger("pbuf_data").info("%s: no copy made ahead of publication (%s)", name, exc)
 
 
@@ -146,8 +150,7 @@ def copy_ahead(folder: str | Path, name: str):
     try:
         yield
     finally:
-        with contextlib.suppress(OSError):
-            _plain(Path(folder), name).unlink(missing_ok=True)
+        _discard(_plain(Path(folder), name))
 
 
 def _changed(name: str, staged: Path, how: str) -> PbufDataError:
@@ -241,8 +244,7 @@ def _link_or_copy(src, staged: Path, target: Path, sha256: str, name: str) -> No
                 raise _changed(name, staged, "changed")
         os.replace(tmp, target)
     finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+        _discard(tmp)
     remember_digest(target, sha256)  # a link changes the time of the file's status, not its bytes
 
 

@@ -39,10 +39,10 @@ def _sum_files(root: Path, tree: layout.Tree) -> list[tuple[str, str | None]]:
     """(sums file relative to root, why a listed file may be missing, or None) of the tree."""
     found = []
     for path in sorted((root / tree.state).glob("*.plots.sha256")):
-        name = path.name[: -len(".plots.sha256")]
-        unfinished = name != "summary" and not (root / tree.export_receipt(name)).exists()
-        found.append((str(path.relative_to(root)), "its export job did not finish: the next run makes it again"
-                      if unfinished else None))
+        sums = str(path.relative_to(root))
+        name = tree.dataset_of(sums)
+        unfinished = name not in (None, "summary") and not (root / tree.export_receipt(name)).exists()
+        found.append((sums, "its export job did not finish: the next run makes it again" if unfinished else None))
     found += [(str(p.relative_to(root)), "staging is scratch: nothing lost")
               for p in sorted((root / tree.staging).glob("*.sha256"))]
     if (root / tree.backup_record_sums).exists():
